@@ -1,0 +1,57 @@
+"""cnn_tutorial: convolutional neural networks from the ground up, in numpy and PyTorch.
+
+The top level re-exports the public API. PyTorch-based parts live in :mod:`cnn_tutorial.torch_net`
+and are imported from there, so that the numpy path works without torch installed.
+"""
+
+from .data import load_mnist, minibatches, normalize
+from .gradcheck import gradcheck, numerical_gradient, relative_error
+from .history import History
+from .loops import (
+    categorical_cross_entropy,
+    convolution,
+    convolution_backward,
+    maxpool,
+    maxpool_backward,
+    nanargmax,
+)
+from .ops import (
+    conv2d,
+    conv2d_backward,
+    cross_entropy,
+    cross_entropy_backward,
+    log_softmax,
+    maxpool2d,
+    maxpool2d_backward,
+    relu,
+    relu_backward,
+    softmax,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "History",
+    "categorical_cross_entropy",
+    "conv2d",
+    "conv2d_backward",
+    "convolution",
+    "convolution_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "gradcheck",
+    "load_mnist",
+    "log_softmax",
+    "maxpool",
+    "maxpool2d",
+    "maxpool2d_backward",
+    "maxpool_backward",
+    "minibatches",
+    "nanargmax",
+    "normalize",
+    "numerical_gradient",
+    "relative_error",
+    "relu",
+    "relu_backward",
+    "softmax",
+]

@@ -1,0 +1,68 @@
+"""Input validation shared by the public functions.
+
+Every check raises ``TypeError`` or ``ValueError`` with a message that names the argument and shows
+the shape or value it got. They are ordinary ``if``/``raise`` statements, not ``assert`` (which
+``python -O`` removes).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_float_array(name: str, value) -> np.ndarray:
+    """Return ``value`` as an ndarray of floats.
+
+    float32 and float64 arrays pass through unchanged (same dtype, no copy); integer and boolean
+    arrays become float64. Anything else (strings, objects, complex) raises ``TypeError``.
+    """
+    array = np.asarray(value)
+    if array.dtype.kind == "f":
+        return array
+    if array.dtype.kind in "biu":
+        return array.astype(np.float64)
+    raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+
+
+def check_ndim(name: str, array: np.ndarray, ndim: int, layout: str) -> None:
+    """Raise ``ValueError`` unless ``array`` has ``ndim`` dimensions; ``layout`` names them, e.g. ``"(N, C, H, W)"``."""
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array of shape {layout}, got shape {array.shape}")
+
+
+def check_int(name: str, value, minimum: int) -> int:
+    """Return ``value`` as ``int`` if it is an integer ``>= minimum``, else raise ``TypeError``/``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_window_fits(name: str, window: tuple[int, int], spatial: tuple[int, int], what: str) -> None:
+    """Raise ``ValueError`` if a ``window`` (height, width) is larger than the ``spatial`` (height, width) it slides over."""
+    if window[0] > spatial[0] or window[1] > spatial[1]:
+        raise ValueError(
+            f"{name} {window[0]}x{window[1]} is larger than the {what} {spatial[0]}x{spatial[1]}"
+        )
+
+
+def output_size(size: int, window: int, stride: int, padding: int = 0) -> int:
+    """Number of window positions along one axis: ``(size + 2 * padding - window) // stride + 1``.
+
+    Windows that would run past the (padded) edge are dropped, as in PyTorch.
+    """
+    return (size + 2 * padding - window) // stride + 1
+
+
+def check_bias(bias, n_filters: int, name: str = "bias") -> np.ndarray:
+    """Return ``bias`` flattened to shape ``(F,)``; accepts ``(F,)`` or ``(F, 1)``."""
+    bias = as_float_array(name, bias)
+    if bias.shape not in ((n_filters,), (n_filters, 1)):
+        raise ValueError(
+            f"{name} must have shape ({n_filters},) or ({n_filters}, 1) to match {n_filters} filters, "
+            f"got shape {bias.shape}"
+        )
+    return bias.reshape(n_filters)

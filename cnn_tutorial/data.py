@@ -1,0 +1,395 @@
+"""Find, read, validate and normalise MNIST; cut it into mini-batches.
+
+Where the data lives
+--------------------
+Every function that takes ``root`` resolves it with :func:`resolve_root`:
+
+1. the ``root`` argument, when given;
+2. else the environment variable ``CNN_TUTORIAL_DATA``, when set and not empty;
+3. else the default, ``$XDG_CACHE_HOME/cnn_tutorial`` (when ``XDG_CACHE_HOME`` is set to an absolute
+   path), otherwise ``~/.cache/cnn_tutorial``.
+
+The four idx files sit in ``<root>/MNIST/raw/``, named as torchvision names them
+(``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``,
+``t10k-labels-idx1-ubyte``), each either uncompressed or gzipped with ``.gz`` appended. This is
+torchvision's layout, so ``torchvision.datasets.MNIST(root=resolve_root())`` reads the same copy.
+
+Nothing here imports torch: the numpy path of the package works without it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import math
+import os
+import urllib.request
+import zlib
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .checks import check_int
+from .files import atomic_write
+
+MNIST_MEAN = 0.1307
+MNIST_STD = 0.3081
+
+MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+# torchvision's mirrors and the MD5 of each compressed file.
+MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+DATA_ENV_VAR = "CNN_TUTORIAL_DATA"
+
+
+def _default_root() -> Path:
+    # XDG Base Directory rule: an unset, empty or relative XDG_CACHE_HOME means ~/.cache.
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "cnn_tutorial"
+
+
+DEFAULT_ROOT = _default_root()
+
+_IDX_MAGIC = {0x0801: "labels", 0x0803: "images"}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class MNISTNotFoundError(FileNotFoundError):
+    """The MNIST files are not where the package looked, and downloading them failed or was off."""
+
+
+class MNISTDownloadError(OSError):
+    """No mirror delivered a file whose MD5 matched."""
+
+
+def resolve_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root``, else ``$CNN_TUTORIAL_DATA``, else :data:`DEFAULT_ROOT`.
+
+    Parameters
+    ----------
+    root : str, PathLike or None
+        Explicit root; ``~`` is expanded.
+
+    Returns
+    -------
+    Path
+        The folder that holds (or will hold) ``MNIST/raw/``.
+    """
+    if root is not None:
+        return Path(root).expanduser()
+    from_env = os.environ.get(DATA_ENV_VAR, "")
+    if from_env:
+        return Path(from_env).expanduser()
+    return DEFAULT_ROOT
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an MNIST idx file, uncompressed or gzipped (recognised by its first bytes).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        An idx1 (labels) or idx3 (images) file of unsigned bytes.
+
+    Returns
+    -------
+    ndarray of uint8, shape (N,) for labels or (N, H, W) for images
+        A writable array that owns its memory.
+
+    Raises
+    ------
+    ValueError
+        The file is not valid gzip, has a magic number other than 0x00000801 / 0x00000803, or holds
+        fewer or more data bytes than its header declares. The message names the file.
+    """
+    path = Path(path)
+    data = path.read_bytes()
+    # An uncompressed idx file starts with two zero bytes, so the gzip magic cannot be mistaken.
+    if data[:2] == _GZIP_MAGIC:
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as err:
+            raise ValueError(f"{path}: corrupt gzip data ({err})") from None
+    if len(data) < 4:
+        raise ValueError(f"{path}: {len(data)} bytes is too short for an idx header")
+    magic = int.from_bytes(data[:4], "big")
+    if magic not in _IDX_MAGIC:
+        raise ValueError(
+            f"{path}: magic number 0x{magic:08x} is not an MNIST idx file "
+            "(expected 0x00000801 for labels or 0x00000803 for images)"
+        )
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path}: truncated header ({len(data)} bytes, {header} needed for {ndim} dimensions)")
+    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
+    expected = math.prod(shape)
+    actual = len(data) - header
+    if actual != expected:
+        what = "truncated" if actual < expected else f"{actual - expected} extra bytes after the data"
+        raise ValueError(
+            f"{path}: {what}: header declares shape {shape} = {expected} bytes of data, file holds {actual}"
+        )
+    # Copy: frombuffer gives a read-only view of the bytes, and callers may want to write in place.
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
+
+
+def _find(raw_dir: Path, name: str) -> Path | None:
+    for candidate in (raw_dir / name, raw_dir / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _fetch(url: str, timeout: float) -> bytes:
+    """Return the body of ``url`` (the one place that touches the network; tests replace it)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read()
+
+
+def _download_verified(gz_name: str, timeout: float) -> bytes:
+    failures = []
+    for mirror in MNIST_MIRRORS:
+        url = mirror + gz_name
+        try:
+            payload = _fetch(url, timeout)
+        except (OSError, http.client.HTTPException) as err:
+            failures.append(f"{url}: {err}")
+            continue
+        digest = hashlib.md5(payload).hexdigest()
+        if digest == MNIST_MD5[gz_name]:
+            return payload
+        failures.append(f"{url}: MD5 {digest} does not match the expected {MNIST_MD5[gz_name]}")
+    raise MNISTDownloadError(f"could not download {gz_name}:\n  " + "\n  ".join(failures))
+
+
+def download_mnist(root: str | os.PathLike | None = None, timeout: float = 30) -> Path:
+    """Download the MNIST files that are missing from ``<root>/MNIST/raw/``.
+
+    Each ``.gz`` file is fetched from torchvision's mirrors (in order), checked against
+    torchvision's MD5, and written with its uncompressed copy, both through
+    :func:`~cnn_tutorial.files.atomic_write`: an interrupted or failed download leaves no file behind.
+    Files whose uncompressed copy already exists are skipped.
+
+    Parameters
+    ----------
+    root : str, PathLike or None
+        Data root, resolved by :func:`resolve_root`.
+    timeout : float
+        Seconds to wait on each network operation.
+
+    Returns
+    -------
+    Path
+        The folder holding the files, ``<root>/MNIST/raw``.
+
+    Raises
+    ------
+    MNISTDownloadError
+        No mirror delivered a file with the right MD5; the message lists what each mirror did.
+    """
+    raw_dir = resolve_root(root) / "MNIST" / "raw"
+    for names in MNIST_FILES.values():
+        for name in names:
+            if (raw_dir / name).is_file():
+                continue
+            payload = _download_verified(f"{name}.gz", timeout)
+            with atomic_write(raw_dir / f"{name}.gz") as handle:
+                handle.write(payload)
+            # The uncompressed copy is what torchvision.datasets.MNIST(download=False) looks for.
+            with atomic_write(raw_dir / name) as handle:
+                handle.write(gzip.decompress(payload))
+    return raw_dir
+
+
+def _not_found_message(raw_dir: Path, missing: list[str], download_problem: str) -> str:
+    all_names = [name for names in MNIST_FILES.values() for name in names]
+    return "\n".join(
+        [
+            f"MNIST not found in {raw_dir} (missing: {', '.join(missing)}).",
+            "That folder should hold these four files, each uncompressed or gzipped with .gz appended:",
+            *(f"  {name}" for name in all_names),
+            download_problem,
+            f"To use a copy you already have, set the environment variable {DATA_ENV_VAR} to the folder",
+            "that contains MNIST/raw/ (or pass root=... to load_mnist), e.g.",
+            f"  export {DATA_ENV_VAR}=/path/to/data",
+        ]
+    )
+
+
+def load_mnist(
+    split: str = "train", root: str | os.PathLike | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load one split of MNIST from ``<root>/MNIST/raw/``, downloading it when missing.
+
+    Parameters
+    ----------
+    split : {"train", "test"}
+        ``"train"`` (60,000 images) or ``"test"`` (10,000 images).
+    root : str, PathLike or None
+        Data root, resolved by :func:`resolve_root`.
+    download : bool
+        Download missing files with :func:`download_mnist`.
+
+    Returns
+    -------
+    images : ndarray of uint8, shape (N, 28, 28)
+        Pixel intensities, 0 (background) to 255 (ink).
+    labels : ndarray of int64, shape (N,)
+        Digits 0 to 9.
+
+    Raises
+    ------
+    MNISTNotFoundError
+        Files missing and ``download`` is False or the download failed. The message names the folder
+        searched, the four file names, and the ``CNN_TUTORIAL_DATA`` environment variable.
+    ValueError
+        Unknown split, or a corrupt file (see :func:`read_idx`), images that are not 28x28, image and
+        label counts that differ, or labels outside 0..9. The message names the file(s).
+    """
+    if split not in MNIST_FILES:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    raw_dir = resolve_root(root) / "MNIST" / "raw"
+    names = MNIST_FILES[split]
+    paths = [_find(raw_dir, name) for name in names]
+    if None in paths:
+        missing = [name for name, path in zip(names, paths) if path is None]
+        if not download:
+            raise MNISTNotFoundError(_not_found_message(raw_dir, missing, "Downloading was off (download=False)."))
+        try:
+            download_mnist(root)
+        except MNISTDownloadError as err:
+            raise MNISTNotFoundError(_not_found_message(raw_dir, missing, f"Downloading failed: {err}")) from err
+        paths = [_find(raw_dir, name) for name in names]
+    image_path, label_path = paths
+
+    images = read_idx(image_path)
+    labels = read_idx(label_path)
+    if images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise ValueError(f"{image_path}: expected images of shape (N, 28, 28), got {images.shape}")
+    if labels.ndim != 1:
+        raise ValueError(f"{label_path}: expected labels of shape (N,), got {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(
+            f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels"
+        )
+    if labels.size and labels.max() > 9:
+        bad = int(np.argmax(labels > 9))
+        raise ValueError(f"{label_path}: labels must be digits 0..9, found {labels[bad]} at index {bad}")
+    return images, labels.astype(np.int64)
+
+
+def normalize(images: np.ndarray) -> np.ndarray:
+    """Scale pixels to [0, 1], then standardise with MNIST's mean and std; add the channel axis.
+
+    Computes ``(images / 255 - MNIST_MEAN) / MNIST_STD``.
+
+    Parameters
+    ----------
+    images : ndarray of uint8, shape (N, H, W) or (N, 1, H, W)
+        Raw pixels; MNIST's are (N, 28, 28).
+
+    Returns
+    -------
+    ndarray of float32, shape (N, 1, H, W)
+        Over the training set: mean about 0, standard deviation about 1.
+    """
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(f"images must be uint8 pixels (0..255), got dtype {images.dtype}")
+    if images.ndim == 3:
+        images = images[:, None]
+    elif images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"images must have shape (N, H, W) or (N, 1, H, W), got {images.shape}")
+    # In place on one float32 copy: the training set is 188 MB as float32, so temporaries cost time.
+    x = images.astype(np.float32)
+    x /= 255
+    x -= np.float32(MNIST_MEAN)
+    x /= np.float32(MNIST_STD)
+    return x
+
+
+def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
+    """Number of mini-batches :func:`minibatches` yields for ``n`` samples.
+
+    Parameters
+    ----------
+    n : int
+        Number of samples, at least 0.
+    batch_size : int
+        Samples per batch, at least 1.
+    drop_last : bool
+        Count only full batches.
+
+    Returns
+    -------
+    int
+        ``n // batch_size`` with ``drop_last``, else ``ceil(n / batch_size)``.
+    """
+    n = check_int("n", n, 0)
+    batch_size = check_int("batch_size", batch_size, 1)
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def minibatches(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    seed: int | np.random.Generator | None = None,
+    shuffle: bool = True,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """One epoch of mini-batches: every sample exactly once (or all but the last partial batch).
+
+    Arguments are checked when called, not when iteration starts.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, ...)
+        Samples along the first axis.
+    labels : ndarray of shape (N, ...)
+        One label per sample.
+    batch_size : int
+        Samples per batch, at least 1. The last batch is smaller when ``N`` is not a multiple.
+    seed : int, Generator or None
+        Seed for ``np.random.default_rng``; the same seed gives the same order.
+    shuffle : bool
+        Visit samples in a random order; otherwise in order.
+    drop_last : bool
+        Skip the last batch when it is smaller than ``batch_size``.
+
+    Returns
+    -------
+    iterator of (x_batch, y_batch)
+        ``x_batch`` of shape (B, ...) and ``y_batch`` of shape (B, ...), ``B <= batch_size``;
+        :func:`num_batches` of them.
+    """
+    batch_size = check_int("batch_size", batch_size, 1)
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}")
+    n = len(images)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    stop = num_batches(n, batch_size, drop_last) * batch_size
+
+    def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, stop, batch_size):
+            index = order[start : start + batch_size]
+            yield images[index], labels[index]
+
+    return batches()

@@ -1,0 +1,249 @@
+"""Readable single-image CNN operations, written with explicit loops.
+
+These are the versions the book explains line by line: one image ``(C, H, W)`` at a time, one
+window at a time. They follow the classic numpy CNN (``convolution``, ``maxpool``,
+``convolutionBackward``, ``maxpoolBackward``, ``softmax``, ``categoricalCrossEntropy``) with its
+defects fixed:
+
+* a bias of shape ``(F, 1)`` made ``out[f, y, x] = ... + bias[f]`` assign a length-1 array to a
+  scalar slot, which NumPy 2 rejects ("setting an array element with a sequence"); the bias is
+  flattened to ``(F,)`` first;
+* images may be rectangular (the classic code assumed ``H == W``);
+* max-pool backward called a ``nanargmax`` helper that was never defined; here the first maximum
+  of each window (row-major order, the one PyTorch picks) gets the whole gradient, so ties neither
+  split nor duplicate it;
+* softmax overflowed for large logits and cross-entropy returned ``inf`` for a zero probability.
+
+They are slow (a Python loop per output pixel); :mod:`cnn_tutorial.ops` holds the batched versions
+used for training, and the tests check that both give the same numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import as_float_array, check_bias, check_int, check_ndim, check_window_fits, output_size
+from .ops import softmax
+
+__all__ = [
+    "convolution",
+    "maxpool",
+    "convolution_backward",
+    "maxpool_backward",
+    "nanargmax",
+    "softmax",
+    "categorical_cross_entropy",
+]
+
+
+def _validate_image_and_filters(image, filt, s):
+    image = as_float_array("image", image)
+    filt = as_float_array("filt", filt)
+    check_ndim("image", image, 3, "(C, H, W)")
+    check_ndim("filt", filt, 4, "(F, C, k, k)")
+    if filt.shape[1] != image.shape[0]:
+        raise ValueError(
+            f"channel mismatch: image has {image.shape[0]} channels (shape {image.shape}) but filt "
+            f"expects {filt.shape[1]} (shape {filt.shape})"
+        )
+    check_window_fits("filter", filt.shape[2:], image.shape[1:], "image")
+    return image, filt, check_int("s", s, 1)
+
+
+def convolution(image, filt, bias, s: int = 1) -> np.ndarray:
+    """Convolve one image with a bank of filters, one output pixel at a time.
+
+    Parameters
+    ----------
+    image : ndarray of shape (C, H, W)
+    filt : ndarray of shape (F, C, kh, kw)
+    bias : ndarray of shape (F,) or (F, 1)
+    s : int, default 1
+        Stride: how far the window moves between output pixels.
+
+    Returns
+    -------
+    out : ndarray of shape (F, Ho, Wo)
+        ``Ho = (H - kh) // s + 1``, ``Wo = (W - kw) // s + 1``;
+        ``out[f, y, x] = sum(filt[f] * image[:, y*s : y*s + kh, x*s : x*s + kw]) + bias[f]``.
+    """
+    image, filt, s = _validate_image_and_filters(image, filt, s)
+    n_f, _, kh, kw = filt.shape
+    bias = check_bias(bias, n_f)
+    _, h, w = image.shape
+    out_h, out_w = output_size(h, kh, s), output_size(w, kw, s)
+    out = np.zeros((n_f, out_h, out_w), dtype=np.result_type(image, filt, bias))
+    for f in range(n_f):
+        for y in range(out_h):
+            for x in range(out_w):
+                window = image[:, y * s : y * s + kh, x * s : x * s + kw]
+                out[f, y, x] = np.sum(filt[f] * window) + bias[f]
+    return out
+
+
+def convolution_backward(dconv_prev, conv_in, filt, s: int = 1):
+    """Backpropagate through :func:`convolution`.
+
+    Every output pixel ``out[f, y, x]`` was ``sum(filt[f] * window) + bias[f]``, so its gradient
+    ``g = dconv_prev[f, y, x]`` flows to the filter as ``g * window``, to the window of the input
+    as ``g * filt[f]``, and to the bias as ``g``.
+
+    Parameters
+    ----------
+    dconv_prev : ndarray of shape (F, Ho, Wo)
+        Gradient of the loss with respect to the convolution's output.
+    conv_in : ndarray of shape (C, H, W)
+        The image the forward pass saw.
+    filt : ndarray of shape (F, C, kh, kw)
+    s : int, default 1
+
+    Returns
+    -------
+    dout : ndarray of shape (C, H, W)
+        Gradient with respect to ``conv_in``.
+    dfilt : ndarray of shape (F, C, kh, kw)
+    dbias : ndarray of shape (F,)
+    """
+    conv_in, filt, s = _validate_image_and_filters(conv_in, filt, s)
+    dconv_prev = as_float_array("dconv_prev", dconv_prev)
+    n_f, _, kh, kw = filt.shape
+    _, h, w = conv_in.shape
+    out_h, out_w = output_size(h, kh, s), output_size(w, kw, s)
+    if dconv_prev.shape != (n_f, out_h, out_w):
+        raise ValueError(
+            f"dconv_prev must have shape {(n_f, out_h, out_w)} for conv_in {conv_in.shape} and filt "
+            f"{filt.shape}, got {dconv_prev.shape}"
+        )
+    dtype = np.result_type(dconv_prev, conv_in, filt)
+    dout = np.zeros(conv_in.shape, dtype=dtype)
+    dfilt = np.zeros(filt.shape, dtype=dtype)
+    dbias = np.zeros(n_f, dtype=dtype)
+    for f in range(n_f):
+        for y in range(out_h):
+            for x in range(out_w):
+                g = dconv_prev[f, y, x]
+                window = (slice(None), slice(y * s, y * s + kh), slice(x * s, x * s + kw))
+                dfilt[f] += g * conv_in[window]
+                dout[window] += g * filt[f]
+        dbias[f] = np.sum(dconv_prev[f])
+    return dout, dfilt, dbias
+
+
+def _validate_pool(image, f, s):
+    image = as_float_array("image", image)
+    check_ndim("image", image, 3, "(C, H, W)")
+    f = check_int("f", f, 1)
+    s = check_int("s", s, 1)
+    check_window_fits("pool window", (f, f), image.shape[1:], "image")
+    return image, f, s
+
+
+def maxpool(image, f: int = 2, s: int = 2) -> np.ndarray:
+    """Max pooling of one image: the largest value of each ``f x f`` window, windows ``s`` apart.
+
+    Parameters
+    ----------
+    image : ndarray of shape (C, H, W)
+    f : int, default 2
+        Window size.
+    s : int, default 2
+        Stride.
+
+    Returns
+    -------
+    out : ndarray of shape (C, Ho, Wo)
+        ``Ho = (H - f) // s + 1``: rows and columns that no full window covers are dropped.
+    """
+    image, f, s = _validate_pool(image, f, s)
+    c, h, w = image.shape
+    out_h, out_w = output_size(h, f, s), output_size(w, f, s)
+    out = np.zeros((c, out_h, out_w), dtype=image.dtype)
+    for ch in range(c):
+        for y in range(out_h):
+            for x in range(out_w):
+                out[ch, y, x] = np.max(image[ch, y * s : y * s + f, x * s : x * s + f])
+    return out
+
+
+def nanargmax(a) -> tuple[int, ...]:
+    """Index tuple of the largest entry of ``a``, ignoring NaN (the helper the classic code called but never defined).
+
+    With ties, the first maximum in row-major order wins, so exactly one position is returned.
+    An all-NaN array has no maximum: that raises ``ValueError`` rather than guessing.
+    """
+    a = as_float_array("a", a)
+    if a.size == 0 or np.all(np.isnan(a)):
+        raise ValueError(f"nanargmax needs at least one non-NaN value, got array of shape {a.shape}")
+    return tuple(int(i) for i in np.unravel_index(np.nanargmax(a), a.shape))
+
+
+def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
+    """Backpropagate through :func:`maxpool`.
+
+    Only the window's maximum influenced the output, so the whole gradient of each output pixel
+    goes to that one input position (the first maximum in row-major order when values tie, as in
+    PyTorch); every other position gets zero. Overlapping windows (``s < f``) add up.
+
+    Parameters
+    ----------
+    dpool : ndarray of shape (C, Ho, Wo)
+        Gradient of the loss with respect to the pooled output.
+    orig : ndarray of shape (C, H, W)
+        The image the forward pass saw.
+    f, s : int
+        Window size and stride of the forward pass.
+
+    Returns
+    -------
+    dout : ndarray of shape (C, H, W)
+    """
+    orig, f, s = _validate_pool(orig, f, s)
+    dpool = as_float_array("dpool", dpool)
+    c, h, w = orig.shape
+    out_h, out_w = output_size(h, f, s), output_size(w, f, s)
+    if dpool.shape != (c, out_h, out_w):
+        raise ValueError(f"dpool must have shape {(c, out_h, out_w)} for orig {orig.shape}, got {dpool.shape}")
+    dout = np.zeros(orig.shape, dtype=np.result_type(dpool, orig))
+    for ch in range(c):
+        for y in range(out_h):
+            for x in range(out_w):
+                window = orig[ch, y * s : y * s + f, x * s : x * s + f]
+                a, b = nanargmax(window)
+                dout[ch, y * s + a, x * s + b] += dpool[ch, y, x]
+    return dout
+
+
+def categorical_cross_entropy(probs, label) -> float:
+    """Cross-entropy ``-sum(onehot * log(probs))`` of one prediction.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (K,) or (K, 1)
+        Predicted class probabilities (the output of :func:`softmax`).
+    label : int or ndarray of shape (K,) or (K, 1)
+        The correct class, as an index or as a one-hot vector (the classic code's form).
+
+    Returns
+    -------
+    float
+        Finite even when the correct class has probability 0: probabilities are clipped to the
+        smallest positive normal number of their dtype (the classic code returned ``inf``).
+    """
+    probs = as_float_array("probs", probs)
+    if probs.ndim == 2 and probs.shape[1] == 1:
+        probs = probs[:, 0]
+    check_ndim("probs", probs, 1, "(K,) or (K, 1)")
+    k = probs.shape[0]
+    label_array = np.asarray(label)
+    if label_array.ndim == 0:
+        index = check_int("label", label_array.item() if label_array.dtype.kind in "iu" else label, 0)
+        if index >= k:
+            raise ValueError(f"label {index} is out of range for {k} classes")
+        onehot = np.zeros(k, dtype=probs.dtype)
+        onehot[index] = 1
+    else:
+        onehot = as_float_array("label", label_array).reshape(-1)
+        if onehot.shape != (k,):
+            raise ValueError(f"label must be a class index or have {k} entries like probs {probs.shape}, got shape {label_array.shape}")
+    tiny = np.finfo(probs.dtype).tiny
+    return float(-np.sum(onehot * np.log(np.clip(probs, tiny, None))))

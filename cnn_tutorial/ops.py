@@ -1,0 +1,399 @@
+"""Batched, vectorised CNN operations (forward and backward) for training.
+
+Every function takes a whole mini-batch ``x`` of shape ``(N, C, H, W)`` and gives the same numbers as
+the matching PyTorch function (``torch.nn.functional.conv2d``, ``max_pool2d``, ``relu``,
+``softmax``, ``cross_entropy`` and their autograd gradients). There is no Python loop over images
+or pixels:
+
+* convolution is *im2col* -- every receptive field copied out of a strided view of the input into
+  one matrix -- followed by one BLAS matrix product for the whole batch;
+* its backward pass is two more matrix products (filters and columns) and *col2im*, which adds each
+  column gradient back where the column was copied from;
+* max pooling finds each window's arg-max once and scatters gradients with :func:`numpy.bincount`.
+
+float32 and float64 inputs keep their dtype; integer inputs are promoted to float64.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
+
+from .checks import as_float_array, check_bias, check_int, check_ndim, check_window_fits, output_size
+
+__all__ = [
+    "conv2d",
+    "conv2d_backward",
+    "maxpool2d",
+    "maxpool2d_backward",
+    "relu",
+    "relu_backward",
+    "softmax",
+    "log_softmax",
+    "cross_entropy",
+    "cross_entropy_backward",
+]
+
+
+# --------------------------------------------------------------------------- convolution
+
+def _im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int):
+    """Copy every receptive field of a batch into the columns of one matrix ("wide" im2col).
+
+    The trick: pad ``x`` and flatten each channel plane to a row of length ``Hp * Wp``. The window
+    element ``(u, v)`` of output position ``(i, j)`` then sits at flat index
+    ``u * Wp + v + stride * (i * Wp + j)``, so for a fixed ``(u, v)`` all output positions form a
+    single evenly strided run of memory. Letting ``j`` run over all ``Wp`` columns (not only the
+    ``Wo`` valid ones) makes that run one slice, and the copy becomes ``C * kh * kw * N`` long
+    contiguous moves instead of millions of tiny ones. The ``Wp - Wo`` extra columns per row are
+    garbage that the caller crops (forward) or multiplies by zero (backward).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W)
+    kh, kw : int
+        Window height and width.
+    stride, padding : int
+
+    Returns
+    -------
+    cols : ndarray of shape (C * kh * kw, N * Ho * Wp)
+        ``cols[(c, u, v), (n, i, j)]`` is ``xp[n, c, i*stride + u, j*stride + v]`` for ``j < Wo``.
+        All images share one matrix so that each product below is a single large BLAS call.
+    geometry : tuple (Ho, Wo, Wp, Hp_ext)
+        Output height and width, padded width, and the padded height including the extra rows added
+        at the bottom so that the last (garbage) column of the last window stays inside the buffer.
+    """
+    n, c, h, w = x.shape
+    hp, wp = h + 2 * padding, w + 2 * padding
+    ho, wo = output_size(hp, kh, stride), output_size(wp, kw, stride)
+    extra = max(0, kh + stride * ho - hp)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding + extra), (padding, padding)))
+    flat = xp.reshape(n, c, -1)
+    item = flat.strides[2]
+    view = as_strided(
+        flat,
+        shape=(c, kh, kw, n, ho * wp),
+        strides=(flat.strides[1], wp * item, item, flat.strides[0], stride * item),
+        writeable=False,
+    )
+    cols = np.ascontiguousarray(view).reshape(c * kh * kw, n * ho * wp)
+    return cols, (ho, wo, wp, hp + extra)
+
+
+def _col2im(dcols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: int, geometry) -> np.ndarray:
+    """Adjoint of :func:`_im2col`: add every column entry back onto the input position it was copied from.
+
+    Parameters
+    ----------
+    dcols : ndarray of shape (C * kh * kw, N * Ho * Wp)
+        Gradient with respect to ``cols``; entries of the garbage columns must be zero.
+    x_shape : tuple (N, C, H, W)
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    """
+    n, c, h, w = x_shape
+    ho, _, wp, hp_ext = geometry
+    dcols = dcols.reshape(c, kh, kw, n, ho * wp)
+    dflat = np.zeros((c, n, hp_ext * wp), dtype=dcols.dtype)
+    span = stride * (ho * wp - 1) + 1
+    # A loop over the kh * kw window offsets (not over images or pixels): each step adds one
+    # strided slab covering the whole batch.
+    for u in range(kh):
+        for v in range(kw):
+            start = u * wp + v
+            dflat[:, :, start : start + span : stride] += dcols[:, u, v]
+    dxp = dflat.reshape(c, n, hp_ext, wp)[:, :, padding : padding + h, padding : padding + w]
+    return np.ascontiguousarray(dxp.transpose(1, 0, 2, 3))
+
+
+def _validate_conv(x, w, stride, padding):
+    x = as_float_array("x", x)
+    w = as_float_array("w", w)
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    check_ndim("w", w, 4, "(F, C, kh, kw)")
+    if w.shape[1] != x.shape[1]:
+        raise ValueError(
+            f"channel mismatch: x has {x.shape[1]} channels (shape {x.shape}) but w expects "
+            f"{w.shape[1]} (shape {w.shape})"
+        )
+    stride = check_int("stride", stride, 1)
+    padding = check_int("padding", padding, 0)
+    padded = (x.shape[2] + 2 * padding, x.shape[3] + 2 * padding)
+    check_window_fits("kernel", w.shape[2:], padded, f"padded input (padding={padding})")
+    return x, w, stride, padding
+
+
+def conv2d(x, w, b=None, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """2-D convolution (cross-correlation, as in every deep-learning library) of a batch.
+
+    ``out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]``
+    where ``xp`` is ``x`` zero-padded by ``padding`` on each side.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W)
+        Input batch. Rectangular images are fine.
+    w : ndarray of shape (F, C, kh, kw)
+        Filters.
+    b : ndarray of shape (F,) or (F, 1), optional
+        One bias per filter.
+    stride : int, default 1
+    padding : int, default 0
+        Zeros added on every side of both spatial axes.
+
+    Returns
+    -------
+    out : ndarray of shape (N, F, Ho, Wo)
+        ``Ho = (H + 2*padding - kh) // stride + 1`` and likewise ``Wo``. Matches
+        ``torch.nn.functional.conv2d(x, w, b, stride, padding)``.
+    """
+    x, w, stride, padding = _validate_conv(x, w, stride, padding)
+    f, _, kh, kw = w.shape
+    cols, (ho, wo, wp, _) = _im2col(x, kh, kw, stride, padding)
+    # One matmul for the whole batch: (F, K) @ (K, N*Ho*Wp) -> (F, N, Ho, Wp); crop and reorder to NCHW.
+    wide = (w.reshape(f, -1) @ cols).reshape(f, x.shape[0], ho, wp)
+    out = np.ascontiguousarray(wide[:, :, :, :wo].transpose(1, 0, 2, 3))
+    if b is not None:
+        out += check_bias(b, f, "b").astype(out.dtype)[:, None, None]
+    return out
+
+
+def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: bool = True):
+    """Gradients of :func:`conv2d` with respect to its input, filters and bias.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, F, Ho, Wo)
+        Gradient of the loss with respect to the convolution's output.
+    x : ndarray of shape (N, C, H, W)
+        The input the forward pass saw.
+    w : ndarray of shape (F, C, kh, kw)
+        The filters the forward pass used.
+    stride, padding : int
+        As in the forward pass.
+    need_dx : bool, default True
+        Set False when nothing upstream needs the input gradient (the network's first layer, whose
+        input is the image): ``dx`` is then returned as ``None`` and its cost is saved.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W), or None when ``need_dx`` is False
+    dw : ndarray of shape (F, C, kh, kw)
+        ``dw[f] = sum over n and output positions of dout[n, f, i, j] * (window of x at i, j)``.
+    db : ndarray of shape (F,)
+        ``dout`` summed over the batch and both spatial axes.
+    """
+    x, w, stride, padding = _validate_conv(x, w, stride, padding)
+    dout = as_float_array("dout", dout)
+    f, c, kh, kw = w.shape
+    n, _, h, wd = x.shape
+    expected = (n, f, output_size(h, kh, stride, padding), output_size(wd, kw, stride, padding))
+    if dout.shape != expected:
+        raise ValueError(f"dout must have shape {expected} for x {x.shape} and w {w.shape}, got {dout.shape}")
+
+    db = dout.sum(axis=(0, 2, 3))
+    cols, geometry = _im2col(x, kh, kw, stride, padding)
+    ho, wo, wp, _ = geometry
+    # Spread dout over the wide (F, N, Ho, Wp) layout of the columns; garbage columns get zero gradient.
+    g = np.zeros((f, n, ho, wp), dtype=np.result_type(dout, cols))
+    g[:, :, :, :wo] = dout.transpose(1, 0, 2, 3)
+    g = g.reshape(f, -1)
+    # dw[f, k] = sum over images and positions p of g[f, p] * cols[k, p]
+    dw = (cols @ g.T).T.reshape(w.shape)  # this operand order is the faster BLAS call here
+    if not need_dx:
+        return None, dw, db
+    # dcols[k, p] = sum_f w[f, k] g[f, p]; then each column entry goes back where it came from.
+    dcols = w.reshape(f, -1).T @ g
+    dx = _col2im(dcols, x.shape, kh, kw, stride, padding, geometry)
+    return dx, dw, db
+
+
+# --------------------------------------------------------------------------- max pooling
+
+def _validate_pool(x, size, stride):
+    x = as_float_array("x", x)
+    check_ndim("x", x, 4, "(N, C, H, W)")
+    size = check_int("size", size, 1)
+    stride = check_int("stride", stride, 1)
+    check_window_fits("pool window", (size, size), x.shape[2:], "input")
+    return x, size, stride
+
+
+def _pool_windows(x: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Strided view of every pooling window: ``(N, C, H, W) -> (N, C, Ho, Wo, size, size)``, no copy."""
+    return sliding_window_view(x, (size, size), axis=(2, 3))[:, :, ::stride, ::stride]
+
+
+def maxpool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
+    """Max pooling over ``size x size`` windows moved by ``stride``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W)
+    size : int, default 2
+    stride : int, default 2
+
+    Returns
+    -------
+    out : ndarray of shape (N, C, Ho, Wo)
+        ``Ho = (H - size) // stride + 1``; rows/columns a window cannot reach are dropped, as in
+        ``torch.nn.functional.max_pool2d``. NaN propagates, as in PyTorch.
+    """
+    x, size, stride = _validate_pool(x, size, stride)
+    if size == stride:
+        # Non-overlapping windows: a reshape is much faster than reducing a 6-D strided view.
+        n, c, h, w = x.shape
+        ho, wo = h // size, w // size
+        blocks = x[:, :, : ho * size, : wo * size].reshape(n, c, ho, size, wo, size)
+        return blocks.max(axis=(3, 5))
+    return _pool_windows(x, size, stride).max(axis=(4, 5))
+
+
+def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
+    """Gradient of :func:`maxpool2d` with respect to its input.
+
+    Each window sends its upstream gradient to exactly one input position: the first maximum in
+    row-major order, which is the position PyTorch picks. Ties therefore do not split or duplicate
+    the gradient. With overlapping windows (``stride < size``) a pixel that is the maximum of several
+    windows collects the sum of their gradients.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, C, Ho, Wo)
+        Gradient of the loss with respect to the pooled output.
+    x : ndarray of shape (N, C, H, W)
+        The input the forward pass saw.
+    size, stride : int
+        As in the forward pass.
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W)
+    """
+    x, size, stride = _validate_pool(x, size, stride)
+    dout = as_float_array("dout", dout)
+    n, c, h, w = x.shape
+    ho, wo = output_size(h, size, stride), output_size(w, size, stride)
+    if dout.shape != (n, c, ho, wo):
+        raise ValueError(f"dout must have shape {(n, c, ho, wo)} for x {x.shape}, got {dout.shape}")
+
+    windows = _pool_windows(x, size, stride).reshape(n, c, ho, wo, size * size)
+    first_max = windows.argmax(axis=-1)  # argmax returns the first maximum (or the first NaN)
+    rows = np.arange(ho)[:, None] * stride + first_max // size
+    cols = np.arange(wo)[None, :] * stride + first_max % size
+    plane = np.arange(n * c).reshape(n, c, 1, 1) * (h * w)
+    flat_index = (plane + rows * w + cols).ravel()
+    dx = np.bincount(flat_index, weights=dout.ravel(), minlength=n * c * h * w)
+    return dx.reshape(x.shape).astype(np.result_type(x, dout), copy=False)
+
+
+# --------------------------------------------------------------------------- ReLU
+
+def relu(x) -> np.ndarray:
+    """Rectified linear unit, ``max(x, 0)`` element-wise. Any shape; dtype kept."""
+    x = as_float_array("x", x)
+    return np.maximum(x, 0, dtype=x.dtype)
+
+
+def relu_backward(dout, x) -> np.ndarray:
+    """Gradient of :func:`relu`: ``dout`` where ``x > 0``, else 0 (0 at ``x == 0``, as in PyTorch).
+
+    Parameters
+    ----------
+    dout : ndarray, same shape as ``x``
+    x : ndarray
+        The input the forward pass saw.
+    """
+    x = as_float_array("x", x)
+    dout = as_float_array("dout", dout)
+    if dout.shape != x.shape:
+        raise ValueError(f"dout shape {dout.shape} must equal x shape {x.shape}")
+    return np.where(x > 0, dout, np.zeros((), dtype=dout.dtype))
+
+
+# --------------------------------------------------------------------------- softmax and cross-entropy
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    """Numerically stable softmax along ``axis``.
+
+    Subtracting the maximum first leaves the result unchanged (softmax is shift invariant) but keeps
+    every exponent <= 0, so ``exp`` cannot overflow: the classic ``exp(x) / sum(exp(x))`` returns
+    ``nan`` for logits like 800.
+
+    Parameters
+    ----------
+    x : ndarray of any shape
+    axis : int, default -1
+
+    Returns
+    -------
+    ndarray, same shape and dtype as ``x``; entries along ``axis`` are >= 0 and sum to 1.
+    """
+    x = as_float_array("x", x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis: int = -1) -> np.ndarray:
+    """``log(softmax(x))`` computed stably as ``x - max - log(sum(exp(x - max)))``; never ``-inf`` for finite x."""
+    x = as_float_array("x", x)
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _validate_logits(logits, labels):
+    logits = as_float_array("logits", logits)
+    check_ndim("logits", logits, 2, "(N, classes)")
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if labels.shape != (logits.shape[0],):
+        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits {logits.shape}, got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        raise ValueError(f"labels must lie in [0, {logits.shape[1] - 1}], got values from {labels.min()} to {labels.max()}")
+    return logits, labels
+
+
+def cross_entropy(logits, labels) -> float:
+    """Mean cross-entropy of a batch, computed from logits (like ``torch.nn.functional.cross_entropy``).
+
+    ``loss = -mean_n log softmax(logits[n])[labels[n]]``, through :func:`log_softmax`, so it stays
+    finite even when a probability underflows to 0.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (N, classes)
+        Unnormalised scores.
+    labels : ndarray of int, shape (N,)
+        Correct class of each example.
+
+    Returns
+    -------
+    float
+    """
+    logits, labels = _validate_logits(logits, labels)
+    log_probs = log_softmax(logits, axis=1)
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
+
+
+def cross_entropy_backward(logits, labels) -> np.ndarray:
+    """Gradient of :func:`cross_entropy` with respect to the logits: ``(softmax(logits) - onehot(labels)) / N``.
+
+    Parameters
+    ----------
+    logits : ndarray of shape (N, classes)
+    labels : ndarray of int, shape (N,)
+
+    Returns
+    -------
+    dlogits : ndarray of shape (N, classes), dtype of ``logits``
+    """
+    logits, labels = _validate_logits(logits, labels)
+    grad = softmax(logits, axis=1)
+    grad[np.arange(len(labels)), labels] -= 1
+    grad /= len(labels)
+    return grad

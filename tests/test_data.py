@@ -1,0 +1,504 @@
+"""Tests for cnn_tutorial.data: idx parsing, validation, finding/downloading, normalising, batching."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import subprocess
+import sys
+import urllib.error
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnn_tutorial import data
+from cnn_tutorial.data import (
+    DATA_ENV_VAR,
+    MNIST_FILES,
+    MNISTNotFoundError,
+    load_mnist,
+    minibatches,
+    normalize,
+    num_batches,
+    read_idx,
+    resolve_root,
+)
+
+ALL_NAMES = [name for names in MNIST_FILES.values() for name in names]
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array as an idx file: magic 0x0800 | ndim, big-endian dims, data."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.tobytes()
+
+
+def synthetic_split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=n, dtype=np.uint8)
+    return images, labels
+
+
+SYNTHETIC = {"train": synthetic_split(7, 0), "test": synthetic_split(3, 1)}
+
+
+def synthetic_files() -> dict[str, bytes]:
+    """File name -> uncompressed idx bytes for a tiny four-file MNIST."""
+    files = {}
+    for split, (image_name, label_name) in MNIST_FILES.items():
+        images, labels = SYNTHETIC[split]
+        files[image_name] = idx_bytes(images)
+        files[label_name] = idx_bytes(labels)
+    return files
+
+
+def write_dataset(root: Path, gz: bool = False, files: dict[str, bytes] | None = None) -> Path:
+    raw_dir = root / "MNIST" / "raw"
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in (files or synthetic_files()).items():
+        if gz:
+            (raw_dir / f"{name}.gz").write_bytes(gzip.compress(content))
+        else:
+            (raw_dir / name).write_bytes(content)
+    return raw_dir
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(os.listdir(folder)) if folder.exists() else []
+
+
+# --- read_idx --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+@pytest.mark.parametrize("shape", [(5,), (4, 28, 28), (3, 2, 6)], ids=["labels", "images", "rectangular"])
+def test_read_idx_round_trip(tmp_path, gz, shape):
+    array = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
+    content = idx_bytes(array)
+    path = tmp_path / ("file.gz" if gz else "file")
+    path.write_bytes(gzip.compress(content) if gz else content)
+    result = read_idx(path)
+    assert result.dtype == np.uint8
+    assert result.shape == shape
+    np.testing.assert_array_equal(result, array)
+    assert result.flags.writeable
+
+
+def test_read_idx_decides_by_content_not_suffix(tmp_path):
+    array = np.arange(6, dtype=np.uint8)
+    misnamed = tmp_path / "labels.gz"
+    misnamed.write_bytes(idx_bytes(array))
+    np.testing.assert_array_equal(read_idx(misnamed), array)
+    gzipped = tmp_path / "labels"
+    gzipped.write_bytes(gzip.compress(idx_bytes(array)))
+    np.testing.assert_array_equal(read_idx(gzipped), array)
+
+
+def test_read_idx_empty_dimension(tmp_path):
+    path = tmp_path / "empty"
+    path.write_bytes(idx_bytes(np.zeros((0, 28, 28), dtype=np.uint8)))
+    assert read_idx(path).shape == (0, 28, 28)
+
+
+GOOD_LABELS = idx_bytes(np.arange(10, dtype=np.uint8))
+CORRUPT = {
+    "wrong magic": (struct.pack(">I", 0x0802) + GOOD_LABELS[4:], "magic number 0x00000802"),
+    "float magic": (struct.pack(">I", 0x0D01) + GOOD_LABELS[4:], "magic number"),
+    "truncated data": (GOOD_LABELS[:-3], "truncated"),
+    "extra bytes": (GOOD_LABELS + b"\x00\x01", "2 extra bytes"),
+    "truncated header": (idx_bytes(np.zeros((2, 2, 2), dtype=np.uint8))[:10], "truncated header"),
+    "empty": (b"", "too short"),
+}
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+@pytest.mark.parametrize("case", list(CORRUPT))
+def test_read_idx_corrupt_raises_value_error_naming_file(tmp_path, case, gz):
+    content, expected = CORRUPT[case]
+    path = tmp_path / "corrupt-file"
+    path.write_bytes(gzip.compress(content) if gz else content)
+    with pytest.raises(ValueError) as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_read_idx_corrupt_gzip(tmp_path):
+    path = tmp_path / "broken.gz"
+    path.write_bytes(gzip.compress(GOOD_LABELS)[:-8])
+    with pytest.raises(ValueError, match="corrupt gzip") as info:
+        read_idx(path)
+    assert str(path) in str(info.value)
+
+
+def test_read_idx_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_idx(tmp_path / "nope")
+
+
+# --- load_mnist on synthetic files ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_load_mnist_synthetic(tmp_path, gz, split):
+    write_dataset(tmp_path, gz=gz)
+    images, labels = load_mnist(split, root=tmp_path, download=False)
+    expected_images, expected_labels = SYNTHETIC[split]
+    assert images.dtype == np.uint8 and images.shape == expected_images.shape
+    assert labels.dtype == np.int64 and labels.shape == expected_labels.shape
+    np.testing.assert_array_equal(images, expected_images)
+    np.testing.assert_array_equal(labels, expected_labels)
+
+
+def test_load_mnist_reads_root_from_env(tmp_path, monkeypatch):
+    write_dataset(tmp_path)
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path))
+    images, _ = load_mnist("test", download=False)
+    assert len(images) == 3
+
+
+def test_load_mnist_bad_split(tmp_path):
+    with pytest.raises(ValueError, match="'train' or 'test'"):
+        load_mnist("validation", root=tmp_path, download=False)
+
+
+def test_load_mnist_count_mismatch_names_both_files(tmp_path):
+    files = synthetic_files()
+    files["train-labels-idx1-ubyte"] = idx_bytes(SYNTHETIC["train"][1][:-1])
+    raw_dir = write_dataset(tmp_path, files=files)
+    with pytest.raises(ValueError) as info:
+        load_mnist("train", root=tmp_path, download=False)
+    message = str(info.value)
+    assert str(raw_dir / "train-images-idx3-ubyte") in message
+    assert str(raw_dir / "train-labels-idx1-ubyte") in message
+    assert "7 images" in message and "6 labels" in message
+
+
+def test_load_mnist_label_out_of_range_names_file(tmp_path):
+    files = synthetic_files()
+    labels = SYNTHETIC["train"][1].copy()
+    labels[4] = 10
+    files["train-labels-idx1-ubyte"] = idx_bytes(labels)
+    raw_dir = write_dataset(tmp_path, files=files)
+    with pytest.raises(ValueError, match="0..9, found 10 at index 4") as info:
+        load_mnist("train", root=tmp_path, download=False)
+    assert str(raw_dir / "train-labels-idx1-ubyte") in str(info.value)
+
+
+def test_load_mnist_wrong_image_size_names_file(tmp_path):
+    files = synthetic_files()
+    files["t10k-images-idx3-ubyte"] = idx_bytes(np.zeros((3, 28, 27), dtype=np.uint8))
+    raw_dir = write_dataset(tmp_path, files=files)
+    with pytest.raises(ValueError, match=r"\(N, 28, 28\)") as info:
+        load_mnist("test", root=tmp_path, download=False)
+    assert str(raw_dir / "t10k-images-idx3-ubyte") in str(info.value)
+
+
+def test_load_mnist_swapped_files_names_file(tmp_path):
+    files = synthetic_files()
+    files["t10k-labels-idx1-ubyte"] = files["t10k-images-idx3-ubyte"]
+    raw_dir = write_dataset(tmp_path, files=files)
+    with pytest.raises(ValueError, match=r"shape \(N,\)") as info:
+        load_mnist("test", root=tmp_path, download=False)
+    assert str(raw_dir / "t10k-labels-idx1-ubyte") in str(info.value)
+
+
+def test_load_mnist_corrupt_file_names_file(tmp_path):
+    files = synthetic_files()
+    files["train-images-idx3-ubyte"] = files["train-images-idx3-ubyte"][:-1]
+    raw_dir = write_dataset(tmp_path, gz=True, files=files)
+    with pytest.raises(ValueError, match="truncated") as info:
+        load_mnist("train", root=tmp_path, download=False)
+    assert str(raw_dir / "train-images-idx3-ubyte.gz") in str(info.value)
+
+
+# --- missing data and downloading -------------------------------------------------------------------
+
+
+def assert_clear_not_found(error: MNISTNotFoundError, root: Path) -> None:
+    message = str(error)
+    assert isinstance(error, FileNotFoundError)
+    assert str(root / "MNIST" / "raw") in message
+    for name in ALL_NAMES:
+        assert name in message
+    assert DATA_ENV_VAR in message
+
+
+def no_network(url, timeout):
+    raise AssertionError(f"tests must not touch the network ({url})")
+
+
+def test_missing_without_download(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_fetch", no_network)
+    with pytest.raises(MNISTNotFoundError) as info:
+        load_mnist("train", root=tmp_path, download=False)
+    assert_clear_not_found(info.value, tmp_path)
+    assert "download=False" in str(info.value)
+
+
+def test_partial_temp_file_is_not_trusted(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_fetch", no_network)
+    raw_dir = write_dataset(tmp_path)
+    (raw_dir / "train-images-idx3-ubyte").rename(raw_dir / ".train-images-idx3-ubyte.x1y2.part")
+    with pytest.raises(MNISTNotFoundError):
+        load_mnist("train", root=tmp_path, download=False)
+
+
+def test_present_files_are_not_downloaded(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_fetch", no_network)
+    write_dataset(tmp_path)
+    images, _ = load_mnist("train", root=tmp_path, download=True)
+    assert len(images) == 7
+
+
+def test_failed_download_raises_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
+    tried = []
+
+    def offline(url, timeout):
+        tried.append(url)
+        raise urllib.error.URLError("no route to host")
+
+    monkeypatch.setattr(data, "_fetch", offline)
+    with pytest.raises(MNISTNotFoundError) as info:
+        load_mnist("train", root=tmp_path, download=True)
+    assert_clear_not_found(info.value, tmp_path)
+    assert "no route to host" in str(info.value)
+    assert tried == [mirror + "train-images-idx3-ubyte.gz" for mirror in data.MNIST_MIRRORS]
+    assert listing(tmp_path / "MNIST" / "raw") == []
+
+
+def serve(files: dict[str, bytes], monkeypatch, failing_mirrors: tuple[str, ...] = ()) -> list[str]:
+    """Serve gzipped ``files`` through a fake ``_fetch``; patch their MD5s into the expected table."""
+    payloads = {f"{name}.gz": gzip.compress(content) for name, content in files.items()}
+    for gz_name, payload in payloads.items():
+        monkeypatch.setitem(data.MNIST_MD5, gz_name, hashlib.md5(payload).hexdigest())
+    fetched = []
+
+    def fake_fetch(url, timeout):
+        fetched.append(url)
+        if url.startswith(failing_mirrors):
+            raise TimeoutError("timed out")
+        return payloads[url.rsplit("/", 1)[1]]
+
+    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    return fetched
+
+
+def test_successful_download_lands_files_and_loads(tmp_path, monkeypatch):
+    fetched = serve(synthetic_files(), monkeypatch)
+    images, labels = load_mnist("test", root=tmp_path, download=True)
+    np.testing.assert_array_equal(images, SYNTHETIC["test"][0])
+    np.testing.assert_array_equal(labels, SYNTHETIC["test"][1])
+    assert len(fetched) == 4
+    # Both forms, as torchvision leaves them, and no temporary files.
+    expected = sorted(ALL_NAMES + [f"{name}.gz" for name in ALL_NAMES])
+    assert listing(tmp_path / "MNIST" / "raw") == expected
+    monkeypatch.setattr(data, "_fetch", no_network)
+    images, _ = load_mnist("train", root=tmp_path, download=False)
+    np.testing.assert_array_equal(images, SYNTHETIC["train"][0])
+
+
+def test_download_falls_back_to_next_mirror(tmp_path, monkeypatch):
+    fetched = serve(synthetic_files(), monkeypatch, failing_mirrors=(data.MNIST_MIRRORS[0],))
+    raw_dir = data.download_mnist(tmp_path, timeout=1)
+    assert raw_dir == tmp_path / "MNIST" / "raw"
+    assert len(fetched) == 8
+    np.testing.assert_array_equal(read_idx(raw_dir / "t10k-labels-idx1-ubyte"), SYNTHETIC["test"][1])
+
+
+def test_download_skips_present_files(tmp_path, monkeypatch):
+    files = synthetic_files()
+    write_dataset(tmp_path, files={name: files[name] for name in MNIST_FILES["train"]})
+    fetched = serve(files, monkeypatch)
+    data.download_mnist(tmp_path)
+    assert [url.rsplit("/", 1)[1] for url in fetched] == [f"{name}.gz" for name in MNIST_FILES["test"]]
+
+
+def test_md5_mismatch_raises_and_leaves_nothing(tmp_path, monkeypatch):
+    serve(synthetic_files(), monkeypatch)
+    for gz_name in data.MNIST_MD5:
+        monkeypatch.setitem(data.MNIST_MD5, gz_name, "0" * 32)
+    with pytest.raises(data.MNISTDownloadError, match="MD5"):
+        data.download_mnist(tmp_path)
+    assert listing(tmp_path / "MNIST" / "raw") == []
+    with pytest.raises(MNISTNotFoundError, match="MD5") as info:
+        load_mnist("train", root=tmp_path)
+    assert_clear_not_found(info.value, tmp_path)
+    assert listing(tmp_path / "MNIST" / "raw") == []
+
+
+def test_data_module_does_not_import_torch():
+    code = "import sys, cnn_tutorial.data; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+# --- resolve_root -----------------------------------------------------------------------------------
+
+
+def test_resolve_root_precedence(tmp_path, monkeypatch):
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "from-env"))
+    assert resolve_root(tmp_path / "argument") == tmp_path / "argument"
+    assert resolve_root() == tmp_path / "from-env"
+    monkeypatch.delenv(DATA_ENV_VAR)
+    assert resolve_root() == data.DEFAULT_ROOT
+    monkeypatch.setenv(DATA_ENV_VAR, "")
+    assert resolve_root() == data.DEFAULT_ROOT
+
+
+def test_resolve_root_expands_user(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_root("~/mnist") == tmp_path / "mnist"
+
+
+def test_default_root_rule(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert data._default_root() == tmp_path / "cache" / "cnn_tutorial"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for unusable in ("", "relative/cache"):
+        monkeypatch.setenv("XDG_CACHE_HOME", unusable)
+        assert data._default_root() == tmp_path / ".cache" / "cnn_tutorial"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert data._default_root() == tmp_path / ".cache" / "cnn_tutorial"
+
+
+# --- the real data ----------------------------------------------------------------------------------
+
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def real_root() -> Path:
+    if not os.environ.get(DATA_ENV_VAR):
+        pytest.skip(f"{DATA_ENV_VAR} is not set; point it at a folder holding MNIST/raw/ to run this")
+    root = resolve_root()
+    raw_dir = root / "MNIST" / "raw"
+    missing = [name for name in ALL_NAMES if not data._find(raw_dir, name)]
+    if missing:
+        pytest.skip(f"{DATA_ENV_VAR}={root}, but {raw_dir} lacks {', '.join(missing)}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def real_train():
+    return load_mnist("train", root=real_root(), download=False)
+
+
+@pytest.mark.parametrize(
+    "split, n, counts", [("train", 60000, TRAIN_COUNTS), ("test", 10000, TEST_COUNTS)]
+)
+def test_real_mnist(split, n, counts):
+    images, labels = load_mnist(split, root=real_root(), download=False)
+    assert images.shape == (n, 28, 28) and images.dtype == np.uint8
+    assert labels.shape == (n,) and labels.dtype == np.int64
+    assert np.bincount(labels, minlength=10).tolist() == counts
+
+
+def test_real_mnist_normalized_statistics(real_train):
+    x = normalize(real_train[0])
+    assert x.shape == (60000, 1, 28, 28) and x.dtype == np.float32
+    assert abs(x.mean(dtype=np.float64)) < 1e-3
+    assert abs(x.std(dtype=np.float64) - 1) < 1e-3
+
+
+# --- normalize --------------------------------------------------------------------------------------
+
+
+def test_normalize_values_and_channel_axis():
+    images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
+    expected = ((images / 255 - data.MNIST_MEAN) / data.MNIST_STD)[:, None]
+    x = normalize(images)
+    assert x.shape == (1, 1, 2, 2) and x.dtype == np.float32
+    np.testing.assert_allclose(x, expected, rtol=1e-6)
+    np.testing.assert_array_equal(normalize(images[:, None]), x)
+
+
+@pytest.mark.parametrize(
+    "images, error",
+    [
+        (np.zeros((2, 28, 28), dtype=np.float32), TypeError),
+        (np.zeros((28, 28), dtype=np.uint8), ValueError),
+        (np.zeros((2, 3, 28, 28), dtype=np.uint8), ValueError),
+    ],
+    ids=["float", "2-D", "3 channels"],
+)
+def test_normalize_rejects_bad_input(images, error):
+    with pytest.raises(error):
+        normalize(images)
+
+
+# --- minibatches ------------------------------------------------------------------------------------
+
+
+def epoch_indices(n: int, **kwargs) -> list[np.ndarray]:
+    images = np.arange(n)
+    labels = np.arange(n) * 10
+    batches = list(minibatches(images, labels, **kwargs))
+    for x, y in batches:
+        np.testing.assert_array_equal(y, x * 10)
+    return [x for x, _ in batches]
+
+
+def test_minibatches_cover_every_index_once():
+    batches = epoch_indices(103, batch_size=10, seed=0)
+    assert [len(b) for b in batches] == [10] * 10 + [3]
+    assert sorted(np.concatenate(batches).tolist()) == list(range(103))
+    assert len(batches) == num_batches(103, 10)
+
+
+def test_minibatches_seed_controls_order():
+    same = [epoch_indices(100, batch_size=16, seed=7) for _ in range(2)]
+    np.testing.assert_array_equal(np.concatenate(same[0]), np.concatenate(same[1]))
+    other = np.concatenate(epoch_indices(100, batch_size=16, seed=8))
+    assert not np.array_equal(np.concatenate(same[0]), other)
+    assert not np.array_equal(np.concatenate(same[0]), np.arange(100))
+
+
+def test_minibatches_without_shuffle_in_order():
+    batches = epoch_indices(7, batch_size=3, shuffle=False)
+    assert [b.tolist() for b in batches] == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_minibatches_drop_last():
+    batches = epoch_indices(103, batch_size=10, seed=0, drop_last=True)
+    assert [len(b) for b in batches] == [10] * 10
+    assert len(np.unique(np.concatenate(batches))) == 100
+    assert len(batches) == num_batches(103, 10, drop_last=True)
+    assert epoch_indices(5, batch_size=10, drop_last=True) == []
+
+
+def test_minibatches_multidimensional_samples():
+    images, labels = SYNTHETIC["train"]
+    x, y = next(minibatches(normalize(images), labels, batch_size=4, seed=0))
+    assert x.shape == (4, 1, 28, 28) and y.shape == (4,)
+
+
+@pytest.mark.parametrize("batch_size, error", [(0, ValueError), (-1, ValueError), (2.5, TypeError)])
+def test_minibatches_bad_batch_size(batch_size, error):
+    with pytest.raises(error):
+        minibatches(np.arange(5), np.arange(5), batch_size=batch_size)
+
+
+def test_minibatches_length_mismatch():
+    with pytest.raises(ValueError, match="5 vs 4"):
+        minibatches(np.arange(5), np.arange(4), batch_size=2)
+
+
+@pytest.mark.parametrize(
+    "n, batch_size, drop_last, expected",
+    [(0, 4, False, 0), (8, 4, False, 2), (9, 4, False, 3), (9, 4, True, 2), (3, 4, True, 0), (60000, 32, False, 1875)],
+)
+def test_num_batches(n, batch_size, drop_last, expected):
+    assert num_batches(n, batch_size, drop_last) == expected
+
+
+def test_num_batches_bad_arguments():
+    with pytest.raises(ValueError):
+        num_batches(10, 0)
+    with pytest.raises(ValueError):
+        num_batches(-1, 4)

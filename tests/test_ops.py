@@ -1,0 +1,300 @@
+"""Batched ops against PyTorch (forward and autograd), finite differences and the loop versions."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnn_tutorial import gradcheck, loops, ops
+
+# Random conv geometries: batch 1 and more, stride 1-3, padding 0-2, rectangular inputs and kernels,
+# several channel counts, windows that do not tile the input.
+_rng = np.random.default_rng(2024)
+CONV_CASES = []
+while len(CONV_CASES) < 40:
+    n, c, f = int(_rng.integers(1, 4)), int(_rng.integers(1, 5)), int(_rng.integers(1, 6))
+    kh, kw = int(_rng.integers(1, 6)), int(_rng.integers(1, 6))
+    stride, padding = int(_rng.integers(1, 4)), int(_rng.integers(0, 3))
+    h, w = int(_rng.integers(3, 13)), int(_rng.integers(3, 13))
+    if kh <= h + 2 * padding and kw <= w + 2 * padding:
+        CONV_CASES.append((n, c, h, w, f, kh, kw, stride, padding))
+CONV_CASES += [
+    (32, 1, 28, 28, 8, 5, 5, 1, 0),  # the classic network's first layer
+    (2, 32, 14, 14, 64, 5, 5, 1, 2),  # the PyTorch chapter's second layer
+]
+
+POOL_CASES = [
+    (n, c, h, w, size, stride)
+    for (n, c, h, w, size, stride) in [
+        (1, 1, 4, 4, 2, 2), (2, 3, 7, 5, 2, 2), (3, 2, 9, 11, 3, 2), (2, 2, 6, 8, 3, 3),
+        (1, 4, 8, 6, 2, 1), (2, 1, 5, 5, 3, 1), (4, 8, 20, 20, 2, 2), (1, 2, 13, 7, 4, 3),
+    ]
+]
+
+
+def _ids(cases):
+    return ["-".join(map(str, case)) for case in cases]
+
+
+def _torch(a, grad=False):
+    return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+
+
+@pytest.mark.parametrize("case", CONV_CASES, ids=_ids(CONV_CASES))
+def test_conv2d_forward_and_backward_match_torch(case):
+    n, c, h, w, f, kh, kw, stride, padding = case
+    rng = np.random.default_rng(sum(case))
+    x = rng.standard_normal((n, c, h, w))
+    weight = rng.standard_normal((f, c, kh, kw))
+    bias = rng.standard_normal(f)
+
+    out = ops.conv2d(x, weight, bias, stride=stride, padding=padding)
+    xt, wt, bt = _torch(x, True), _torch(weight, True), _torch(bias, True)
+    out_t = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
+    np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+    dout = rng.standard_normal(out.shape)
+    out_t.backward(torch.tensor(dout))
+    dx, dw, db = ops.conv2d_backward(dout, x, weight, stride=stride, padding=padding)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(db, bt.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", CONV_CASES[:12], ids=_ids(CONV_CASES[:12]))
+def test_conv2d_backward_matches_finite_differences(case):
+    n, c, h, w, f, kh, kw, stride, padding = case
+    rng = np.random.default_rng(sum(case) + 1)
+    x = rng.standard_normal((n, c, h, w))
+    weight = rng.standard_normal((f, c, kh, kw))
+    bias = rng.standard_normal(f)
+    probe = rng.standard_normal(ops.conv2d(x, weight, bias, stride, padding).shape)
+    dx, dw, db = ops.conv2d_backward(probe, x, weight, stride, padding)
+
+    def loss(x_, w_, b_):
+        return float(np.sum(ops.conv2d(x_, w_, b_, stride, padding) * probe))
+
+    assert gradcheck(lambda v: loss(v, weight, bias), x, dx) < 1e-8
+    assert gradcheck(lambda v: loss(x, v, bias), weight, dw) < 1e-8
+    assert gradcheck(lambda v: loss(x, weight, v), bias, db) < 1e-8
+
+
+def test_conv2d_backward_without_input_gradient():
+    rng = np.random.default_rng(0)
+    x, weight = rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((4, 3, 3, 3))
+    dout = rng.standard_normal((2, 4, 7, 5))
+    dx_full, dw_full, db_full = ops.conv2d_backward(dout, x, weight)
+    dx, dw, db = ops.conv2d_backward(dout, x, weight, need_dx=False)
+    assert dx is None
+    np.testing.assert_array_equal(dw, dw_full)
+    np.testing.assert_array_equal(db, db_full)
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=_ids(POOL_CASES))
+def test_maxpool2d_forward_and_backward_match_torch(case):
+    n, c, h, w, size, stride = case
+    rng = np.random.default_rng(sum(case))
+    x = rng.standard_normal((n, c, h, w))
+    out = ops.maxpool2d(x, size, stride)
+    xt = _torch(x, True)
+    out_t = F.max_pool2d(xt, size, stride)
+    np.testing.assert_array_equal(out, out_t.detach().numpy())
+    dout = rng.standard_normal(out.shape)
+    out_t.backward(torch.tensor(dout))
+    np.testing.assert_allclose(ops.maxpool2d_backward(dout, x, size, stride), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("size, stride", [(2, 2), (3, 1), (2, 1), (3, 2)])
+def test_maxpool2d_backward_with_ties_sends_gradient_to_one_position_like_torch(size, stride):
+    # Integer-valued inputs with few distinct values: almost every window has tied maxima.
+    rng = np.random.default_rng(size * 10 + stride)
+    x = rng.integers(0, 3, size=(2, 3, 8, 7)).astype(np.float64)
+    x[0, 0] = 1.0  # a whole plane of ties
+    out_shape = ops.maxpool2d(x, size, stride).shape
+    dout = rng.standard_normal(out_shape)
+    xt = _torch(x, True)
+    F.max_pool2d(xt, size, stride).backward(torch.tensor(dout))
+    dx = ops.maxpool2d_backward(dout, x, size, stride)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    if size == stride:
+        # Non-overlapping windows: exactly one non-zero per window, carrying the whole gradient.
+        assert np.count_nonzero(dx) == np.count_nonzero(dout)
+        np.testing.assert_allclose(dx.sum(), dout.sum())
+
+
+def test_maxpool2d_windows_that_do_not_tile_the_input_give_zero_gradient_to_the_remainder():
+    x = np.arange(2 * 1 * 5 * 7, dtype=np.float64).reshape(2, 1, 5, 7)
+    out = ops.maxpool2d(x, 2, 2)
+    assert out.shape == (2, 1, 2, 3)
+    dx = ops.maxpool2d_backward(np.ones_like(out), x, 2, 2)
+    assert np.all(dx[:, :, 4, :] == 0) and np.all(dx[:, :, :, 6] == 0)
+
+
+def test_maxpool2d_backward_matches_finite_differences():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 7, 6))  # distinct values: the max is differentiable
+    probe = rng.standard_normal(ops.maxpool2d(x, 3, 2).shape)
+    dx = ops.maxpool2d_backward(probe, x, 3, 2)
+    assert gradcheck(lambda v: float(np.sum(ops.maxpool2d(v, 3, 2) * probe)), x, dx) < 1e-8
+
+
+def test_relu_forward_and_backward_match_torch():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 4, 5, 6))
+    x[0, 0, 0, :3] = 0.0  # PyTorch's gradient at exactly 0 is 0
+    xt = _torch(x, True)
+    out_t = F.relu(xt)
+    np.testing.assert_array_equal(ops.relu(x), out_t.detach().numpy())
+    dout = rng.standard_normal(x.shape)
+    out_t.backward(torch.tensor(dout))
+    np.testing.assert_array_equal(ops.relu_backward(dout, x), xt.grad.numpy())
+
+
+@pytest.mark.parametrize("shape, axis", [((5, 10), 1), ((5, 10), -1), ((3, 4, 6), 0), ((7,), 0)])
+def test_softmax_and_log_softmax_match_torch(shape, axis):
+    x = np.random.default_rng(2).standard_normal(shape) * 5
+    np.testing.assert_allclose(ops.softmax(x, axis), torch.softmax(_torch(x), axis).numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ops.log_softmax(x, axis), torch.log_softmax(_torch(x), axis).numpy(), rtol=1e-12)
+
+
+def test_softmax_does_not_overflow_where_the_classic_formula_gives_nan():
+    logits = np.array([800.0, 799.0, -800.0])
+    with np.errstate(over="ignore", invalid="ignore"):
+        classic = np.exp(logits) / np.sum(np.exp(logits))
+    assert np.isnan(classic).any()  # the defect being fixed
+    probs = ops.softmax(logits)
+    assert np.all(np.isfinite(probs))
+    np.testing.assert_allclose(probs, torch.softmax(_torch(logits), 0).numpy(), rtol=1e-12)
+    assert np.isfinite(ops.log_softmax(logits)).all()
+
+
+def test_cross_entropy_and_its_gradient_match_torch():
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((16, 10)) * 3
+    labels = rng.integers(0, 10, 16)
+    lt = _torch(logits, True)
+    loss_t = F.cross_entropy(lt, torch.tensor(labels))
+    loss_t.backward()
+    assert ops.cross_entropy(logits, labels) == pytest.approx(loss_t.item(), rel=1e-12)
+    np.testing.assert_allclose(ops.cross_entropy_backward(logits, labels), lt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    dlogits = ops.cross_entropy_backward(logits, labels)
+    assert gradcheck(lambda v: ops.cross_entropy(v, labels), logits.copy(), dlogits) < 1e-8
+
+
+def test_cross_entropy_is_finite_when_the_correct_class_has_probability_zero():
+    logits = np.array([[1000.0, 0.0, -1000.0]])
+    loss = ops.cross_entropy(logits, np.array([2]))
+    assert np.isfinite(loss) and loss == pytest.approx(2000.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept(dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 8, 8)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    out = ops.conv2d(x, w, b, stride=2, padding=1)
+    dx, dw, db = ops.conv2d_backward(np.ones_like(out), x, w, stride=2, padding=1)
+    pooled = ops.maxpool2d(x)
+    results = [out, dx, dw, db, pooled, ops.maxpool2d_backward(np.ones_like(pooled), x),
+               ops.relu(x), ops.relu_backward(x, x), ops.softmax(x), ops.log_softmax(x),
+               ops.cross_entropy_backward(x.reshape(2, -1), np.array([0, 1]))]
+    assert all(r.dtype == dtype for r in results)
+
+
+def test_float32_conv_agrees_with_float64():
+    rng = np.random.default_rng(6)
+    x, w = rng.standard_normal((4, 8, 24, 24)), rng.standard_normal((8, 8, 5, 5))
+    np.testing.assert_allclose(ops.conv2d(x.astype(np.float32), w.astype(np.float32)), ops.conv2d(x, w), rtol=1e-4, atol=1e-4)
+
+
+def test_integer_input_is_promoted_to_float64():
+    x = np.arange(16).reshape(1, 1, 4, 4)
+    w = np.ones((1, 1, 2, 2), dtype=np.int64)
+    out = ops.conv2d(x, w, np.zeros(1, dtype=np.int64))
+    assert out.dtype == np.float64 and out[0, 0, 0, 0] == 0 + 1 + 4 + 5
+
+
+@pytest.mark.parametrize("case", CONV_CASES[:10], ids=_ids(CONV_CASES[:10]))
+def test_loop_versions_equal_batched_versions(case):
+    n, c, h, w, f, kh, kw, stride, _ = case  # the loop versions have no padding
+    if kh > h or kw > w:
+        pytest.skip("kernel only fits the padded input")
+    rng = np.random.default_rng(sum(case) + 2)
+    x = rng.standard_normal((n, c, h, w))
+    weight = rng.standard_normal((f, c, kh, kw))
+    bias = rng.standard_normal((f, 1))
+    batched = ops.conv2d(x, weight, bias, stride=stride)
+    dout = rng.standard_normal(batched.shape)
+    dx, dw, db = ops.conv2d_backward(dout, x, weight, stride=stride)
+    sum_dw, sum_db = np.zeros_like(dw), np.zeros_like(db)
+    for i in range(n):
+        np.testing.assert_allclose(loops.convolution(x[i], weight, bias, s=stride), batched[i], rtol=1e-10, atol=1e-12)
+        dx_i, dw_i, db_i = loops.convolution_backward(dout[i], x[i], weight, s=stride)
+        np.testing.assert_allclose(dx_i, dx[i], rtol=1e-10, atol=1e-12)
+        sum_dw += dw_i
+        sum_db += db_i
+    np.testing.assert_allclose(sum_dw, dw, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(sum_db, db, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=_ids(POOL_CASES))
+def test_loop_maxpool_equals_batched(case):
+    n, c, h, w, size, stride = case
+    rng = np.random.default_rng(sum(case) + 3)
+    x = rng.integers(0, 4, size=(n, c, h, w)).astype(np.float64)  # ties included
+    out = ops.maxpool2d(x, size, stride)
+    dout = rng.standard_normal(out.shape)
+    dx = ops.maxpool2d_backward(dout, x, size, stride)
+    for i in range(n):
+        np.testing.assert_array_equal(loops.maxpool(x[i], size, stride), out[i])
+        np.testing.assert_allclose(loops.maxpool_backward(dout[i], x[i], size, stride), dx[i], rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+X = np.zeros((2, 3, 8, 8))
+W = np.zeros((4, 3, 3, 3))
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: ops.conv2d(np.zeros((3, 8, 8)), W), ValueError, ["x", "(N, C, H, W)", "(3, 8, 8)"]),
+        (lambda: ops.conv2d(X, np.zeros((4, 3, 3))), ValueError, ["w", "(4, 3, 3)"]),
+        (lambda: ops.conv2d(X, np.zeros((4, 2, 3, 3))), ValueError, ["channel", "3", "2", "(4, 2, 3, 3)"]),
+        (lambda: ops.conv2d(X, np.zeros((4, 3, 11, 3)), padding=1), ValueError, ["kernel 11x3", "10x10"]),
+        (lambda: ops.conv2d(X, W, stride=0), ValueError, ["stride", "0"]),
+        (lambda: ops.conv2d(X, W, stride=1.5), TypeError, ["stride", "1.5"]),
+        (lambda: ops.conv2d(X, W, padding=-1), ValueError, ["padding", "-1"]),
+        (lambda: ops.conv2d(X, W, np.zeros(3)), ValueError, ["b", "(4,)", "(3,)"]),
+        (lambda: ops.conv2d(X.astype(complex), W), TypeError, ["x", "complex"]),
+        (lambda: ops.conv2d(np.array([["a"]]), W), TypeError, ["x"]),
+        (lambda: ops.conv2d_backward(np.zeros((2, 4, 5, 5)), X, W), ValueError, ["dout", "(2, 4, 6, 6)", "(2, 4, 5, 5)"]),
+        (lambda: ops.maxpool2d(X, size=0), ValueError, ["size", "0"]),
+        (lambda: ops.maxpool2d(X, stride=0), ValueError, ["stride", "0"]),
+        (lambda: ops.maxpool2d(X, size=9), ValueError, ["pool window 9x9", "8x8"]),
+        (lambda: ops.maxpool2d(np.zeros((8, 8))), ValueError, ["x", "(8, 8)"]),
+        (lambda: ops.maxpool2d_backward(np.zeros((2, 3, 3, 3)), X), ValueError, ["dout", "(2, 3, 4, 4)"]),
+        (lambda: ops.relu_backward(np.zeros(3), np.zeros(4)), ValueError, ["dout", "(3,)", "(4,)"]),
+        (lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0, 3])), ValueError, ["labels", "[0, 2]"]),
+        (lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0])), ValueError, ["labels", "(2,)", "(1,)"]),
+        (lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError, ["labels", "float64"]),
+        (lambda: ops.cross_entropy(np.zeros(3), np.array([0])), ValueError, ["logits", "(3,)"]),
+        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 3, 3, 3)), np.zeros(2)), ValueError, ["channel", "(1, 8, 8)"]),
+        (lambda: loops.convolution(np.zeros((1, 4, 9)), np.zeros((2, 1, 5, 5)), np.zeros(2)), ValueError, ["filter 5x5", "4x9"]),
+        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 1, 3, 3)), np.zeros((3, 1))), ValueError, ["bias", "(2,)", "(3, 1)"]),
+        (lambda: loops.convolution(np.zeros((8, 8)), np.zeros((2, 1, 3, 3)), np.zeros(2)), ValueError, ["image", "(8, 8)"]),
+        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 1, 3, 3)), np.zeros(2), s=0), ValueError, ["s", "0"]),
+        (lambda: loops.maxpool(np.zeros((1, 8, 8)), f=0), ValueError, ["f", "0"]),
+        (lambda: loops.maxpool(np.zeros((1, 3, 8)), f=4), ValueError, ["pool window 4x4", "3x8"]),
+        (lambda: loops.maxpool_backward(np.zeros((1, 2, 2)), np.zeros((1, 6, 6))), ValueError, ["dpool", "(1, 3, 3)"]),
+        (lambda: loops.categorical_cross_entropy(np.full(3, 1 / 3), 3), ValueError, ["label", "3"]),
+        (lambda: loops.categorical_cross_entropy(np.full(3, 1 / 3), np.zeros(4)), ValueError, ["label", "(4,)"]),
+    ],
+)
+def test_bad_input_raises_a_clear_error(call, error, words):
+    with pytest.raises(error) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {info.value!s}"
