@@ -26,6 +26,8 @@ __all__ = [
     "conv2d_backward",
     "maxpool2d",
     "maxpool2d_backward",
+    "dense",
+    "dense_backward",
     "relu",
     "relu_backward",
     "softmax",
@@ -288,6 +290,64 @@ def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     flat_index = (plane + rows * w + cols).ravel()
     dx = np.bincount(flat_index, weights=dout.ravel(), minlength=n * c * h * w)
     return dx.reshape(x.shape).astype(np.result_type(x, dout), copy=False)
+
+
+# --------------------------------------------------------------------------- dense (fully connected)
+
+def _validate_dense(x, w):
+    x = as_float_array("x", x)
+    w = as_float_array("w", w)
+    check_ndim("x", x, 2, "(N, in_features)")
+    check_ndim("w", w, 2, "(out_features, in_features)")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})")
+    return x, w
+
+
+def dense(x, w, b=None) -> np.ndarray:
+    """Fully connected layer ``x @ w.T + b`` (``torch.nn.functional.linear``).
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, in_features)
+    w : ndarray of shape (out_features, in_features)
+    b : ndarray of shape (out_features,) or (out_features, 1), optional
+
+    Returns
+    -------
+    ndarray of shape (N, out_features)
+    """
+    x, w = _validate_dense(x, w)
+    out = x @ w.T
+    if b is not None:
+        out += check_bias(b, w.shape[0], "b").astype(out.dtype)
+    return out
+
+
+def dense_backward(dout, x, w):
+    """Gradients of :func:`dense`.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, out_features)
+    x : ndarray of shape (N, in_features)
+        The input the forward pass saw.
+    w : ndarray of shape (out_features, in_features)
+
+    Returns
+    -------
+    dx : ndarray of shape (N, in_features)
+        ``dout @ w``
+    dw : ndarray of shape (out_features, in_features)
+        ``dout.T @ x``
+    db : ndarray of shape (out_features,)
+        ``dout`` summed over the batch.
+    """
+    x, w = _validate_dense(x, w)
+    dout = as_float_array("dout", dout)
+    if dout.shape != (x.shape[0], w.shape[0]):
+        raise ValueError(f"dout must have shape {(x.shape[0], w.shape[0])} for x {x.shape} and w {w.shape}, got {dout.shape}")
+    return dout @ w, dout.T @ x, dout.sum(axis=0)
 
 
 # --------------------------------------------------------------------------- ReLU

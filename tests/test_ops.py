@@ -138,6 +138,18 @@ def test_maxpool2d_backward_matches_finite_differences():
     assert gradcheck(lambda v: float(np.sum(ops.maxpool2d(v, 3, 2) * probe)), x, dx) < 1e-8
 
 
+def test_dense_forward_and_backward_match_torch():
+    rng = np.random.default_rng(7)
+    x, weight, bias = rng.standard_normal((6, 20)), rng.standard_normal((4, 20)), rng.standard_normal(4)
+    xt, wt, bt = _torch(x, True), _torch(weight, True), _torch(bias, True)
+    out_t = F.linear(xt, wt, bt)
+    np.testing.assert_allclose(ops.dense(x, weight, bias.reshape(4, 1)), out_t.detach().numpy(), rtol=1e-12, atol=1e-12)
+    dout = rng.standard_normal((6, 4))
+    out_t.backward(torch.tensor(dout))
+    for mine, theirs in zip(ops.dense_backward(dout, x, weight), (xt.grad, wt.grad, bt.grad)):
+        np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-12, atol=1e-12)
+
+
 def test_relu_forward_and_backward_match_torch():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 4, 5, 6))
@@ -276,6 +288,8 @@ W = np.zeros((4, 3, 3, 3))
         (lambda: ops.maxpool2d(X, size=9), ValueError, ["pool window 9x9", "8x8"]),
         (lambda: ops.maxpool2d(np.zeros((8, 8))), ValueError, ["x", "(8, 8)"]),
         (lambda: ops.maxpool2d_backward(np.zeros((2, 3, 3, 3)), X), ValueError, ["dout", "(2, 3, 4, 4)"]),
+        (lambda: ops.dense(np.zeros((2, 5)), np.zeros((3, 4))), ValueError, ["5 features", "(3, 4)"]),
+        (lambda: ops.dense_backward(np.zeros((2, 2)), np.zeros((2, 4)), np.zeros((3, 4))), ValueError, ["dout", "(2, 3)"]),
         (lambda: ops.relu_backward(np.zeros(3), np.zeros(4)), ValueError, ["dout", "(3,)", "(4,)"]),
         (lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0, 3])), ValueError, ["labels", "[0, 2]"]),
         (lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0])), ValueError, ["labels", "(2,)", "(1,)"]),

@@ -1,0 +1,352 @@
+"""The numpy CNN: the classic network, a real Adam optimiser and a training loop.
+
+Architecture (the classic numpy CNN), for a batch of ``N`` images:
+
+====================  =====================  ===================
+layer                 parameters             output shape
+====================  =====================  ===================
+input                                        (N, 1, 28, 28)
+conv 8@5x5 + ReLU     f1 (8, 1, 5, 5), b1    (N, 8, 24, 24)
+conv 8@5x5 + ReLU     f2 (8, 8, 5, 5), b2    (N, 8, 20, 20)
+maxpool 2x2                                  (N, 8, 10, 10)
+flatten                                      (N, 800)
+dense + ReLU          w3 (128, 800), b3      (N, 128)
+dense                 w4 (10, 128), b4       (N, 10) logits
+softmax                                      (N, 10) probabilities
+====================  =====================  ===================
+
+Everything is built from the batched operations in :mod:`cnn_tutorial.ops`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import ops
+from .checks import check_int, check_ndim
+from .data import load_mnist, minibatches, normalize, num_batches
+from .files import atomic_write
+from .history import History
+
+__all__ = ["PARAM_SHAPES", "NumpyCNN", "Adam", "evaluate", "fit", "train_numpy"]
+
+PARAM_SHAPES = {
+    "f1": (8, 1, 5, 5),
+    "b1": (8,),
+    "f2": (8, 8, 5, 5),
+    "b2": (8,),
+    "w3": (128, 800),
+    "b3": (128,),
+    "w4": (10, 128),
+    "b4": (10,),
+}
+
+
+class NumpyCNN:
+    """The classic two-conv-layer network on numpy arrays.
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        Arrays with the names and shapes of :data:`PARAM_SHAPES`; stored as float32.
+    """
+
+    def __init__(self, params: dict):
+        missing = sorted(set(PARAM_SHAPES) - set(params))
+        if missing:
+            raise ValueError(f"params is missing {missing}; expected keys {sorted(PARAM_SHAPES)}")
+        self.params = {}
+        for name, shape in PARAM_SHAPES.items():
+            value = np.asarray(params[name])
+            if value.shape != shape:
+                raise ValueError(f"params[{name!r}] must have shape {shape}, got {value.shape}")
+            self.params[name] = value.astype(np.float32)
+
+    @classmethod
+    def initialize(cls, seed: int = 0) -> "NumpyCNN":
+        """The classic initialisation, seeded.
+
+        Filters are normal with standard deviation ``1 / sqrt(number of filter entries)``
+        (``F * C * k * k``, as the classic ``initializeFilter`` computes it); dense weights are
+        normal with standard deviation 0.01; biases start at zero.
+        """
+        rng = np.random.default_rng(seed)
+        params = {}
+        for name, shape in PARAM_SHAPES.items():
+            if name.startswith("f"):
+                params[name] = rng.normal(0.0, 1.0 / np.sqrt(np.prod(shape)), size=shape)
+            elif name.startswith("w"):
+                params[name] = rng.standard_normal(shape) * 0.01
+            else:
+                params[name] = np.zeros(shape)
+        return cls(params)
+
+    def forward(self, x: np.ndarray):
+        """Run the network and keep what the backward pass needs.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, 1, 28, 28)
+            Normalised images (see :func:`cnn_tutorial.data.normalize`).
+
+        Returns
+        -------
+        logits : ndarray of shape (N, 10)
+        cache : dict
+            Intermediate activations, for :meth:`backward`.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        check_ndim("x", x, 4, "(N, 1, 28, 28)")
+        if x.shape[1:] != (1, 28, 28):
+            raise ValueError(f"x must have shape (N, 1, 28, 28), got {x.shape}")
+        p = self.params
+        c1 = ops.conv2d(x, p["f1"], p["b1"])  # (N, 8, 24, 24)
+        r1 = ops.relu(c1)
+        c2 = ops.conv2d(r1, p["f2"], p["b2"])  # (N, 8, 20, 20)
+        r2 = ops.relu(c2)
+        pooled = ops.maxpool2d(r2, 2, 2)  # (N, 8, 10, 10)
+        flat = pooled.reshape(len(x), -1)  # (N, 800)
+        z3 = ops.dense(flat, p["w3"], p["b3"])  # (N, 128)
+        a3 = ops.relu(z3)
+        logits = ops.dense(a3, p["w4"], p["b4"])  # (N, 10)
+        cache = dict(x=x, c1=c1, r1=r1, c2=c2, r2=r2, pooled=pooled, flat=flat, z3=z3, a3=a3)
+        return logits, cache
+
+    def backward(self, dlogits: np.ndarray, cache: dict) -> dict:
+        """Gradients of the loss with respect to every parameter, layer by layer in reverse.
+
+        Parameters
+        ----------
+        dlogits : ndarray of shape (N, 10)
+            Gradient of the loss with respect to the logits.
+        cache : dict
+            From :meth:`forward`.
+
+        Returns
+        -------
+        dict of str to ndarray
+            One gradient per parameter, with the parameter's name and shape.
+        """
+        p, c = self.params, cache
+        grads = {}
+        da3, grads["w4"], grads["b4"] = ops.dense_backward(dlogits, c["a3"], p["w4"])
+        dz3 = ops.relu_backward(da3, c["z3"])
+        dflat, grads["w3"], grads["b3"] = ops.dense_backward(dz3, c["flat"], p["w3"])
+        dr2 = ops.maxpool2d_backward(dflat.reshape(c["pooled"].shape), c["r2"], 2, 2)
+        dc2 = ops.relu_backward(dr2, c["c2"])
+        dr1, grads["f2"], grads["b2"] = ops.conv2d_backward(dc2, c["r1"], p["f2"])
+        dc1 = ops.relu_backward(dr1, c["c1"])
+        # The image needs no gradient, so the first layer skips its input gradient.
+        _, grads["f1"], grads["b1"] = ops.conv2d_backward(dc1, c["x"], p["f1"], need_dx=False)
+        return grads
+
+    def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
+        """Mean cross-entropy of a batch, its logits and the gradient of every parameter.
+
+        Parameters
+        ----------
+        x : ndarray of shape (N, 1, 28, 28)
+        labels : ndarray of int, shape (N,)
+
+        Returns
+        -------
+        loss : float
+        logits : ndarray of shape (N, 10)
+        grads : dict of str to ndarray
+        """
+        logits, cache = self.forward(x)
+        loss = ops.cross_entropy(logits, labels)
+        grads = self.backward(ops.cross_entropy_backward(logits, labels), cache)
+        return loss, logits, grads
+
+    def logits(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Logits for any number of images, computed ``batch_size`` at a time. Shape (N, 10)."""
+        batch_size = check_int("batch_size", batch_size, 1)
+        return np.concatenate([self.forward(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)])
+
+    def predict(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Predicted class of each image: ``int64`` array of shape (N,)."""
+        return self.logits(x, batch_size).argmax(axis=1)
+
+    def probabilities(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
+        """Softmax class probabilities of each image, shape (N, 10)."""
+        return ops.softmax(self.logits(x, batch_size), axis=1)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the parameters to a ``.npz`` file, atomically. Returns the path."""
+        path = Path(path)
+        with atomic_write(path) as handle:
+            np.savez(handle, **self.params)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "NumpyCNN":
+        """Read parameters written by :meth:`save`."""
+        with np.load(path) as archive:
+            return cls({name: archive[name] for name in archive.files})
+
+
+class Adam:
+    """Adam (Kingma and Ba, 2015) with moments kept across steps and bias correction.
+
+    For each parameter ``p`` with gradient ``g`` at step ``t = 1, 2, ...``::
+
+        m = beta1 * m + (1 - beta1) * g            # running mean of gradients
+        v = beta2 * v + (1 - beta2) * g**2         # running mean of squared gradients
+        p -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
+
+    The classic numpy CNN re-created ``m`` and ``v`` as zeros at every batch and skipped the bias
+    correction. Then ``m = 0.1 g`` and ``v = 0.001 g**2`` at every step, so each update is
+    ``lr * 0.1 g / sqrt(0.001 g**2) = 3.16 lr * sign(g)``: sign-SGD with a fixed step, not Adam.
+    This class gives the same updates as ``torch.optim.Adam`` (tested).
+
+    Parameters
+    ----------
+    params : dict of str to ndarray
+        Updated in place by :meth:`step`.
+    lr : float, default 1e-3
+    beta1, beta2 : float, default 0.9, 0.999
+    eps : float, default 1e-8
+    """
+
+    def __init__(self, params: dict, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
+        for name, value in (("lr", lr), ("eps", eps)):
+            if not value > 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        for name, value in (("beta1", beta1), ("beta2", beta2)):
+            if not 0 <= value < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {value}")
+        self.params = params
+        self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
+        self.t = 0
+        self.m = {name: np.zeros_like(value) for name, value in params.items()}
+        self.v = {name: np.zeros_like(value) for name, value in params.items()}
+
+    def step(self, grads: dict) -> None:
+        """Apply one update from ``grads`` (same keys and shapes as the parameters)."""
+        if grads.keys() != self.params.keys():
+            raise ValueError(f"grads has keys {sorted(grads)}, expected {sorted(self.params)}")
+        self.t += 1
+        correction1 = 1 - self.beta1**self.t
+        correction2 = 1 - self.beta2**self.t
+        for name, p in self.params.items():
+            g = grads[name]
+            m, v = self.m[name], self.v[name]
+            m *= self.beta1
+            m += (1 - self.beta1) * g
+            v *= self.beta2
+            v += (1 - self.beta2) * g * g
+            p -= (self.lr / correction1) * m / (np.sqrt(v / correction2) + self.eps)
+
+
+def evaluate(net: NumpyCNN, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> float:
+    """Fraction of ``images`` (normalised, ``(N, 1, 28, 28)``) that ``net`` classifies as ``labels`` ``(N,)``."""
+    if len(images) != len(labels):
+        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
+    return float(np.mean(net.predict(images, batch_size) == labels))
+
+
+def _progress_bar(total: int, enabled: bool | None, description: str):
+    """A tqdm bar when ``enabled`` (or, when None, when stderr is a terminal); otherwise None."""
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=description, unit="batch", leave=False)
+
+
+def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
+        test_images: np.ndarray, test_labels: np.ndarray, epochs: int = 3, batch_size: int = 32,
+        lr: float = 2e-3, lr_decay: float = 0.5, seed: int = 0, progress: bool | None = None) -> History:
+    """Train ``net`` in place with Adam on given arrays; evaluate on the test arrays after each epoch.
+
+    The learning rate of epoch ``e`` (counting from 0) is ``lr * lr_decay**e``: a large step while
+    the network is far from a solution, smaller ones as it settles.
+
+    Parameters
+    ----------
+    net : NumpyCNN
+    train_images : ndarray of float32, shape (N, 1, 28, 28)
+        Normalised training images.
+    train_labels : ndarray of int, shape (N,)
+    test_images : ndarray of float32, shape (M, 1, 28, 28)
+    test_labels : ndarray of int, shape (M,)
+    epochs : int, default 3
+    batch_size : int, default 32
+    lr : float, default 2e-3
+    lr_decay : float, default 0.5
+        Factor applied to the learning rate after every epoch (1 keeps it constant).
+    seed : int, default 0
+        Seeds the order of the mini-batches.
+    progress : bool or None
+        Show a tqdm progress bar; None shows one only when stderr is a terminal.
+
+    Returns
+    -------
+    History
+        Per-step loss and batch accuracy, per-epoch test accuracy, wall time.
+    """
+    epochs = check_int("epochs", epochs, 1)
+    batch_size = check_int("batch_size", batch_size, 1)
+    if not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must lie in (0, 1], got {lr_decay}")
+    optimizer = Adam(net.params, lr=lr)
+    history = History(
+        framework="numpy",
+        steps_per_epoch=num_batches(len(train_images), batch_size),
+        config=dict(epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed,
+                    train_size=len(train_images), test_size=len(test_images)),
+    )
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        optimizer.lr = lr * lr_decay**epoch
+        bar = _progress_bar(history.steps_per_epoch, progress, f"epoch {epoch + 1}/{epochs}")
+        for x, y in minibatches(train_images, train_labels, batch_size, seed=seed + epoch):
+            loss, logits, grads = net.loss_and_gradients(x, y)
+            optimizer.step(grads)
+            history.record_step(loss, np.mean(logits.argmax(axis=1) == y))
+            if bar is not None:
+                bar.update()
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        if bar is not None:
+            bar.close()
+        history.epoch_test_accuracy.append(evaluate(net, test_images, test_labels))
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, lr_decay: float = 0.5, seed: int = 0,
+                root=None, train_limit: int | None = None, progress: bool | None = None):
+    """Train the numpy CNN on MNIST from scratch and evaluate it on the 10,000 test images.
+
+    Parameters
+    ----------
+    epochs, batch_size, lr, lr_decay, seed, progress
+        As in :func:`fit`. The defaults (3 epochs, batch 32, Adam at 2e-3 halved every epoch)
+        reach about 99 % test accuracy.
+    root : str or PathLike, optional
+        Data root (see :func:`cnn_tutorial.data.resolve_root`).
+    train_limit : int, optional
+        Train on only the first ``train_limit`` training images (quick runs, tests).
+
+    Returns
+    -------
+    net : NumpyCNN
+    history : History
+    """
+    train_images, train_labels = load_mnist("train", root)
+    test_images, test_labels = load_mnist("test", root)
+    if train_limit is not None:
+        train_limit = check_int("train_limit", train_limit, 1)
+        train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
+    net = NumpyCNN.initialize(seed)
+    history = fit(net, normalize(train_images), train_labels, normalize(test_images), test_labels,
+                  epochs=epochs, batch_size=batch_size, lr=lr, lr_decay=lr_decay, seed=seed, progress=progress)
+    return net, history
