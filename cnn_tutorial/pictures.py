@@ -1,0 +1,91 @@
+"""Bokeh pictures of arrays: digits, filters and feature maps, as a grid of small images.
+
+Hovering over a pixel shows its row, column and value, which helps when the text talks about
+"the window at row 3, column 5".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from bokeh.layouts import gridplot
+from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper
+from bokeh.palettes import RdBu11, Greys256
+from bokeh.plotting import figure
+
+from .checks import as_float_array, check_int
+
+__all__ = ["image_grid"]
+
+
+def _color_mapper(images: np.ndarray, diverging: bool) -> LinearColorMapper:
+    """One colour scale for the whole grid, so that panels can be compared.
+
+    Diverging scales are centred on zero (blue negative, red positive), which is what matters for
+    filters and gradients; otherwise white is the smallest value and black the largest, like ink.
+    """
+    finite = images[np.isfinite(images)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if diverging:
+        bound = max(abs(low), abs(high)) or 1.0
+        return LinearColorMapper(palette=tuple(reversed(RdBu11)), low=-bound, high=bound)
+    if high == low:
+        high = low + 1.0
+    return LinearColorMapper(palette=tuple(reversed(Greys256)), low=low, high=high)
+
+
+def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diverging: bool = False, title: str | None = None):
+    """Draw a stack of 2-D arrays as a grid of images sharing one colour scale.
+
+    Parameters
+    ----------
+    images : array_like of shape (K, H, W) or (H, W)
+        The pictures: K digits, K filters of one input channel, K feature maps, ...
+    titles : sequence of str, optional
+        One caption per image.
+    ncols : int, default 8
+        Images per row.
+    panel_size : int, default 110
+        Width in pixels of each panel (height follows the aspect ratio).
+    diverging : bool, default False
+        Use a blue-white-red scale centred on zero (for filters and signed maps) instead of
+        white-to-black.
+    title : str, optional
+        Title above the first panel.
+
+    Returns
+    -------
+    bokeh.models.GridPlot
+        Show it with :func:`cnn_tutorial.display.show`.
+    """
+    images = as_float_array("images", images)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise ValueError(f"images must have shape (K, H, W) or (H, W) with K >= 1, got {images.shape}")
+    ncols = check_int("ncols", ncols, 1)
+    panel_size = check_int("panel_size", panel_size, 20)
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles has {len(titles)} entries for {len(images)} images")
+
+    mapper = _color_mapper(images, diverging)
+    _, h, w = images.shape
+    panels = []
+    captions = list(titles) if titles is not None else [None] * len(images)
+    if title is not None:
+        captions[0] = title if captions[0] is None else f"{title}: {captions[0]}"
+    for k, (image, caption) in enumerate(zip(images, captions)):
+        panel = figure(
+            width=panel_size, height=max(20, round(panel_size * h / w)), x_range=(0, w), y_range=(h, 0),
+            tools="", toolbar_location=None, title=caption,
+            match_aspect=True, name=f"image-{k}",
+        )
+        # Bokeh draws array row 0 at the smallest y; with the y-range flipped (h -> 0) that is the top,
+        # as in an array printout, and hover reports array row/column indices.
+        source = ColumnDataSource(dict(image=[image], x=[0], y=[0], dw=[w], dh=[h]))
+        panel.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=source)
+        panel.add_tools(HoverTool(tooltips=[("row, col", "$y{0}, $x{0}"), ("value", "@image{0.000}")]))
+        panel.axis.visible = False
+        panel.grid.visible = False
+        panel.min_border = 2
+        panels.append(panel)
+    return gridplot(panels, ncols=ncols, toolbar_location=None)

@@ -1,0 +1,48 @@
+"""Image grids for digits, filters and feature maps."""
+
+import numpy as np
+import pytest
+from bokeh.models import GridPlot, LinearColorMapper
+
+from cnn_tutorial.pictures import image_grid
+
+
+def _mappers(grid):
+    return {id(m): m for m in grid.select({'type': LinearColorMapper})}.values()
+
+
+def test_grid_has_one_panel_per_image_sharing_one_colour_scale():
+    images = np.arange(5 * 4 * 6, dtype=float).reshape(5, 4, 6)
+    grid = image_grid(images, titles=[f"#{k}" for k in range(5)], ncols=3)
+    assert isinstance(grid, GridPlot)
+    panels = [child[0] for child in grid.children]
+    assert len(panels) == 5
+    assert [p.title.text for p in panels] == ["#0", "#1", "#2", "#3", "#4"]
+    (mapper,) = _mappers(grid)
+    assert (mapper.low, mapper.high) == (0.0, 119.0)
+    # Array row 0 is drawn at the top: the y axis runs from H (bottom) to 0 (top).
+    assert (panels[0].y_range.start, panels[0].y_range.end) == (4, 0)
+    assert panels[0].width == 110 and panels[0].height == round(110 * 4 / 6)
+
+
+def test_diverging_scale_is_centred_on_zero():
+    grid = image_grid(np.array([[[-0.5, 2.0], [0.1, 0.0]]]), diverging=True)
+    (mapper,) = _mappers(grid)
+    assert (mapper.low, mapper.high) == (-2.0, 2.0)
+
+
+def test_single_image_and_constant_image_are_accepted():
+    grid = image_grid(np.zeros((28, 28)), title="blank")
+    (mapper,) = _mappers(grid)
+    assert mapper.high > mapper.low
+    assert grid.children[0][0].title.text == "blank"
+
+
+@pytest.mark.parametrize("images, titles, match", [
+    (np.zeros((2, 3, 4, 5)), None, r"\(K, H, W\).*\(2, 3, 4, 5\)"),
+    (np.zeros((0, 3, 3)), None, r"K >= 1"),
+    (np.zeros((2, 3, 3)), ["one"], "1 entries for 2 images"),
+])
+def test_bad_input(images, titles, match):
+    with pytest.raises(ValueError, match=match):
+        image_grid(images, titles=titles)
