@@ -1,0 +1,42 @@
+# Quick start:   make book   (set up .venv, build the book into _build/html)
+#                make test   (set up .venv, run every test: unit, strict notebooks, browser)
+# Each target creates or refreshes .venv from requirements.txt and pyproject.toml first.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed
+
+.PHONY: venv book test unit notebooks refresh bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+book: venv
+	$(VENV)/bin/jupyter-book build . -W --keep-going
+
+# Unit tests first (fast, and they include the browser test of the built book), then every chapter.
+test: unit notebooks
+
+unit: venv
+	$(PY) -m pytest
+
+notebooks: venv
+	$(PY) -m pytest --nbval book/
+
+# Re-execute every chapter in place (after changing the package), or CHAPTERS="forward_ops backprop".
+refresh: venv
+	$(PY) scripts/refresh_notebooks.py $(CHAPTERS)
+
+bench: venv
+	$(PY) benchmarks/bench_ops.py
+	$(PY) benchmarks/bench_numpy_training.py
+	$(PY) benchmarks/bench_torch_training.py
+
+clean:
+	rm -rf _build .pytest_cache

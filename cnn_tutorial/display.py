@@ -1,0 +1,145 @@
+"""Show Bokeh figures in notebooks so they also render in the built book, offline.
+
+A chapter ends a plotting cell with ``show(fig)``. The cell's stored output is one ``text/html``
+block: an empty ``<div>`` plus a small script holding the figure as JSON
+(:func:`bokeh.embed.json_item`). The script draws the figure with whatever BokehJS the page has:
+
+* **The built book**: the book's Sphinx extension (``book/_ext/bokehjs_local.py``) sees the
+  ``<div>``'s ``data-bokehjs`` attribute and puts the matching BokehJS files, copied from the
+  installed ``bokeh`` package into the book's ``_static/``, in that page's ``<head>``. ``Bokeh`` is
+  therefore defined before the script runs, and nothing is fetched from another site.
+* **Jupyter, Binder, Colab**: no BokehJS on the page, so the script fetches the version that wrote
+  the JSON from Bokeh's CDN (once per page; Colab isolates each output, so once per output).
+
+Why not :func:`bokeh.io.show` with :func:`bokeh.io.output_notebook`: its outputs use Bokeh's own
+MIME types, which the book's renderer (myst-nb) skips with a warning, and its BokehJS either comes
+from the CDN or is inlined, megabytes per notebook. Why not :func:`bokeh.embed.components`: same
+idea, but it needs BokehJS before its script runs, which only the book can promise.
+
+The stored HTML contains a random element id and Bokeh's model ids; ``book/sanitize.cfg`` masks
+both so that ``pytest --nbval`` compares everything else strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from bokeh.embed import json_item
+from bokeh.embed.bundle import bundle_for_objs_and_resources
+from bokeh.model import Model
+from bokeh.resources import CDN, Resources
+
+__all__ = ["show", "show_source", "figure_html"]
+
+# Marks the container of every figure; the book's extension and browser test look for it.
+CSS_CLASS = "cnn-tutorial-bokeh"
+
+# %-style placeholders keep the JavaScript's own braces readable.
+_LOADER = """\
+<div class="%(css_class)s" id="%(element_id)s" data-bokehjs="%(components)s" \
+data-bokeh-version="%(version)s"></div>
+<script type="text/javascript">
+(function () {
+  var item = %(item)s;
+  var target = "%(element_id)s";
+  var urls = %(cdn_urls)s;
+  function embed() { return window.Bokeh.embed.embed_item(item, target); }
+  // The built book loaded BokehJS in <head>; so did bokeh.io.output_notebook(), if it was called.
+  if (window.Bokeh && !window.cnnTutorialBokehJS) { embed(); return; }
+  // Otherwise load what this figure needs from the CDN, in order (core first), each file once.
+  var loads = window.cnnTutorialBokehJS = window.cnnTutorialBokehJS || {};
+  urls.reduce(function (previous, url) {
+    return previous.then(function () {
+      loads[url] = loads[url] || new Promise(function (resolve, reject) {
+        var script = document.createElement("script");
+        script.src = url;
+        script.onload = resolve;
+        script.onerror = function () { reject(new Error("could not load " + url)); };
+        document.head.appendChild(script);
+      });
+      return loads[url];
+    });
+  }, Promise.resolve()).then(embed, function (error) {
+    document.getElementById(target).textContent = "The plot needs BokehJS: " + error.message;
+  });
+})();
+</script>"""
+
+
+def _script_safe_json(value) -> str:
+    """JSON that cannot end the surrounding ``<script>`` early (``</script>`` in a title, say)."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def figure_html(obj: Model, element_id: str | None = None) -> str:
+    """The HTML that :func:`show` displays: a ``<div>`` and the script that draws ``obj`` into it.
+
+    Parameters
+    ----------
+    obj : bokeh.model.Model
+        A figure or layout (anything :func:`bokeh.embed.json_item` accepts).
+    element_id : str, optional
+        The ``id`` of the ``<div>``. Default: ``"cnn-bokeh-"`` plus a random hex uuid, so several
+        figures on one page never collide.
+
+    Returns
+    -------
+    str
+        Self-contained HTML. ``data-bokehjs`` on the ``<div>`` names the BokehJS bundles the figure
+        needs (``"bokeh"``, ``"bokeh-widgets"``, ...); ``data-bokeh-version`` the Bokeh version.
+    """
+    if not isinstance(obj, Model):
+        raise TypeError(f"show() takes a Bokeh figure or layout, got {type(obj).__name__}")
+    if element_id is None:
+        element_id = f"cnn-bokeh-{uuid.uuid4().hex}"
+    # The bundles this figure needs: named after the installed files, fetched from the CDN in notebooks.
+    local_files = bundle_for_objs_and_resources([obj], Resources(mode="absolute")).js_files
+    components = [str(path).rsplit("/", 1)[-1].removesuffix(".min.js") for path in local_files]
+    cdn_urls = [str(url) for url in bundle_for_objs_and_resources([obj], CDN).js_files]
+    item = json_item(obj)
+    return _LOADER % {
+        "css_class": CSS_CLASS,
+        "element_id": element_id,
+        "components": " ".join(components),
+        "version": item["doc"]["version"],
+        "item": _script_safe_json(item),
+        "cdn_urls": _script_safe_json(cdn_urls),
+    }
+
+
+def show(obj: Model) -> None:
+    """Display a Bokeh figure or layout in a notebook, in a way the built book renders offline.
+
+    End a notebook cell with ``show(fig)``. See the module docstring for how the figure reaches
+    the page in Jupyter, Binder, Colab and the book.
+
+    Parameters
+    ----------
+    obj : bokeh.model.Model
+        A figure or layout.
+    """
+    from IPython.display import display  # only needed inside a kernel
+
+    display(
+        {"text/html": figure_html(obj), "text/plain": f"<Bokeh {type(obj).__name__}>"},
+        raw=True,
+    )
+
+
+def show_source(obj) -> None:
+    """Display the package's real source code of a function or class, syntax-highlighted.
+
+    Chapters call this instead of pasting code, so the text shows exactly the code that the tests
+    check and that the chapter runs.
+
+    Parameters
+    ----------
+    obj : function, class or module
+    """
+    import inspect
+
+    from IPython.display import Code, display
+
+    display(Code(inspect.getsource(obj), language="python"))
