@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 from bokeh.embed import json_item
 from bokeh.embed.bundle import bundle_for_objs_and_resources
 from bokeh.model import Model
 from bokeh.resources import CDN, Resources
 
-__all__ = ["show", "show_source", "figure_html"]
+__all__ = ["show", "show_source", "figure_html", "installed_bokehjs"]
 
 # Marks the container of every figure; the book's extension and browser test look for it.
 CSS_CLASS = "cnn-tutorial-bokeh"
@@ -73,6 +74,23 @@ def _script_safe_json(value) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def installed_bokehjs() -> dict[str, Path]:
+    """The minified BokehJS bundles of the installed ``bokeh`` package, by name.
+
+    Returns
+    -------
+    dict of str to Path
+        E.g. ``{"bokeh": .../bokeh.min.js, "bokeh-gl": ..., "bokeh-widgets": ..., ...}``, core
+        (``"bokeh"``) first: the others build on it and must load after it.
+    """
+    paths = [Path(str(path)) for path in Resources(mode="absolute", minified=True).js_files]
+    return {_bundle_name(path): path for path in paths}
+
+
+def _bundle_name(path: Path) -> str:
+    return path.name.removesuffix(".min.js")
+
+
 def figure_html(obj: Model, element_id: str | None = None) -> str:
     """The HTML that :func:`show` displays: a ``<div>`` and the script that draws ``obj`` into it.
 
@@ -94,9 +112,9 @@ def figure_html(obj: Model, element_id: str | None = None) -> str:
         raise TypeError(f"show() takes a Bokeh figure or layout, got {type(obj).__name__}")
     if element_id is None:
         element_id = f"cnn-bokeh-{uuid.uuid4().hex}"
-    # The bundles this figure needs: named after the installed files, fetched from the CDN in notebooks.
+    # The bundles this figure needs: named as in installed_bokehjs(), fetched from the CDN in notebooks.
     local_files = bundle_for_objs_and_resources([obj], Resources(mode="absolute")).js_files
-    components = [str(path).rsplit("/", 1)[-1].removesuffix(".min.js") for path in local_files]
+    components = [_bundle_name(Path(str(path))) for path in local_files]
     cdn_urls = [str(url) for url in bundle_for_objs_and_resources([obj], CDN).js_files]
     item = json_item(obj)
     return _LOADER % {

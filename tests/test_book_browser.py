@@ -1,0 +1,320 @@
+"""The built book, checked in a real browser: headless Chromium driven by Playwright.
+
+Once per session: build the book with ``-W --keep-going`` (a Sphinx warning fails the build) into a
+temporary folder, serve it on 127.0.0.1, and open every page named in ``_toc.yml`` once, recording
+
+* console errors and uncaught exceptions,
+* every request to another host (aborted, so the book must work offline),
+* for each Bokeh figure (``cnn_tutorial.display.show``), whether one of its canvases holds a drawing,
+* the page's links that stay inside the book.
+
+The tests then assert on those records, page by page. One more test checks the other way a figure
+reaches a reader: a live notebook, where ``cnn_tutorial.display.show`` fetches BokehJS itself.
+
+The browser is Debian's ``chromium`` (Playwright's own browser downloads are not used). Without it
+the tests skip, except in CI (``CI=true``), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urlsplit
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+RENDER_TIMEOUT_MS = 20_000  # how long a page may take to draw its figures; not a speed requirement
+
+pytestmark = pytest.mark.browser
+
+
+def toc_pages() -> list[str]:
+    """Every file of ``_toc.yml`` (root first), as a path without suffix, e.g. ``book/intro``."""
+    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
+    pages = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections"))
+            walk(entry.get("chapters"))
+
+    walk(toc.get("parts", []) + toc.get("chapters", []))
+    return pages
+
+
+PAGES = toc_pages()
+
+
+# Finds Bokeh's canvases (Bokeh 3 draws inside shadow roots) under each figure's <div>, and says
+# whether any of them holds a drawing: a pixel that is not transparent and not all one colour.
+PLOTS_JS = """() => Array.from(document.querySelectorAll(".cnn-tutorial-bokeh"), (figure) => {
+  const canvases = [];
+  const walk = (root) => root.querySelectorAll("*").forEach((el) => {
+    if (el.tagName === "CANVAS") canvases.push(el);
+    if (el.shadowRoot) walk(el.shadowRoot);
+  });
+  walk(figure);
+  const drawn = canvases.some((canvas) => {
+    const context = canvas.width && canvas.height && canvas.getContext("2d");
+    if (!context) return false;
+    const rgba = context.getImageData(0, 0, canvas.width, canvas.height).data;
+    let opaque = false, varied = false;
+    for (let i = 0; i < rgba.length; i += 4) {
+      opaque ||= rgba[i + 3] !== 0;
+      varied ||= rgba[i] !== rgba[0] || rgba[i + 1] !== rgba[1] || rgba[i + 2] !== rgba[2] || rgba[i + 3] !== rgba[3];
+      if (opaque && varied) return true;
+    }
+    return false;
+  });
+  return {id: figure.id, canvases: canvases.length, drawn: drawn};
+})"""
+
+SAME_ORIGIN_LINKS_JS = """() => Array.from(document.querySelectorAll("a[href]"), (a) => a.href)
+  .filter((href) => new URL(href).origin === location.origin)"""
+
+
+@dataclass
+class PageRecord:
+    """What the browser saw on one page."""
+
+    console_errors: list[str] = field(default_factory=list)
+    offsite_requests: list[str] = field(default_factory=list)
+    plots: list[dict] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's chromium, with Playwright importable; skip locally, fail in CI."""
+    missing = []
+    path = shutil.which("chromium")
+    if path is None:
+        missing.append("chromium is not installed (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright is not installed (pip install playwright)")
+    if missing:
+        reason = "; ".join(missing)
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"browser test cannot run in CI: {reason}")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def book_html(tmp_path_factory) -> Path:
+    """The book built from the repository into a temporary folder, warnings being errors."""
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book"]
+    out = tmp_path_factory.mktemp("book")
+    command += ["build", str(REPO), "--path-output", str(out), "-W", "--keep-going"]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+    return out / "_build" / "html"
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002  (the base class's name)
+        pass
+
+
+@pytest.fixture(scope="session")
+def book_url(book_html):
+    """Base URL of the built book, served by a thread on an ephemeral port."""
+    handler = functools.partial(_QuietHandler, directory=str(book_html))
+    server = http.server.ThreadingHTTPServer((HOST, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{HOST}:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _watch(page, record: PageRecord) -> None:
+    """Record the page's console errors, and abort and record its requests to other hosts."""
+
+    def on_request(route):
+        if urlsplit(route.request.url).hostname == HOST:
+            route.continue_()
+        else:
+            record.offsite_requests.append(route.request.url)
+            route.abort()
+
+    def on_console(message):
+        if message.type == "error":
+            record.console_errors.append(message.text)
+
+    def on_page_error(error):
+        record.console_errors.append(f"uncaught: {error}")
+
+    page.route("**/*", on_request)
+    page.on("console", on_console)
+    page.on("pageerror", on_page_error)
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for the whole session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def records(browser, book_url) -> dict[str, PageRecord]:
+    """Open every page of the table of contents once; what the browser saw, by page."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    seen: dict[str, PageRecord] = {}
+    for name in PAGES:
+        record = seen[name] = PageRecord()
+        page = browser.new_page()
+        _watch(page, record)
+        page.goto(f"{book_url}{name}.html", wait_until="networkidle")
+        try:
+            page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            pass  # recorded below; test_bokeh_plots_drew says which figure
+        record.plots = page.evaluate(PLOTS_JS)
+        record.links = page.evaluate(SAME_ORIGIN_LINKS_JS)
+        page.close()
+    return seen
+
+
+class _Anchors(HTMLParser):
+    """Collects the ``id`` (and ``<a name>``) values of an HTML page: the targets of ``#fragment``."""
+
+    def __init__(self):
+        super().__init__()
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag, attrs):
+        for key, value in attrs:
+            if value and (key == "id" or (tag == "a" and key == "name")):
+                self.ids.add(value)
+
+
+@functools.lru_cache(maxsize=None)
+def _fetch_anchors(url: str) -> set[str] | str:
+    """The anchor ids of the page at ``url``, or an error message if it cannot be fetched."""
+    try:
+        with urllib.request.urlopen(url) as response:
+            body = response.read()
+            kind = response.headers.get_content_type()
+    except urllib.error.URLError as error:
+        return f"{error}"
+    parser = _Anchors()
+    if kind == "text/html":
+        parser.feed(body.decode("utf-8", errors="replace"))
+    return parser.ids
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_console_errors(records, page):
+    assert records[page].console_errors == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_offsite_requests(records, page):
+    assert records[page].offsite_requests == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_bokeh_plots_drew(records, page):
+    undrawn = [plot for plot in records[page].plots if not plot["drawn"]]
+    assert undrawn == []
+
+
+def test_book_has_bokeh_plots(records):
+    """Guards the test above from passing vacuously: some page must have drawn a figure."""
+    assert any(plot["drawn"] for record in records.values() for plot in record.plots)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_internal_links_resolve(records, page):
+    broken = []
+    for link in sorted(set(records[page].links)):
+        target, fragment = urldefrag(link)
+        anchors = _fetch_anchors(target)
+        if isinstance(anchors, str):
+            broken.append(f"{link}: {anchors}")
+        elif fragment and unquote(fragment) not in anchors:
+            broken.append(f"{link}: no element with id {unquote(fragment)!r}")
+    assert records[page].links, "a page of the book with no internal links at all"
+    assert broken == []
+
+
+def test_show_fetches_bokehjs_in_a_live_notebook(browser):
+    """Without BokehJS on the page (Jupyter, Colab), show()'s output loads it from Bokeh's CDN.
+
+    The CDN is played by the installed bokeh package: requests to it are answered with the local
+    files, so nothing leaves the machine. Two figures on one page must load each file only once.
+    """
+    from bokeh import __version__ as version
+    from bokeh.layouts import column
+    from bokeh.models import Slider
+    from bokeh.plotting import figure
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    from cnn_tutorial.display import figure_html, installed_bokehjs
+
+    plots = []
+    for title in ("first", "second"):
+        plot = figure(width=300, height=200, title=title)
+        plot.line([0, 1, 2], [2, 0, 1], line_width=3)
+        plots.append(column(plot, Slider(start=0, end=1, value=0.5, step=0.1)))  # + bokeh-widgets
+    notebook = "<!doctype html><html><head></head><body>" + "".join(map(figure_html, plots)) + "</body></html>"
+    local = {f"{name}.min.js": path for name, path in installed_bokehjs().items()}
+    fetched = []
+
+    def serve(route):
+        url = route.request.url
+        if url == "http://notebook.test/":
+            route.fulfill(body=notebook, content_type="text/html")
+        elif url.startswith("https://cdn.bokeh.org/"):
+            fetched.append(url)
+            # bokeh-widgets-3.9.2.min.js on the CDN is bokeh-widgets.min.js in the package
+            name = url.rsplit("/", 1)[-1].replace(f"-{version}", "")
+            route.fulfill(path=local[name], content_type="text/javascript")
+        else:
+            route.abort()
+
+    errors = []
+    page = browser.new_page()
+    page.route("**/*", serve)
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
+    page.goto("http://notebook.test/", wait_until="load")
+    try:
+        page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+    except PlaywrightTimeout:
+        pass  # reported by the asserts below
+    drawn = [plot["drawn"] for plot in page.evaluate(PLOTS_JS)]
+    page.close()
+    assert errors == []
+    assert drawn == [True, True]
+    assert [url.rsplit("/", 1)[-1] for url in fetched] == [
+        f"bokeh-{version}.min.js",
+        f"bokeh-widgets-{version}.min.js",
+    ]
