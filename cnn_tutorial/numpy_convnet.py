@@ -1,0 +1,98 @@
+"""The PyTorch chapter's ConvNet, evaluated with the package's numpy ops.
+
+Given the trained weights of :class:`cnn_tutorial.torch_net.ConvNet` (its ``state_dict``), these
+functions compute the same logits with :mod:`cnn_tutorial.ops` only, padding included:
+
+==========================  ==========================  ==================
+layer                       parameters (state_dict key)  output shape
+==========================  ==========================  ==================
+input                                                    (N, 1, 28, 28)
+conv 32@5x5, pad 2 + ReLU   layer1.0.weight / .bias      (N, 32, 28, 28)
+maxpool 2                                                (N, 32, 14, 14)
+conv 64@5x5, pad 2 + ReLU   layer2.0.weight / .bias      (N, 64, 14, 14)
+maxpool 2                                                (N, 64, 7, 7)
+flatten                                                  (N, 3136)
+dropout (identity at test)                               (N, 3136)
+dense 3136 -> 1000          fc1.weight / .bias           (N, 1000)
+(ReLU if relu_between_fc)                                (N, 1000)
+dense 1000 -> 10            fc2.weight / .bias           (N, 10)
+==========================  ==========================  ==================
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import ops
+from .checks import check_int, check_ndim
+
+__all__ = ["CONVNET_SHAPES", "params_from_state_dict", "convnet_logits", "convnet_predict"]
+
+CONVNET_SHAPES = {
+    "layer1.0.weight": (32, 1, 5, 5),
+    "layer1.0.bias": (32,),
+    "layer2.0.weight": (64, 32, 5, 5),
+    "layer2.0.bias": (64,),
+    "fc1.weight": (1000, 3136),
+    "fc1.bias": (1000,),
+    "fc2.weight": (10, 1000),
+    "fc2.bias": (10,),
+}
+
+
+def params_from_state_dict(state_dict) -> dict:
+    """numpy copies (float32) of a ConvNet ``state_dict``'s tensors, keyed as in :data:`CONVNET_SHAPES`.
+
+    Accepts tensors on any device (they are moved to the CPU) or arrays; extra keys are ignored,
+    missing keys or wrong shapes raise ``ValueError``.
+    """
+    params = {}
+    for name, shape in CONVNET_SHAPES.items():
+        if name not in state_dict:
+            raise ValueError(f"state_dict has no {name!r}; expected the keys {sorted(CONVNET_SHAPES)}")
+        value = state_dict[name]
+        if hasattr(value, "detach"):  # a torch tensor; avoids importing torch here
+            value = value.detach().cpu().numpy()
+        value = np.asarray(value, dtype=np.float32)
+        if value.shape != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
+        params[name] = value
+    return params
+
+
+def convnet_logits(params: dict, x, relu_between_fc: bool = False) -> np.ndarray:
+    """Logits of the ConvNet for a batch, in eval mode (dropout is the identity).
+
+    Parameters
+    ----------
+    params : dict
+        From :func:`params_from_state_dict`.
+    x : ndarray of shape (N, 1, 28, 28)
+        Normalised images (:func:`cnn_tutorial.data.normalize`).
+    relu_between_fc : bool, default False
+        Must match the model the weights came from.
+
+    Returns
+    -------
+    ndarray of float32, shape (N, 10)
+    """
+    x = np.asarray(x, dtype=np.float32)
+    check_ndim("x", x, 4, "(N, 1, 28, 28)")
+    if x.shape[1:] != (1, 28, 28):
+        raise ValueError(f"x must have shape (N, 1, 28, 28), got {x.shape}")
+    p = params
+    h = ops.maxpool2d(ops.relu(ops.conv2d(x, p["layer1.0.weight"], p["layer1.0.bias"], padding=2)))  # (N, 32, 14, 14)
+    h = ops.maxpool2d(ops.relu(ops.conv2d(h, p["layer2.0.weight"], p["layer2.0.bias"], padding=2)))  # (N, 64, 7, 7)
+    h = ops.dense(h.reshape(len(x), -1), p["fc1.weight"], p["fc1.bias"])  # (N, 1000)
+    if relu_between_fc:
+        h = ops.relu(h)
+    return ops.dense(h, p["fc2.weight"], p["fc2.bias"])  # (N, 10)
+
+
+def convnet_predict(params: dict, x, relu_between_fc: bool = False, batch_size: int = 500) -> np.ndarray:
+    """Predicted class of each image, ``batch_size`` images at a time: int64 array of shape (N,)."""
+    batch_size = check_int("batch_size", batch_size, 1)
+    return np.concatenate([
+        convnet_logits(params, x[i : i + batch_size], relu_between_fc).argmax(axis=1)
+        for i in range(0, len(x), batch_size)
+    ])
