@@ -323,7 +323,7 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
 
 
 def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, lr_decay: float = 0.5, seed: int = 0,
-                root=None, train_limit: int | None = None, progress: bool | None = None):
+                root=None, train_limit: int | None = None, progress: bool | None = None, download: bool = True):
     """Train the numpy CNN on MNIST from scratch and evaluate it on the 10,000 test images.
 
     Parameters
@@ -335,14 +335,16 @@ def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, lr_deca
         Data root (see :func:`cnn_tutorial.data.resolve_root`).
     train_limit : int, optional
         Train on only the first ``train_limit`` training images (quick runs, tests).
+    download : bool, default True
+        Download MNIST when it is missing (see :func:`cnn_tutorial.data.load_mnist`).
 
     Returns
     -------
     net : NumpyCNN
     history : History
     """
-    train_images, train_labels = load_mnist("train", root)
-    test_images, test_labels = load_mnist("test", root)
+    train_images, train_labels = load_mnist("train", root, download)
+    test_images, test_labels = load_mnist("test", root, download)
     if train_limit is not None:
         train_limit = check_int("train_limit", train_limit, 1)
         train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
