@@ -1,0 +1,187 @@
+"""Command line: ``python -m cnn_tutorial train --framework numpy|torch --out DIR [options]``.
+
+Trains one of the two networks on MNIST, writes the model and its :class:`~cnn_tutorial.History`
+into ``DIR``, prints progress, and prints as its last line ``test accuracy: NN.NN %``.
+
+Exit status: 0 on success; 2 for bad arguments (argparse's usage error); 1 for an expected failure
+(missing data, a device that is not there, an unwritable ``DIR``), reported as one ``error:`` line
+on stderr without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HISTORY_NAME = "history.json"
+NUMPY_MODEL_NAME = "numpy_cnn.npz"
+
+# Each framework's own defaults: the classic PyTorch settings, and what the numpy network needs.
+DEFAULTS = {
+    "torch": {"epochs": 6, "batch_size": 100, "lr": 1e-3},
+    "numpy": {"epochs": 3, "batch_size": 32, "lr": 2e-3},
+}
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m cnn_tutorial``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cnn_tutorial", description="Train the tutorial's CNNs on MNIST."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    train = commands.add_parser(
+        "train",
+        help="train a network and save it",
+        description="Train a network on MNIST; save the model and its history into --out.",
+    )
+    train.add_argument("--framework", required=True, choices=sorted(DEFAULTS), help="which network to train")
+    train.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the model and history.json")
+    train.add_argument(
+        "--epochs", type=_positive_int, help="passes over the training set (torch: 6, numpy: 3)"
+    )
+    train.add_argument("--batch-size", type=_positive_int, help="images per step (torch: 100, numpy: 32)")
+    train.add_argument("--lr", type=_positive_float, help="learning rate (torch: 0.001, numpy: 0.002)")
+    train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    train.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        help="torch only: where to train (default: auto, CUDA if available)",
+    )
+    train.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N images only (quick runs)")
+    train.add_argument(
+        "--data-root",
+        type=Path,
+        metavar="DIR",
+        help="folder holding MNIST/raw/ (default: $CNN_TUTORIAL_DATA, else the cache)",
+    )
+    train.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data")
+    # Lets main() report a misuse of `train` with that subcommand's usage line.
+    train.set_defaults(command_parser=train)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    defaults = DEFAULTS[args.framework]
+    return {
+        "epochs": args.epochs if args.epochs is not None else defaults["epochs"],
+        "batch_size": args.batch_size if args.batch_size is not None else defaults["batch_size"],
+        "lr": args.lr if args.lr is not None else defaults["lr"],
+        "seed": args.seed,
+        "root": args.data_root,
+        "train_limit": args.limit,
+        "download": not args.no_download,
+        "progress": True,
+    }
+
+
+def _train_torch(args: argparse.Namespace, settings: dict):
+    try:
+        from .torch_net import choose_device, save_checkpoint, train_torch
+    except ModuleNotFoundError as err:
+        raise RuntimeError(f"--framework torch needs PyTorch and torchvision ({err})") from None
+    # Checked before the data is read, so a missing GPU is reported at once.
+    device = choose_device(None if args.device in (None, "auto") else args.device)
+    print(f"training the PyTorch ConvNet on {device}: {_describe(settings)}", flush=True)
+    model, history = train_torch(device=device, **settings)
+    return save_checkpoint(model, args.out), history
+
+
+def _train_numpy(args: argparse.Namespace, settings: dict):
+    from .data import load_mnist
+    from .numpy_net import train_numpy
+
+    if not settings.pop("download"):
+        # train_numpy has no download switch, so check here that it will not need to fetch anything.
+        for split in ("train", "test"):
+            load_mnist(split, settings["root"], download=False)
+    print(f"training the numpy CNN: {_describe(settings)}", flush=True)
+    model, history = train_numpy(**settings)
+    model_path = args.out / NUMPY_MODEL_NAME
+    model.save(model_path)
+    return model_path, history
+
+
+def _describe(settings: dict) -> str:
+    limit = settings["train_limit"]
+    images = "all training images" if limit is None else f"the first {limit} training images"
+    epochs = f"{settings['epochs']} epoch" + ("" if settings["epochs"] == 1 else "s")
+    return f"{epochs}, batch {settings['batch_size']}, lr {settings['lr']:g}, seed {settings['seed']}, {images}"
+
+
+def _train(args: argparse.Namespace) -> None:
+    # Made first, so an unusable folder is reported before minutes of training, not after.
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings = _settings(args)
+    trainer = _train_torch if args.framework == "torch" else _train_numpy
+    model_path, history = trainer(args, settings)
+    history_path = history.save(args.out / HISTORY_NAME)
+    for epoch, accuracy in enumerate(history.epoch_test_accuracy, start=1):
+        epoch_losses = history.step_loss[(epoch - 1) * history.steps_per_epoch : epoch * history.steps_per_epoch]
+        mean_loss = sum(epoch_losses) / len(epoch_losses)
+        print(f"epoch {epoch}: mean training loss {mean_loss:.4f}, test accuracy {100 * accuracy:.2f} %")
+    print(f"trained in {history.seconds:.1f} s")
+    print(f"saved model: {model_path}")
+    print(f"saved history: {history_path}")
+    print(f"test accuracy: {100 * history.test_accuracy:.2f} %")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str or None
+        Arguments without the program name; ``None`` reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 success, 1 expected failure (one ``error:`` line on stderr). Bad arguments
+        exit with status 2 through argparse.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.device is not None and args.framework != "torch":
+        args.command_parser.error(f"--device applies to --framework torch only, not {args.framework}")
+    try:
+        _train(args)
+    except (OSError, ValueError, RuntimeError) as err:
+        # One line, whatever the message's layout: the data loader explains itself over several.
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"error: {message or type(err).__name__}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0

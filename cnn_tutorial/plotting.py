@@ -1,0 +1,206 @@
+"""Bokeh figures of training runs.
+
+Only builders live here: each returns a Bokeh object, and the caller decides where it is shown
+(a notebook, the book's HTML, a file).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from bokeh.models import ColumnDataSource, HoverTool, LinearAxis, Range1d
+from bokeh.plotting import figure
+
+from .checks import check_int
+from .history import History
+
+# Renderer, axis and range names, so that callers and tests can find the parts of the figure.
+ACCURACY_RANGE = "accuracy"
+LOSS_COLOR = "#1f77b4"
+ACCURACY_COLOR = "#d95f02"
+TEST_COLOR = "#1b9e77"
+
+# Head-room above the largest loss, so the first steps (about ln 10 = 2.3) are not clipped, and
+# room right of the last step, so the last epoch's marker is not cut in half by the frame.
+_LOSS_HEADROOM = 1.05
+_STEP_MARGIN = 0.02
+
+
+def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Mean of each value and the ``window - 1`` values before it (fewer at the start).
+
+    Parameters
+    ----------
+    values : ndarray of shape (N,)
+    window : int
+        At least 1; 1 returns the values unchanged.
+
+    Returns
+    -------
+    ndarray of float64, shape (N,)
+        Starts at ``values[0]``, so the smoothed line covers every step.
+    """
+    window = check_int("window", window, 1)
+    values = np.asarray(values, dtype=np.float64)
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    ends = np.arange(1, len(values) + 1)
+    starts = np.maximum(ends - window, 0)
+    return (cumulative[ends] - cumulative[starts]) / (ends - starts)
+
+
+def _check_history(history: History) -> None:
+    if not isinstance(history, History):
+        raise TypeError(f"history must be a cnn_tutorial.History, got {type(history).__name__}")
+    if not history.step_loss:
+        raise ValueError("history has no training steps to plot (step_loss is empty)")
+    if len(history.step_accuracy) != len(history.step_loss):
+        raise ValueError(
+            f"history has {len(history.step_loss)} step losses but {len(history.step_accuracy)} step accuracies"
+        )
+    if history.epoch_test_accuracy and history.steps_per_epoch < 1:
+        raise ValueError(
+            f"history has epoch test accuracies but steps_per_epoch = {history.steps_per_epoch}; it must be >= 1"
+        )
+    if not any(math.isfinite(loss) for loss in history.step_loss):
+        raise ValueError("history has no finite step loss to plot")
+
+
+def plot_history(history: History, smooth: int = 50, width: int = 700, height: int = 400):
+    """Training loss (left axis) and accuracy in % (right axis) against the training step.
+
+    Drawn: per-step loss and batch accuracy (light lines), their trailing means over ``smooth``
+    steps (bold lines), and the test accuracy after each epoch (markers at the epoch's last step).
+    A hover tool reads out the values at a step; clicking a legend entry hides its line.
+
+    Parameters
+    ----------
+    history : History
+        From :func:`~cnn_tutorial.torch_net.train_torch` or the numpy trainer; needs at least one step.
+    smooth : int
+        Window of the trailing mean, in steps; at least 1.
+    width, height : int
+        Size in pixels; the default width fits a book's text column.
+
+    Returns
+    -------
+    bokeh.plotting.figure
+        Named parts: renderers ``"step_loss"``, ``"smoothed_loss"``, ``"step_accuracy"``,
+        ``"smoothed_accuracy"``, ``"test_accuracy"``; axes ``"loss_axis"`` (left) and
+        ``"accuracy_axis"`` (right, on the extra y-range ``"accuracy"``, 0 to 100).
+    """
+    _check_history(history)
+    smooth = check_int("smooth", smooth, 1)
+    width = check_int("width", width, 200)
+    height = check_int("height", height, 150)
+
+    loss = np.asarray(history.step_loss, dtype=np.float64)
+    accuracy = 100 * np.asarray(history.step_accuracy, dtype=np.float64)
+    steps = np.arange(1, len(loss) + 1)
+    steps_per_epoch = history.steps_per_epoch if history.steps_per_epoch > 0 else len(loss)
+    source = ColumnDataSource(
+        {
+            "step": steps,
+            "epoch": (steps - 1) // steps_per_epoch + 1,
+            "loss": loss,
+            "smoothed_loss": trailing_mean(loss, smooth),
+            "accuracy": accuracy,
+            "smoothed_accuracy": trailing_mean(accuracy, smooth),
+        }
+    )
+    test_epochs = np.arange(1, len(history.epoch_test_accuracy) + 1)
+    test_source = ColumnDataSource(
+        {
+            "step": test_epochs * steps_per_epoch,
+            "epoch": test_epochs,
+            "test_accuracy": 100 * np.asarray(history.epoch_test_accuracy, dtype=np.float64),
+        }
+    )
+
+    max_loss = max(value for value in loss if math.isfinite(value))
+    fig = figure(
+        width=width,
+        height=height,
+        title=f"Training the {history.framework} CNN: loss and accuracy",
+        x_axis_label="training step",
+        x_range=Range1d(0, (1 + _STEP_MARGIN) * len(loss) + 1),
+        y_range=Range1d(0, _LOSS_HEADROOM * max_loss),
+        tools="pan,box_zoom,wheel_zoom,reset,save",
+        toolbar_location="above",
+    )
+    loss_axis = fig.yaxis[0]
+    loss_axis.name = "loss_axis"
+    loss_axis.axis_label = "loss (cross-entropy)"
+    loss_axis.axis_label_text_color = LOSS_COLOR
+    fig.extra_y_ranges = {ACCURACY_RANGE: Range1d(0, 100)}
+    accuracy_axis = LinearAxis(
+        y_range_name=ACCURACY_RANGE,
+        axis_label="accuracy (%)",
+        axis_label_text_color=ACCURACY_COLOR,
+        name="accuracy_axis",
+    )
+    fig.add_layout(accuracy_axis, "right")
+
+    fig.line("step", "loss", source=source, color=LOSS_COLOR, alpha=0.25, legend_label="loss", name="step_loss")
+    smoothed_loss = fig.line(
+        "step",
+        "smoothed_loss",
+        source=source,
+        color=LOSS_COLOR,
+        line_width=2.5,
+        legend_label=f"loss, mean of {smooth} steps",
+        name="smoothed_loss",
+    )
+    fig.line(
+        "step",
+        "accuracy",
+        source=source,
+        color=ACCURACY_COLOR,
+        alpha=0.25,
+        y_range_name=ACCURACY_RANGE,
+        legend_label="batch accuracy",
+        name="step_accuracy",
+    )
+    fig.line(
+        "step",
+        "smoothed_accuracy",
+        source=source,
+        color=ACCURACY_COLOR,
+        line_width=2.5,
+        y_range_name=ACCURACY_RANGE,
+        legend_label=f"batch accuracy, mean of {smooth} steps",
+        name="smoothed_accuracy",
+    )
+    test_markers = fig.scatter(
+        "step",
+        "test_accuracy",
+        source=test_source,
+        fill_color=TEST_COLOR,
+        line_color="white",
+        size=10,
+        y_range_name=ACCURACY_RANGE,
+        legend_label="test accuracy after each epoch",
+        name="test_accuracy",
+    )
+
+    # One tooltip per step, read from the shared source, instead of one per line under the cursor.
+    fig.add_tools(
+        HoverTool(
+            renderers=[smoothed_loss],
+            mode="vline",
+            tooltips=[
+                ("step", "@step (epoch @epoch)"),
+                ("loss", "@loss{0.000} (mean @smoothed_loss{0.000})"),
+                ("batch accuracy", "@accuracy{0.0} % (mean @smoothed_accuracy{0.0} %)"),
+            ],
+        ),
+        HoverTool(
+            renderers=[test_markers],
+            tooltips=[("epoch", "@epoch"), ("test accuracy", "@test_accuracy{0.00} %")],
+        ),
+    )
+    # The middle right stays free: loss falls to the bottom and accuracy climbs to the top.
+    fig.legend.location = "center_right"
+    fig.legend.click_policy = "hide"
+    fig.legend.background_fill_alpha = 0.7
+    return fig

@@ -1,0 +1,152 @@
+"""Tests for the command line, ``python -m cnn_tutorial``."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnn_tutorial.cli import main
+from cnn_tutorial.data import DATA_ENV_VAR, MNIST_FILES
+from cnn_tutorial.history import History
+
+LAST_LINE = re.compile(r"test accuracy: \d{1,3}\.\d\d %")
+
+
+def real_data_root() -> Path:
+    root = os.environ.get(DATA_ENV_VAR, "")
+    if not root:
+        pytest.skip(f"{DATA_ENV_VAR} is not set; point it at a folder holding MNIST/raw/ to run this")
+    raw_dir = Path(root) / "MNIST" / "raw"
+    missing = [name for names in MNIST_FILES.values() for name in names if not (raw_dir / name).is_file()]
+    if missing:
+        pytest.skip(f"{DATA_ENV_VAR}={root}, but {raw_dir} lacks {', '.join(missing)}")
+    return Path(root)
+
+
+def test_train_torch_end_to_end(tmp_path):
+    root = real_data_root()
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "cnn_tutorial", "train", "--framework", "torch", "--epochs", "1"]
+    command += ["--limit", "500", "--device", "cpu", "--out", str(out), "--no-download"]
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, DATA_ENV_VAR: str(root)}, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert LAST_LINE.fullmatch(lines[-1]), lines[-1]
+    assert "epoch 1" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["conv_net_model.ckpt", "history.json"]
+    history = History.load(out / "history.json")
+    assert history.framework == "torch" and history.steps_per_epoch == 5 and len(history.step_loss) == 5
+    assert history.config["train_limit"] == 500 and history.config["device"] == "cpu"
+    assert lines[-1] == f"test accuracy: {100 * history.test_accuracy:.2f} %"
+    # The trained model is better than chance after five steps.
+    assert history.test_accuracy > 0.2
+
+
+def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, monkeypatch):
+    from cnn_tutorial import numpy_net
+
+    calls = []
+
+    def fake_train_numpy(**kwargs):
+        calls.append(kwargs)
+        history = History(
+            framework="numpy",
+            step_loss=[2.3, 1.0, 0.5, 0.25],
+            step_accuracy=[0.1, 0.5, 0.75, 1.0],
+            epoch_test_accuracy=[0.9, 0.98765],
+            steps_per_epoch=2,
+            seconds=1.0,
+        )
+        return numpy_net.NumpyCNN.initialize(0), history
+
+    monkeypatch.setattr(numpy_net, "train_numpy", fake_train_numpy)
+    out = tmp_path / "numpy_run"
+    assert main(["train", "--framework", "numpy", "--out", str(out), "--limit", "64"]) == 0
+    assert calls == [
+        {"epochs": 3, "batch_size": 32, "lr": 2e-3, "seed": 0, "root": None, "train_limit": 64, "progress": True}
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["history.json", "numpy_cnn.npz"]
+    assert History.load(out / "history.json").epoch_test_accuracy == [0.9, 0.98765]
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "epoch 2: mean training loss 0.3750, test accuracy 98.77 %" in lines
+    assert lines[-1] == "test accuracy: 98.77 %"
+
+
+def test_missing_data_is_one_error_line_and_exit_1(tmp_path, capsys):
+    status = main(
+        ["train", "--framework", "torch", "--epochs", "1", "--out", str(tmp_path / "out")]
+        + ["--data-root", str(tmp_path / "empty"), "--no-download", "--device", "cpu"]
+    )
+    assert status == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 1
+    assert err_lines[0].startswith("error: MNIST not found")
+    assert str(tmp_path / "empty") in err_lines[0] and DATA_ENV_VAR in err_lines[0]
+
+
+def test_numpy_missing_data_without_download_is_one_error_line_and_exit_1(tmp_path, capsys):
+    status = main(
+        ["train", "--framework", "numpy", "--out", str(tmp_path / "out")]
+        + ["--data-root", str(tmp_path / "empty"), "--no-download"]
+    )
+    assert status == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 1 and err_lines[0].startswith("error: MNIST not found")
+
+
+def test_unusable_out_dir_is_one_error_line_and_exit_1(tmp_path, capsys):
+    occupied = tmp_path / "file"
+    occupied.write_text("not a folder")
+    assert main(["train", "--framework", "torch", "--out", str(occupied), "--no-download"]) == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 1 and err_lines[0].startswith("error:")
+
+
+def test_missing_cuda_is_one_error_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["train", "--framework", "torch", "--device", "cuda", "--out", str(tmp_path)]) == 1
+    expected = "error: device 'cuda' was asked for, but CUDA is not available here; use 'cpu'"
+    assert capsys.readouterr().err.strip() == expected
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--framework", "jax", "--out", "x"], "invalid choice: 'jax'"),
+        (["train", "--out", "x"], "--framework"),
+        (["train", "--framework", "torch"], "--out"),
+        (["train", "--framework", "torch", "--out", "x", "--epochs", "0"], "--epochs"),
+        (["train", "--framework", "torch", "--out", "x", "--lr", "-1"], "--lr"),
+        (["train", "--framework", "torch", "--out", "x", "--limit", "many"], "--limit"),
+        (["train", "--framework", "torch", "--out", "x", "--device", "tpu"], "--device"),
+        (["train", "--framework", "numpy", "--out", "x", "--device", "cpu"], "torch only"),
+        (["fly"], "invalid choice: 'fly'"),
+        ([], "COMMAND"),
+    ],
+)
+def test_bad_arguments_exit_2_with_usage(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage:") and message in err
+
+
+def test_bad_framework_exits_2_from_the_command_line():
+    result = subprocess.run(
+        [sys.executable, "-m", "cnn_tutorial", "train", "--framework", "jax", "--out", "x"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "invalid choice: 'jax'" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,147 @@
+"""Tests for cnn_tutorial.plotting: the dual-axis training figure."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from bokeh.core.validation import check_integrity
+from bokeh.embed import json_item
+from bokeh.models import HoverTool, LinearAxis
+
+from cnn_tutorial.history import History
+from cnn_tutorial.plotting import plot_history, trailing_mean
+
+
+def made_up_history(framework: str = "torch", epochs: int = 3, steps_per_epoch: int = 40) -> History:
+    """A run that looks like the real one: loss from about 2.3 down, accuracy up; seeded noise."""
+    rng = np.random.default_rng(0)
+    n = epochs * steps_per_epoch
+    decay = np.exp(-np.arange(n) / 15)
+    loss = 2.3 * decay + 0.05 + 0.05 * rng.random(n)
+    accuracy = np.clip(1 - 0.9 * decay - 0.02 * rng.random(n), 0, 1)
+    return History(
+        framework=framework,
+        step_loss=loss.tolist(),
+        step_accuracy=accuracy.tolist(),
+        epoch_test_accuracy=[0.95, 0.975, 0.9908][:epochs],
+        steps_per_epoch=steps_per_epoch,
+        seconds=12.5,
+    )
+
+
+def one(fig, name: str):
+    found = fig.select(name=name)
+    assert len(found) == 1, f"expected one part named {name!r}, found {len(found)}"
+    return found[0]
+
+
+def test_two_y_axes_with_labels_and_ranges_that_fit_the_data():
+    history = made_up_history()
+    fig = plot_history(history)
+    loss_axis, accuracy_axis = one(fig, "loss_axis"), one(fig, "accuracy_axis")
+    assert fig.left == [loss_axis] and fig.right == [accuracy_axis]
+    assert "loss" in loss_axis.axis_label
+    assert isinstance(accuracy_axis, LinearAxis) and accuracy_axis.axis_label == "accuracy (%)"
+    assert accuracy_axis.y_range_name == "accuracy"
+    accuracy_range = fig.extra_y_ranges["accuracy"]
+    assert (accuracy_range.start, accuracy_range.end) == (0, 100)
+    # The whole loss curve is visible, starting near 2.3 (the classic plot clipped it at 1).
+    max_loss = max(history.step_loss)
+    assert max_loss > 2
+    assert fig.y_range.start == 0 and max_loss < fig.y_range.end <= 1.1 * max_loss
+    assert fig.x_range.start <= 1 and fig.x_range.end >= len(history.step_loss)
+
+
+def test_series_are_drawn_on_their_axes_with_the_data():
+    history = made_up_history()
+    fig = plot_history(history, smooth=10)
+    n = len(history.step_loss)
+    for name, column, range_name in [
+        ("step_loss", "loss", "default"),
+        ("smoothed_loss", "smoothed_loss", "default"),
+        ("step_accuracy", "accuracy", "accuracy"),
+        ("smoothed_accuracy", "smoothed_accuracy", "accuracy"),
+    ]:
+        renderer = one(fig, name)
+        assert renderer.y_range_name == range_name
+        assert renderer.glyph.y == column
+        assert len(renderer.data_source.data[column]) == n
+    data = one(fig, "step_loss").data_source.data
+    np.testing.assert_allclose(data["loss"], history.step_loss)
+    np.testing.assert_allclose(data["accuracy"], 100 * np.asarray(history.step_accuracy))
+    np.testing.assert_allclose(data["step"], np.arange(1, n + 1))
+    np.testing.assert_allclose(data["smoothed_loss"][9:], np.convolve(history.step_loss, np.ones(10) / 10, "valid"))
+    # The light per-step lines under bold smoothed ones.
+    assert one(fig, "step_loss").glyph.line_alpha < one(fig, "smoothed_loss").glyph.line_alpha
+    assert one(fig, "step_loss").glyph.line_width < one(fig, "smoothed_loss").glyph.line_width
+
+    test_markers = one(fig, "test_accuracy")
+    assert test_markers.y_range_name == "accuracy"
+    np.testing.assert_allclose(test_markers.data_source.data["step"], [40, 80, 120])
+    np.testing.assert_allclose(test_markers.data_source.data["test_accuracy"], [95.0, 97.5, 99.08])
+
+
+def test_hover_legend_title_and_width():
+    fig = plot_history(made_up_history())
+    hovers = fig.select(type=HoverTool)
+    assert hovers and any(one(fig, "smoothed_loss") in hover.renderers for hover in hovers)
+    assert len(fig.legend) == 1 and fig.legend[0].click_policy == "hide"
+    assert len(fig.legend[0].items) == 5
+    assert "torch" in fig.title.text
+    assert 600 <= fig.width <= 750
+    assert check_integrity([fig]).error == []
+    json_item(fig)  # serialises, as the book embeds it
+
+
+def test_accepts_the_numpy_history_and_a_saved_one(tmp_path):
+    history = made_up_history("numpy", epochs=2, steps_per_epoch=25)
+    loaded = History.load(history.save(tmp_path / "history.json"))
+    fig = plot_history(loaded)
+    assert "numpy" in fig.title.text
+    assert len(one(fig, "step_loss").data_source.data["loss"]) == 50
+    np.testing.assert_allclose(one(fig, "test_accuracy").data_source.data["step"], [25, 50])
+
+
+def test_partial_run_without_test_accuracy():
+    history = History(framework="torch", step_loss=[2.3, 2.0], step_accuracy=[0.1, 0.2])
+    fig = plot_history(history)
+    assert len(one(fig, "test_accuracy").data_source.data["step"]) == 0
+
+
+def test_non_finite_losses_do_not_break_the_range():
+    history = History(framework="torch", step_loss=[2.3, math.nan, 1.0], step_accuracy=[0.1, 0.2, 0.3])
+    fig = plot_history(history)
+    assert math.isfinite(fig.y_range.end) and fig.y_range.end > 2.3
+
+
+@pytest.mark.parametrize(
+    "history, error, match",
+    [
+        ("not a history", TypeError, "History"),
+        (History(framework="torch"), ValueError, "no training steps"),
+        (History(framework="torch", step_loss=[1.0, 0.5], step_accuracy=[0.5]), ValueError, "2 step losses"),
+        (History(framework="torch", step_loss=[math.nan], step_accuracy=[0.5]), ValueError, "finite"),
+        (
+            History(framework="torch", step_loss=[1.0], step_accuracy=[0.5], epoch_test_accuracy=[0.5]),
+            ValueError,
+            "steps_per_epoch",
+        ),
+    ],
+)
+def test_rejects_bad_histories(history, error, match):
+    with pytest.raises(error, match=match):
+        plot_history(history)
+
+
+@pytest.mark.parametrize("kwargs", [{"smooth": 0}, {"width": 50}, {"smooth": 2.5}])
+def test_rejects_bad_options(kwargs):
+    with pytest.raises((ValueError, TypeError), match=next(iter(kwargs))):
+        plot_history(made_up_history(), **kwargs)
+
+
+def test_trailing_mean():
+    np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
+    np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0]), 1), [1.0, 3.0, 5.0])
+    np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0]), 10), [1.0, 2.0, 3.0])
