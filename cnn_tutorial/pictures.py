@@ -16,6 +16,9 @@ from .checks import as_float_array, check_int
 
 __all__ = ["image_grid"]
 
+# Pixels a panel's caption takes above the image; added to the height so images keep their aspect.
+_TITLE_HEIGHT = 22
+
 
 def _color_mapper(images: np.ndarray, diverging: bool) -> LinearColorMapper:
     """One colour scale for the whole grid, so that panels can be compared.
@@ -75,7 +78,8 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
         captions[0] = title if captions[0] is None else f"{title}: {captions[0]}"
     for k, (image, caption) in enumerate(zip(images, captions)):
         panel = figure(
-            width=panel_size, height=max(20, round(panel_size * h / w)), x_range=(0, w), y_range=(h, 0),
+            width=panel_size, height=max(20, round(panel_size * h / w)) + (_TITLE_HEIGHT if caption else 0),
+            x_range=(0, w), y_range=(h, 0),
             tools="", toolbar_location=None, title=caption,
             match_aspect=True, name=f"image-{k}",
         )

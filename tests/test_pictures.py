@@ -22,7 +22,7 @@ def test_grid_has_one_panel_per_image_sharing_one_colour_scale():
     assert (mapper.low, mapper.high) == (0.0, 119.0)
     # Array row 0 is drawn at the top: the y axis runs from H (bottom) to 0 (top).
     assert (panels[0].y_range.start, panels[0].y_range.end) == (4, 0)
-    assert panels[0].width == 110 and panels[0].height == round(110 * 4 / 6)
+    assert panels[0].width == 110 and panels[0].height == round(110 * 4 / 6) + 22  # image + caption
 
 
 def test_diverging_scale_is_centred_on_zero():
@@ -36,6 +36,7 @@ def test_single_image_and_constant_image_are_accepted():
     (mapper,) = _mappers(grid)
     assert mapper.high > mapper.low
     assert grid.children[0][0].title.text == "blank"
+    assert image_grid(np.zeros((28, 28))).children[0][0].height == 110  # no caption, no room for one
 
 
 @pytest.mark.parametrize("images, titles, match", [
