@@ -118,13 +118,8 @@ def _train_torch(args: argparse.Namespace, settings: dict):
 
 
 def _train_numpy(args: argparse.Namespace, settings: dict):
-    from .data import load_mnist
     from .numpy_net import train_numpy
 
-    if not settings.pop("download"):
-        # train_numpy has no download switch, so check here that it will not need to fetch anything.
-        for split in ("train", "test"):
-            load_mnist(split, settings["root"], download=False)
     print(f"training the numpy CNN: {_describe(settings)}", flush=True)
     model, history = train_numpy(**settings)
     model_path = args.out / NUMPY_MODEL_NAME

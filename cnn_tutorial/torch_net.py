@@ -172,6 +172,12 @@ def transform_all(images: torch.Tensor) -> torch.Tensor:
     -------
     Tensor of float32, shape (N, 1, 28, 28)
     """
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.dtype != torch.uint8 or images.ndim != 3:
+        raise ValueError(
+            f"images must be uint8 of shape (N, H, W), got {images.dtype} of shape {tuple(images.shape)}"
+        )
     scaled = images.unsqueeze(1).to(torch.float32).div(255)  # ToTensor on a uint8 image
     return transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))(scaled)
 

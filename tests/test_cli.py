@@ -70,7 +70,16 @@ def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, 
     out = tmp_path / "numpy_run"
     assert main(["train", "--framework", "numpy", "--out", str(out), "--limit", "64"]) == 0
     assert calls == [
-        {"epochs": 3, "batch_size": 32, "lr": 2e-3, "seed": 0, "root": None, "train_limit": 64, "progress": True}
+        {
+            "epochs": 3,
+            "batch_size": 32,
+            "lr": 2e-3,
+            "seed": 0,
+            "root": None,
+            "train_limit": 64,
+            "download": True,
+            "progress": True,
+        }
     ]
     assert sorted(p.name for p in out.iterdir()) == ["history.json", "numpy_cnn.npz"]
     assert History.load(out / "history.json").epoch_test_accuracy == [0.9, 0.98765]

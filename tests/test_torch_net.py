@@ -243,6 +243,19 @@ def test_transform_all_is_the_classic_per_image_transform_bit_for_bit():
         assert torch.equal(classic(Image.fromarray(image.numpy())), transformed)
 
 
+@pytest.mark.parametrize(
+    "images, error",
+    [
+        (torch.zeros(2, 28, 28), ValueError),
+        (torch.zeros(2, 1, 28, 28, dtype=torch.uint8), ValueError),
+        ([[0, 1]], TypeError),
+    ],
+)
+def test_transform_all_rejects(images, error):
+    with pytest.raises(error, match="images"):
+        transform_all(images)
+
+
 def test_loader_batches_equal_the_classic_per_image_loader(data_root):
     train_loader, _ = mnist_loaders(root=data_root, seed=5, train_limit=300)
     per_image = torchvision.datasets.MNIST(root=str(data_root), train=True, transform=mnist_transform())
