@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .numpy_net import SCHEDULES
+
 HISTORY_NAME = "history.json"
 NUMPY_MODEL_NAME = "numpy_cnn.npz"
 
@@ -77,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", "cpu", "cuda"),
         help="torch only: where to train (default: auto, CUDA if available)",
     )
+    train.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        help="numpy only: learning-rate schedule (default: cosine, from --lr towards 0)",
+    )
     train.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N images only (quick runs)")
     train.add_argument(
         "--data-root",
@@ -119,8 +126,9 @@ def _train_torch(args: argparse.Namespace, settings: dict):
 def _train_numpy(args: argparse.Namespace, settings: dict):
     from .numpy_net import train_numpy
 
-    print(f"training the numpy CNN: {_describe(settings)}", flush=True)
-    model, history = train_numpy(**settings)
+    schedule = args.schedule or "cosine"
+    print(f"training the numpy CNN: {_describe(settings)}, {schedule} learning-rate schedule", flush=True)
+    model, history = train_numpy(schedule=schedule, **settings)
     model_path = args.out / NUMPY_MODEL_NAME
     model.save(model_path)
     return model_path, history
@@ -168,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.device is not None and args.framework != "torch":
         args.command_parser.error(f"--device applies to --framework torch only, not {args.framework}")
+    if args.schedule is not None and args.framework != "numpy":
+        args.command_parser.error(f"--schedule applies to --framework numpy only, not {args.framework}")
     try:
         _train(args)
     except (OSError, ValueError, RuntimeError) as err:

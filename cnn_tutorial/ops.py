@@ -17,6 +17,8 @@ float32 and float64 inputs keep their dtype; integer inputs are promoted to floa
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
@@ -40,91 +42,118 @@ __all__ = [
 
 # --------------------------------------------------------------------------- convolution
 
-def _im2col(x: np.ndarray, kh: int, kw: int, stride: int, padding: int):
-    """Copy every receptive field of a batch into the columns of one matrix ("wide" im2col).
+class _Geometry(NamedTuple):
+    """Sizes of one convolution: the output is ``ho x wo``; the padded batch that :func:`_im2col`
+    reads has ``rows`` rows of ``pitch`` numbers per channel (see :func:`_pad`)."""
 
-    The trick: pad ``x`` and flatten each channel plane to a row of length ``Hp * Wp``. The window
-    element ``(u, v)`` of output position ``(i, j)`` then sits at flat index
-    ``u * Wp + v + stride * (i * Wp + j)``, so for a fixed ``(u, v)`` all output positions form a
-    single evenly strided run of memory. Letting ``j`` run over all ``Wp`` columns (not only the
-    ``Wo`` valid ones) makes that run one slice, and the copy becomes ``C * kh * kw * N`` long
-    contiguous moves instead of millions of tiny ones. The ``Wp - Wo`` extra columns per row are
-    garbage that the caller crops (forward) or multiplies by zero (backward).
+    ho: int
+    wo: int
+    rows: int
+    pitch: int
+
+
+def _geometry(x_shape, kh: int, kw: int, stride: int, padding: int) -> _Geometry:
+    """The :class:`_Geometry` of a ``kh x kw`` convolution of a batch of shape ``x_shape`` (N, C, H, W)."""
+    h, w = x_shape[2], x_shape[3]
+    ho, wo = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    pitch = max(w + padding, wo)  # wo is larger only when padding > kw - 1
+    # The last entry of the last column of cols (garbage included) must lie inside the buffer.
+    last = stride * (ho * pitch - 1) + (kh - 1) * pitch + kw - 1
+    rows = max(h + 2 * padding, last // pitch + 1)
+    return _Geometry(ho, wo, rows, pitch)
+
+
+def _pad(x: np.ndarray, padding: int, geometry: _Geometry) -> np.ndarray:
+    """Zero-pad a batch ``(N, C, H, W)`` into a buffer of shape ``(N, C, rows, pitch)``.
+
+    Image row ``r`` goes to buffer row ``padding + r``, columns ``padding`` to ``padding + W - 1``.
+    Neighbouring rows *share* their horizontal padding: the ``padding`` zeros at the start of the
+    next buffer row are the zeros right of this row, so a row needs ``pitch = W + padding`` numbers,
+    not ``W + 2 * padding`` (more only in the odd case of a window narrower than the padding, whose
+    output is wider than that). Below the image come ``padding`` zero rows and, if needed, a few more
+    so that the garbage columns of :func:`_im2col` stay inside the buffer.
+    """
+    n, c, h, w = x.shape
+    if geometry.pitch == w and geometry.rows == h:
+        return x  # nothing to add
+    xp = np.zeros((n, c, geometry.rows, geometry.pitch), dtype=x.dtype)
+    xp[:, :, padding : padding + h, padding : padding + w] = x
+    return xp
+
+
+def _im2col(xp: np.ndarray, kh: int, kw: int, stride: int, ho: int) -> np.ndarray:
+    """Copy every receptive field of a padded batch into the columns of one matrix ("wide" im2col).
+
+    The trick: flatten each channel of the padded buffer (:func:`_pad`) to one row of memory. With
+    ``P`` numbers per buffer row (its pitch), window element ``(u, v)`` of output position ``(i, j)``
+    sits at flat index ``u * P + v + stride * (i * P + j)``, so for a fixed ``(u, v)`` all output
+    positions form a single evenly strided run of memory. Letting ``j`` run over all ``P`` columns
+    (not only the ``Wo`` valid ones) makes that run one slice, and the copy becomes
+    ``C * kh * kw * N`` long contiguous moves instead of millions of tiny ones. The ``P - Wo`` extra
+    columns per row are garbage that the caller crops (forward) or multiplies by zero (backward).
 
     Parameters
     ----------
-    x : ndarray of shape (N, C, H, W)
+    xp : ndarray of shape (N, C, rows, P)
+        Zero-padded batch from :func:`_pad`.
     kh, kw : int
         Window height and width.
-    stride, padding : int
+    stride : int
+    ho : int
+        Output height.
 
     Returns
     -------
-    cols : ndarray of shape (C * kh * kw, N * Ho * Wp)
-        ``cols[(c, u, v), (n, i, j)]`` is ``xp[n, c, i*stride + u, j*stride + v]`` for ``j < Wo``.
-        All images share one matrix so that each product below is a single large BLAS call.
-    geometry : tuple (Ho, Wo, Wp, Hp_ext)
-        Output height and width, padded width, and the padded height including the extra rows added
-        at the bottom so that the last (garbage) column of the last window stays inside the buffer.
+    cols : ndarray of shape (C * kh * kw, N * ho * P)
+        Column ``(n, i, j)`` holds the window of image ``n`` at output position ``(i, j)`` for every
+        valid ``j < Wo``; row ``(c, u, v)`` holds its element ``(c, u, v)``. All images share one
+        matrix so that each product below is a single large BLAS call.
     """
-    n, c, h, w = x.shape
-    hp, wp = h + 2 * padding, w + 2 * padding
-    ho, wo = output_size(hp, kh, stride), output_size(wp, kw, stride)
-    extra = max(0, kh + stride * ho - hp)
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding + extra), (padding, padding)))
+    n, c, _, pitch = xp.shape
     flat = xp.reshape(n, c, -1)
     item = flat.strides[2]
     view = as_strided(
         flat,
-        shape=(c, kh, kw, n, ho * wp),
-        strides=(flat.strides[1], wp * item, item, flat.strides[0], stride * item),
+        shape=(c, kh, kw, n, ho * pitch),
+        strides=(flat.strides[1], pitch * item, item, flat.strides[0], stride * item),
         writeable=False,
     )
-    cols = np.ascontiguousarray(view).reshape(c * kh * kw, n * ho * wp)
-    return cols, (ho, wo, wp, hp + extra)
+    return np.ascontiguousarray(view).reshape(c * kh * kw, n * ho * pitch)
+
+
+def _col2im_add(dcols: np.ndarray, dxp: np.ndarray, kh: int, kw: int, stride: int, ho: int) -> None:
+    """Adjoint of :func:`_im2col`: add every column entry back onto the padded input position it was copied from.
+
+    Parameters
+    ----------
+    dcols : ndarray of shape (C * kh * kw, N * ho * P)
+        Gradient with respect to ``cols``; entries of the garbage columns must be zero.
+    dxp : ndarray of shape (N, C, rows, P), C-contiguous
+        Gradient buffer of the padded batch (layout of :func:`_pad`), updated in place.
+    """
+    n, c, _, pitch = dxp.shape
+    dcols = dcols.reshape(c, kh, kw, n, ho * pitch)
+    flat = dxp.reshape(n, c, -1)  # a view: dxp is contiguous
+    span = stride * (ho * pitch - 1) + 1
+    # A loop over the kh * kw window offsets (not over images or pixels): each step adds one
+    # strided slab covering the whole chunk of images.
+    for u in range(kh):
+        for v in range(kw):
+            start = u * pitch + v
+            flat[:, :, start : start + span : stride] += dcols[:, u, v].transpose(1, 0, 2)
 
 
 # The im2col matrix of one chunk of the batch should fit in a core's L2 cache (2 MiB on the
 # machines this was tuned on): copying, multiplying and scattering it then never waits for main
 # memory. Whole-batch matrices are tens of megabytes and made every step several times slower.
-_CHUNK_BYTES = 1 << 20
+_CHUNK_BYTES = 2 << 20
 
 
-def _cache_sized_chunks(x: np.ndarray, kh: int, kw: int, stride: int, padding: int):
+def _cache_sized_chunks(n: int, c: int, kh: int, kw: int, geometry: _Geometry, itemsize: int):
     """Slices of the batch axis whose im2col matrices hold about ``_CHUNK_BYTES`` each (at least one image)."""
-    n, c, h, w = x.shape
-    ho = output_size(h, kh, stride, padding)
-    per_image = c * kh * kw * ho * (w + 2 * padding) * x.dtype.itemsize
+    per_image = c * kh * kw * geometry.ho * geometry.pitch * itemsize
     size = max(1, _CHUNK_BYTES // per_image)
     return [slice(start, start + size) for start in range(0, n, size)]
-
-
-def _col2im(dcols: np.ndarray, x_shape, kh: int, kw: int, stride: int, padding: int, geometry) -> np.ndarray:
-    """Adjoint of :func:`_im2col`: add every column entry back onto the input position it was copied from.
-
-    Parameters
-    ----------
-    dcols : ndarray of shape (C * kh * kw, N * Ho * Wp)
-        Gradient with respect to ``cols``; entries of the garbage columns must be zero.
-    x_shape : tuple (N, C, H, W)
-
-    Returns
-    -------
-    dx : ndarray of shape (N, C, H, W)
-    """
-    n, c, h, w = x_shape
-    ho, _, wp, hp_ext = geometry
-    dcols = dcols.reshape(c, kh, kw, n, ho * wp)
-    dflat = np.zeros((c, n, hp_ext * wp), dtype=dcols.dtype)
-    span = stride * (ho * wp - 1) + 1
-    # A loop over the kh * kw window offsets (not over images or pixels): each step adds one
-    # strided slab covering the whole batch.
-    for u in range(kh):
-        for v in range(kw):
-            start = u * wp + v
-            dflat[:, :, start : start + span : stride] += dcols[:, u, v]
-    dxp = dflat.reshape(c, n, hp_ext, wp)[:, :, padding : padding + h, padding : padding + w]
-    return np.ascontiguousarray(dxp.transpose(1, 0, 2, 3))
 
 
 def _validate_conv(x, w, stride, padding):
@@ -169,16 +198,17 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0) -> np.ndarray:
         ``torch.nn.functional.conv2d(x, w, b, stride, padding)``.
     """
     x, w, stride, padding = _validate_conv(x, w, stride, padding)
-    f, _, kh, kw = w.shape
+    f, c, kh, kw = w.shape
     n = x.shape[0]
-    ho, wo = output_size(x.shape[2], kh, stride, padding), output_size(x.shape[3], kw, stride, padding)
-    out = np.empty((n, f, ho, wo), dtype=np.result_type(x, w))
+    geo = _geometry(x.shape, kh, kw, stride, padding)
+    xp = _pad(x, padding, geo)  # once for the whole batch; chunks are views of it
+    out = np.empty((n, f, geo.ho, geo.wo), dtype=np.result_type(x, w))
     w2d = w.reshape(f, -1)
-    for batch in _cache_sized_chunks(x, kh, kw, stride, padding):
-        cols, (_, _, wp, _) = _im2col(x[batch], kh, kw, stride, padding)
-        # One matmul per chunk: (F, K) @ (K, n*Ho*Wp) -> (F, n, Ho, Wp); crop and reorder to NCHW.
-        wide = (w2d @ cols).reshape(f, -1, ho, wp)
-        out[batch] = wide[:, :, :, :wo].transpose(1, 0, 2, 3)
+    for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize):
+        cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
+        # One matmul per chunk: (F, K) @ (K, n*Ho*P) -> (F, n, Ho, P); crop and reorder to NCHW.
+        wide = (w2d @ cols).reshape(f, -1, geo.ho, geo.pitch)
+        out[batch] = wide[:, :, :, : geo.wo].transpose(1, 0, 2, 3)
     if b is not None:
         out += check_bias(b, f, "b").astype(out.dtype)[:, None, None]
     return out
@@ -213,27 +243,30 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     dout = as_float_array("dout", dout)
     f, c, kh, kw = w.shape
     n, _, h, wd = x.shape
-    expected = (n, f, output_size(h, kh, stride, padding), output_size(wd, kw, stride, padding))
-    if dout.shape != expected:
-        raise ValueError(f"dout must have shape {expected} for x {x.shape} and w {w.shape}, got {dout.shape}")
+    geo = _geometry(x.shape, kh, kw, stride, padding)
+    if dout.shape != (n, f, geo.ho, geo.wo):
+        raise ValueError(
+            f"dout must have shape {(n, f, geo.ho, geo.wo)} for x {x.shape} and w {w.shape}, got {dout.shape}"
+        )
 
     db = dout.sum(axis=(0, 2, 3))
     dtype = np.result_type(dout, x, w)
+    xp = _pad(x, padding, geo)
     w2d = w.reshape(f, -1)
     dw = np.zeros((f, c * kh * kw), dtype=dtype)
-    dx = np.empty(x.shape, dtype=dtype) if need_dx else None
-    for batch in _cache_sized_chunks(x, kh, kw, stride, padding):
-        cols, geometry = _im2col(x[batch], kh, kw, stride, padding)
-        ho, wo, wp, _ = geometry
-        # Spread dout over the wide (F, n, Ho, Wp) layout of the columns; garbage columns get zero gradient.
-        g = np.zeros((f, cols.shape[1] // (ho * wp), ho, wp), dtype=dtype)
-        g[:, :, :, :wo] = dout[batch].transpose(1, 0, 2, 3)
+    dxp = np.zeros(xp.shape, dtype=dtype) if need_dx else None
+    for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize):
+        cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
+        # Spread dout over the wide (F, n, Ho, P) layout of the columns; garbage columns get zero gradient.
+        g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho, geo.pitch), dtype=dtype)
+        g[:, :, :, : geo.wo] = dout[batch].transpose(1, 0, 2, 3)
         g = g.reshape(f, -1)
         # dw[f, k] = sum over images and positions p of g[f, p] * cols[k, p]
         dw += (cols @ g.T).T  # this operand order is the faster BLAS call here
         if need_dx:
             # dcols[k, p] = sum_f w[f, k] g[f, p]; then each column entry goes back where it came from.
-            dx[batch] = _col2im(w2d.T @ g, x[batch].shape, kh, kw, stride, padding, geometry)
+            _col2im_add(w2d.T @ g, dxp[batch], kh, kw, stride, geo.ho)
+    dx = np.ascontiguousarray(dxp[:, :, padding : padding + h, padding : padding + wd]) if need_dx else None
     return dx, dw.reshape(w.shape), db
 
 

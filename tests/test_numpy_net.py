@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from cnn_tutorial import numpy_net
 from cnn_tutorial.data import load_mnist, normalize
-from cnn_tutorial.numpy_net import PARAM_SHAPES, Adam, NumpyCNN, evaluate, fit
+from cnn_tutorial.numpy_net import PARAM_SHAPES, Adam, NumpyCNN, evaluate, fit, learning_rate
 
 
 def _torch_loss(params, x, labels):
@@ -142,3 +142,26 @@ def test_short_training_run_lowers_the_loss_and_is_reproducible(mnist_subset):
     assert history.test_accuracy == pytest.approx(evaluate(net, test_x, test_y))
     assert histories[1].step_loss == history.step_loss  # seeded: bit-for-bit the same run
     assert history.framework == "numpy" and history.config["lr"] == 2e-3
+
+
+def test_cosine_schedule_falls_smoothly_from_the_peak_towards_zero():
+    total, per_epoch = 30, 10
+    rates = [learning_rate(2e-3, "cosine", step, total, per_epoch) for step in range(total)]
+    assert rates[0] == 2e-3
+    assert rates[15] == pytest.approx(1e-3)  # halfway: half the peak
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    assert 0 < rates[-1] < 1e-5
+
+
+def test_step_schedule_halves_the_rate_every_epoch_and_constant_keeps_it():
+    rates = [learning_rate(2e-3, "step", step, 30, 10) for step in (0, 9, 10, 19, 20, 29)]
+    assert rates == [2e-3, 2e-3, 1e-3, 1e-3, 5e-4, 5e-4]
+    assert learning_rate(2e-3, "constant", 29, 30, 10) == 2e-3
+
+
+def test_unknown_schedule_is_rejected_before_training(mnist_subset):
+    train_x, train_y, test_x, test_y = mnist_subset
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        fit(NumpyCNN.initialize(0), train_x, train_y, test_x, test_y, schedule="linear", progress=False)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        learning_rate(2e-3, "warmup", 0, 30, 10)

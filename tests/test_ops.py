@@ -61,6 +61,24 @@ def test_conv2d_forward_and_backward_match_torch(case):
     np.testing.assert_allclose(db, bt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("chunk_bytes", [1, 15000])  # one image per chunk; chunks of 2, 2, 1
+def test_conv2d_split_into_cache_sized_chunks_matches_torch(monkeypatch, chunk_bytes):
+    """Batches are processed a few images at a time; one image per chunk and an uneven last chunk
+    must give the same numbers as the whole batch."""
+    monkeypatch.setattr(ops, "_CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(7)
+    x, weight = rng.standard_normal((5, 3, 9, 7)), rng.standard_normal((4, 3, 3, 2))
+    assert len(ops._cache_sized_chunks(5, 3, 3, 2, ops._geometry(x.shape, 3, 2, 2, 1), 8)) > 1
+    xt, wt = _torch(x, True), _torch(weight, True)
+    out_t = F.conv2d(xt, wt, stride=2, padding=1)
+    dout = rng.standard_normal(out_t.shape)
+    out_t.backward(torch.tensor(dout))
+    np.testing.assert_allclose(ops.conv2d(x, weight, stride=2, padding=1), out_t.detach().numpy(), rtol=1e-10, atol=1e-10)
+    dx, dw, _ = ops.conv2d_backward(dout, x, weight, stride=2, padding=1)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize("case", CONV_CASES[:12], ids=_ids(CONV_CASES[:12]))
 def test_conv2d_backward_matches_finite_differences(case):
     n, c, h, w, f, kh, kw, stride, padding = case
