@@ -1,6 +1,6 @@
 """Forward + backward time per image of the numpy ops: loop versions, batched numpy, PyTorch CPU.
 
-    python benchmarks/bench_ops.py [--threads N] [--repeats R]
+    python benchmarks/bench_ops.py [--threads N] [--rounds R] [--repeats K]
 
 Two workloads, each timed as forward and backward together:
 
@@ -25,7 +25,8 @@ import time
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for numpy's BLAS and torch")
-    parser.add_argument("--repeats", type=int, default=20, help="timed repetitions of each batched measurement")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each times every version in turn")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each batched version per round")
     parser.add_argument("--loop-images", type=int, default=2, help="images timed with the loop versions")
     return parser.parse_args()
 
@@ -43,16 +44,24 @@ from cnn_tutorial import loops, ops  # noqa: E402
 torch.set_num_threads(ARGS.threads)
 
 
-def best_time(step, repeats: int) -> float:
-    """Fastest of ``repeats`` runs of ``step()`` after two warm-up runs, in seconds (the least disturbed run)."""
-    step()
-    step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def best_times(steps: dict, rounds: int) -> dict:
+    """Fastest run of each ``step()`` in seconds: ``steps`` maps a name to ``(step, runs per round)``.
+
+    Every step runs twice to warm up. Then each round times every step in turn, so that all of
+    them see the same phases of a machine whose speed drifts (shared virtual CPUs, turbo), and the
+    fastest run of each is the least disturbed one.
+    """
+    for step, _ in steps.values():
         step()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        step()
+    best = {name: float("inf") for name in steps}
+    for _ in range(rounds):
+        for name, (step, runs) in steps.items():
+            for _ in range(runs):
+                start = time.perf_counter()
+                step()
+                best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 # ----------------------------------------------------------------------------- (a) classic stack
@@ -142,10 +151,14 @@ def layer2_torch(x, w, b, dout):
 
 
 def report(name: str, batch: int, loop_step, loop_images: int, batched_step, torch_step) -> dict:
+    seconds = best_times(
+        {"loops": (loop_step, 1), "numpy batched": (batched_step, ARGS.repeats), "torch CPU": (torch_step, ARGS.repeats)},
+        ARGS.rounds,
+    )
     per_image = {
-        "loops": best_time(loop_step, 1) / loop_images,
-        "numpy batched": best_time(batched_step, ARGS.repeats) / batch,
-        "torch CPU": best_time(torch_step, ARGS.repeats) / batch,
+        "loops": seconds["loops"] / loop_images,
+        "numpy batched": seconds["numpy batched"] / batch,
+        "torch CPU": seconds["torch CPU"] / batch,
     }
     print(f"\n{name}")
     for label, seconds in per_image.items():

@@ -143,16 +143,19 @@ def _col2im_add(dcols: np.ndarray, dxp: np.ndarray, kh: int, kw: int, stride: in
             flat[:, :, start : start + span : stride] += dcols[:, u, v].transpose(1, 0, 2)
 
 
-# The im2col matrix of one chunk of the batch should fit in a core's L2 cache (2 MiB on the
-# machines this was tuned on): copying, multiplying and scattering it then never waits for main
-# memory. Whole-batch matrices are tens of megabytes and made every step several times slower.
-_CHUNK_BYTES = 2 << 20
+# The batch is processed a few images at a time, so that each chunk's column matrix stays in a
+# core's cache while it is copied, multiplied and scattered; whole-batch matrices are tens of
+# megabytes and made every step several times slower. The best chunk size was measured: small for
+# the forward pass and the filter gradient alone (a handful of large numpy calls per chunk), larger
+# when col2im runs, because its k*k strided additions per chunk cost a fixed overhead each.
+_CHUNK_BYTES = 512 << 10
+_COL2IM_CHUNK_BYTES = 4 << 20
 
 
-def _cache_sized_chunks(n: int, c: int, kh: int, kw: int, geometry: _Geometry, itemsize: int):
-    """Slices of the batch axis whose im2col matrices hold about ``_CHUNK_BYTES`` each (at least one image)."""
+def _cache_sized_chunks(n: int, c: int, kh: int, kw: int, geometry: _Geometry, itemsize: int, budget: int):
+    """Slices of the batch axis whose im2col matrices hold about ``budget`` bytes each (at least one image)."""
     per_image = c * kh * kw * geometry.ho * geometry.pitch * itemsize
-    size = max(1, _CHUNK_BYTES // per_image)
+    size = max(1, budget // per_image)
     return [slice(start, start + size) for start in range(0, n, size)]
 
 
@@ -204,7 +207,7 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0) -> np.ndarray:
     xp = _pad(x, padding, geo)  # once for the whole batch; chunks are views of it
     out = np.empty((n, f, geo.ho, geo.wo), dtype=np.result_type(x, w))
     w2d = w.reshape(f, -1)
-    for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize):
+    for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, _CHUNK_BYTES):
         cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
         # One matmul per chunk: (F, K) @ (K, n*Ho*P) -> (F, n, Ho, P); crop and reorder to NCHW.
         wide = (w2d @ cols).reshape(f, -1, geo.ho, geo.pitch)
@@ -255,7 +258,8 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     w2d = w.reshape(f, -1)
     dw = np.zeros((f, c * kh * kw), dtype=dtype)
     dxp = np.zeros(xp.shape, dtype=dtype) if need_dx else None
-    for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize):
+    budget = _COL2IM_CHUNK_BYTES if need_dx else _CHUNK_BYTES
+    for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, budget):
         cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
         # Spread dout over the wide (F, n, Ho, P) layout of the columns; garbage columns get zero gradient.
         g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho, geo.pitch), dtype=dtype)

@@ -66,9 +66,10 @@ def test_conv2d_split_into_cache_sized_chunks_matches_torch(monkeypatch, chunk_b
     """Batches are processed a few images at a time; one image per chunk and an uneven last chunk
     must give the same numbers as the whole batch."""
     monkeypatch.setattr(ops, "_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(ops, "_COL2IM_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(7)
     x, weight = rng.standard_normal((5, 3, 9, 7)), rng.standard_normal((4, 3, 3, 2))
-    assert len(ops._cache_sized_chunks(5, 3, 3, 2, ops._geometry(x.shape, 3, 2, 2, 1), 8)) > 1
+    assert len(ops._cache_sized_chunks(5, 3, 3, 2, ops._geometry(x.shape, 3, 2, 2, 1), 8, chunk_bytes)) > 1
     xt, wt = _torch(x, True), _torch(weight, True)
     out_t = F.conv2d(xt, wt, stride=2, padding=1)
     dout = rng.standard_normal(out_t.shape)
