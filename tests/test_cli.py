@@ -162,3 +162,19 @@ def test_bad_framework_exits_2_from_the_command_line():
     )
     assert result.returncode == 2
     assert "invalid choice: 'jax'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_schedule_option_reaches_the_numpy_trainer(tmp_path, monkeypatch):
+    from cnn_tutorial import numpy_net
+
+    calls = []
+
+    def fake_train_numpy(**kwargs):
+        calls.append(kwargs)
+        history = History(framework="numpy", step_loss=[1.0], step_accuracy=[0.5], epoch_test_accuracy=[0.5],
+                          steps_per_epoch=1, seconds=0.1)
+        return numpy_net.NumpyCNN.initialize(0), history
+
+    monkeypatch.setattr(numpy_net, "train_numpy", fake_train_numpy)
+    assert main(["train", "--framework", "numpy", "--out", str(tmp_path), "--schedule", "step"]) == 0
+    assert calls[0]["schedule"] == "step"
