@@ -6,30 +6,18 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from cnn_tutorial.cli import main
-from cnn_tutorial.data import DATA_ENV_VAR, MNIST_FILES
+from cnn_tutorial.data import DATA_ENV_VAR
 from cnn_tutorial.history import History
 
 LAST_LINE = re.compile(r"test accuracy: \d{1,3}\.\d\d %")
 
 
-def real_data_root() -> Path:
-    root = os.environ.get(DATA_ENV_VAR, "")
-    if not root:
-        pytest.skip(f"{DATA_ENV_VAR} is not set; point it at a folder holding MNIST/raw/ to run this")
-    raw_dir = Path(root) / "MNIST" / "raw"
-    missing = [name for names in MNIST_FILES.values() for name in names if not (raw_dir / name).is_file()]
-    if missing:
-        pytest.skip(f"{DATA_ENV_VAR}={root}, but {raw_dir} lacks {', '.join(missing)}")
-    return Path(root)
-
-
-def test_train_torch_end_to_end(tmp_path):
-    root = real_data_root()
+def test_train_torch_end_to_end(tmp_path, mnist_root_for_torchvision):
+    root = mnist_root_for_torchvision
     out = tmp_path / "run"
     command = [sys.executable, "-m", "cnn_tutorial", "train", "--framework", "torch", "--epochs", "1"]
     command += ["--limit", "500", "--device", "cpu", "--out", str(out), "--no-download"]

@@ -373,27 +373,16 @@ TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
 TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-def real_root() -> Path:
-    if not os.environ.get(DATA_ENV_VAR):
-        pytest.skip(f"{DATA_ENV_VAR} is not set; point it at a folder holding MNIST/raw/ to run this")
-    root = resolve_root()
-    raw_dir = root / "MNIST" / "raw"
-    missing = [name for name in ALL_NAMES if not data._find(raw_dir, name)]
-    if missing:
-        pytest.skip(f"{DATA_ENV_VAR}={root}, but {raw_dir} lacks {', '.join(missing)}")
-    return root
-
-
 @pytest.fixture(scope="module")
-def real_train():
-    return load_mnist("train", root=real_root(), download=False)
+def real_train(mnist_root):
+    return load_mnist("train", root=mnist_root, download=False)
 
 
 @pytest.mark.parametrize(
     "split, n, counts", [("train", 60000, TRAIN_COUNTS), ("test", 10000, TEST_COUNTS)]
 )
-def test_real_mnist(split, n, counts):
-    images, labels = load_mnist(split, root=real_root(), download=False)
+def test_real_mnist(split, n, counts, mnist_root):
+    images, labels = load_mnist(split, root=mnist_root, download=False)
     assert images.shape == (n, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (n,) and labels.dtype == np.int64
     assert np.bincount(labels, minlength=10).tolist() == counts

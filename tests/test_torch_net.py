@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +11,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Subset, TensorDataset
 
 from cnn_tutorial import torch_net
-from cnn_tutorial.data import DATA_ENV_VAR, MNIST_FILES, MNISTNotFoundError
+from cnn_tutorial.data import DATA_ENV_VAR, MNISTNotFoundError
 from cnn_tutorial.history import History
 from cnn_tutorial.torch_net import (
     ConvNet,
@@ -27,19 +25,6 @@ from cnn_tutorial.torch_net import (
     train_torch,
     transform_all,
 )
-
-
-@pytest.fixture(scope="module")
-def data_root() -> Path:
-    """The real MNIST root from $CNN_TUTORIAL_DATA; tests that need it skip without it."""
-    root = os.environ.get(DATA_ENV_VAR, "")
-    if not root:
-        pytest.skip(f"{DATA_ENV_VAR} is not set; point it at a folder holding MNIST/raw/ to run this")
-    raw_dir = Path(root) / "MNIST" / "raw"
-    missing = [name for names in MNIST_FILES.values() for name in names if not (raw_dir / name).is_file()]
-    if missing:
-        pytest.skip(f"{DATA_ENV_VAR}={root}, but {raw_dir} lacks {', '.join(missing)}")
-    return Path(root)
 
 
 def fixed_batch(n: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -256,9 +241,9 @@ def test_transform_all_rejects(images, error):
         transform_all(images)
 
 
-def test_loader_batches_equal_the_classic_per_image_loader(data_root):
-    train_loader, _ = mnist_loaders(root=data_root, seed=5, train_limit=300)
-    per_image = torchvision.datasets.MNIST(root=str(data_root), train=True, transform=mnist_transform())
+def test_loader_batches_equal_the_classic_per_image_loader(mnist_root_for_torchvision):
+    train_loader, _ = mnist_loaders(root=mnist_root_for_torchvision, seed=5, train_limit=300)
+    per_image = torchvision.datasets.MNIST(root=str(mnist_root_for_torchvision), train=True, transform=mnist_transform())
     classic = DataLoader(
         Subset(per_image, range(300)), batch_size=100, shuffle=True, generator=torch.Generator().manual_seed(5)
     )
@@ -267,8 +252,8 @@ def test_loader_batches_equal_the_classic_per_image_loader(data_root):
 
 
 
-def test_mnist_loaders_shapes_normalisation_and_seeded_order(data_root):
-    train_loader, test_loader = mnist_loaders(batch_size=100, root=data_root, seed=3, train_limit=250)
+def test_mnist_loaders_shapes_normalisation_and_seeded_order(mnist_root_for_torchvision):
+    train_loader, test_loader = mnist_loaders(batch_size=100, root=mnist_root_for_torchvision, seed=3, train_limit=250)
     assert len(train_loader) == 3 and len(test_loader) == 100
     batches = list(train_loader)
     images, labels = batches[0]
@@ -279,16 +264,16 @@ def test_mnist_loaders_shapes_normalisation_and_seeded_order(data_root):
     assert images.min().item() == pytest.approx(-0.1307 / 0.3081, abs=1e-6)
     assert images.max().item() == pytest.approx((1 - 0.1307) / 0.3081, abs=1e-6)
     all_labels = torch.cat([b[1] for b in batches])
-    again = torch.cat([b[1] for b in mnist_loaders(root=data_root, seed=3, train_limit=250)[0]])
-    other_seed = torch.cat([b[1] for b in mnist_loaders(root=data_root, seed=4, train_limit=250)[0]])
+    again = torch.cat([b[1] for b in mnist_loaders(root=mnist_root_for_torchvision, seed=3, train_limit=250)[0]])
+    other_seed = torch.cat([b[1] for b in mnist_loaders(root=mnist_root_for_torchvision, seed=4, train_limit=250)[0]])
     assert torch.equal(all_labels, again)
     assert not torch.equal(all_labels, other_seed)
     assert torch.equal(all_labels.sort().values, other_seed.sort().values)  # same 250 images
     assert not torch.equal(all_labels, torch.cat([b[1] for b in train_loader]))  # a new order each epoch
 
 
-def test_mnist_loaders_reads_root_from_env(data_root, monkeypatch):
-    monkeypatch.setenv(DATA_ENV_VAR, str(data_root))
+def test_mnist_loaders_reads_root_from_env(mnist_root_for_torchvision, monkeypatch):
+    monkeypatch.setenv(DATA_ENV_VAR, str(mnist_root_for_torchvision))
     train_loader, _ = mnist_loaders(train_limit=10)
     assert len(train_loader.dataset) == 10
 
@@ -329,9 +314,9 @@ def test_train_torch_validates_before_reading_data(tmp_path, kwargs, error):
         train_torch(root=tmp_path, download=False, **kwargs)
 
 
-def test_train_torch_records_a_seeded_history_that_saves(data_root, tmp_path, capsys, monkeypatch):
+def test_train_torch_records_a_seeded_history_that_saves(mnist_root_for_torchvision, tmp_path, capsys, monkeypatch):
     def run(seed: int, progress: bool) -> tuple[ConvNet, History]:
-        return train_torch(epochs=1, train_limit=200, root=data_root, device="cpu", seed=seed, progress=progress)
+        return train_torch(epochs=1, train_limit=200, root=mnist_root_for_torchvision, device="cpu", seed=seed, progress=progress)
 
     model, history = run(0, progress=False)
     assert capsys.readouterr().err == ""  # quiet

@@ -1,0 +1,38 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cnn_tutorial import data
+
+
+def _real_mnist_root(uncompressed_only: bool) -> Path:
+    """``$CNN_TUTORIAL_DATA`` when it holds all four MNIST files; otherwise the test is skipped."""
+    root = os.environ.get(data.DATA_ENV_VAR, "")
+    if not root:
+        pytest.skip(f"{data.DATA_ENV_VAR} is not set; point it at a folder holding MNIST/raw/ to run this")
+    raw_dir = Path(root) / "MNIST" / "raw"
+    names = [name for names in data.MNIST_FILES.values() for name in names]
+    if uncompressed_only:
+        missing = [name for name in names if not (raw_dir / name).is_file()]
+    else:
+        missing = [name for name in names if data._find(raw_dir, name) is None]
+    if missing:
+        pytest.skip(f"{data.DATA_ENV_VAR}={root}, but {raw_dir} lacks {', '.join(missing)}")
+    return Path(root)
+
+
+@pytest.fixture(scope="session")
+def mnist_root() -> Path:
+    """The real MNIST root (idx files raw or gzipped); tests that use it skip without it."""
+    return _real_mnist_root(uncompressed_only=False)
+
+
+@pytest.fixture(scope="session")
+def mnist_root_for_torchvision() -> Path:
+    """The real MNIST root with uncompressed idx files, which ``torchvision.datasets.MNIST`` needs offline."""
+    return _real_mnist_root(uncompressed_only=True)
