@@ -8,6 +8,7 @@ the shape or value it got. They are ordinary ``if``/``raise`` statements, not ``
 from __future__ import annotations
 
 import numbers
+import sys
 
 import numpy as np
 
@@ -66,3 +67,12 @@ def check_bias(bias, n_filters: int, name: str = "bias") -> np.ndarray:
             f"got shape {bias.shape}"
         )
     return bias.reshape(n_filters)
+
+
+def check_progress(progress) -> bool:
+    """Whether to show a progress bar: ``progress`` itself, or, when it is None, whether stderr is a terminal."""
+    if progress is None:
+        return sys.stderr is not None and sys.stderr.isatty()
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be None, True or False, got {progress!r}")
+    return progress

@@ -21,14 +21,14 @@ Everything is built from the batched operations in :mod:`cnn_tutorial.ops`.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from . import ops
-from .checks import check_int, check_ndim
+from .checks import check_int, check_ndim, check_progress
 from .data import load_mnist, minibatches, normalize, num_batches
 from .files import atomic_write
 from .history import History
@@ -251,17 +251,6 @@ def evaluate(net: NumpyCNN, images: np.ndarray, labels: np.ndarray, batch_size: 
     return float(np.mean(net.predict(images, batch_size) == labels))
 
 
-def _progress_bar(total: int, enabled: bool | None, description: str):
-    """A tqdm bar when ``enabled`` (or, when None, when stderr is a terminal); otherwise None."""
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=description, unit="batch", leave=False)
-
-
 SCHEDULES = ("cosine", "step", "constant")
 
 
@@ -316,6 +305,7 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     batch_size = check_int("batch_size", batch_size, 1)
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    show_progress = check_progress(progress)
     optimizer = Adam(net.params, lr=lr)
     history = History(
         framework="numpy",
@@ -327,18 +317,16 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     step = 0
     start = time.perf_counter()
     for epoch in range(epochs):
-        bar = _progress_bar(history.steps_per_epoch, progress, f"epoch {epoch + 1}/{epochs}")
-        for x, y in minibatches(train_images, train_labels, batch_size, seed=seed + epoch):
-            optimizer.lr = learning_rate(lr, schedule, step, total_steps, history.steps_per_epoch)
-            loss, logits, grads = net.loss_and_gradients(x, y)
-            optimizer.step(grads)
-            step += 1
-            history.record_step(loss, np.mean(logits.argmax(axis=1) == y))
-            if bar is not None:
+        with tqdm(total=history.steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                  leave=False, disable=not show_progress) as bar:
+            for x, y in minibatches(train_images, train_labels, batch_size, seed=seed + epoch):
+                optimizer.lr = learning_rate(lr, schedule, step, total_steps, history.steps_per_epoch)
+                loss, logits, grads = net.loss_and_gradients(x, y)
+                optimizer.step(grads)
+                step += 1
+                history.record_step(loss, np.mean(logits.argmax(axis=1) == y))
                 bar.update()
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        if bar is not None:
-            bar.close()
         history.epoch_test_accuracy.append(evaluate(net, test_images, test_labels))
     history.seconds = time.perf_counter() - start
     return history

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import numbers
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Iterable
@@ -29,7 +28,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 from tqdm import tqdm
 
-from .checks import check_int
+from .checks import check_int, check_progress
 from .data import (
     DATA_ENV_VAR,
     MNIST_FILES,
@@ -390,14 +389,6 @@ def _check_positive_float(name: str, value) -> float:
     return float(value)
 
 
-def _wants_progress(progress: bool | None) -> bool:
-    if progress is None:
-        return sys.stderr is not None and sys.stderr.isatty()
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be None, True or False, got {progress!r}")
-    return progress
-
-
 def train_torch(
     epochs: int = 6,
     batch_size: int = 100,
@@ -447,7 +438,7 @@ def train_torch(
     epochs = check_int("epochs", epochs, 1)
     lr = _check_positive_float("lr", lr)
     seed = check_int("seed", seed, 0)
-    show_progress = _wants_progress(progress)
+    show_progress = check_progress(progress)
     device = choose_device(device)
     train_loader, test_loader = mnist_loaders(batch_size, root, seed, train_limit, download)
 

@@ -165,3 +165,5 @@ def test_unknown_schedule_is_rejected_before_training(mnist_subset):
         fit(NumpyCNN.initialize(0), train_x, train_y, test_x, test_y, schedule="linear", progress=False)
     with pytest.raises(ValueError, match="schedule must be one of"):
         learning_rate(2e-3, "warmup", 0, 30, 10)
+    with pytest.raises(TypeError, match="progress must be None, True or False"):
+        fit(NumpyCNN.initialize(0), train_x, train_y, test_x, test_y, progress="yes")
