@@ -155,14 +155,10 @@ def report(name: str, batch: int, loop_step, loop_images: int, batched_step, tor
         {"loops": (loop_step, 1), "numpy batched": (batched_step, ARGS.repeats), "torch CPU": (torch_step, ARGS.repeats)},
         ARGS.rounds,
     )
-    per_image = {
-        "loops": seconds["loops"] / loop_images,
-        "numpy batched": seconds["numpy batched"] / batch,
-        "torch CPU": seconds["torch CPU"] / batch,
-    }
+    per_image = {version: t / (loop_images if version == "loops" else batch) for version, t in seconds.items()}
     print(f"\n{name}")
-    for label, seconds in per_image.items():
-        print(f"  {label:14s} {seconds * 1e3:10.4f} ms per image")
+    for version, t in per_image.items():
+        print(f"  {version:14s} {t * 1e3:10.4f} ms per image")
     print(f"  loops / numpy batched   = {per_image['loops'] / per_image['numpy batched']:8.0f}x  (target >= 300x)")
     print(f"  numpy batched / torch   = {per_image['numpy batched'] / per_image['torch CPU']:8.2f}x  (target <= 3x)")
     return per_image

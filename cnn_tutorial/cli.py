@@ -22,7 +22,7 @@ NUMPY_MODEL_NAME = "numpy_cnn.npz"
 # Each framework's own defaults: the classic PyTorch settings, and what the numpy network needs.
 DEFAULTS = {
     "torch": {"epochs": 6, "batch_size": 100, "lr": 1e-3},
-    "numpy": {"epochs": 3, "batch_size": 32, "lr": 2e-3},
+    "numpy": {"epochs": 3, "batch_size": 32, "lr": 2e-3, "schedule": "cosine"},
 }
 
 
@@ -126,7 +126,7 @@ def _train_torch(args: argparse.Namespace, settings: dict):
 def _train_numpy(args: argparse.Namespace, settings: dict):
     from .numpy_net import train_numpy
 
-    schedule = args.schedule or "cosine"
+    schedule = args.schedule or DEFAULTS["numpy"]["schedule"]
     print(f"training the numpy CNN: {_describe(settings)}, {schedule} learning-rate schedule", flush=True)
     model, history = train_numpy(schedule=schedule, **settings)
     model_path = args.out / NUMPY_MODEL_NAME
