@@ -22,6 +22,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import fourier
 from .checks import as_float_array, check_bias, check_int, check_ndim, check_window_fits, output_size
 
 __all__ = [
@@ -159,7 +160,10 @@ def _cache_sized_chunks(n: int, c: int, kh: int, kw: int, geometry: _Geometry, i
     return [slice(start, start + size) for start in range(0, n, size)]
 
 
-def _validate_conv(x, w, stride, padding):
+METHODS = ("auto", "im2col", "fourier")
+
+
+def _validate_conv(x, w, stride, padding, method):
     x = as_float_array("x", x)
     w = as_float_array("w", w)
     check_ndim("x", x, 4, "(N, C, H, W)")
@@ -173,10 +177,27 @@ def _validate_conv(x, w, stride, padding):
     padding = check_int("padding", padding, 0)
     padded = (x.shape[2] + 2 * padding, x.shape[3] + 2 * padding)
     check_window_fits("kernel", w.shape[2:], padded, f"padded input (padding={padding})")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "fourier" and stride != 1:
+        raise ValueError(f"method='fourier' needs stride 1, got stride={stride}")
     return x, w, stride, padding
 
 
-def conv2d(x, w, b=None, stride: int = 1, padding: int = 0) -> np.ndarray:
+def _route(method: str, x_shape, w_shape, stride: int, padding: int) -> str:
+    """``"im2col"`` or ``"fourier"``: the one ``method`` names or, for ``"auto"``, the one with fewer
+    multiply-adds (stride 1 only: a strided output would waste most of the Fourier route's work)."""
+    if method != "auto":
+        return method
+    if stride != 1:
+        return "im2col"
+    (n, c), (f, _, kh, kw) = x_shape[:2], w_shape
+    geo = _geometry(x_shape, kh, kw, stride, padding)
+    direct = n * f * c * kh * kw * geo.ho * geo.pitch
+    return "fourier" if fourier.multiply_adds(x_shape, w_shape, padding) < direct else "im2col"
+
+
+def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto") -> np.ndarray:
     """2-D convolution (cross-correlation, as in every deep-learning library) of a batch.
 
     ``out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]``
@@ -193,6 +214,10 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0) -> np.ndarray:
     stride : int, default 1
     padding : int, default 0
         Zeros added on every side of both spatial axes.
+    method : {"auto", "im2col", "fourier"}, default "auto"
+        How to compute it: one matrix product over copied windows (:func:`_im2col_conv2d`), or
+        products of Fourier transforms (:func:`cnn_tutorial.fourier.correlate`, stride 1 only).
+        ``"auto"`` takes the route with fewer multiply-adds. Both give the same numbers up to rounding.
 
     Returns
     -------
@@ -200,24 +225,36 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0) -> np.ndarray:
         ``Ho = (H + 2*padding - kh) // stride + 1`` and likewise ``Wo``. Matches
         ``torch.nn.functional.conv2d(x, w, b, stride, padding)``.
     """
-    x, w, stride, padding = _validate_conv(x, w, stride, padding)
+    x, w, stride, padding = _validate_conv(x, w, stride, padding, method)
+    dtype = np.result_type(x, w)
+    x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
+    if _route(method, x.shape, w.shape, stride, padding) == "fourier":
+        out = fourier.correlate(x, w, padding)
+    else:
+        out = _im2col_conv2d(x, w, stride, padding)
+    if b is not None:
+        out += check_bias(b, w.shape[0], "b").astype(dtype)[:, None, None]
+    return out
+
+
+def _im2col_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """:func:`conv2d` without bias, as one matrix product per chunk of images: filters ``(F, K)``
+    times columns ``(K, n * Ho * P)`` (:func:`_im2col`). ``x`` and ``w`` share a dtype."""
     f, c, kh, kw = w.shape
     n = x.shape[0]
     geo = _geometry(x.shape, kh, kw, stride, padding)
     xp = _pad(x, padding, geo)  # once for the whole batch; chunks are views of it
-    out = np.empty((n, f, geo.ho, geo.wo), dtype=np.result_type(x, w))
+    out = np.empty((n, f, geo.ho, geo.wo), dtype=x.dtype)
     w2d = w.reshape(f, -1)
     for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, _CHUNK_BYTES):
         cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
         # One matmul per chunk: (F, K) @ (K, n*Ho*P) -> (F, n, Ho, P); crop and reorder to NCHW.
         wide = (w2d @ cols).reshape(f, -1, geo.ho, geo.pitch)
         out[batch] = wide[:, :, :, : geo.wo].transpose(1, 0, 2, 3)
-    if b is not None:
-        out += check_bias(b, f, "b").astype(out.dtype)[:, None, None]
     return out
 
 
-def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: bool = True):
+def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: bool = True, method: str = "auto"):
     """Gradients of :func:`conv2d` with respect to its input, filters and bias.
 
     Parameters
@@ -233,6 +270,8 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     need_dx : bool, default True
         Set False when nothing upstream needs the input gradient (the network's first layer, whose
         input is the image): ``dx`` is then returned as ``None`` and its cost is saved.
+    method : {"auto", "im2col", "fourier"}, default "auto"
+        As in :func:`conv2d`.
 
     Returns
     -------
@@ -242,27 +281,39 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     db : ndarray of shape (F,)
         ``dout`` summed over the batch and both spatial axes.
     """
-    x, w, stride, padding = _validate_conv(x, w, stride, padding)
+    x, w, stride, padding = _validate_conv(x, w, stride, padding, method)
     dout = as_float_array("dout", dout)
-    f, c, kh, kw = w.shape
-    n, _, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    n = x.shape[0]
     geo = _geometry(x.shape, kh, kw, stride, padding)
     if dout.shape != (n, f, geo.ho, geo.wo):
         raise ValueError(
             f"dout must have shape {(n, f, geo.ho, geo.wo)} for x {x.shape} and w {w.shape}, got {dout.shape}"
         )
-
-    db = dout.sum(axis=(0, 2, 3))
     dtype = np.result_type(dout, x, w)
+    dout, x, w = (a.astype(dtype, copy=False) for a in (dout, x, w))
+    if _route(method, x.shape, w.shape, stride, padding) == "fourier":
+        dx, dw = fourier.correlate_backward(dout, x, w, padding, need_dx)
+    else:
+        dx, dw = _im2col_conv2d_backward(dout, x, w, stride, padding, need_dx)
+    return dx, dw, dout.sum(axis=(0, 2, 3))
+
+
+def _im2col_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool):
+    """``(dx or None, dw)`` of :func:`_im2col_conv2d`: two matrix products per chunk and
+    :func:`_col2im_add`. All arrays share a dtype."""
+    f, c, kh, kw = w.shape
+    n, _, h, wd = x.shape
+    geo = _geometry(x.shape, kh, kw, stride, padding)
     xp = _pad(x, padding, geo)
     w2d = w.reshape(f, -1)
-    dw = np.zeros((f, c * kh * kw), dtype=dtype)
-    dxp = np.zeros(xp.shape, dtype=dtype) if need_dx else None
+    dw = np.zeros((f, c * kh * kw), dtype=x.dtype)
+    dxp = np.zeros(xp.shape, dtype=x.dtype) if need_dx else None
     budget = _COL2IM_CHUNK_BYTES if need_dx else _CHUNK_BYTES
     for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, budget):
         cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
         # Spread dout over the wide (F, n, Ho, P) layout of the columns; garbage columns get zero gradient.
-        g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho, geo.pitch), dtype=dtype)
+        g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho, geo.pitch), dtype=x.dtype)
         g[:, :, :, : geo.wo] = dout[batch].transpose(1, 0, 2, 3)
         g = g.reshape(f, -1)
         # dw[f, k] = sum over images and positions p of g[f, p] * cols[k, p]
@@ -271,7 +322,7 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
             # dcols[k, p] = sum_f w[f, k] g[f, p]; then each column entry goes back where it came from.
             _col2im_add(w2d.T @ g, dxp[batch], kh, kw, stride, geo.ho)
     dx = np.ascontiguousarray(dxp[:, :, padding : padding + h, padding : padding + wd]) if need_dx else None
-    return dx, dw.reshape(w.shape), db
+    return dx, dw.reshape(w.shape)
 
 
 # --------------------------------------------------------------------------- max pooling

@@ -7,21 +7,7 @@ import torch.nn.functional as F
 
 from cnn_tutorial import gradcheck, loops, ops
 
-# Random conv geometries: batch 1 and more, stride 1-3, padding 0-2, rectangular inputs and kernels,
-# several channel counts, windows that do not tile the input.
-_rng = np.random.default_rng(2024)
-CONV_CASES = []
-while len(CONV_CASES) < 40:
-    n, c, f = int(_rng.integers(1, 4)), int(_rng.integers(1, 5)), int(_rng.integers(1, 6))
-    kh, kw = int(_rng.integers(1, 6)), int(_rng.integers(1, 6))
-    stride, padding = int(_rng.integers(1, 4)), int(_rng.integers(0, 3))
-    h, w = int(_rng.integers(3, 13)), int(_rng.integers(3, 13))
-    if kh <= h + 2 * padding and kw <= w + 2 * padding:
-        CONV_CASES.append((n, c, h, w, f, kh, kw, stride, padding))
-CONV_CASES += [
-    (32, 1, 28, 28, 8, 5, 5, 1, 0),  # the classic network's first layer
-    (2, 32, 14, 14, 64, 5, 5, 1, 2),  # the PyTorch chapter's second layer
-]
+from conv_cases import CONV_CASES, as_torch, ids
 
 POOL_CASES = [
     (n, c, h, w, size, stride)
@@ -32,30 +18,23 @@ POOL_CASES = [
 ]
 
 
-def _ids(cases):
-    return ["-".join(map(str, case)) for case in cases]
-
-
-def _torch(a, grad=False):
-    return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
-
-
-@pytest.mark.parametrize("case", CONV_CASES, ids=_ids(CONV_CASES))
-def test_conv2d_forward_and_backward_match_torch(case):
+@pytest.mark.parametrize("method", ["im2col", "auto"])
+@pytest.mark.parametrize("case", CONV_CASES, ids=ids(CONV_CASES))
+def test_conv2d_forward_and_backward_match_torch(case, method):
     n, c, h, w, f, kh, kw, stride, padding = case
     rng = np.random.default_rng(sum(case))
     x = rng.standard_normal((n, c, h, w))
     weight = rng.standard_normal((f, c, kh, kw))
     bias = rng.standard_normal(f)
 
-    out = ops.conv2d(x, weight, bias, stride=stride, padding=padding)
-    xt, wt, bt = _torch(x, True), _torch(weight, True), _torch(bias, True)
+    out = ops.conv2d(x, weight, bias, stride=stride, padding=padding, method=method)
+    xt, wt, bt = as_torch(x, True), as_torch(weight, True), as_torch(bias, True)
     out_t = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
     np.testing.assert_allclose(out, out_t.detach().numpy(), rtol=1e-10, atol=1e-10)
 
     dout = rng.standard_normal(out.shape)
     out_t.backward(torch.tensor(dout))
-    dx, dw, db = ops.conv2d_backward(dout, x, weight, stride=stride, padding=padding)
+    dx, dw, db = ops.conv2d_backward(dout, x, weight, stride=stride, padding=padding, method=method)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(db, bt.grad.numpy(), rtol=1e-10, atol=1e-10)
@@ -70,7 +49,7 @@ def test_conv2d_split_into_cache_sized_chunks_matches_torch(monkeypatch, chunk_b
     rng = np.random.default_rng(7)
     x, weight = rng.standard_normal((5, 3, 9, 7)), rng.standard_normal((4, 3, 3, 2))
     assert len(ops._cache_sized_chunks(5, 3, 3, 2, ops._geometry(x.shape, 3, 2, 2, 1), 8, chunk_bytes)) > 1
-    xt, wt = _torch(x, True), _torch(weight, True)
+    xt, wt = as_torch(x, True), as_torch(weight, True)
     out_t = F.conv2d(xt, wt, stride=2, padding=1)
     dout = rng.standard_normal(out_t.shape)
     out_t.backward(torch.tensor(dout))
@@ -80,7 +59,7 @@ def test_conv2d_split_into_cache_sized_chunks_matches_torch(monkeypatch, chunk_b
     np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("case", CONV_CASES[:12], ids=_ids(CONV_CASES[:12]))
+@pytest.mark.parametrize("case", CONV_CASES[:12], ids=ids(CONV_CASES[:12]))
 def test_conv2d_backward_matches_finite_differences(case):
     n, c, h, w, f, kh, kw, stride, padding = case
     rng = np.random.default_rng(sum(case) + 1)
@@ -88,10 +67,10 @@ def test_conv2d_backward_matches_finite_differences(case):
     weight = rng.standard_normal((f, c, kh, kw))
     bias = rng.standard_normal(f)
     probe = rng.standard_normal(ops.conv2d(x, weight, bias, stride, padding).shape)
-    dx, dw, db = ops.conv2d_backward(probe, x, weight, stride, padding)
+    dx, dw, db = ops.conv2d_backward(probe, x, weight, stride, padding, method="im2col")
 
     def loss(x_, w_, b_):
-        return float(np.sum(ops.conv2d(x_, w_, b_, stride, padding) * probe))
+        return float(np.sum(ops.conv2d(x_, w_, b_, stride, padding, method="im2col") * probe))
 
     assert gradcheck(lambda v: loss(v, weight, bias), x, dx) < 1e-8
     assert gradcheck(lambda v: loss(x, v, bias), weight, dw) < 1e-8
@@ -109,13 +88,13 @@ def test_conv2d_backward_without_input_gradient():
     np.testing.assert_array_equal(db, db_full)
 
 
-@pytest.mark.parametrize("case", POOL_CASES, ids=_ids(POOL_CASES))
+@pytest.mark.parametrize("case", POOL_CASES, ids=ids(POOL_CASES))
 def test_maxpool2d_forward_and_backward_match_torch(case):
     n, c, h, w, size, stride = case
     rng = np.random.default_rng(sum(case))
     x = rng.standard_normal((n, c, h, w))
     out = ops.maxpool2d(x, size, stride)
-    xt = _torch(x, True)
+    xt = as_torch(x, True)
     out_t = F.max_pool2d(xt, size, stride)
     np.testing.assert_array_equal(out, out_t.detach().numpy())
     dout = rng.standard_normal(out.shape)
@@ -131,7 +110,7 @@ def test_maxpool2d_backward_with_ties_sends_gradient_to_one_position_like_torch(
     x[0, 0] = 1.0  # a whole plane of ties
     out_shape = ops.maxpool2d(x, size, stride).shape
     dout = rng.standard_normal(out_shape)
-    xt = _torch(x, True)
+    xt = as_torch(x, True)
     F.max_pool2d(xt, size, stride).backward(torch.tensor(dout))
     dx = ops.maxpool2d_backward(dout, x, size, stride)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
@@ -160,7 +139,7 @@ def test_maxpool2d_backward_matches_finite_differences():
 def test_dense_forward_and_backward_match_torch():
     rng = np.random.default_rng(7)
     x, weight, bias = rng.standard_normal((6, 20)), rng.standard_normal((4, 20)), rng.standard_normal(4)
-    xt, wt, bt = _torch(x, True), _torch(weight, True), _torch(bias, True)
+    xt, wt, bt = as_torch(x, True), as_torch(weight, True), as_torch(bias, True)
     out_t = F.linear(xt, wt, bt)
     np.testing.assert_allclose(ops.dense(x, weight, bias.reshape(4, 1)), out_t.detach().numpy(), rtol=1e-12, atol=1e-12)
     dout = rng.standard_normal((6, 4))
@@ -173,7 +152,7 @@ def test_relu_forward_and_backward_match_torch():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 4, 5, 6))
     x[0, 0, 0, :3] = 0.0  # PyTorch's gradient at exactly 0 is 0
-    xt = _torch(x, True)
+    xt = as_torch(x, True)
     out_t = F.relu(xt)
     np.testing.assert_array_equal(ops.relu(x), out_t.detach().numpy())
     dout = rng.standard_normal(x.shape)
@@ -184,8 +163,8 @@ def test_relu_forward_and_backward_match_torch():
 @pytest.mark.parametrize("shape, axis", [((5, 10), 1), ((5, 10), -1), ((3, 4, 6), 0), ((7,), 0)])
 def test_softmax_and_log_softmax_match_torch(shape, axis):
     x = np.random.default_rng(2).standard_normal(shape) * 5
-    np.testing.assert_allclose(ops.softmax(x, axis), torch.softmax(_torch(x), axis).numpy(), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(ops.log_softmax(x, axis), torch.log_softmax(_torch(x), axis).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(ops.softmax(x, axis), torch.softmax(as_torch(x), axis).numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ops.log_softmax(x, axis), torch.log_softmax(as_torch(x), axis).numpy(), rtol=1e-12)
 
 
 def test_softmax_does_not_overflow_where_the_classic_formula_gives_nan():
@@ -195,7 +174,7 @@ def test_softmax_does_not_overflow_where_the_classic_formula_gives_nan():
     assert np.isnan(classic).any()  # the defect being fixed
     probs = ops.softmax(logits)
     assert np.all(np.isfinite(probs))
-    np.testing.assert_allclose(probs, torch.softmax(_torch(logits), 0).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(probs, torch.softmax(as_torch(logits), 0).numpy(), rtol=1e-12)
     assert np.isfinite(ops.log_softmax(logits)).all()
 
 
@@ -203,7 +182,7 @@ def test_cross_entropy_and_its_gradient_match_torch():
     rng = np.random.default_rng(3)
     logits = rng.standard_normal((16, 10)) * 3
     labels = rng.integers(0, 10, 16)
-    lt = _torch(logits, True)
+    lt = as_torch(logits, True)
     loss_t = F.cross_entropy(lt, torch.tensor(labels))
     loss_t.backward()
     assert ops.cross_entropy(logits, labels) == pytest.approx(loss_t.item(), rel=1e-12)
@@ -246,7 +225,7 @@ def test_integer_input_is_promoted_to_float64():
     assert out.dtype == np.float64 and out[0, 0, 0, 0] == 0 + 1 + 4 + 5
 
 
-@pytest.mark.parametrize("case", CONV_CASES[:10], ids=_ids(CONV_CASES[:10]))
+@pytest.mark.parametrize("case", CONV_CASES[:10], ids=ids(CONV_CASES[:10]))
 def test_loop_versions_equal_batched_versions(case):
     n, c, h, w, f, kh, kw, stride, _ = case  # the loop versions have no padding
     if kh > h or kw > w:
@@ -269,7 +248,7 @@ def test_loop_versions_equal_batched_versions(case):
     np.testing.assert_allclose(sum_db, db, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", POOL_CASES, ids=_ids(POOL_CASES))
+@pytest.mark.parametrize("case", POOL_CASES, ids=ids(POOL_CASES))
 def test_loop_maxpool_equals_batched(case):
     n, c, h, w, size, stride = case
     rng = np.random.default_rng(sum(case) + 3)

@@ -1,0 +1,245 @@
+"""Convolution through the discrete Fourier transform: the route :func:`cnn_tutorial.ops.conv2d` takes
+for wide stride-1 layers.
+
+The convolution theorem turns a convolution into a product: transform the padded image and the
+filter, multiply the spectra frequency by frequency, transform back. A deep-learning "convolution"
+is a cross-correlation, ``y[i] = sum_u w[u] xp[i + u]``, and for it the theorem reads
+``Y = X * conj(W)`` (``X``, ``W``, ``Y`` the transforms of ``xp``, ``w``, ``y``).
+
+The transforms are *circular*: an index that runs past the end wraps to the start. With stride 1
+and a transform of exactly the padded size ``Hp x Wp``, every valid output position reads
+``i + u <= Hp - 1``, so nothing wraps and the circular result *is* the convolution.
+
+For the small images of a CNN (14 x 14, 28 x 28) the transforms are done as matrix products with
+precomputed DFT matrices, not with an FFT: two BLAS calls transform a whole batch, and the padding
+and the cropping are folded into the matrices. In the frequency domain the sum over input channels
+becomes, for each frequency, one small complex matrix product ``(N, C) @ (C, F)``.
+
+The functions here trust their inputs; :func:`cnn_tutorial.ops.conv2d` and
+:func:`cnn_tutorial.ops.conv2d_backward` validate them and choose this route when it needs fewer
+multiplications (:func:`multiply_adds`).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+__all__ = ["dft2", "idft2", "correlate", "correlate_backward", "multiply_adds"]
+
+_COMPLEX = {np.dtype(np.float32): np.complex64, np.dtype(np.float64): np.complex128}
+
+
+def _half(size: int) -> int:
+    """Frequencies kept along the last axis: a real signal's spectrum repeats itself (conjugated)
+    above ``size // 2``."""
+    return size // 2 + 1
+
+
+def _frozen(matrix: np.ndarray) -> np.ndarray:
+    """Make a cached matrix read-only, so that no caller can change it for the next one."""
+    matrix.flags.writeable = False
+    return matrix
+
+
+@lru_cache(maxsize=128)
+def _row_dft(length: int, size: int, offset: int, dtype: np.dtype) -> np.ndarray:
+    """Real matrix of shape (length, 2 * half): ``a @ M`` is the spectrum of real rows ``a`` of
+    ``length`` numbers placed at ``offset`` in rows of ``size``, as (real, imaginary) pairs."""
+    angle = 2 * np.pi * np.outer(np.arange(length) + offset, np.arange(_half(size))) / size
+    matrix = np.stack([np.cos(angle), -np.sin(angle)], axis=-1)  # e^{-i angle}
+    return _frozen(matrix.reshape(length, -1).astype(dtype))
+
+
+@lru_cache(maxsize=128)
+def _column_dft(length: int, size: int, offset: int, dtype: np.dtype) -> np.ndarray:
+    """Complex matrix of shape (size, length): ``M @ a`` transforms columns of ``length`` numbers
+    placed at ``offset`` in columns of ``size``."""
+    return _frozen(np.exp(-2j * np.pi * np.outer(np.arange(size), np.arange(length) + offset) / size).astype(dtype))
+
+
+@lru_cache(maxsize=128)
+def _column_idft(count: int, size: int, start: int, dtype: np.dtype) -> np.ndarray:
+    """Complex matrix of shape (count, size): inverse transform along columns, keeping only
+    positions ``start .. start + count - 1``."""
+    return _frozen(np.exp(2j * np.pi * np.outer(np.arange(start, start + count), np.arange(size)) / size).astype(dtype))
+
+
+@lru_cache(maxsize=128)
+def _row_idft(count: int, size: int, start: int, scale: float, dtype: np.dtype) -> np.ndarray:
+    """Real matrix of shape (2 * half, count): from (real, imaginary) pairs of a half spectrum to
+    positions ``start .. start + count - 1`` of real rows, times ``scale``.
+
+    Frequency ``l`` stands for itself and for its mirror ``size - l``, whose coefficient is the
+    conjugate, so it counts twice; ``l = 0`` and, for even sizes, ``l = size / 2`` are their own mirror.
+    """
+    freq = np.arange(_half(size))
+    weight = np.where((freq == 0) | (2 * freq == size), 1.0, 2.0) * scale
+    angle = 2 * np.pi * np.outer(freq, np.arange(start, start + count)) / size
+    # Re(z e^{i angle}) = Re(z) cos(angle) - Im(z) sin(angle)
+    matrix = np.stack([np.cos(angle), -np.sin(angle)], axis=1) * weight[:, None, None]
+    return _frozen(matrix.reshape(-1, count).astype(dtype))
+
+
+def dft2(a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """2-D discrete Fourier transform of a stack of real images, each placed in a zero grid.
+
+    ``A[k, l] = sum_{r, s} a[r, s] exp(-2 pi i (k (r + offset_h) / S + l (s + offset_w) / T))``
+
+    Parameters
+    ----------
+    a : ndarray of shape (B, h, w), float32 or float64
+        Images; each sits at ``offset`` in a zero grid of ``size = (S, T)``.
+    size : (S, T)
+        Transform size.
+    offset : (int, int)
+        Where the images' top-left corner sits in the grid (the zero padding before it).
+
+    Returns
+    -------
+    spectrum : ndarray of shape (S, T // 2 + 1, B), complex
+        Frequency-major, so that each frequency's values for the whole batch are one matrix.
+        Frequencies ``l > T // 2`` are left out: for real images they are conjugates of kept ones.
+    """
+    b, h, w = a.shape
+    complex_type = _COMPLEX[a.dtype]
+    # Rows first (a real matrix product); pairs (re, im) viewed as complex numbers: (B, h, half).
+    rows = (a.reshape(b * h, w) @ _row_dft(w, size[1], offset[1], a.dtype)).view(complex_type)
+    rows = np.ascontiguousarray(rows.reshape(b, h, -1).transpose(1, 2, 0))  # (h, half, B)
+    # Then columns: one complex product for every image and frequency at once.
+    spectrum = _column_dft(h, size[0], offset[0], complex_type) @ rows.reshape(h, -1)
+    return spectrum.reshape(size[0], -1, b)
+
+
+def idft2(spectrum: np.ndarray, size: tuple[int, int], start: tuple[int, int], count: tuple[int, int]) -> np.ndarray:
+    """Window of the inverse 2-D transform: the real images whose :func:`dft2` is ``spectrum``, but
+    only rows ``start[0] ..`` and columns ``start[1] ..`` (``count`` of each).
+
+    Parameters
+    ----------
+    spectrum : ndarray of shape (S, T // 2 + 1, B), complex
+        Half spectra, as :func:`dft2` returns them (or products of them).
+    size : (S, T)
+        Transform size.
+    start, count : (int, int)
+        The window to compute. Positions outside it are never computed: this is the crop.
+
+    Returns
+    -------
+    images : ndarray of shape (B, count[0], count[1]), real
+    """
+    s, half, b = spectrum.shape
+    real_type = np.empty(0, spectrum.dtype).real.dtype
+    cols = _column_idft(count[0], size[0], start[0], spectrum.dtype) @ spectrum.reshape(s, -1)  # (count_h, half * B)
+    cols = np.ascontiguousarray(cols.reshape(count[0], half, b).transpose(2, 0, 1))  # (B, count_h, half)
+    rows = _row_idft(count[1], size[1], start[1], 1.0 / (size[0] * size[1]), real_type)
+    return (cols.view(real_type).reshape(b * count[0], 2 * half) @ rows).reshape(b, count[0], count[1])
+
+
+def _sizes(x_shape, w_shape, padding: int):
+    """Transform size (the padded input) and output size of a stride-1 convolution."""
+    (h, w), (kh, kw) = x_shape[2:], w_shape[2:]
+    size = (h + 2 * padding, w + 2 * padding)
+    return size, (size[0] - kh + 1, size[1] - kw + 1)
+
+
+# Images are transformed a chunk at a time so that memory stays bounded for any batch size. The
+# largest spectrum of a chunk holds about this many bytes; measured: larger chunks stop paying off
+# once the spectra no longer fit the cache.
+_CHUNK_BYTES = 16 << 20
+
+
+def _chunks(n: int, channels: int, size: tuple[int, int], itemsize: int):
+    """Slices of the batch axis whose spectra of ``channels`` channels hold about ``_CHUNK_BYTES`` each."""
+    per_image = channels * size[0] * _half(size[1]) * 2 * itemsize
+    step = max(1, _CHUNK_BYTES // per_image)
+    return [slice(start, start + step) for start in range(0, n, step)]
+
+
+def correlate(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
+    """Stride-1 convolution (cross-correlation) of a batch, without bias, through the DFT.
+
+    Parameters
+    ----------
+    x : ndarray of shape (N, C, H, W)
+    w : ndarray of shape (F, C, kh, kw), same dtype as ``x``
+    padding : int
+
+    Returns
+    -------
+    out : ndarray of shape (N, F, Ho, Wo)
+        ``Ho = H + 2 * padding - kh + 1``; equal to :func:`cnn_tutorial.ops.conv2d` up to rounding.
+    """
+    (n, c, h, wd), (f, _, kh, kw) = x.shape, w.shape
+    size, out_size = _sizes(x.shape, w.shape, padding)
+    ws = dft2(w.transpose(1, 0, 2, 3).reshape(c * f, kh, kw), size)  # (S, half, C*F)
+    freqs = ws.shape[0] * ws.shape[1]
+    ws = ws.reshape(freqs, c, f).conj()
+    out = np.empty((n, f, *out_size), dtype=x.dtype)
+    for batch in _chunks(n, max(c, f), size, x.dtype.itemsize):
+        xs = dft2(x[batch].reshape(-1, h, wd), size, (padding, padding))  # (S, half, n*C): padded input
+        m = xs.shape[2] // c
+        # Y = X conj(W), summed over input channels: one (n, C) @ (C, F) product per frequency.
+        ys = xs.reshape(freqs, m, c) @ ws
+        out[batch] = idft2(ys.reshape(size[0], -1, m * f), size, (0, 0), out_size).reshape(m, f, *out_size)
+    return out
+
+
+def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: int, need_dx: bool = True):
+    """Input and filter gradients of :func:`correlate`, through the DFT.
+
+    With ``D`` the transform of ``dout`` (placed at the top-left of the padded grid):
+
+    * ``dxp[a] = sum_i dout[i] w[a - i]`` is a convolution, so its transform is ``D W``, summed over
+      filters; ``dx`` is its window ``padding .. padding + H - 1``;
+    * ``dw[u] = sum_n sum_i dout[i] xp[i + u]`` is a correlation, so its transform is
+      ``conj(D) X``, summed over images; ``dw`` is its window ``0 .. kh - 1``.
+
+    Parameters
+    ----------
+    dout : ndarray of shape (N, F, Ho, Wo)
+    x : ndarray of shape (N, C, H, W)
+    w : ndarray of shape (F, C, kh, kw)
+    padding : int
+    need_dx : bool, default True
+
+    Returns
+    -------
+    dx : ndarray of shape (N, C, H, W), or None when ``need_dx`` is False
+    dw : ndarray of shape (F, C, kh, kw)
+    """
+    (n, c, h, wd), (f, _, kh, kw) = x.shape, w.shape
+    size, out_size = _sizes(x.shape, w.shape, padding)
+    ws = dft2(w.reshape(f * c, kh, kw), size)  # (S, half, F*C)
+    freqs = ws.shape[0] * ws.shape[1]
+    ws = ws.reshape(freqs, f, c)
+    dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
+    dws = np.zeros((freqs, c, f), dtype=ws.dtype)  # conj of the (C, F) blocks of the transform of dw
+    for batch in _chunks(n, max(c, f), size, x.dtype.itemsize):
+        xs = dft2(x[batch].reshape(-1, h, wd), size, (padding, padding))
+        ds = dft2(dout[batch].reshape(-1, *out_size), size)
+        m = xs.shape[2] // c
+        xs, ds = xs.reshape(freqs, m, c), ds.reshape(freqs, m, f)
+        if need_dx:
+            dxs = ds @ ws  # (freqs, n, C)
+            dx[batch] = idft2(dxs.reshape(size[0], -1, m * c), size, (padding, padding), (h, wd)).reshape(m, c, h, wd)
+        dws += xs.conj().transpose(0, 2, 1) @ ds  # conj(X)^T D = conj(conj(D)^T X)^T
+    dw = idft2(dws.conj().reshape(size[0], -1, c * f), size, (0, 0), (kh, kw)).reshape(c, f, kh, kw)
+    return dx, np.ascontiguousarray(dw.transpose(1, 0, 2, 3))
+
+
+def multiply_adds(x_shape, w_shape, padding: int) -> int:
+    """Real multiply-adds of :func:`correlate` (transforms, products, inverse transform), to compare
+    with the ``N F C kh kw Ho Wo`` of the direct route."""
+    (n, c, h, w), (f, _, kh, kw) = x_shape, w_shape
+    (s, t), (ho, wo) = _sizes(x_shape, w_shape, padding)
+    half = _half(t)
+
+    def forward(images, rows, cols):  # rows as a real product, then columns as a complex one
+        return images * rows * (cols * 2 * half + 4 * s * half)
+
+    def inverse(images, rows, cols):
+        return images * rows * (4 * s * half + 2 * half * cols)
+
+    return forward(n * c, h, w) + forward(c * f, kh, kw) + 4 * s * half * n * c * f + inverse(n * f, ho, wo)
