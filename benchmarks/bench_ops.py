@@ -11,7 +11,9 @@ Two workloads, each timed as forward and backward together:
 
 numpy's BLAS and torch run with the same number of threads, set before numpy is imported. The
 loop versions are timed on a few images only (they take ~0.1 s per image); every figure is per image.
-All arrays are float32, like PyTorch's default.
+"numpy batched" is what training uses (``method="auto"``: the route with fewer multiply-adds for
+each layer); "numpy im2col" forces the im2col route everywhere, for comparison. All arrays are
+float32, like PyTorch's default.
 """
 
 from __future__ import annotations
@@ -89,16 +91,16 @@ def classic_loops(x, f1, b1, f2, b2, dpool, n_images):
     return step
 
 
-def classic_batched(x, f1, b1, f2, b2, dpool):
+def classic_batched(x, f1, b1, f2, b2, dpool, method):
     def step():
-        c1 = ops.conv2d(x, f1, b1)
+        c1 = ops.conv2d(x, f1, b1, method=method)
         r1 = ops.relu(c1)
-        c2 = ops.conv2d(r1, f2, b2)
+        c2 = ops.conv2d(r1, f2, b2, method=method)
         r2 = ops.relu(c2)
         ops.maxpool2d(r2)
         dr2 = ops.maxpool2d_backward(dpool, r2)
-        dr1, _, _ = ops.conv2d_backward(ops.relu_backward(dr2, c2), r1, f2)
-        ops.conv2d_backward(ops.relu_backward(dr1, c1), x, f1, need_dx=False)
+        dr1, _, _ = ops.conv2d_backward(ops.relu_backward(dr2, c2), r1, f2, method=method)
+        ops.conv2d_backward(ops.relu_backward(dr1, c1), x, f1, need_dx=False, method=method)
     return step
 
 
@@ -133,10 +135,10 @@ def layer2_loops(x, w, b, dout, n_images):
     return step
 
 
-def layer2_batched(x, w, b, dout):
+def layer2_batched(x, w, b, dout, method):
     def step():
-        ops.conv2d(x, w, b, padding=2)
-        ops.conv2d_backward(dout, x, w, padding=2)
+        ops.conv2d(x, w, b, padding=2, method=method)
+        ops.conv2d_backward(dout, x, w, padding=2, method=method)
     return step
 
 
@@ -151,8 +153,14 @@ def layer2_torch(x, w, b, dout):
 
 
 def report(name: str, batch: int, loop_step, loop_images: int, batched_step, torch_step) -> dict:
+    """Time every version of one workload; ``batched_step(method)`` makes the numpy step."""
     seconds = best_times(
-        {"loops": (loop_step, 1), "numpy batched": (batched_step, ARGS.repeats), "torch CPU": (torch_step, ARGS.repeats)},
+        {
+            "loops": (loop_step, 1),
+            "numpy batched": (batched_step("auto"), ARGS.repeats),
+            "numpy im2col": (batched_step("im2col"), ARGS.repeats),
+            "torch CPU": (torch_step, ARGS.repeats),
+        },
         ARGS.rounds,
     )
     per_image = {version: t / (loop_images if version == "loops" else batch) for version, t in seconds.items()}
@@ -161,6 +169,8 @@ def report(name: str, batch: int, loop_step, loop_images: int, batched_step, tor
         print(f"  {version:14s} {t * 1e3:10.4f} ms per image")
     print(f"  loops / numpy batched   = {per_image['loops'] / per_image['numpy batched']:8.0f}x  (target >= 300x)")
     print(f"  numpy batched / torch   = {per_image['numpy batched'] / per_image['torch CPU']:8.2f}x  (target <= 3x)")
+    print(f"  im2col / numpy batched  = {per_image['numpy im2col'] / per_image['numpy batched']:8.2f}x  "
+          "(what method='auto' gains over im2col alone)")
     return per_image
 
 
@@ -170,10 +180,12 @@ def main() -> int:
     rng = np.random.default_rng(0)
     a = classic_stack_workload(rng)
     report("(a) classic conv stack, batch 32, 1x28x28 -> conv 8@5x5 -> ReLU -> conv 8@5x5 -> ReLU -> maxpool 2",
-           32, classic_loops(*a, ARGS.loop_images), ARGS.loop_images, classic_batched(*a), classic_torch(*a))
+           32, classic_loops(*a, ARGS.loop_images), ARGS.loop_images,
+           lambda method: classic_batched(*a, method), classic_torch(*a))
     b = layer2_workload(rng)
     report("(b) PyTorch chapter layer 2, batch 100, 32x14x14 -> conv 64@5x5, padding 2",
-           100, layer2_loops(*b, ARGS.loop_images), ARGS.loop_images, layer2_batched(*b), layer2_torch(*b))
+           100, layer2_loops(*b, ARGS.loop_images), ARGS.loop_images,
+           lambda method: layer2_batched(*b, method), layer2_torch(*b))
     return 0
 
 
