@@ -9,6 +9,9 @@ or pixels:
   one matrix -- followed by one BLAS matrix product for the whole batch;
 * its backward pass is two more matrix products (filters and columns) and *col2im*, which adds each
   column gradient back where the column was copied from;
+* for stride 1, when it needs fewer multiply-adds (wide layers with many channels), the convolution
+  and its gradients are instead computed through the Fourier transform
+  (:mod:`cnn_tutorial.fourier`): a product per frequency in place of a sum over every window;
 * max pooling loops over the few offsets inside a window (not over pixels), comparing and
   routing whole-batch strided views.
 
@@ -184,17 +187,25 @@ def _validate_conv(x, w, stride, padding, method):
     return x, w, stride, padding
 
 
-def _route(method: str, x_shape, w_shape, stride: int, padding: int) -> str:
-    """``"im2col"`` or ``"fourier"``: the one ``method`` names or, for ``"auto"``, the one with fewer
-    multiply-adds (stride 1 only: a strided output would waste most of the Fourier route's work)."""
-    if method != "auto":
-        return method
-    if stride != 1:
-        return "im2col"
+def _multiply_adds(x_shape, w_shape, stride: int, padding: int) -> dict:
+    """Real multiply-adds of one forward pass by each route that can take it: ``{"im2col": ...}``
+    plus, for stride 1, ``"fourier"`` (:func:`cnn_tutorial.fourier.multiply_adds`). A strided
+    output would waste most of the Fourier route's work, so it is offered for stride 1 only."""
     (n, c), (f, _, kh, kw) = x_shape[:2], w_shape
     geo = _geometry(x_shape, kh, kw, stride, padding)
-    direct = n * f * c * kh * kw * geo.ho * geo.pitch
-    return "fourier" if fourier.multiply_adds(x_shape, w_shape, padding) < direct else "im2col"
+    counts = {"im2col": n * f * c * kh * kw * geo.ho * geo.pitch}  # wide columns included
+    if stride == 1:
+        counts["fourier"] = fourier.multiply_adds(x_shape, w_shape, padding)
+    return counts
+
+
+def _route(method: str, x_shape, w_shape, stride: int, padding: int) -> str:
+    """``"im2col"`` or ``"fourier"``: the route ``method`` names or, for ``"auto"``, the one with
+    fewer multiply-adds (im2col on a tie)."""
+    if method != "auto":
+        return method
+    counts = _multiply_adds(x_shape, w_shape, stride, padding)
+    return min(counts, key=counts.get)
 
 
 def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto") -> np.ndarray:
