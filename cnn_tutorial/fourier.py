@@ -230,8 +230,20 @@ def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: 
 
 
 def multiply_adds(x_shape, w_shape, padding: int) -> int:
-    """Real multiply-adds of :func:`correlate` (transforms, products, inverse transform), to compare
-    with the ``N F C kh kw Ho Wo`` of the direct route."""
+    """Real multiply-adds of one :func:`correlate` call, to compare with the direct route's.
+
+    Parameters
+    ----------
+    x_shape : (N, C, H, W)
+    w_shape : (F, C, kh, kw)
+    padding : int
+
+    Returns
+    -------
+    int
+        Transforms of the ``N C`` input channels and the ``C F`` filters, the products (a complex
+        multiply-add counts as four real ones) and the inverse transform of the ``N F`` outputs.
+    """
     (n, c, h, w), (f, _, kh, kw) = x_shape, w_shape
     (s, t), (ho, wo) = _sizes(x_shape, w_shape, padding)
     half = _half(t)
