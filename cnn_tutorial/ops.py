@@ -238,13 +238,14 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
     """
     x, w, stride, padding = _validate_conv(x, w, stride, padding, method)
     dtype = np.result_type(x, w)
+    bias = None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     if _route(method, x.shape, w.shape, stride, padding) == "fourier":
         out = fourier.correlate(x, w, padding)
     else:
         out = _im2col_conv2d(x, w, stride, padding)
-    if b is not None:
-        out += check_bias(b, w.shape[0], "b").astype(dtype)[:, None, None]
+    if bias is not None:
+        out += bias[:, None, None]
     return out
 
 
