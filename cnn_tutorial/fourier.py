@@ -130,9 +130,11 @@ def idft2(spectrum: np.ndarray, size: tuple[int, int], start: tuple[int, int], c
     images : ndarray of shape (B, count[0], count[1]), real
     """
     s, half, b = spectrum.shape
-    real_type = np.empty(0, spectrum.dtype).real.dtype
-    cols = _column_idft(count[0], size[0], start[0], spectrum.dtype) @ spectrum.reshape(s, -1)  # (count_h, half * B)
+    real_type = np.finfo(spectrum.dtype).dtype  # float32 for complex64
+    # Columns first (a complex product), only the rows of the window: (count_h, half * B).
+    cols = _column_idft(count[0], size[0], start[0], spectrum.dtype) @ spectrum.reshape(s, -1)
     cols = np.ascontiguousarray(cols.reshape(count[0], half, b).transpose(2, 0, 1))  # (B, count_h, half)
+    # Then rows: (re, im) pairs times a real matrix that keeps only the window's columns.
     rows = _row_idft(count[1], size[1], start[1], 1.0 / (size[0] * size[1]), real_type)
     return (cols.view(real_type).reshape(b * count[0], 2 * half) @ rows).reshape(b, count[0], count[1])
 
