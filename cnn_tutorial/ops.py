@@ -201,10 +201,19 @@ def _multiply_adds(x_shape, w_shape, stride: int, padding: int) -> dict:
 
 def _route(method: str, x_shape, w_shape, stride: int, padding: int) -> str:
     """``"im2col"`` or ``"fourier"``: the route ``method`` names or, for ``"auto"``, the one with
-    fewer multiply-adds (im2col on a tie)."""
+    fewer multiply-adds (im2col on a tie).
+
+    One exception, measured: the Fourier route is only offered when the batch has more spectra,
+    ``N (C + F)``, than the filters, ``C F``. With a batch that is small against the channels, its
+    per-frequency products ``(N, C) @ (C, F)`` are too thin for BLAS to run at speed, and moving
+    the ``C F`` filter spectra costs more than the multiply-adds it saves.
+    """
     if method != "auto":
         return method
     counts = _multiply_adds(x_shape, w_shape, stride, padding)
+    (n, c), f = x_shape[:2], w_shape[0]
+    if n * (c + f) <= c * f:
+        counts.pop("fourier", None)
     return min(counts, key=counts.get)
 
 

@@ -110,9 +110,11 @@ def test_fourier_route_keeps_the_dtype_and_float32_is_accurate(dtype):
         ((100, 32, 14, 14), (64, 32, 5, 5), 1, 2, "fourier"),  # PyTorch chapter, layer 2
         ((100, 32, 14, 14), (64, 32, 5, 5), 2, 2, "im2col"),  # strided: only im2col
         ((8, 64, 16, 16), (64, 64, 1, 1), 1, 0, "im2col"),  # 1x1 filters: nothing to save
+        ((64, 32, 28, 28), (32, 32, 7, 7), 1, 3, "fourier"),  # large filters
+        ((8, 128, 8, 8), (128, 128, 3, 3), 1, 1, "im2col"),  # fewer multiply-adds, but a small batch
     ],
 )
-def test_auto_takes_the_route_with_fewer_multiply_adds(x_shape, w_shape, stride, padding, route):
+def test_auto_takes_the_cheaper_route(x_shape, w_shape, stride, padding, route):
     assert ops._route("auto", x_shape, w_shape, stride, padding) == route
     assert ops._route(route, x_shape, w_shape, stride, padding) == route
 
