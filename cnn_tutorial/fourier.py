@@ -28,8 +28,6 @@ import numpy as np
 
 __all__ = ["dft2", "idft2", "correlate", "correlate_backward", "multiply_adds"]
 
-_COMPLEX = {np.dtype(np.float32): np.complex64, np.dtype(np.float64): np.complex128}
-
 
 def _half(size: int) -> int:
     """Frequencies kept along the last axis: a real signal's spectrum repeats itself (conjugated)
@@ -89,8 +87,9 @@ def dft2(a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0))
 
     Parameters
     ----------
-    a : ndarray of shape (B, h, w), float32 or float64
-        Images; each sits at ``offset`` in a zero grid of ``size = (S, T)``.
+    a : ndarray of shape (B, h, w), real
+        Images; each sits at ``offset`` in a zero grid of ``size = (S, T)``. float16 is
+        transformed in float32.
     size : (S, T)
         Transform size.
     offset : (int, int)
@@ -103,7 +102,8 @@ def dft2(a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0))
         Frequencies ``l > T // 2`` are left out: for real images they are conjugates of kept ones.
     """
     b, h, w = a.shape
-    complex_type = _COMPLEX[a.dtype]
+    complex_type = np.result_type(a.dtype, np.complex64)  # complex64 for float16 and float32
+    a = a.astype(np.finfo(complex_type).dtype, copy=False)
     # Rows first (a real matrix product); pairs (re, im) viewed as complex numbers: (B, h, half).
     rows = (a.reshape(b * h, w) @ _row_dft(w, size[1], offset[1], a.dtype)).view(complex_type)
     rows = np.ascontiguousarray(rows.reshape(b, h, -1).transpose(1, 2, 0))  # (h, half, B)
@@ -228,7 +228,7 @@ def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: 
             dx[batch] = idft2(dxs.reshape(size[0], -1, m * c), size, (padding, padding), (h, wd)).reshape(m, c, h, wd)
         dws += xs.conj().transpose(0, 2, 1) @ ds  # conj(X)^T D = conj(conj(D)^T X)^T
     dw = idft2(dws.conj().reshape(size[0], -1, c * f), size, (0, 0), (kh, kw)).reshape(c, f, kh, kw)
-    return dx, np.ascontiguousarray(dw.transpose(1, 0, 2, 3))
+    return dx, np.ascontiguousarray(dw.transpose(1, 0, 2, 3), dtype=x.dtype)
 
 
 def multiply_adds(x_shape, w_shape, padding: int) -> int:

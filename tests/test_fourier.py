@@ -85,20 +85,36 @@ def test_fourier_route_in_chunks_of_one_image_matches_the_whole_batch(monkeypatc
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_fourier_route_keeps_the_dtype_and_float32_is_accurate(dtype):
+@pytest.mark.parametrize("dtype, tolerance", [(np.float16, 2e-3), (np.float32, 1e-5), (np.float64, 1e-12),
+                                              (np.longdouble, 1e-12)])
+def test_fourier_route_keeps_the_dtype_and_is_accurate(dtype, tolerance):
+    """Every float dtype works (float16 is computed in float32); errors are the dtype's rounding."""
     rng = np.random.default_rng(13)
     x, weight = rng.standard_normal((4, 32, 14, 14)), rng.standard_normal((64, 32, 5, 5)) / np.sqrt(800)
     dout = rng.standard_normal((4, 64, 14, 14))
-    exact = [ops.conv2d(x, weight, padding=2, method="im2col"),
-             *ops.conv2d_backward(dout, x, weight, padding=2, method="im2col")[:2]]
     x_, w_, d_ = (a.astype(dtype) for a in (x, weight, dout))
+    exact_inputs = [a.astype(np.float64) for a in (x_, w_, d_)]  # the same numbers, in float64
+    exact = [ops.conv2d(*exact_inputs[:2], padding=2, method="im2col"),
+             *ops.conv2d_backward(exact_inputs[2], *exact_inputs[:2], padding=2, method="im2col")[:2]]
     results = [ops.conv2d(x_, w_, padding=2, method="fourier"),
                *ops.conv2d_backward(d_, x_, w_, padding=2, method="fourier")[:2]]
-    tolerance = 1e-5 if dtype == np.float32 else 1e-12
     for result, reference in zip(results, exact):
         assert result.dtype == dtype
-        assert np.abs(result - reference).max() <= tolerance * np.abs(reference).max()
+        assert np.abs(result.astype(np.float64) - reference).max() <= tolerance * np.abs(reference).max()
+
+
+def test_fourier_route_accepts_non_contiguous_views():
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((3, 4, 11, 10))[:, :, 1:-1, ::2]  # (3, 4, 9, 5): a strided view
+    weight = rng.standard_normal((6, 4, 5, 3))[:, :, :, ::-1]  # a reversed view
+    assert not (x.flags.c_contiguous or weight.flags.c_contiguous)
+    dout = rng.standard_normal((3, 6, 7, 5))
+    by_fourier = [ops.conv2d(x, weight, padding=1, method="fourier"),
+                  *ops.conv2d_backward(dout, x, weight, padding=1, method="fourier")[:2]]
+    by_im2col = [ops.conv2d(x, weight, padding=1, method="im2col"),
+                 *ops.conv2d_backward(dout, x, weight, padding=1, method="im2col")[:2]]
+    for a, b in zip(by_fourier, by_im2col):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize(
