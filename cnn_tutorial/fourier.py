@@ -26,6 +26,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from .data import batch_slices
+
 __all__ = ["dft2", "idft2", "correlate", "correlate_backward", "multiply_adds"]
 
 
@@ -155,8 +157,19 @@ _CHUNK_BYTES = 16 << 20
 def _chunks(n: int, channels: int, size: tuple[int, int], itemsize: int):
     """Slices of the batch axis whose spectra of ``channels`` channels hold about ``_CHUNK_BYTES`` each."""
     per_image = channels * size[0] * _half(size[1]) * 2 * itemsize
-    step = max(1, _CHUNK_BYTES // per_image)
-    return [slice(start, start + step) for start in range(0, n, step)]
+    return batch_slices(n, max(1, _CHUNK_BYTES // per_image))
+
+
+def _block_spectra(a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Spectra of a stack ``(N, C, h, w)`` as one ``(N, C)`` block per frequency: shape (S * half, N, C)."""
+    n, c = a.shape[:2]
+    return dft2(a.reshape(n * c, *a.shape[2:]), size, offset).reshape(-1, n, c)
+
+
+def _block_images(blocks: np.ndarray, size: tuple[int, int], start: tuple[int, int], count: tuple[int, int]):
+    """Inverse of :func:`_block_spectra`, windowed as in :func:`idft2`: (S * half, N, C) -> (N, C, *count)."""
+    _, n, c = blocks.shape
+    return idft2(blocks.reshape(size[0], -1, n * c), size, start, count).reshape(n, c, *count)
 
 
 def correlate(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
@@ -173,18 +186,14 @@ def correlate(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
     out : ndarray of shape (N, F, Ho, Wo)
         ``Ho = H + 2 * padding - kh + 1``; equal to :func:`cnn_tutorial.ops.conv2d` up to rounding.
     """
-    (n, c, h, wd), (f, _, kh, kw) = x.shape, w.shape
+    (n, c), f = x.shape[:2], w.shape[0]
     size, out_size = _sizes(x.shape, w.shape, padding)
-    ws = dft2(w.transpose(1, 0, 2, 3).reshape(c * f, kh, kw), size)  # (S, half, C*F)
-    freqs = ws.shape[0] * ws.shape[1]
-    ws = ws.reshape(freqs, c, f).conj()
+    ws = _block_spectra(w.transpose(1, 0, 2, 3), size).conj()  # (freqs, C, F): the filters
     out = np.empty((n, f, *out_size), dtype=x.dtype)
     for batch in _chunks(n, max(c, f), size, x.dtype.itemsize):
-        xs = dft2(x[batch].reshape(-1, h, wd), size, (padding, padding))  # (S, half, n*C): padded input
-        m = xs.shape[2] // c
+        xs = _block_spectra(x[batch], size, (padding, padding))  # (freqs, n, C): the padded input
         # Y = X conj(W), summed over input channels: one (n, C) @ (C, F) product per frequency.
-        ys = xs.reshape(freqs, m, c) @ ws
-        out[batch] = idft2(ys.reshape(size[0], -1, m * f), size, (0, 0), out_size).reshape(m, f, *out_size)
+        out[batch] = _block_images(xs @ ws, size, (0, 0), out_size)
     return out
 
 
@@ -212,22 +221,17 @@ def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: 
     dw : ndarray of shape (F, C, kh, kw)
     """
     (n, c, h, wd), (f, _, kh, kw) = x.shape, w.shape
-    size, out_size = _sizes(x.shape, w.shape, padding)
-    ws = dft2(w.reshape(f * c, kh, kw), size)  # (S, half, F*C)
-    freqs = ws.shape[0] * ws.shape[1]
-    ws = ws.reshape(freqs, f, c)
+    size, _ = _sizes(x.shape, w.shape, padding)
+    ws = _block_spectra(w, size)  # (freqs, F, C)
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-    dws = np.zeros((freqs, c, f), dtype=ws.dtype)  # conj of the (C, F) blocks of the transform of dw
+    dws = np.zeros((ws.shape[0], c, f), dtype=ws.dtype)  # conj of the (C, F) blocks of dw's transform
     for batch in _chunks(n, max(c, f), size, x.dtype.itemsize):
-        xs = dft2(x[batch].reshape(-1, h, wd), size, (padding, padding))
-        ds = dft2(dout[batch].reshape(-1, *out_size), size)
-        m = xs.shape[2] // c
-        xs, ds = xs.reshape(freqs, m, c), ds.reshape(freqs, m, f)
+        xs = _block_spectra(x[batch], size, (padding, padding))  # (freqs, n, C)
+        ds = _block_spectra(dout[batch], size)  # (freqs, n, F)
         if need_dx:
-            dxs = ds @ ws  # (freqs, n, C)
-            dx[batch] = idft2(dxs.reshape(size[0], -1, m * c), size, (padding, padding), (h, wd)).reshape(m, c, h, wd)
+            dx[batch] = _block_images(ds @ ws, size, (padding, padding), (h, wd))
         dws += xs.conj().transpose(0, 2, 1) @ ds  # conj(X)^T D = conj(conj(D)^T X)^T
-    dw = idft2(dws.conj().reshape(size[0], -1, c * f), size, (0, 0), (kh, kw)).reshape(c, f, kh, kw)
+    dw = _block_images(dws.conj(), size, (0, 0), (kh, kw))  # (C, F, kh, kw)
     return dx, np.ascontiguousarray(dw.transpose(1, 0, 2, 3), dtype=x.dtype)
 
 

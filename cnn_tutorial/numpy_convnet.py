@@ -25,6 +25,7 @@ import numpy as np
 
 from . import ops
 from .checks import check_int, check_ndim
+from .data import batch_slices
 
 __all__ = ["CONVNET_SHAPES", "params_from_state_dict", "convnet_logits", "convnet_predict"]
 
@@ -93,6 +94,6 @@ def convnet_predict(params: dict, x, relu_between_fc: bool = False, batch_size: 
     """Predicted class of each image, ``batch_size`` images at a time: int64 array of shape (N,)."""
     batch_size = check_int("batch_size", batch_size, 1)
     return np.concatenate([
-        convnet_logits(params, x[i : i + batch_size], relu_between_fc).argmax(axis=1)
-        for i in range(0, len(x), batch_size)
+        convnet_logits(params, x[batch], relu_between_fc).argmax(axis=1)
+        for batch in batch_slices(len(x), batch_size)
     ])

@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from . import ops
 from .checks import check_int, check_ndim, check_progress
-from .data import load_mnist, minibatches, normalize, num_batches
+from .data import batch_slices, load_mnist, minibatches, normalize, num_batches
 from .files import atomic_write
 from .history import History
 
@@ -167,7 +167,7 @@ class NumpyCNN:
     def logits(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Logits for any number of images, computed ``batch_size`` at a time. Shape (N, 10)."""
         batch_size = check_int("batch_size", batch_size, 1)
-        return np.concatenate([self.forward(x[i : i + batch_size])[0] for i in range(0, len(x), batch_size)])
+        return np.concatenate([self.forward(x[batch])[0] for batch in batch_slices(len(x), batch_size)])
 
     def predict(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Predicted class of each image: ``int64`` array of shape (N,)."""

@@ -27,6 +27,7 @@ from numpy.lib.stride_tricks import as_strided
 
 from . import fourier
 from .checks import as_float_array, check_bias, check_int, check_ndim, check_window_fits, output_size
+from .data import batch_slices
 
 __all__ = [
     "conv2d",
@@ -159,8 +160,7 @@ _COL2IM_CHUNK_BYTES = 4 << 20
 def _cache_sized_chunks(n: int, c: int, kh: int, kw: int, geometry: _Geometry, itemsize: int, budget: int):
     """Slices of the batch axis whose im2col matrices hold about ``budget`` bytes each (at least one image)."""
     per_image = c * kh * kw * geometry.ho * geometry.pitch * itemsize
-    size = max(1, budget // per_image)
-    return [slice(start, start + size) for start in range(0, n, size)]
+    return batch_slices(n, max(1, budget // per_image))
 
 
 METHODS = ("auto", "im2col", "fourier")
