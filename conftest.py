@@ -6,25 +6,26 @@ which wrote the outputs they are compared with.
 
 Chapters run in the book's order (``_toc.yml``), not alphabetically: a later chapter may reuse what
 an earlier one saved (the PyTorch checkpoint), exactly as for a reader going front to back.
+
+The book's Bokeh figures are compared by ``tests/notebook_figures.py``: their structure exactly,
+their numbers within a tolerance (a figure's data differs in its last bits from CPU to CPU).
 """
 
 import os
+import sys
 from pathlib import Path
 
-import yaml
+REPO = Path(__file__).resolve().parent
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
+
+from toc import chapter_notebooks  # noqa: E402  (scripts/toc.py)
+
+pytest_plugins = ["notebook_figures"]  # tests/notebook_figures.py
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
-REPO = Path(__file__).resolve().parent
-
-
-def _toc_order() -> dict[Path, int]:
-    toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    files = [toc["root"]] + [entry["file"] for entry in toc.get("chapters", [])]
-    return {(REPO / f"{name}.ipynb").resolve(): index for index, name in enumerate(files)}
-
 
 def pytest_collection_modifyitems(session, config, items):
-    order = _toc_order()
+    order = {path: index for index, path in enumerate(chapter_notebooks(REPO))}
     # A stable sort keeps the cells of each notebook, and every non-notebook test, in their order.
     items.sort(key=lambda item: order.get(Path(str(item.fspath)).resolve(), -1))

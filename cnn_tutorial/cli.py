@@ -120,7 +120,7 @@ def _train_torch(args: argparse.Namespace, settings: dict):
     device = choose_device(None if args.device in (None, "auto") else args.device)
     print(f"training the PyTorch ConvNet on {device}: {_describe(settings)}", flush=True)
     model, history = train_torch(device=device, **settings)
-    return save_checkpoint(model, args.out), history
+    return save_checkpoint(model, args.out, history=history), history
 
 
 def _train_numpy(args: argparse.Namespace, settings: dict):

@@ -14,7 +14,7 @@ from bokeh.plotting import figure
 
 from .checks import as_float_array, check_int
 
-__all__ = ["image_grid"]
+__all__ = ["image_grid", "shown_images"]
 
 # Pixels a panel's caption takes above the image; added to the height so images keep their aspect.
 _TITLE_HEIGHT = 22
@@ -93,3 +93,21 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
         panel.min_border = 2
         panels.append(panel)
     return gridplot(panels, ncols=ncols, toolbar_location=None)
+
+
+def shown_images(grid) -> np.ndarray:
+    """The arrays a grid from :func:`image_grid` shows, in panel order: its inverse.
+
+    Parameters
+    ----------
+    grid : bokeh.models.GridPlot
+        Made by :func:`image_grid`.
+
+    Returns
+    -------
+    ndarray of float64, shape (K, H, W)
+        Exactly the pictures that were drawn, so that a check can compare them with the arrays
+        they should be.
+    """
+    panels = sorted(grid.children, key=lambda child: (child[1], child[2]))  # (figure, row, column)
+    return np.stack([panel.renderers[0].data_source.data["image"][0] for panel, _, _ in panels])

@@ -1,8 +1,9 @@
 """Re-execute the book's chapters in place, so that their stored outputs are fresh.
 
-    python scripts/refresh_notebooks.py                  # every book/*.ipynb
+    python scripts/refresh_notebooks.py                  # every chapter, in _toc.yml order
     python scripts/refresh_notebooks.py forward_ops      # only the chapters named
     python scripts/refresh_notebooks.py book/backprop.ipynb --timeout 7200
+    python scripts/refresh_notebooks.py --out /tmp/elsewhere     # executed copies, book/ untouched
 
 Each notebook runs top to bottom in a fresh kernel of *this* Python environment (whatever kernel
 the notebook names), with ``book/`` as working directory and the same seeded environment that
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 sys.path.insert(0, str(REPO))
 from cnn_tutorial.files import atomic_write  # noqa: E402  (the repository's package, installed or not)
+from toc import chapter_notebooks  # noqa: E402  (scripts/toc.py, beside this script)
 
 # Same values conftest.py sets for nbval's kernels: refreshed outputs must match what nbval sees.
 SEEDED_ENV = {"PYTHONHASHSEED": "0"}
@@ -47,50 +49,72 @@ class CurrentEnvKernelManager(KernelManager):
 
 
 def chapter_paths(names: list[str]) -> list[Path]:
-    """``book/*.ipynb`` when ``names`` is empty, else each name as a path or a chapter name."""
+    """The chapters in reading order when ``names`` is empty, else each name as a path or a chapter name.
+
+    Named chapters are refreshed in ``_toc.yml`` order too, whatever order they were named in: a
+    chapter may load what an earlier one saved.
+    """
+    order = chapter_notebooks(REPO)
     if not names:
-        return sorted(BOOK.glob("*.ipynb"))
+        return order
     paths = []
     for name in names:
         path = Path(name) if name.endswith(".ipynb") else BOOK / f"{name}.ipynb"
         if not path.is_file():
             raise SystemExit(f"no notebook {path}")
         paths.append(path.resolve())
-    return paths
+    return sorted(paths, key=lambda path: order.index(path) if path in order else len(order))
 
 
-def refresh(path: Path, timeout: int) -> None:
-    """Execute the notebook at ``path`` and overwrite it with its new outputs."""
+def refresh(path: Path, timeout: int, target: Path | None = None) -> None:
+    """Execute the notebook at ``path`` and write it with its new outputs to ``target`` (default: ``path``).
+
+    The kernel runs in ``path``'s folder either way, so that the chapter finds what it reads there.
+    """
+    target = path if target is None else target
     notebook = nbformat.read(path, as_version=4)
+    kernel = CurrentEnvKernelManager()
     client = NotebookClient(
         notebook,
-        km=CurrentEnvKernelManager(),
+        km=kernel,
         timeout=timeout,
         resources={"metadata": {"path": str(path.parent)}},  # the kernel's working directory
         record_timing=False,  # no timestamps in cell metadata: they would churn every diff
     )
-    client.execute()
+    try:
+        client.execute()
+    finally:
+        # nbclient leaves a kernel it was handed running: stop it, or every chapter's kernel (and
+        # its memory) would stay alive until the last chapter is done.
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=True)
     mode = path.stat().st_mode
-    with atomic_write(path, "w") as handle:
+    with atomic_write(target, "w") as handle:
         nbformat.write(notebook, handle)
-    path.chmod(mode)  # the temporary file atomic_write renames into place is private (0600)
+    target.chmod(mode)  # the temporary file atomic_write renames into place is private (0600)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("chapters", nargs="*", help="chapter names or notebook paths (default: all)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
+    parser.add_argument("--out", type=Path, metavar="DIR",
+                        help="write the executed chapters into DIR instead of in place (to compare them "
+                             "with scripts/compare_outputs.py)")
     args = parser.parse_args(argv)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
     os.environ.update(SEEDED_ENV)  # inherited by the kernels started below
     for path in chapter_paths(args.chapters):
         start = time.perf_counter()
         print(f"{path.name}: running ...", flush=True)
         try:
-            refresh(path, args.timeout)
+            refresh(path, args.timeout, None if args.out is None else args.out / path.name)
         except CellExecutionError as error:
             print(f"{path.name}: FAILED, left unchanged\n{error}", file=sys.stderr)
             return 1
-        print(f"{path.name}: refreshed in {time.perf_counter() - start:.1f} s", flush=True)
+        where = "" if args.out is None else f" into {args.out}"
+        print(f"{path.name}: refreshed{where} in {time.perf_counter() - start:.1f} s", flush=True)
     return 0
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from bokeh.models import GridPlot, LinearColorMapper
 
-from cnn_tutorial.pictures import image_grid
+from cnn_tutorial.pictures import image_grid, shown_images
 
 
 def _mappers(grid):
@@ -47,3 +47,10 @@ def test_single_image_and_constant_image_are_accepted():
 def test_bad_input(images, titles, match):
     with pytest.raises(ValueError, match=match):
         image_grid(images, titles=titles)
+
+
+def test_shown_images_reads_back_exactly_what_was_drawn_in_panel_order():
+    images = np.random.default_rng(0).standard_normal((7, 5, 3)).astype(np.float32)
+    shown = shown_images(image_grid(images, ncols=3))
+    assert shown.shape == (7, 5, 3) and np.array_equal(shown, images)
+    assert np.array_equal(shown_images(image_grid(images[0])), images[:1])
