@@ -1,5 +1,5 @@
 # Quick start:   make book   (set up .venv, build the book into _build/html)
-#                make test   (set up .venv, run every test: unit, strict notebooks, browser)
+#                make test   (set up .venv, run every test: unit, browser, notebooks here and as another CPU)
 # Each target creates or refreshes .venv from requirements.txt and pyproject.toml first.
 
 PYTHON ?= python3
@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv book test unit notebooks refresh bench clean
+.PHONY: venv book test unit notebooks notebooks-other-cpu refresh bench clean
 
 venv: $(STAMP)
 
@@ -20,14 +20,18 @@ $(STAMP): requirements.txt pyproject.toml
 book: venv
 	$(VENV)/bin/jupyter-book build . -W --keep-going
 
-# Unit tests first (fast, and they include the browser test of the built book), then every chapter.
-test: unit notebooks
+# Unit tests first (fast, and they include the browser test of the built book), then every chapter,
+# on this machine as it is and then as another CPU would run it (scripts/other_cpu.py).
+test: unit notebooks notebooks-other-cpu
 
 unit: venv
 	$(PY) -m pytest
 
 notebooks: venv
 	$(PY) -m pytest --nbval book/
+
+notebooks-other-cpu: venv
+	$(PY) scripts/other_cpu.py $(PY) -m pytest --nbval book/
 
 # Re-execute every chapter in place (after changing the package), or CHAPTERS="forward_ops backprop".
 refresh: venv

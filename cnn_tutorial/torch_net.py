@@ -14,6 +14,7 @@ layers, same transforms, Adam at 1e-3, batch 100, 6 epochs), with these changes:
 
 from __future__ import annotations
 
+import json
 import numbers
 import os
 import time
@@ -485,7 +486,7 @@ def save_checkpoint(
 ) -> Path:
     """Save a :class:`ConvNet`'s weights, its configuration and how it was trained, atomically.
 
-    The file is a dict: ``"format"`` (:data:`CHECKPOINT_FORMAT`), ``"model"`` (the constructor's
+    The file is a dict: ``"format"`` (``CHECKPOINT_FORMAT``), ``"model"`` (the constructor's
     arguments, ``{"relu_between_fc": ...}``), ``"training"`` (``history.config`` plus
     ``"epoch_test_accuracy"``, or None without a history) and ``"state_dict"``. Only plain values
     and tensors, so it loads with ``torch.load(..., weights_only=True)``.
@@ -514,7 +515,9 @@ def save_checkpoint(
         raise ValueError(f"name must be a plain file name without a directory part, got {name!r}")
     training = None
     if history is not None:
-        training = {**history.config, "epoch_test_accuracy": list(history.epoch_test_accuracy)}
+        # Through JSON, as History.save writes it: plain values only (torch.__version__, say, is a
+        # str subclass that torch.load(..., weights_only=True) refuses).
+        training = json.loads(json.dumps({**history.config, "epoch_test_accuracy": history.epoch_test_accuracy}))
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "model": {"relu_between_fc": model.relu_between_fc},

@@ -35,6 +35,12 @@ def test_train_torch_end_to_end(tmp_path, mnist_root_for_torchvision):
     assert lines[-1] == f"test accuracy: {100 * history.test_accuracy:.2f} %"
     # The trained model is better than chance after five steps.
     assert history.test_accuracy > 0.2
+    # The checkpoint loads, and records the run that trained it.
+    from cnn_tutorial.torch_net import checkpoint_record, load_checkpoint
+
+    load_checkpoint(out / "conv_net_model.ckpt", relu_between_fc=False)
+    record = checkpoint_record(out / "conv_net_model.ckpt")["training"]
+    assert record["train_limit"] == 500 and record["epoch_test_accuracy"] == history.epoch_test_accuracy
 
 
 def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, monkeypatch):
