@@ -482,7 +482,7 @@ CHECKPOINT_FORMAT = "cnn_tutorial.ConvNet checkpoint 1"
 
 
 def save_checkpoint(
-    model: nn.Module, directory: str | os.PathLike, name: str = CHECKPOINT_NAME, history: History | None = None
+    model: ConvNet, directory: str | os.PathLike, name: str = CHECKPOINT_NAME, history: History | None = None
 ) -> Path:
     """Save a :class:`ConvNet`'s weights, its configuration and how it was trained, atomically.
 

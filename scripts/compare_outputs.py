@@ -3,8 +3,8 @@
     python scripts/compare_outputs.py book/backprop.ipynb /elsewhere/book/backprop.ipynb
     python scripts/compare_outputs.py book/ /elsewhere/book/            # every chapter in both
 
-Run a chapter on another machine, or here as another CPU would (``scripts/other_cpu.py refresh
---out DIR``), then compare. Each code cell is reported as
+Run a chapter on another machine, or here as another CPU would (``python scripts/other_cpu.py
+python scripts/refresh_notebooks.py --out DIR``), then compare. Each code cell is reported as
 
 * ``same``: identical once book/sanitize.cfg is applied, as ``pytest --nbval`` compares it;
 * ``figures within tolerance (N % of it used)``: only figure numbers differ, within the tolerance
