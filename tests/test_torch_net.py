@@ -238,6 +238,10 @@ def test_load_checkpoint_errors(tmp_path):
     garbage.write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="garbage.ckpt is not a readable checkpoint"):
         load_checkpoint(garbage)
+    truncated = save_checkpoint(ConvNet(), tmp_path, name="truncated.ckpt")
+    truncated.write_bytes(truncated.read_bytes()[:100_000])  # a copy cut short
+    with pytest.raises(ValueError, match="truncated.ckpt is not a readable checkpoint"):
+        load_checkpoint(truncated)
     future = tmp_path / "future.ckpt"
     torch.save({"format": "cnn_tutorial.ConvNet checkpoint 99", "state_dict": {}}, future)
     with pytest.raises(ValueError, match="future.ckpt has checkpoint format"):
