@@ -443,7 +443,8 @@ def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     for k, window_element in _window_offsets(x, size, stride):
         # Within one offset the windows touch distinct pixels, so += never collides; across
         # offsets (overlapping windows) it adds up, as the chain rule requires.
-        dx[window_element] += dout * (winner == k)
+        # np.where, not dout * (winner == k): an infinite gradient times False would be NaN.
+        dx[window_element] += np.where(winner == k, dout, 0.0)
     return dx
 
 

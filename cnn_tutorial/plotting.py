@@ -39,14 +39,20 @@ def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
     Returns
     -------
     ndarray of float64, shape (N,)
-        Starts at ``values[0]``, so the smoothed line covers every step.
+        Starts at ``values[0]``, so the smoothed line covers every step. A mean whose window holds
+        a NaN or an infinity is NaN (a gap in the line); the windows after it are not affected.
     """
     window = check_int("window", window, 1)
     values = np.asarray(values, dtype=np.float64)
-    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    # Running sums, with the non-finite values counted apart: in the sum itself one NaN or inf
+    # would spoil every later difference of sums.
+    finite = np.isfinite(values)
+    cumulative = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])
+    non_finite = np.concatenate([[0], np.cumsum(~finite)])
     ends = np.arange(1, len(values) + 1)
     starts = np.maximum(ends - window, 0)
-    return (cumulative[ends] - cumulative[starts]) / (ends - starts)
+    means = (cumulative[ends] - cumulative[starts]) / (ends - starts)
+    return np.where(non_finite[ends] > non_finite[starts], np.nan, means)
 
 
 def _check_history(history: History) -> None:

@@ -120,6 +120,21 @@ def test_maxpool2d_backward_with_ties_sends_gradient_to_one_position_like_torch(
         np.testing.assert_allclose(dx.sum(), dout.sum())
 
 
+@pytest.mark.parametrize("size, stride", [(2, 2), (3, 2)])
+def test_maxpool2d_backward_passes_an_infinite_gradient_only_to_the_winner_like_torch(size, stride):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 2, 6, 6))
+    dout = rng.standard_normal(ops.maxpool2d(x, size, stride).shape)
+    dout[0, 0, 1, 1], dout[0, 1, 0, 0] = np.inf, -np.inf
+    xt = as_torch(x, True)
+    F.max_pool2d(xt, size, stride).backward(torch.tensor(dout))
+    dx = ops.maxpool2d_backward(dout, x, size, stride)
+    assert not np.isnan(dx).any()
+    np.testing.assert_array_equal(np.isinf(dx), np.isinf(xt.grad.numpy()))
+    finite = np.isfinite(dx)
+    np.testing.assert_allclose(dx[finite], xt.grad.numpy()[finite], rtol=1e-12, atol=1e-12)
+
+
 def test_maxpool2d_windows_that_do_not_tile_the_input_give_zero_gradient_to_the_remainder():
     x = np.arange(2 * 1 * 5 * 7, dtype=np.float64).reshape(2, 1, 5, 7)
     out = ops.maxpool2d(x, 2, 2)

@@ -145,3 +145,10 @@ def test_trailing_mean():
     np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
     np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0]), 1), [1.0, 3.0, 5.0])
     np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0]), 10), [1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_trailing_mean_leaves_a_gap_only_where_the_window_holds_a_non_finite_value(bad):
+    values = np.array([1.0, 3.0, bad, 5.0, 7.0, 9.0])
+    np.testing.assert_array_equal(trailing_mean(values, 2), [1.0, 2.0, np.nan, np.nan, 6.0, 8.0])
+    np.testing.assert_array_equal(trailing_mean(values, 1)[3:], [5.0, 7.0, 9.0])
