@@ -42,6 +42,21 @@ def check_int(name: str, value, minimum: int) -> int:
     return int(value)
 
 
+def check_real(name: str, value) -> float:
+    """Return ``value`` as ``float`` if it is a real number (not a bool), else raise ``TypeError``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
+    return float(value)
+
+
+def check_positive_float(name: str, value) -> float:
+    """Return ``value`` as ``float`` if it is a real number, positive and finite, else raise ``TypeError``/``ValueError``."""
+    value = check_real(name, value)
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return value
+
+
 def check_window_fits(name: str, window: tuple[int, int], spatial: tuple[int, int], what: str) -> None:
     """Raise ``ValueError`` if a ``window`` (height, width) is larger than the ``spatial`` (height, width) it slides over."""
     if window[0] > spatial[0] or window[1] > spatial[1]:

@@ -28,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import ops
-from .checks import check_int, check_ndim, check_progress
+from .checks import check_int, check_ndim, check_positive_float, check_progress, check_real
 from .data import batch_slices, load_mnist, minibatches, normalize, num_batches
 from .files import atomic_write
 from .history import History
@@ -215,11 +215,9 @@ class Adam:
     """
 
     def __init__(self, params: dict, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        for name, value in (("lr", lr), ("eps", eps)):
-            if not value > 0:
-                raise ValueError(f"{name} must be positive, got {value}")
+        lr, eps = check_positive_float("lr", lr), check_positive_float("eps", eps)
         for name, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= value < 1:
+            if not 0 <= check_real(name, value) < 1:
                 raise ValueError(f"{name} must lie in [0, 1), got {value}")
         self.params = params
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
@@ -262,9 +260,15 @@ def learning_rate(lr: float, schedule: str, step: int, total_steps: int, steps_p
       smaller ones as it settles;
     * ``"step"``: ``lr`` halved after every epoch, ``lr * 0.5**epoch``;
     * ``"constant"``: ``lr`` throughout.
+
+    Past the last step the cosine stays at its end, 0, instead of rising again.
     """
+    lr = check_positive_float("lr", lr)
+    step = check_int("step", step, 0)
+    total_steps = check_int("total_steps", total_steps, 1)
+    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1)
     if schedule == "cosine":
-        return lr * (1.0 + np.cos(np.pi * step / total_steps)) / 2.0
+        return lr * (1.0 + np.cos(np.pi * min(step, total_steps) / total_steps)) / 2.0
     if schedule == "step":
         return lr * 0.5 ** (step // steps_per_epoch)
     if schedule == "constant":

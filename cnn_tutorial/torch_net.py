@@ -15,7 +15,6 @@ layers, same transforms, Adam at 1e-3, batch 100, 6 epochs), with these changes:
 from __future__ import annotations
 
 import json
-import numbers
 import os
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 from tqdm import tqdm
 
-from .checks import check_int, check_progress
+from .checks import check_int, check_positive_float, check_progress
 from .data import (
     DATA_ENV_VAR,
     MNIST_FILES,
@@ -382,14 +381,6 @@ def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | No
     return correct.item() / total
 
 
-def _check_positive_float(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return float(value)
-
-
 def train_torch(
     epochs: int = 6,
     batch_size: int = 100,
@@ -437,7 +428,7 @@ def train_torch(
         ``steps_per_epoch``, wall time and the settings.
     """
     epochs = check_int("epochs", epochs, 1)
-    lr = _check_positive_float("lr", lr)
+    lr = check_positive_float("lr", lr)
     seed = check_int("seed", seed, 0)
     show_progress = check_progress(progress)
     device = choose_device(device)

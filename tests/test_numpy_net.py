@@ -89,6 +89,30 @@ def test_adam_rejects_bad_settings_and_gradients():
         Adam({"p": np.zeros(1)}).step({"q": np.zeros(1)})
 
 
+@pytest.mark.parametrize("setting, value, error", [
+    ("lr", float("inf"), ValueError), ("lr", float("nan"), ValueError), ("lr", -1e-3, ValueError),
+    ("lr", "abc", TypeError), ("eps", 0.0, ValueError), ("beta2", "0.9", TypeError), ("beta1", -0.1, ValueError),
+])
+def test_adam_names_the_bad_setting_before_touching_the_parameters(setting, value, error):
+    params = {"p": np.ones(3)}
+    with pytest.raises(error, match=setting):
+        Adam(params, **{setting: value})
+    np.testing.assert_array_equal(params["p"], np.ones(3))
+
+
+def test_schedules_reject_sizes_that_would_divide_by_zero_and_the_cosine_stays_at_its_end():
+    with pytest.raises(ValueError, match="total_steps must be >= 1"):
+        learning_rate(2e-3, "cosine", 0, 0, 10)
+    with pytest.raises(ValueError, match="steps_per_epoch must be >= 1"):
+        learning_rate(2e-3, "step", 0, 30, 0)
+    with pytest.raises(ValueError, match="lr"):
+        learning_rate(float("inf"), "constant", 0, 30, 10)
+    with pytest.raises(ValueError, match="step must be >= 0"):
+        learning_rate(2e-3, "cosine", -1, 30, 10)
+    assert learning_rate(2e-3, "cosine", 30, 30, 10) == 0.0
+    assert learning_rate(2e-3, "cosine", 45, 30, 10) == 0.0  # not rising again past the end
+
+
 def test_bad_parameters_and_input_are_rejected():
     with pytest.raises(ValueError, match="missing"):
         NumpyCNN({"f1": np.zeros((8, 1, 5, 5))})
