@@ -71,16 +71,12 @@ def compare_notebooks(stored_path: Path, fresh_path: Path) -> bool:
     all_agree = True
     for number, (old, new) in enumerate(zip(stored_cells, fresh_cells), start=1):
         ignored = IGNORE_TAG in old.metadata.get("tags", [])
-        difference, new_outputs = notebook_figures.compare_cell_figures(new.outputs, old.outputs)
-        used = [notebook_figures.tolerance_used(n.data["text/html"], o.data["text/html"])
-                for o, n in zip(old.outputs, new.outputs)
-                if "text/html" in o.get("data", {}) and "text/html" in n.get("data", {})
-                and notebook_figures.figure_json(o.data["text/html"]) and notebook_figures.figure_json(n.data["text/html"])]
+        difference, new_outputs, used = notebook_figures.compare_cell_figures(new.outputs, old.outputs)
         old_lines, new_lines = output_text(old.outputs, patterns), output_text(new_outputs, patterns)
         first_line = old.source.splitlines()[0] if old.source else ""
         label = f"cell {number:3d} ({first_line[:60]})"
         if difference is None and old_lines == new_lines:
-            figures = f"; figures within tolerance ({100 * max(used):.1f} % of it used)" if used and max(used) else ""
+            figures = f"; figures within tolerance ({100 * used:.1f} % of it used)" if used else ""
             print(f"{label}: same{figures}")
             continue
         if not ignored:

@@ -30,6 +30,8 @@ import re
 
 import numpy as np
 
+from cnn_tutorial.display import CSS_CLASS
+
 # Chosen from the spread measured across CPUs, BLAS kernels and thread counts: the figures that
 # differ there use at most 9 % of it (README, "Portable outputs").
 RTOL = 1e-4
@@ -37,7 +39,7 @@ ATOL = 1e-5
 
 # The figure JSON inside the script cnn_tutorial.display writes: ``var item = {...};``.
 _ITEM = re.compile(r"(?<=\bvar item = )(\{.*?\})(?=;\n)", re.DOTALL)
-_MARKER = 'class="cnn-tutorial-bokeh"'
+_MARKER = f'class="{CSS_CLASS}"'
 _IGNORED_KEYS = {"id", "root_id"}
 
 
@@ -153,11 +155,19 @@ def compare_trees(fresh, stored) -> str | None:
     return _TreeComparison().trees(fresh, stored, "$")
 
 
-def tolerance_used(fresh_html: str, stored_html: str) -> float:
-    """The largest share of the tolerance that any number of the two figures used (for reports)."""
+def _compare_figure_html(fresh_html: str, stored_html: str) -> tuple[str | None, str, float]:
+    """:func:`compare_figure_html`, plus the largest share of the tolerance any number used."""
+    fresh_text, stored_text = figure_json(fresh_html), figure_json(stored_html)
+    if fresh_text is None or stored_text is None:
+        if (fresh_text is None) != (stored_text is None):
+            return ("stored output is a figure, fresh one is not" if fresh_text is None
+                    else "fresh output is a figure, stored one is not"), fresh_html, 0.0
+        return None, fresh_html, 0.0
     comparison = _TreeComparison()
-    comparison.trees(json.loads(figure_json(fresh_html)), json.loads(figure_json(stored_html)), "$")
-    return comparison.worst
+    difference = comparison.trees(json.loads(fresh_text), json.loads(stored_text), "$")
+    if difference:
+        return f"figure data differ beyond tolerance: {difference}", fresh_html, comparison.worst
+    return None, fresh_html.replace(fresh_text, stored_text, 1), comparison.worst
 
 
 def compare_figure_html(fresh_html: str, stored_html: str) -> tuple[str | None, str]:
@@ -171,38 +181,33 @@ def compare_figure_html(fresh_html: str, stored_html: str) -> tuple[str | None, 
         ``fresh_html``, with the stored figure JSON in place of its own when they agree (so that an
         exact comparison of the rest can follow); otherwise unchanged.
     """
-    fresh_text, stored_text = figure_json(fresh_html), figure_json(stored_html)
-    if fresh_text is None or stored_text is None:
-        if (fresh_text is None) != (stored_text is None):
-            return ("stored output is a figure, fresh one is not" if fresh_text is None
-                    else "fresh output is a figure, stored one is not"), fresh_html
-        return None, fresh_html
-    difference = compare_trees(json.loads(fresh_text), json.loads(stored_text))
-    if difference:
-        return f"figure data differ beyond tolerance: {difference}", fresh_html
-    return None, fresh_html.replace(fresh_text, stored_text, 1)
+    difference, html, _ = _compare_figure_html(fresh_html, stored_html)
+    return difference, html
 
 
 def _html_outputs(outputs) -> list:
     return [output for output in outputs if "text/html" in output.get("data", {})]
 
 
-def compare_cell_figures(fresh_outputs, stored_outputs) -> tuple[str | None, list]:
+def compare_cell_figures(fresh_outputs, stored_outputs) -> tuple[str | None, list, float]:
     """Apply :func:`compare_figure_html` to the HTML outputs of one cell, in order.
 
-    Returns the first difference (or None) and a copy of ``fresh_outputs`` whose agreeing figures
-    carry the stored JSON. Cells whose numbers of HTML outputs differ are left to nbval to report.
+    Returns the first difference (or None), a copy of ``fresh_outputs`` whose agreeing figures
+    carry the stored JSON, and the largest share of the tolerance any number used (for reports).
+    Cells whose numbers of HTML outputs differ are left to nbval to report.
     """
     fresh_outputs = copy.deepcopy(fresh_outputs)
     fresh_html, stored_html = _html_outputs(fresh_outputs), _html_outputs(stored_outputs)
     if len(fresh_html) != len(stored_html):
-        return None, fresh_outputs
+        return None, fresh_outputs, 0.0
+    worst = 0.0
     for fresh, stored in zip(fresh_html, stored_html):
-        difference, html = compare_figure_html(fresh["data"]["text/html"], stored["data"]["text/html"])
+        difference, html, used = _compare_figure_html(fresh["data"]["text/html"], stored["data"]["text/html"])
+        worst = max(worst, used)
         if difference:
-            return difference, fresh_outputs
+            return difference, fresh_outputs, worst
         fresh["data"]["text/html"] = html
-    return None, fresh_outputs
+    return None, fresh_outputs, worst
 
 
 def install() -> None:
@@ -214,7 +219,7 @@ def install() -> None:
         return
 
     def compare_outputs(self, test, ref, skip_compare=None):
-        difference, test = compare_cell_figures(test, ref)
+        difference, test, _ = compare_cell_figures(test, ref)
         if difference:
             self.comparison_traceback = [difference]
             return False
