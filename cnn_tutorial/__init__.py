@@ -13,7 +13,6 @@ from .loops import (
     convolution_backward,
     maxpool,
     maxpool_backward,
-    nanargmax,
 )
 from .ops import (
     conv2d,
@@ -47,7 +46,6 @@ __all__ = [
     "maxpool2d_backward",
     "maxpool_backward",
     "minibatches",
-    "nanargmax",
     "normalize",
     "numerical_gradient",
     "relative_error",

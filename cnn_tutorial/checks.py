@@ -7,6 +7,7 @@ the shape or value it got. They are ordinary ``if``/``raise`` statements, not ``
 
 from __future__ import annotations
 
+import math
 import numbers
 import sys
 
@@ -31,6 +32,44 @@ def check_ndim(name: str, array: np.ndarray, ndim: int, layout: str) -> None:
     """Raise ``ValueError`` unless ``array`` has ``ndim`` dimensions; ``layout`` names them, e.g. ``"(N, C, H, W)"``."""
     if array.ndim != ndim:
         raise ValueError(f"{name} must be a {ndim}-D array of shape {layout}, got shape {array.shape}")
+
+
+def check_no_empty_axes(name: str, array: np.ndarray, layout: str, axes: tuple[int, ...]) -> None:
+    """Raise ``ValueError`` if ``array`` has length 0 along any of ``axes``.
+
+    ``layout`` names the axes, e.g. ``"(F, C, kh, kw)"``: a filter bank with no filters, no channels
+    or a 0x0 window computes nothing and would only fail later with a less clear error.
+    """
+    names = layout.strip("()").split(", ")
+    empty = [names[axis] for axis in axes if array.shape[axis] == 0]
+    if empty:
+        raise ValueError(f"{name} must have at least 1 entry along {', '.join(empty)}; got shape {array.shape} {layout}")
+
+
+# The largest array an operation allocates from sizes it was given (padding, a file's header, ...).
+# Above it, the sizes are far more likely a mistake than a wish, and the reader gets a message
+# instead of minutes of swapping or a crash. Raise it here if you really need more.
+MAX_ARRAY_BYTES = 4 << 30
+
+
+def check_allocation(what: str, shape: tuple[int, ...], dtype) -> None:
+    """Raise ``ValueError`` if an array of ``shape`` and ``dtype`` would hold more than :data:`MAX_ARRAY_BYTES`.
+
+    Called before allocating; ``what`` says which array, e.g. ``"conv2d's padded input"``.
+    """
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > MAX_ARRAY_BYTES:
+        raise ValueError(
+            f"{what} would need an array of shape {tuple(shape)}, {_readable_bytes(nbytes)}, more than the "
+            f"ceiling of {_readable_bytes(MAX_ARRAY_BYTES)} (cnn_tutorial.checks.MAX_ARRAY_BYTES); check the sizes"
+        )
+
+
+def _readable_bytes(nbytes: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{nbytes} bytes"
 
 
 def check_int(name: str, value, minimum: int) -> int:

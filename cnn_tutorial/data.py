@@ -347,12 +347,6 @@ def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
-def batch_slices(n: int, batch_size: int) -> list[slice]:
-    """Slices ``0:batch_size``, ``batch_size:2*batch_size``, ... covering ``n`` samples in order;
-    the last one may be shorter. For working through a large array a piece at a time."""
-    return [slice(start, start + batch_size) for start in range(0, n, batch_size)]
-
-
 def minibatches(
     images: np.ndarray,
     labels: np.ndarray,

@@ -26,7 +26,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .data import batch_slices
+from .batching import batch_slices
+from .checks import check_allocation
 
 __all__ = ["dft2", "idft2", "correlate", "correlate_backward", "multiply_adds"]
 
@@ -148,6 +149,14 @@ def _sizes(x_shape, w_shape, padding: int):
     return size, (size[0] - kh + 1, size[1] - kw + 1)
 
 
+def _check_spectra_fit(size: tuple[int, int], w_shape, dtype: np.dtype) -> None:
+    """Refuse sizes whose filter spectra, the largest array this route keeps, would pass the
+    package's allocation ceiling (:data:`cnn_tutorial.checks.MAX_ARRAY_BYTES`)."""
+    f, c = w_shape[:2]
+    complex_type = np.result_type(dtype, np.complex64)
+    check_allocation("the Fourier route's filter spectra", (size[0] * _half(size[1]), c, f), complex_type)
+
+
 # Images are transformed a chunk at a time so that memory stays bounded for any batch size. The
 # largest spectrum of a chunk holds about this many bytes; measured: larger chunks stop paying off
 # once the spectra no longer fit the cache.
@@ -188,6 +197,7 @@ def correlate(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
     """
     (n, c), f = x.shape[:2], w.shape[0]
     size, out_size = _sizes(x.shape, w.shape, padding)
+    _check_spectra_fit(size, w.shape, x.dtype)
     ws = _block_spectra(w.transpose(1, 0, 2, 3), size).conj()  # (freqs, C, F): the filters
     out = np.empty((n, f, *out_size), dtype=x.dtype)
     for batch in _chunks(n, max(c, f), size, x.dtype.itemsize):
@@ -222,6 +232,7 @@ def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: 
     """
     (n, c, h, wd), (f, _, kh, kw) = x.shape, w.shape
     size, _ = _sizes(x.shape, w.shape, padding)
+    _check_spectra_fit(size, w.shape, x.dtype)
     ws = _block_spectra(w, size)  # (freqs, F, C)
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
     dws = np.zeros((ws.shape[0], c, f), dtype=ws.dtype)  # conj of the (C, F) blocks of dw's transform

@@ -9,28 +9,40 @@ defects fixed:
   scalar slot, which NumPy 2 rejects ("setting an array element with a sequence"); the bias is
   flattened to ``(F,)`` first;
 * images may be rectangular (the classic code assumed ``H == W``);
-* max-pool backward called a ``nanargmax`` helper that was never defined; here the first maximum
-  of each window (row-major order, the one PyTorch picks) gets the whole gradient, so ties neither
-  split nor duplicate it;
+* max-pool backward assigned (``=``) each window's gradient, so overlapping windows overwrote each
+  other's; here they add up, and the winner of a window is the position PyTorch picks
+  (:func:`pool_winner`), NaN included;
 * softmax overflowed for large logits and cross-entropy returned ``inf`` for a zero probability.
 
-They are slow (a Python loop per output pixel); :mod:`cnn_tutorial.ops` holds the batched versions
-used for training, and the tests check that both give the same numbers.
+Argument names are the classic code's on purpose (``filt``, ``s`` for the stride, ``f`` for the
+pool window, ``dconv_prev``, ``conv_in``, ``orig``), so that the two can be read side by side; the
+batched :mod:`cnn_tutorial.ops` uses PyTorch's vocabulary (``x``, ``w``, ``stride``, ``size``).
+
+They are slow (a Python loop per output pixel) and import nothing but the argument checks: the
+module stands on its own. :mod:`cnn_tutorial.ops` holds the batched versions used for training,
+and the tests check that both give the same numbers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .checks import as_float_array, check_bias, check_int, check_ndim, check_window_fits, output_size
-from .ops import softmax
+from .checks import (
+    as_float_array,
+    check_bias,
+    check_int,
+    check_ndim,
+    check_no_empty_axes,
+    check_window_fits,
+    output_size,
+)
 
 __all__ = [
     "convolution",
     "maxpool",
     "convolution_backward",
     "maxpool_backward",
-    "nanargmax",
+    "pool_winner",
     "softmax",
     "categorical_cross_entropy",
 ]
@@ -41,6 +53,8 @@ def _validate_image_and_filters(image, filt, s):
     filt = as_float_array("filt", filt)
     check_ndim("image", image, 3, "(C, H, W)")
     check_ndim("filt", filt, 4, "(F, C, k, k)")
+    check_no_empty_axes("image", image, "(C, H, W)", (0, 1, 2))
+    check_no_empty_axes("filt", filt, "(F, C, k, k)", (0, 1, 2, 3))
     if filt.shape[1] != image.shape[0]:
         raise ValueError(
             f"channel mismatch: image has {image.shape[0]} channels (shape {image.shape}) but filt "
@@ -132,6 +146,7 @@ def convolution_backward(dconv_prev, conv_in, filt, s: int = 1):
 def _validate_pool(image, f, s):
     image = as_float_array("image", image)
     check_ndim("image", image, 3, "(C, H, W)")
+    check_no_empty_axes("image", image, "(C, H, W)", (0, 1, 2))
     f = check_int("f", f, 1)
     s = check_int("s", s, 1)
     check_window_fits("pool window", (f, f), image.shape[1:], "image")
@@ -165,24 +180,38 @@ def maxpool(image, f: int = 2, s: int = 2) -> np.ndarray:
     return out
 
 
-def nanargmax(a) -> tuple[int, ...]:
-    """Index tuple of the largest entry of ``a``, ignoring NaN (the helper the classic code called but never defined).
+def pool_winner(window) -> tuple[int, int]:
+    """The position in a pooling window that receives the window's gradient, as PyTorch chooses it.
 
-    With ties, the first maximum in row-major order wins, so exactly one position is returned.
-    An all-NaN array has no maximum: that raises ``ValueError`` rather than guessing.
+    PyTorch walks the window in row-major order and moves to an entry when it is larger than the
+    best so far, or when it is NaN. So with tied maxima the first one wins (one position, never
+    several), and a NaN, which :func:`maxpool` passes on as the window's output, wins over every
+    number (the last NaN, when there are several).
+
+    Parameters
+    ----------
+    window : ndarray of shape (f, f)
+
+    Returns
+    -------
+    (row, column) : tuple of int
     """
-    a = as_float_array("a", a)
-    if a.size == 0 or np.all(np.isnan(a)):
-        raise ValueError(f"nanargmax needs at least one non-NaN value, got array of shape {a.shape}")
-    return tuple(int(i) for i in np.unravel_index(np.nanargmax(a), a.shape))
+    best = (0, 0)
+    for row in range(window.shape[0]):
+        for column in range(window.shape[1]):
+            value = window[row, column]
+            if value > window[best] or np.isnan(value):
+                best = (row, column)
+    return best
 
 
 def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
     """Backpropagate through :func:`maxpool`.
 
     Only the window's maximum influenced the output, so the whole gradient of each output pixel
-    goes to that one input position (the first maximum in row-major order when values tie, as in
-    PyTorch); every other position gets zero. Overlapping windows (``s < f``) add up.
+    goes to that one input position (:func:`pool_winner`: the first maximum when values tie, a NaN
+    when the window holds one, as in PyTorch); every other position gets zero. Overlapping windows
+    (``s < f``) add up.
 
     Parameters
     ----------
@@ -208,9 +237,32 @@ def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
         for y in range(out_h):
             for x in range(out_w):
                 window = orig[ch, y * s : y * s + f, x * s : x * s + f]
-                a, b = nanargmax(window)
+                a, b = pool_winner(window)
                 dout[ch, y * s + a, x * s + b] += dpool[ch, y, x]
     return dout
+
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    """Class probabilities from scores: ``exp(x) / sum(exp(x))`` along ``axis``, computed stably.
+
+    Subtracting the largest score first changes nothing (the common factor ``exp(-max)`` cancels)
+    but keeps every exponent <= 0, so ``exp`` cannot overflow; the classic formula gives ``nan``
+    for a score like 800.
+
+    Parameters
+    ----------
+    x : ndarray of shape (K,) or (K, 1)
+        Scores, e.g. the classic network's ``(10, 1)`` output; any shape works.
+    axis : int, default -1
+        The axis that holds the classes (for ``(K, 1)``, pass ``axis=0``).
+
+    Returns
+    -------
+    ndarray, same shape as ``x``: entries >= 0 that sum to 1 along ``axis``.
+    """
+    x = as_float_array("x", x)
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def categorical_cross_entropy(probs, label) -> float:

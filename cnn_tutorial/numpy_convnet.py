@@ -25,7 +25,7 @@ import numpy as np
 
 from . import ops
 from .checks import check_int, check_ndim
-from .data import batch_slices
+from .batching import batch_slices
 
 __all__ = ["CONVNET_SHAPES", "params_from_state_dict", "convnet_logits", "convnet_predict"]
 

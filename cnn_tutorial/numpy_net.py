@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from . import ops
 from .checks import check_int, check_ndim, check_positive_float, check_progress, check_real
-from .data import batch_slices, load_mnist, minibatches, normalize, num_batches
+from .batching import batch_slices
+from .data import load_mnist, minibatches, normalize, num_batches
 from .files import atomic_write
 from .history import History
 

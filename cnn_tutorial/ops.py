@@ -26,8 +26,17 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import fourier
-from .checks import as_float_array, check_bias, check_int, check_ndim, check_window_fits, output_size
-from .data import batch_slices
+from .checks import (
+    as_float_array,
+    check_allocation,
+    check_bias,
+    check_int,
+    check_ndim,
+    check_no_empty_axes,
+    check_window_fits,
+    output_size,
+)
+from .batching import batch_slices
 
 __all__ = [
     "conv2d",
@@ -171,6 +180,8 @@ def _validate_conv(x, w, stride, padding, method):
     w = as_float_array("w", w)
     check_ndim("x", x, 4, "(N, C, H, W)")
     check_ndim("w", w, 4, "(F, C, kh, kw)")
+    check_no_empty_axes("x", x, "(N, C, H, W)", (1, 2, 3))
+    check_no_empty_axes("w", w, "(F, C, kh, kw)", (0, 1, 2, 3))
     if w.shape[1] != x.shape[1]:
         raise ValueError(
             f"channel mismatch: x has {x.shape[1]} channels (shape {x.shape}) but w expects "
@@ -184,6 +195,13 @@ def _validate_conv(x, w, stride, padding, method):
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "fourier" and stride != 1:
         raise ValueError(f"method='fourier' needs stride 1, got stride={stride}")
+    # Before anything is allocated: a large padding or a large batch asks for huge arrays.
+    (n, c), (f, _, kh, kw) = x.shape[:2], w.shape
+    geo = _geometry(x.shape, kh, kw, stride, padding)
+    dtype = np.result_type(x, w)
+    check_allocation(f"conv2d's padded input (padding={padding})", (n, c, geo.rows, geo.pitch), dtype)
+    check_allocation("conv2d's output", (n, f, geo.ho, geo.wo), dtype)
+    check_allocation("conv2d's columns of one image", (c * kh * kw, geo.ho * geo.pitch), dtype)
     return x, w, stride, padding
 
 
@@ -351,6 +369,7 @@ def _im2col_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool
 def _validate_pool(x, size, stride):
     x = as_float_array("x", x)
     check_ndim("x", x, 4, "(N, C, H, W)")
+    check_no_empty_axes("x", x, "(N, C, H, W)", (1, 2, 3))
     size = check_int("size", size, 1)
     stride = check_int("stride", stride, 1)
     check_window_fits("pool window", (size, size), x.shape[2:], "input")
@@ -391,8 +410,12 @@ def maxpool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
     return out
 
 
-def _first_max_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
-    """Index ``u * size + v`` of the first maximum (row-major) of every window: int8 or int32 array ``(N, C, Ho, Wo)``."""
+def _winner_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
+    """Index ``u * size + v`` of every window's winner, as PyTorch picks it: int8 or int32 array ``(N, C, Ho, Wo)``.
+
+    The winner is the first maximum in row-major order, or, when the window holds NaN, its last NaN
+    (PyTorch's kernel moves on when an entry is larger or is NaN; see ``loops.pool_winner``).
+    """
     best, index = None, None
     for k, window_element in _window_offsets(x, size, stride):
         candidate = x[window_element]
@@ -401,8 +424,9 @@ def _first_max_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
             index = np.zeros(best.shape, dtype=np.int8 if size * size < 128 else np.int32)
             continue
         # Strictly greater: on ties the earlier offset keeps the gradient, as in PyTorch. A NaN
-        # beats any number (it is the window's "maximum", as np.argmax and PyTorch treat it).
-        better = (candidate > best) | (np.isnan(candidate) & ~np.isnan(best))
+        # beats any number and any earlier NaN (it is the window's "maximum", which the forward
+        # pass outputs).
+        better = (candidate > best) | np.isnan(candidate)
         # Arithmetic instead of masked assignment: the mask is random, and branch-free code is
         # several times faster on it.
         index += better * (k - index).astype(index.dtype)
@@ -413,9 +437,9 @@ def _first_max_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
 def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     """Gradient of :func:`maxpool2d` with respect to its input.
 
-    Each window sends its upstream gradient to exactly one input position: the first maximum in
-    row-major order, which is the position PyTorch picks. Ties therefore do not split or duplicate
-    the gradient. With overlapping windows (``stride < size``) a pixel that is the maximum of several
+    Each window sends its upstream gradient to exactly one input position, the one PyTorch picks:
+    the first maximum in row-major order, or a NaN when the window holds one (the last NaN). Ties
+    therefore do not split or duplicate the gradient. With overlapping windows (``stride < size``) a pixel that is the maximum of several
     windows collects the sum of their gradients.
 
     Parameters
@@ -438,7 +462,7 @@ def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     if dout.shape != (n, c, ho, wo):
         raise ValueError(f"dout must have shape {(n, c, ho, wo)} for x {x.shape}, got {dout.shape}")
 
-    winner = _first_max_offset(x, size, stride)
+    winner = _winner_offset(x, size, stride)
     dx = np.zeros(x.shape, dtype=np.result_type(x, dout))
     for k, window_element in _window_offsets(x, size, stride):
         # Within one offset the windows touch distinct pixels, so += never collides; across

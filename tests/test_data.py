@@ -19,7 +19,6 @@ from cnn_tutorial.data import (
     DATA_ENV_VAR,
     MNIST_FILES,
     MNISTNotFoundError,
-    batch_slices,
     load_mnist,
     minibatches,
     normalize,
@@ -492,11 +491,3 @@ def test_num_batches_bad_arguments():
         num_batches(10, 0)
     with pytest.raises(ValueError):
         num_batches(-1, 4)
-
-
-def test_batch_slices_cover_every_sample_once_in_order():
-    assert batch_slices(7, 3) == [slice(0, 3), slice(3, 6), slice(6, 9)]
-    assert batch_slices(6, 3) == [slice(0, 3), slice(3, 6)]
-    assert batch_slices(0, 3) == []
-    data = np.arange(10)
-    assert np.array_equal(np.concatenate([data[s] for s in batch_slices(10, 4)]), data)

@@ -59,11 +59,30 @@ def test_maxpool_backward_with_tied_maxima_picks_one_position_like_torch():
     assert np.count_nonzero(dout) == 4 and dout.sum() == 10.0
 
 
-def test_nanargmax_ignores_nan_and_returns_the_first_maximum():
-    a = np.array([[np.nan, 3.0], [3.0, 1.0]])
-    assert loops.nanargmax(a) == (0, 1)
-    with pytest.raises(ValueError, match="non-NaN"):
-        loops.nanargmax(np.full((2, 2), np.nan))
+def test_pool_winner_is_the_first_maximum_or_the_last_nan():
+    assert loops.pool_winner(np.array([[1.0, 3.0], [3.0, 1.0]])) == (0, 1)
+    assert loops.pool_winner(np.array([[np.nan, 3.0], [3.0, 1.0]])) == (0, 0)
+    assert loops.pool_winner(np.array([[np.nan, 3.0], [np.nan, 1.0]])) == (1, 0)
+    assert loops.pool_winner(np.full((2, 2), -np.inf)) == (0, 0)
+
+
+def test_maxpool_backward_sends_the_gradient_to_the_nan_that_the_forward_pass_outputs_like_torch():
+    # The classic helper skipped NaN (np.nanargmax), so the gradient went to a number the output
+    # never came from.
+    nan = np.nan
+    image = np.array([[[1.0, nan, 5.0, 2.0], [nan, 2.0, 1.0, nan], [7.0, 7.0, nan, 0.0], [1.0, 3.0, 4.0, nan]]])
+    dpool = np.array([[[1.0, 2.0], [3.0, 4.0]]])
+    it = torch.tensor(image[None], requires_grad=True)
+    out = F.max_pool2d(it, 2)
+    out.backward(torch.tensor(dpool[None]))
+    np.testing.assert_array_equal(loops.maxpool(image), out[0].detach().numpy())
+    np.testing.assert_array_equal(loops.maxpool_backward(dpool, image), it.grad[0].numpy())
+
+
+def test_loops_softmax_matches_torch_along_any_axis():
+    x = np.random.default_rng(0).standard_normal((4, 3)) * 50
+    for axis in (0, 1, -1):
+        np.testing.assert_allclose(loops.softmax(x, axis), torch.softmax(torch.tensor(x), axis).numpy(), rtol=1e-12)
 
 
 def test_softmax_of_a_column_vector_is_stable():

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn_tutorial import gradcheck, loops, ops
+from cnn_tutorial import checks, fourier, gradcheck, loops, ops
 
 from conv_cases import CONV_CASES, as_torch, ids
 
@@ -316,6 +316,21 @@ W = np.zeros((4, 3, 3, 3))
         (lambda: loops.maxpool(np.zeros((1, 8, 8)), f=0), ValueError, ["f", "0"]),
         (lambda: loops.maxpool(np.zeros((1, 3, 8)), f=4), ValueError, ["pool window 4x4", "3x8"]),
         (lambda: loops.maxpool_backward(np.zeros((1, 2, 2)), np.zeros((1, 6, 6))), ValueError, ["dpool", "(1, 3, 3)"]),
+        # Degenerate shapes: nothing to compute, and before they failed with ZeroDivisionError or a reshape error.
+        (lambda: ops.conv2d(np.zeros((2, 0, 8, 8)), np.zeros((4, 0, 3, 3))), ValueError, ["x", "C", "(2, 0, 8, 8)"]),
+        (lambda: ops.conv2d(X, np.zeros((4, 3, 0, 0))), ValueError, ["w", "kh, kw", "(4, 3, 0, 0)"]),
+        (lambda: ops.conv2d(X, np.zeros((0, 3, 3, 3))), ValueError, ["w", "F", "(0, 3, 3, 3)"]),
+        (lambda: ops.conv2d_backward(np.zeros((2, 0, 6, 6)), X, np.zeros((0, 3, 3, 3))), ValueError, ["w", "F"]),
+        (lambda: ops.maxpool2d(np.zeros((2, 0, 8, 8))), ValueError, ["x", "C", "(2, 0, 8, 8)"]),
+        (lambda: loops.convolution(np.zeros((0, 8, 8)), np.zeros((2, 0, 3, 3)), np.zeros(2)), ValueError, ["image", "C"]),
+        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 1, 0, 0)), np.zeros(2)), ValueError, ["filt", "k, k"]),
+        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((0, 1, 3, 3)), np.zeros(0)), ValueError, ["filt", "F"]),
+        (lambda: loops.maxpool(np.zeros((0, 8, 8))), ValueError, ["image", "C"]),
+        # Sizes that would exhaust memory are refused before anything is allocated.
+        (lambda: ops.conv2d(np.zeros((1, 1, 28, 28)), np.zeros((1, 1, 3, 3)), padding=30000), ValueError,
+         ["padded input", "padding=30000", "GiB", "MAX_ARRAY_BYTES"]),
+        (lambda: ops.conv2d_backward(np.zeros((1, 1, 1, 1)), np.zeros((1, 1, 28, 28)), np.zeros((1, 1, 3, 3)),
+                                     padding=30000), ValueError, ["padded input", "GiB"]),
         (lambda: loops.categorical_cross_entropy(np.full(3, 1 / 3), 3), ValueError, ["label", "3"]),
         (lambda: loops.categorical_cross_entropy(np.full(3, 1 / 3), np.zeros(4)), ValueError, ["label", "(4,)"]),
     ],
@@ -325,3 +340,32 @@ def test_bad_input_raises_a_clear_error(call, error, words):
         call()
     for word in words:
         assert word in str(info.value), f"{word!r} not in {info.value!s}"
+
+
+def test_both_routes_check_their_arrays_against_the_allocation_ceiling(monkeypatch):
+    """Lowered below an array a route would allocate, the ceiling stops it with the size it needs."""
+    x, w = np.zeros((4, 3, 16, 16)), np.zeros((5, 3, 3, 3))
+    monkeypatch.setattr(checks, "MAX_ARRAY_BYTES", x.nbytes - 1)
+    with pytest.raises(ValueError, match=r"padded input \(padding=1\) would need an array of shape \(4, 3, 19, 17\), 30.3 KiB"):
+        ops.conv2d(x, w, padding=1)
+    # The Fourier route's largest array: 16 x 9 frequencies of 3 x 5 complex filter spectra.
+    monkeypatch.setattr(checks, "MAX_ARRAY_BYTES", 16 * 9 * 3 * 5 * 16 - 1)
+    with pytest.raises(ValueError, match=r"Fourier route's filter spectra would need an array of shape \(144, 3, 5\)"):
+        fourier.correlate(x, w, padding=0)
+
+
+def test_maxpool2d_sends_the_gradient_to_the_nan_like_torch():
+    """NaN is a window's output, so its gradient goes there; with two NaNs, to the last one, as PyTorch does."""
+    nan = np.nan
+    x = np.array([[[[1.0, nan, 5.0, 2.0],
+                    [nan, 2.0, 1.0, nan],
+                    [7.0, 7.0, nan, 0.0],
+                    [1.0, 3.0, 4.0, nan]]]])
+    dout = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    xt = as_torch(x, True)
+    out_t = F.max_pool2d(xt, 2, 2)
+    out_t.backward(torch.tensor(dout))
+    np.testing.assert_array_equal(ops.maxpool2d(x), out_t.detach().numpy())
+    np.testing.assert_array_equal(ops.maxpool2d_backward(dout, x), xt.grad.numpy())
+    assert ops.maxpool2d_backward(dout, x)[0, 0, 1, 0] == 1.0  # the second of two NaNs
+
