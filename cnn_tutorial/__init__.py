@@ -1,7 +1,9 @@
 """cnn_tutorial: convolutional neural networks from the ground up, in numpy and PyTorch.
 
-The top level re-exports the public API. PyTorch-based parts live in :mod:`cnn_tutorial.torch_net`
-and are imported from there, so that the numpy path works without torch installed.
+The top level re-exports the public API. The PyTorch side lives in its own modules, imported from
+there, so that the numpy path works without torch installed: :mod:`cnn_tutorial.torch_model` (the
+ConvNet), :mod:`~cnn_tutorial.torch_data` (MNIST as tensors), :mod:`~cnn_tutorial.torch_training`
+(training and evaluation) and :mod:`~cnn_tutorial.torch_checkpoints` (saving and loading).
 """
 
 from .data import load_mnist, minibatches, normalize

@@ -11,6 +11,8 @@ on stderr without a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -67,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train a network on MNIST; save the model and its history into --out.",
     )
     train.add_argument("--framework", required=True, choices=sorted(DEFAULTS), help="which network to train")
-    train.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the model and history.json")
+    train.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="folder for the model and history.json (created if missing)"
+    )
     train.add_argument(
         "--epochs", type=_positive_int, help="passes over the training set (torch: 6, numpy: 3)"
     )
@@ -111,27 +115,27 @@ def _settings(args: argparse.Namespace) -> dict:
     }
 
 
-def _train_torch(args: argparse.Namespace, settings: dict):
+def _train_torch(args: argparse.Namespace, settings: dict, out: Path):
     try:
-        from .torch_net import choose_device, save_checkpoint, train_torch
+        from .torch_checkpoints import save_checkpoint
+        from .torch_model import choose_device
+        from .torch_training import train_torch
     except ModuleNotFoundError as err:
         raise RuntimeError(f"--framework torch needs PyTorch and torchvision ({err})") from None
     # Checked before the data is read, so a missing GPU is reported at once.
     device = choose_device(None if args.device in (None, "auto") else args.device)
     print(f"training the PyTorch ConvNet on {device}: {_describe(settings)}", flush=True)
     model, history = train_torch(device=device, **settings)
-    return save_checkpoint(model, args.out, history=history), history
+    return save_checkpoint(model, out, history=history), history
 
 
-def _train_numpy(args: argparse.Namespace, settings: dict):
+def _train_numpy(args: argparse.Namespace, settings: dict, out: Path):
     from .numpy_net import train_numpy
 
     schedule = args.schedule or DEFAULTS["numpy"]["schedule"]
     print(f"training the numpy CNN: {_describe(settings)}, {schedule} learning-rate schedule", flush=True)
     model, history = train_numpy(schedule=schedule, **settings)
-    model_path = args.out / NUMPY_MODEL_NAME
-    model.save(model_path)
-    return model_path, history
+    return model.save(out / NUMPY_MODEL_NAME), history
 
 
 def _describe(settings: dict) -> str:
@@ -141,13 +145,38 @@ def _describe(settings: dict) -> str:
     return f"{epochs}, batch {settings['batch_size']}, lr {settings['lr']:g}, seed {settings['seed']}, {images}"
 
 
+def _make_folder(out: Path) -> list[Path]:
+    """Create ``out`` with its missing parents; return the folders created, outermost first."""
+    missing, folder = [], out
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    out.mkdir(parents=True, exist_ok=True)  # FileExistsError when out is a file
+    if not os.access(out, os.W_OK):
+        raise PermissionError(f"--out {out} is not writable")
+    return missing[::-1]
+
+
 def _train(args: argparse.Namespace) -> None:
+    out = args.out.expanduser()  # a quoted '~/runs' reaches us unexpanded
     # Made first, so an unusable folder is reported before minutes of training, not after.
-    args.out.mkdir(parents=True, exist_ok=True)
-    settings = _settings(args)
-    trainer = _train_torch if args.framework == "torch" else _train_numpy
-    model_path, history = trainer(args, settings)
-    history_path = history.save(args.out / HISTORY_NAME)
+    created = _make_folder(out)
+    written = []
+    try:
+        settings = _settings(args)
+        trainer = _train_torch if args.framework == "torch" else _train_numpy
+        model_path, history = trainer(args, settings, out)
+        written.append(model_path)
+        history_path = history.save(out / HISTORY_NAME)
+    except BaseException:
+        # A failed or interrupted run leaves nothing behind: no model without its history, and no
+        # folder it created.
+        for path in written:
+            path.unlink(missing_ok=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     for epoch, accuracy in enumerate(history.epoch_test_accuracy, start=1):
         epoch_losses = history.step_loss[(epoch - 1) * history.steps_per_epoch : epoch * history.steps_per_epoch]
         mean_loss = sum(epoch_losses) / len(epoch_losses)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
-import math
 import os
 import urllib.request
 import zlib
@@ -31,7 +30,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .checks import check_int
+from .checks import check_allocation, check_int
 from .files import atomic_write
 
 MNIST_MEAN = 0.1307
@@ -102,6 +101,10 @@ def resolve_root(root: str | os.PathLike | None = None) -> Path:
 def read_idx(path: str | os.PathLike) -> np.ndarray:
     """Read an MNIST idx file, uncompressed or gzipped (recognised by its first bytes).
 
+    The header is read and checked first, and only the number of bytes it declares is read (or
+    inflated) after it: a damaged or hostile file, such as gigabytes of zeros gzipped into a few
+    megabytes, is refused after a few bytes instead of being inflated into memory.
+
     Parameters
     ----------
     path : str or PathLike
@@ -115,39 +118,64 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     Raises
     ------
     ValueError
-        The file is not valid gzip, has a magic number other than 0x00000801 / 0x00000803, or holds
-        fewer or more data bytes than its header declares. The message names the file.
+        The file is not valid gzip, has a magic number other than 0x00000801 / 0x00000803, declares
+        an array larger than :data:`cnn_tutorial.checks.MAX_ARRAY_BYTES`, or holds fewer or more
+        data bytes than its header declares. The message names the file.
     """
     path = Path(path)
-    data = path.read_bytes()
-    # An uncompressed idx file starts with two zero bytes, so the gzip magic cannot be mistaken.
-    if data[:2] == _GZIP_MAGIC:
+    with open(path, "rb") as raw:
+        # An uncompressed idx file starts with two zero bytes, so the gzip magic cannot be mistaken.
+        compressed = raw.read(2) == _GZIP_MAGIC
+        raw.seek(0)
+        if not compressed:
+            return _read_idx_stream(raw, path)
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=raw) as inflated:
+                return _read_idx_stream(inflated, path)
         except (OSError, EOFError, zlib.error) as err:
             raise ValueError(f"{path}: corrupt gzip data ({err})") from None
-    if len(data) < 4:
-        raise ValueError(f"{path}: {len(data)} bytes is too short for an idx header")
-    magic = int.from_bytes(data[:4], "big")
+
+
+# How far past the declared data read_idx looks to count extra bytes for its message.
+_EXTRA_BYTES_COUNTED = 1 << 20
+
+
+def _read_idx_stream(stream, path: Path) -> np.ndarray:
+    """:func:`read_idx` on an open binary stream positioned at the start of the idx data."""
+    head = stream.read(4)
+    if len(head) < 4:
+        raise ValueError(f"{path}: {len(head)} bytes is too short for an idx header")
+    magic = int.from_bytes(head, "big")
     if magic not in _IDX_MAGIC:
         raise ValueError(
             f"{path}: magic number 0x{magic:08x} is not an MNIST idx file "
             "(expected 0x00000801 for labels or 0x00000803 for images)"
         )
     ndim = magic & 0xFF
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise ValueError(f"{path}: truncated header ({len(data)} bytes, {header} needed for {ndim} dimensions)")
-    shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
-    expected = math.prod(shape)
-    actual = len(data) - header
-    if actual != expected:
-        what = "truncated" if actual < expected else f"{actual - expected} extra bytes after the data"
+    dims = stream.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise ValueError(f"{path}: truncated header ({4 + len(dims)} bytes, {4 + 4 * ndim} needed for {ndim} dimensions)")
+    shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
+    check_allocation(f"{path}: the data its header declares", shape, np.uint8)
+    # Read straight into the array (no second copy of tens of megabytes); readinto may stop short.
+    array = np.empty(shape, dtype=np.uint8)
+    buffer, filled = memoryview(array.reshape(-1)), 0
+    while filled < array.size:
+        count = stream.readinto(buffer[filled:])
+        if not count:
+            break
+        filled += count
+    if filled < array.size:
         raise ValueError(
-            f"{path}: {what}: header declares shape {shape} = {expected} bytes of data, file holds {actual}"
+            f"{path}: truncated: header declares shape {shape} = {array.size} bytes of data, file holds {filled}"
         )
-    # Copy: frombuffer gives a read-only view of the bytes, and callers may want to write in place.
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
+    extra = len(stream.read(_EXTRA_BYTES_COUNTED))
+    if extra:
+        more = " or more" if extra == _EXTRA_BYTES_COUNTED else ""
+        raise ValueError(
+            f"{path}: {extra}{more} extra bytes after the data: header declares shape {shape} = {array.size} bytes"
+        )
+    return array
 
 
 def _find(raw_dir: Path, name: str) -> Path | None:
@@ -261,7 +289,8 @@ def load_mnist(
         searched, the four file names, and the ``CNN_TUTORIAL_DATA`` environment variable.
     ValueError
         Unknown split, or a corrupt file (see :func:`read_idx`), images that are not 28x28, image and
-        label counts that differ, or labels outside 0..9. The message names the file(s).
+        label counts that differ, no images at all, or labels outside 0..9. The message names the
+        file(s).
     """
     if split not in MNIST_FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
@@ -289,10 +318,45 @@ def load_mnist(
         raise ValueError(
             f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels"
         )
-    if labels.size and labels.max() > 9:
+    if len(images) == 0:
+        raise ValueError(f"{image_path} holds no images (its header declares shape {images.shape})")
+    if labels.max() > 9:
         bad = int(np.argmax(labels > 9))
         raise ValueError(f"{label_path}: labels must be digits 0..9, found {labels[bad]} at index {bad}")
     return images, labels.astype(np.int64)
+
+
+def load_mnist_splits(
+    root: str | os.PathLike | None = None, download: bool = True, train_limit: int | None = None
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Both splits, read and checked by :func:`load_mnist`: what both trainers train and test on.
+
+    Both are read (and so checked) before any training starts, so a damaged test file is reported
+    at once, not after minutes of training.
+
+    Parameters
+    ----------
+    root, download
+        As in :func:`load_mnist`.
+    train_limit : int or None
+        Keep only the first ``train_limit`` training images (quick runs, tests); at most the size of
+        the training set.
+
+    Returns
+    -------
+    (train_images, train_labels), (test_images, test_labels)
+        uint8 images of shape (N, 28, 28) and int64 labels of shape (N,), as :func:`load_mnist`
+        returns them.
+    """
+    if train_limit is not None:
+        train_limit = check_int("train_limit", train_limit, 1)
+    train_images, train_labels = load_mnist("train", root, download)
+    test = load_mnist("test", root, download)
+    if train_limit is not None:
+        if train_limit > len(train_images):
+            raise ValueError(f"train_limit must be at most {len(train_images)}, the training set's size, got {train_limit}")
+        train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
+    return (train_images, train_labels), test
 
 
 def normalize(images: np.ndarray) -> np.ndarray:

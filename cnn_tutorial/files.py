@@ -4,15 +4,35 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import IO, Iterator
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
+    """Create a new, empty file next to the destination: ``(descriptor, path)``.
+
+    ``os.open`` with mode 0o666 lets the process's umask decide the permissions, exactly as for an
+    ordinary ``open()``, without reading or changing the umask (which is process-wide, so changing
+    it races with other threads). ``O_EXCL`` makes sure the file is new.
+    """
+    while True:
+        tmp_name = str(directory / f".{name}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp_name
+        except FileExistsError:
+            continue
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (POSIX); elsewhere there is no directory to sync."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -21,7 +41,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
 
     The parent directory is created when missing. The temporary file lives in the same directory,
     so the final ``os.replace`` is atomic on POSIX and Windows: readers see either the old file or
-    the complete new one, never a partial one.
+    the complete new one, never a partial one. The data is flushed to disk before the rename and
+    the directory after it, so a power cut cannot leave an empty file under the final name either.
 
     Parameters
     ----------
@@ -39,11 +60,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp_name = _create_temporary(path.parent, path.name)
     try:
-        # mkstemp creates the file private (0600); give it the mode an ordinary open() would.
-        os.chmod(tmp_name, 0o666 & ~_current_umask())
-        with os.fdopen(fd, mode) as handle:
+        try:
+            handle = os.fdopen(fd, mode)
+        except BaseException:
+            os.close(fd)  # fdopen failed, so nothing else will close it
+            raise
+        with handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -52,3 +76,4 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+    _sync_directory(path.parent)

@@ -1,6 +1,6 @@
 """The PyTorch chapter's ConvNet, evaluated with the package's numpy ops.
 
-Given the trained weights of :class:`cnn_tutorial.torch_net.ConvNet` (its ``state_dict``), these
+Given the trained weights of :class:`cnn_tutorial.torch_model.ConvNet` (its ``state_dict``), these
 functions compute the same logits with :mod:`cnn_tutorial.ops` only, padding included:
 
 ==========================  ==========================  ==================

@@ -30,9 +30,10 @@ from tqdm import tqdm
 from . import ops
 from .checks import check_int, check_ndim, check_positive_float, check_progress, check_real
 from .batching import batch_slices
-from .data import load_mnist, minibatches, normalize, num_batches
+from .data import load_mnist_splits, minibatches, normalize, num_batches
 from .files import atomic_write
 from .history import History
+from .seeds import run_streams
 
 __all__ = ["PARAM_SHAPES", "SCHEDULES", "NumpyCNN", "Adam", "learning_rate", "evaluate", "fit", "train_numpy"]
 
@@ -75,8 +76,16 @@ class NumpyCNN:
         Filters are normal with standard deviation ``1 / sqrt(number of filter entries)``
         (``F * C * k * k``, as the classic ``initializeFilter`` computes it); dense weights are
         normal with standard deviation 0.01; biases start at zero.
+
+        Parameters
+        ----------
+        seed : int
+            The run's seed; the weights come from its initialisation stream
+            (:func:`cnn_tutorial.seeds.run_streams`), so :func:`fit` with the same seed shuffles
+            from an independent stream.
         """
-        rng = np.random.default_rng(seed)
+        initialization, _ = run_streams(seed)
+        rng = np.random.default_rng(initialization)
         params = {}
         for name, shape in PARAM_SHAPES.items():
             if name.startswith("f"):
@@ -174,10 +183,6 @@ class NumpyCNN:
         """Predicted class of each image: ``int64`` array of shape (N,)."""
         return self.logits(x, batch_size).argmax(axis=1)
 
-    def probabilities(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
-        """Softmax class probabilities of each image, shape (N, 10)."""
-        return ops.softmax(self.logits(x, batch_size), axis=1)
-
     def save(self, path: str | os.PathLike) -> Path:
         """Write the parameters to a ``.npz`` file, atomically. Returns the path."""
         path = Path(path)
@@ -247,6 +252,8 @@ def evaluate(net: NumpyCNN, images: np.ndarray, labels: np.ndarray, batch_size: 
     """Fraction of ``images`` (normalised, ``(N, 1, 28, 28)``) that ``net`` classifies as ``labels`` ``(N,)``."""
     if len(images) != len(labels):
         raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
+    if len(images) == 0:
+        raise ValueError("no images to evaluate: images and labels are empty")
     return float(np.mean(net.predict(images, batch_size) == labels))
 
 
@@ -297,7 +304,8 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     schedule : {"cosine", "step", "constant"}, default "cosine"
         How the learning rate changes from step to step (see :func:`learning_rate`).
     seed : int, default 0
-        Seeds the order of the mini-batches.
+        The run's seed: every epoch draws a new order of the mini-batches from its shuffling
+        stream (:func:`cnn_tutorial.seeds.run_streams`), independent of the weights'.
     progress : bool or None
         Show a tqdm progress bar; None shows one only when stderr is a terminal.
 
@@ -308,6 +316,9 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     """
     epochs = check_int("epochs", epochs, 1)
     batch_size = check_int("batch_size", batch_size, 1)
+    for name, array in (("train_images", train_images), ("test_images", test_images)):
+        if len(array) == 0:
+            raise ValueError(f"{name} is empty: there is nothing to train on or to test")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     show_progress = check_progress(progress)
@@ -315,16 +326,18 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     history = History(
         framework="numpy",
         steps_per_epoch=num_batches(len(train_images), batch_size),
-        config=dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
-                    train_size=len(train_images), test_size=len(test_images)),
+        config=dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
+                    seed=seed, train_size=len(train_images), test_size=len(test_images)),
     )
+    _, shuffle_stream = run_streams(seed)
+    shuffling = np.random.default_rng(shuffle_stream)
     total_steps = epochs * history.steps_per_epoch
     step = 0
     start = time.perf_counter()
     for epoch in range(epochs):
         with tqdm(total=history.steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                   leave=False, disable=not show_progress) as bar:
-            for x, y in minibatches(train_images, train_labels, batch_size, seed=seed + epoch):
+            for x, y in minibatches(train_images, train_labels, batch_size, seed=shuffling):
                 optimizer.lr = learning_rate(lr, schedule, step, total_steps, history.steps_per_epoch)
                 loss, logits, grads = net.loss_and_gradients(x, y)
                 optimizer.step(grads)
@@ -343,9 +356,12 @@ def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedul
 
     Parameters
     ----------
-    epochs, batch_size, lr, schedule, seed, progress
+    epochs, batch_size, lr, schedule, progress
         As in :func:`fit`. The defaults (3 epochs, batch 32, Adam at 2e-3 with a cosine schedule)
         reach about 99.2 % test accuracy.
+    seed : int, default 0
+        The weights come from one stream of this seed, the shuffling order from another
+        (:func:`cnn_tutorial.seeds.run_streams`).
     root : str or PathLike, optional
         Data root (see :func:`cnn_tutorial.data.resolve_root`).
     train_limit : int, optional
@@ -358,12 +374,8 @@ def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedul
     net : NumpyCNN
     history : History
     """
-    train_images, train_labels = load_mnist("train", root, download)
-    test_images, test_labels = load_mnist("test", root, download)
-    if train_limit is not None:
-        train_limit = check_int("train_limit", train_limit, 1)
-        train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
+    (train_images, train_labels), (test_images, test_labels) = load_mnist_splits(root, download, train_limit)
     net = NumpyCNN.initialize(seed)
-    history = fit(net, normalize(train_images), train_labels, normalize(test_images), test_labels,
-                  epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, progress=progress)
+    history = fit(net, normalize(train_images), train_labels, normalize(test_images), test_labels, epochs=epochs,
+                  batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, progress=progress)
     return net, history

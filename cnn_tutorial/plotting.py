@@ -82,7 +82,7 @@ def plot_history(history: History, smooth: int = 50, width: int = 700, height: i
     Parameters
     ----------
     history : History
-        From :func:`~cnn_tutorial.torch_net.train_torch` or the numpy trainer; needs at least one step.
+        From :func:`~cnn_tutorial.torch_training.train_torch` or the numpy trainer; needs at least one step.
     smooth : int
         Window of the trailing mean, in steps; at least 1.
     width, height : int

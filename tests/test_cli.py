@@ -16,8 +16,8 @@ from cnn_tutorial.history import History
 LAST_LINE = re.compile(r"test accuracy: \d{1,3}\.\d\d %")
 
 
-def test_train_torch_end_to_end(tmp_path, mnist_root_for_torchvision):
-    root = mnist_root_for_torchvision
+def test_train_torch_end_to_end(tmp_path, mnist_root):
+    root = mnist_root
     out = tmp_path / "run"
     command = [sys.executable, "-m", "cnn_tutorial", "train", "--framework", "torch", "--epochs", "1"]
     command += ["--limit", "500", "--device", "cpu", "--out", str(out), "--no-download"]
@@ -36,7 +36,7 @@ def test_train_torch_end_to_end(tmp_path, mnist_root_for_torchvision):
     # The trained model is better than chance after five steps.
     assert history.test_accuracy > 0.2
     # The checkpoint loads, and records the run that trained it.
-    from cnn_tutorial.torch_net import checkpoint_record, load_checkpoint
+    from cnn_tutorial.torch_checkpoints import checkpoint_record, load_checkpoint
 
     load_checkpoint(out / "conv_net_model.ckpt", relu_between_fc=False)
     record = checkpoint_record(out / "conv_net_model.ckpt")["training"]
@@ -172,3 +172,78 @@ def test_schedule_option_reaches_the_numpy_trainer(tmp_path, monkeypatch):
     monkeypatch.setattr(numpy_net, "train_numpy", fake_train_numpy)
     assert main(["train", "--framework", "numpy", "--out", str(tmp_path), "--schedule", "step"]) == 0
     assert calls[0]["schedule"] == "step"
+
+
+@pytest.mark.parametrize("framework", ["numpy", "torch"])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("label 12", "train-labels-idx1-ubyte: labels must be digits 0..9, found 12 at index 1"),
+        ("no training images", "train-images-idx3-ubyte holds no images"),
+        ("no test images", "t10k-images-idx3-ubyte holds no images"),
+    ],
+)
+def test_bad_data_is_one_error_line_before_training_and_leaves_nothing_behind(tmp_path, capsys, monkeypatch, framework, damage, message):
+    """Both trainers read the data through load_mnist, so both report it the same way, before training."""
+    import numpy as np
+
+    from cnn_tutorial import numpy_net, torch_training
+
+    from test_data import idx_bytes, synthetic_files, write_dataset
+
+    files = synthetic_files()
+    if damage == "label 12":
+        files["train-labels-idx1-ubyte"] = idx_bytes(np.array([3, 12, 0, 1, 2, 3, 4]))
+    else:
+        split = "train" if damage == "no training images" else "t10k"
+        files[f"{split}-images-idx3-ubyte"] = idx_bytes(np.zeros((0, 28, 28)))
+        files[f"{split}-labels-idx1-ubyte"] = idx_bytes(np.zeros(0))
+    write_dataset(tmp_path / "data", files=files)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started on bad data")
+
+    monkeypatch.setattr(numpy_net, "fit", no_training)
+    monkeypatch.setattr(torch_training, "train_epoch", no_training)
+    out = tmp_path / "runs" / "first"
+    argv = ["train", "--framework", framework, "--out", str(out), "--data-root", str(tmp_path / "data"), "--no-download"]
+    assert main(argv + (["--device", "cpu"] if framework == "torch" else [])) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+    assert not (tmp_path / "runs").exists()  # the folders it made are gone again
+
+
+def test_out_with_a_tilde_is_expanded_and_an_interrupted_run_removes_what_it_created(tmp_path, capsys, monkeypatch):
+    from cnn_tutorial import numpy_net
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+
+    def interrupted(**kwargs):
+        assert (tmp_path / "home" / "runs" / "a").is_dir()  # made before training, under the real home
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(numpy_net, "train_numpy", interrupted)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--framework", "numpy", "--out", "~/runs/a"]) == 130
+    assert capsys.readouterr().err == "error: interrupted\n"
+    assert sorted(os.listdir(tmp_path)) == ["home"]  # no folder named '~'
+    assert os.listdir(tmp_path / "home") == []  # and nothing left in the home folder
+
+
+def test_a_failure_after_the_model_is_saved_removes_the_model_too(tmp_path, capsys, monkeypatch):
+    from cnn_tutorial import numpy_net
+
+    def trained(**kwargs):
+        return numpy_net.NumpyCNN.initialize(0), History(framework="numpy", steps_per_epoch=1)
+
+    def full_disk(self, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(numpy_net, "train_numpy", trained)
+    monkeypatch.setattr(History, "save", full_disk)
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    assert main(["train", "--framework", "numpy", "--out", str(existing)]) == 1
+    assert "No space left on device" in capsys.readouterr().err
+    assert existing.is_dir() and os.listdir(existing) == []  # a folder it did not create stays

@@ -8,6 +8,7 @@ import os
 import struct
 import subprocess
 import sys
+import tracemalloc
 import urllib.error
 from pathlib import Path
 
@@ -216,6 +217,42 @@ def test_load_mnist_corrupt_file_names_file(tmp_path):
     with pytest.raises(ValueError, match="truncated") as info:
         load_mnist("train", root=tmp_path, download=False)
     assert str(raw_dir / "train-images-idx3-ubyte.gz") in str(info.value)
+
+
+def test_load_mnist_refuses_a_split_without_images(tmp_path):
+    # Before: 0 training images trained nothing, saved an untrained model, then hit ZeroDivisionError.
+    files = synthetic_files()
+    files["train-images-idx3-ubyte"] = idx_bytes(np.zeros((0, 28, 28), dtype=np.uint8))
+    files["train-labels-idx1-ubyte"] = idx_bytes(np.zeros(0, dtype=np.uint8))
+    raw_dir = write_dataset(tmp_path, files=files)
+    with pytest.raises(ValueError, match=r"holds no images") as info:
+        load_mnist("train", root=tmp_path, download=False)
+    assert str(raw_dir / "train-images-idx3-ubyte") in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "header, words",
+    [
+        (b"", ["magic number 0x00000000"]),  # a file of zeros named like the training images
+        (struct.pack(">4I", 0x0803, 100_000, 1000, 1000), ["declares", "(100000, 1000, 1000)", "93.1 GiB", "MAX_ARRAY_BYTES"]),
+    ],
+    ids=["zeros", "huge header"],
+)
+def test_read_idx_refuses_a_gzip_bomb_without_inflating_it(tmp_path, header, words):
+    """64 MiB of zeros gzipped into 64 KiB: refused after its header, with a few KiB of memory."""
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(header + bytes(64 << 20), compresslevel=1))
+    assert path.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"peak {peak} bytes: the file was inflated"
+    for word in [str(path), *words]:
+        assert word in str(info.value)
 
 
 # --- missing data and downloading -------------------------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cnn_tutorial.numpy_convnet import convnet_logits, convnet_predict, params_from_state_dict
-from cnn_tutorial.torch_net import ConvNet
+from cnn_tutorial.torch_model import ConvNet
 
 
 @pytest.mark.parametrize("relu_between_fc", [False, True])

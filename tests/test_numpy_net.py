@@ -191,3 +191,17 @@ def test_unknown_schedule_is_rejected_before_training(mnist_subset):
         learning_rate(2e-3, "warmup", 0, 30, 10)
     with pytest.raises(TypeError, match="progress must be None, True or False"):
         fit(NumpyCNN.initialize(0), train_x, train_y, test_x, test_y, progress="yes")
+
+
+def test_fit_refuses_empty_data_before_training():
+    """Before: 0 training images trained nothing and then hit ZeroDivisionError; an empty test set
+    failed with 'need at least one array to concatenate' only after the whole training."""
+    net = NumpyCNN.initialize(0)
+    some = np.zeros((4, 1, 28, 28), dtype=np.float32)
+    labels = np.arange(4)
+    with pytest.raises(ValueError, match="train_images is empty"):
+        fit(net, some[:0], labels[:0], some, labels, progress=False)
+    with pytest.raises(ValueError, match="test_images is empty"):
+        fit(net, some, labels, some[:0], labels[:0], progress=False)
+    with pytest.raises(ValueError, match="no images to evaluate"):
+        evaluate(net, some[:0], labels[:0])

@@ -1,0 +1,233 @@
+"""Training and evaluating the PyTorch ConvNet: one step, one epoch, the whole run, accuracy.
+
+The loop is the classic tutorial's (Adam at 1e-3, batch 100, 6 epochs, cross-entropy on the
+logits), with every run seeded: on the CPU the same seed repeats the weights, the dropout masks and
+the shuffling order exactly.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Iterable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from .checks import check_int, check_positive_float, check_progress
+from .history import History
+from .seeds import run_streams, torch_seed
+from .torch_data import mnist_loaders
+from .torch_model import ConvNet, choose_device
+
+# How often the progress bar shows the current loss: reading a loss waits for the device to finish.
+_POSTFIX_EVERY = 50
+
+
+def train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimisation step on one mini-batch: forward, cross-entropy, backward, update.
+
+    Parameters
+    ----------
+    model : nn.Module
+        In training mode (dropout on), on the same device as the batch.
+    optimizer : torch.optim.Optimizer
+        Over ``model``'s parameters.
+    images : Tensor of shape (B, 1, 28, 28)
+    labels : Tensor of shape (B,), int64
+
+    Returns
+    -------
+    loss : Tensor of shape ()
+        The batch's mean cross-entropy before the update, detached.
+    correct : Tensor of shape (), int64
+        How many images of the batch the model (with dropout on, as in the classic loop) got right.
+        Both stay on the device, so the caller decides when to wait for them.
+    """
+    outputs = model(images)
+    loss = F.cross_entropy(outputs, labels)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    correct = (outputs.detach().argmax(dim=1) == labels).sum()
+    return loss.detach(), correct
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    device: torch.device,
+    bar: tqdm | None = None,
+) -> tuple[list[float], list[float]]:
+    """One pass over ``batches`` with :func:`train_step`, in training mode.
+
+    Parameters
+    ----------
+    model : nn.Module
+        On ``device``; put in training mode here.
+    optimizer : torch.optim.Optimizer
+    batches : iterable of (Tensor of shape (B, 1, 28, 28), Tensor of shape (B,))
+        A training loader, or any sequence of batches.
+    device : torch.device
+        Where the batches are moved to.
+    bar : tqdm or None
+        Advanced by one per step.
+
+    Returns
+    -------
+    losses : list of float
+        Mean cross-entropy of each batch.
+    accuracies : list of float
+        Fraction of each batch classified correctly, in [0, 1].
+    """
+    model.train()
+    losses, corrects, sizes = [], [], []
+    for step, (images, labels) in enumerate(batches):
+        images = images.to(device)
+        labels = labels.to(device)
+        loss, correct = train_step(model, optimizer, images, labels)
+        # Kept as device tensors and read once per epoch: reading each step would make a GPU
+        # wait for every step to finish before queueing the next.
+        losses.append(loss)
+        corrects.append(correct)
+        sizes.append(labels.shape[0])
+        if bar is not None:
+            bar.update()
+            if step % _POSTFIX_EVERY == 0:
+                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    if not losses:
+        return [], []
+    accuracies = [correct / size for correct, size in zip(torch.stack(corrects).tolist(), sizes)]
+    return torch.stack(losses).tolist(), accuracies
+
+
+def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None) -> float:
+    """Accuracy of ``model`` over ``loader``, in eval mode (dropout off) and without gradients.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps Tensor of shape (B, 1, 28, 28) to scores of shape (B, 10).
+    loader : iterable of (Tensor of shape (B, 1, 28, 28), Tensor of shape (B,))
+        E.g. the test loader of :func:`~cnn_tutorial.torch_data.mnist_loaders`.
+    device : {None, "cpu", "cuda", "cuda:N"} or torch.device
+        Where the batches are sent: the model's device. ``None`` means where its parameters are.
+
+    Returns
+    -------
+    float
+        Fraction of images classified correctly, in [0, 1]. The model's train/eval mode is restored
+        afterwards.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    device = next(model.parameters()).device if device is None else choose_device(device)
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    total = 0
+    try:
+        with torch.no_grad():
+            for images, labels in loader:
+                images, labels = images.to(device), labels.to(device)
+                correct += (model(images).argmax(dim=1) == labels).sum()
+                total += labels.shape[0]
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("loader yielded no images to evaluate")
+    return correct.item() / total
+
+
+def train_torch(
+    epochs: int = 6,
+    batch_size: int = 100,
+    lr: float = 1e-3,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    root: str | os.PathLike | None = None,
+    relu_between_fc: bool = False,
+    train_limit: int | None = None,
+    progress: bool | None = None,
+    download: bool = True,
+) -> tuple[ConvNet, History]:
+    """Train the classic ConvNet on MNIST with Adam; test after every epoch.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the training set, at least 1.
+    batch_size : int
+        Images per step, at least 1.
+    lr : float
+        Adam's learning rate.
+    seed : int
+        Seeds the weights and dropout from one stream and the shuffling order from another
+        (:mod:`cnn_tutorial.seeds`); on the CPU the same seed gives the same run (on CUDA, cuDNN may
+        choose kernels whose sums round differently from run to run).
+    device : {None, "cpu", "cuda", "cuda:N"} or torch.device
+        See :func:`~cnn_tutorial.torch_model.choose_device`; ``None`` takes CUDA when available.
+    root : str, PathLike or None
+        Data root (see :func:`~cnn_tutorial.torch_data.mnist_loaders`).
+    relu_between_fc : bool
+        See :class:`~cnn_tutorial.torch_model.ConvNet`.
+    train_limit : int or None
+        Train on the first ``train_limit`` images only; testing always uses all 10,000.
+    progress : bool or None
+        Show a progress bar per epoch on stderr: ``None`` only when stderr is a terminal.
+    download : bool
+        Download MNIST when missing.
+
+    Returns
+    -------
+    model : ConvNet
+        The trained model, on ``device``, in eval mode.
+    history : History
+        ``framework="torch"``; per-step loss and batch accuracy, per-epoch test accuracy,
+        ``steps_per_epoch``, wall time and the settings.
+    """
+    epochs = check_int("epochs", epochs, 1)
+    lr = check_positive_float("lr", lr)
+    seed = check_int("seed", seed, 0)
+    show_progress = check_progress(progress)
+    device = choose_device(device)
+    train_loader, test_loader = mnist_loaders(batch_size, root, seed, train_limit, download)
+
+    initialization, _ = run_streams(seed)  # the loaders shuffle with the other stream
+    torch.manual_seed(torch_seed(initialization))  # the weights and dropout masks
+    model = ConvNet(relu_between_fc).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = History(
+        framework="torch",
+        steps_per_epoch=len(train_loader),
+        config={
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "optimizer": "Adam",
+            "seed": seed,
+            "device": str(device),
+            "relu_between_fc": relu_between_fc,
+            "train_limit": train_limit,
+            "torch_version": torch.__version__,
+        },
+    )
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        with tqdm(
+            total=len(train_loader), desc=f"epoch {epoch + 1}/{epochs}", unit="step", disable=not show_progress
+        ) as bar:
+            losses, accuracies = train_epoch(model, optimizer, train_loader, device, bar)
+            for loss, accuracy in zip(losses, accuracies):
+                history.record_step(loss, accuracy)
+            test_accuracy = evaluate(model, test_loader)
+            history.epoch_test_accuracy.append(test_accuracy)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", test_accuracy=f"{100 * test_accuracy:.2f} %")
+    history.seconds = time.perf_counter() - start
+    model.eval()
+    return model, history

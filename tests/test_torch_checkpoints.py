@@ -1,0 +1,93 @@
+"""Tests for cnn_tutorial.torch_checkpoints: saving, recording and loading the ConvNet."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnn_tutorial.history import History
+from cnn_tutorial.torch_checkpoints import checkpoint_record, load_checkpoint, save_checkpoint
+from cnn_tutorial.torch_model import ConvNet
+
+from torch_cases import fixed_batch
+
+def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
+    torch.manual_seed(0)
+    model = ConvNet().eval()
+    directory = tmp_path / "not" / "yet" / "there"
+    path = save_checkpoint(model, directory)
+    assert path == directory / "conv_net_model.ckpt"
+    assert sorted(p.name for p in directory.iterdir()) == ["conv_net_model.ckpt"]  # no temporary left
+    loaded = load_checkpoint(path)
+    assert not loaded.training
+    images, _ = fixed_batch(16)
+    with torch.no_grad():
+        assert torch.equal(model(images), loaded(images))
+
+
+def test_checkpoint_overwrites_and_keeps_relu_choice(tmp_path):
+    torch.manual_seed(1)
+    first, second = ConvNet(relu_between_fc=True), ConvNet(relu_between_fc=True)
+    save_checkpoint(first, tmp_path, name="model.ckpt")
+    path = save_checkpoint(second, tmp_path, name="model.ckpt")
+    loaded = load_checkpoint(path, relu_between_fc=True)
+    assert isinstance(loaded.fc_activation, torch.nn.ReLU)
+    assert torch.equal(loaded.fc1.weight, second.fc1.weight)
+
+
+@pytest.mark.parametrize("name", ["sub/model.ckpt", "", "..", 3])
+def test_save_checkpoint_rejects_names_with_directories(tmp_path, name):
+    with pytest.raises(ValueError, match="name"):
+        save_checkpoint(ConvNet(), tmp_path, name=name)
+
+
+def test_checkpoint_records_the_model_and_its_training(tmp_path):
+    history = History(framework="torch", epoch_test_accuracy=[0.98, 0.99],
+                      config={"epochs": 2, "seed": 0, "train_limit": None, "torch_version": torch.__version__})
+    path = save_checkpoint(ConvNet(relu_between_fc=True), tmp_path, history=history)
+    record = checkpoint_record(path)
+    assert record["model"] == {"relu_between_fc": True}
+    assert record["training"] == {"epochs": 2, "seed": 0, "train_limit": None, "torch_version": str(torch.__version__),
+                                  "epoch_test_accuracy": [0.98, 0.99]}
+    assert isinstance(load_checkpoint(path).fc_activation, torch.nn.ReLU)  # None: what the file records
+    assert checkpoint_record(save_checkpoint(ConvNet(), tmp_path, name="bare.ckpt"))["training"] is None
+
+
+def test_a_checkpoint_of_another_model_is_refused_by_name(tmp_path):
+    path = save_checkpoint(ConvNet(relu_between_fc=True), tmp_path)
+    with pytest.raises(ValueError, match=r"conv_net_model.ckpt holds a ConvNet with relu_between_fc=True"):
+        load_checkpoint(path, relu_between_fc=False)
+
+
+def test_a_classic_bare_state_dict_still_loads(tmp_path):
+    torch.manual_seed(2)
+    model = ConvNet()
+    path = tmp_path / "classic.ckpt"
+    torch.save(model.state_dict(), path)  # what the classic tutorial writes
+    assert checkpoint_record(path) == {"model": None, "training": None}
+    assert torch.equal(load_checkpoint(path).fc2.weight, model.fc2.weight)
+
+
+def test_load_checkpoint_errors(tmp_path):
+    garbage = tmp_path / "garbage.ckpt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="garbage.ckpt is not a readable checkpoint"):
+        load_checkpoint(garbage)
+    truncated = save_checkpoint(ConvNet(), tmp_path, name="truncated.ckpt")
+    truncated.write_bytes(truncated.read_bytes()[:100_000])  # a copy cut short
+    with pytest.raises(ValueError, match="truncated.ckpt is not a readable checkpoint"):
+        load_checkpoint(truncated)
+    future = tmp_path / "future.ckpt"
+    torch.save({"format": "cnn_tutorial.ConvNet checkpoint 99", "state_dict": {}}, future)
+    with pytest.raises(ValueError, match="future.ckpt has checkpoint format"):
+        checkpoint_record(future)
+    with pytest.raises(TypeError, match="model"):
+        save_checkpoint(torch.nn.Linear(2, 2), tmp_path)
+    with pytest.raises(TypeError, match="relu_between_fc"):
+        load_checkpoint(future, relu_between_fc="yes")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "missing.ckpt")
+    path = tmp_path / "other.ckpt"
+    torch.save(torch.nn.Linear(2, 2).state_dict(), path)
+    with pytest.raises(RuntimeError, match="state_dict"):
+        load_checkpoint(path)

@@ -1,0 +1,105 @@
+"""Tests for cnn_tutorial.torch_training: one step, evaluation, and a whole seeded run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from cnn_tutorial import torch_training
+from cnn_tutorial.history import History
+from cnn_tutorial.torch_model import ConvNet
+from cnn_tutorial.torch_training import evaluate, train_step, train_torch
+
+from torch_cases import fixed_batch
+
+def test_one_optimiser_step_lowers_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = ConvNet()
+    # Small enough that one step cannot overshoot on random data; it still must go downhill.
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    images, labels = fixed_batch()
+
+    def eval_loss() -> float:
+        model.eval()
+        with torch.no_grad():
+            return F.cross_entropy(model(images), labels).item()
+
+    before = eval_loss()
+    model.train()
+    step_loss, correct = train_step(model, optimizer, images, labels)
+    after = eval_loss()
+    assert after < before - 0.01
+    assert step_loss.shape == () and not step_loss.requires_grad
+    assert correct.dtype == torch.int64 and 0 <= correct.item() <= len(labels)
+
+
+def test_evaluate_counts_correct_predictions_and_restores_mode():
+    torch.manual_seed(0)
+    model = ConvNet()
+    images, _ = fixed_batch(30)
+    model.eval()
+    with torch.no_grad():
+        predicted = model(images).argmax(dim=1)
+    labels = predicted.clone()
+    labels[:10] = (labels[:10] + 1) % 10  # make exactly 10 of 30 wrong
+    loader = DataLoader(TensorDataset(images, labels), batch_size=7)
+    model.train()
+    assert evaluate(model, loader) == pytest.approx(20 / 30)
+    assert model.training
+    model.eval()
+    assert evaluate(model, loader, device="cpu") == pytest.approx(20 / 30)
+    assert not model.training
+
+
+def test_evaluate_rejects_empty_loader_and_non_models():
+    empty = DataLoader(TensorDataset(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.int64)), batch_size=4)
+    with pytest.raises(ValueError, match="no images"):
+        evaluate(ConvNet(), empty)
+    with pytest.raises(TypeError, match="model"):
+        evaluate("model", empty)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"epochs": 0}, ValueError),
+        ({"lr": 0.0}, ValueError),
+        ({"lr": float("nan")}, ValueError),
+        ({"lr": "fast"}, TypeError),
+        ({"progress": "yes"}, TypeError),
+        ({"device": "tpu"}, ValueError),
+    ],
+)
+def test_train_torch_validates_before_reading_data(tmp_path, kwargs, error):
+    with pytest.raises(error, match=next(iter(kwargs))):
+        train_torch(root=tmp_path, download=False, **kwargs)
+
+
+def test_train_torch_records_a_seeded_history_that_saves(mnist_root, tmp_path, capsys, monkeypatch):
+    def run(seed: int, progress: bool) -> tuple[ConvNet, History]:
+        return train_torch(epochs=1, train_limit=200, root=mnist_root, device="cpu", seed=seed, progress=progress)
+
+    model, history = run(0, progress=False)
+    assert capsys.readouterr().err == ""  # quiet
+    assert not model.training
+    assert history.framework == "torch"
+    assert history.steps_per_epoch == 2
+    assert len(history.step_loss) == len(history.step_accuracy) == 2
+    assert history.step_loss[0] == pytest.approx(2.3, abs=0.15)  # about ln 10 at the start
+    assert all(a * 100 == int(a * 100) for a in history.step_accuracy)  # whole images of 100
+    assert len(history.epoch_test_accuracy) == 1 and 0 <= history.test_accuracy <= 1
+    assert history.seconds > 0
+    assert history.config["device"] == "cpu" and history.config["lr"] == 1e-3
+    loaded = History.load(history.save(tmp_path / "history.json"))
+    assert loaded == history
+
+    # The reruns only compare training steps: skip the 10,000-image test pass, the slow part.
+    evaluated = []
+    monkeypatch.setattr(torch_training, "evaluate", lambda model, loader: evaluated.append(len(loader)) or 0.5)
+    assert run(0, progress=True)[1].step_loss == history.step_loss  # same seed, same run
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "test_accuracy=50.00 %" in err
+    assert run(1, progress=False)[1].step_loss != history.step_loss
+    assert evaluated == [100, 100]  # once per epoch, on the test loader
