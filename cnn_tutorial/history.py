@@ -45,11 +45,6 @@ class History:
         """Test accuracy after the last epoch, in [0, 1] (``nan`` before any epoch ended)."""
         return self.epoch_test_accuracy[-1] if self.epoch_test_accuracy else float("nan")
 
-    @property
-    def epochs(self) -> int:
-        """Number of completed epochs."""
-        return len(self.epoch_test_accuracy)
-
     def record_step(self, loss: float, accuracy: float) -> None:
         """Append one mini-batch's loss and accuracy (both as plain floats)."""
         self.step_loss.append(float(loss))
