@@ -217,17 +217,27 @@ def _multiply_adds(x_shape, w_shape, stride: int, padding: int) -> dict:
     return counts
 
 
-def _route(method: str, x_shape, w_shape, stride: int, padding: int) -> str:
+def _all_finite(*arrays: np.ndarray) -> bool:
+    """True when no array holds inf or NaN. One sum per array, without a temporary: a NaN or inf
+    makes the sum non-finite (and a sum that merely overflows errs on the safe side)."""
+    return all(np.isfinite(array.sum()) for array in arrays)
+
+
+def _route(method: str, x_shape, w_shape, stride: int, padding: int, finite: bool = True) -> str:
     """``"im2col"`` or ``"fourier"``: the route ``method`` names or, for ``"auto"``, the one with
     fewer multiply-adds (im2col on a tie).
 
-    One exception, measured: the Fourier route is only offered when the batch has more spectra,
+    Two exceptions. Measured: the Fourier route is only offered when the batch has more spectra,
     ``N (C + F)``, than the filters, ``C F``. With a batch that is small against the channels, its
     per-frequency products ``(N, C) @ (C, F)`` are too thin for BLAS to run at speed, and moving
-    the ``C F`` filter spectra costs more than the multiply-adds it saves.
+    the ``C F`` filter spectra costs more than the multiply-adds it saves. And when the inputs are
+    not all ``finite``: every frequency depends on every pixel, so one inf or NaN would spread NaN
+    over a whole image, where im2col (and PyTorch) keep it to the windows that contain it.
     """
     if method != "auto":
         return method
+    if not finite:
+        return "im2col"
     counts = _multiply_adds(x_shape, w_shape, stride, padding)
     (n, c), f = x_shape[:2], w_shape[0]
     if n * (c + f) <= c * f:
@@ -267,7 +277,7 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
     dtype = np.result_type(x, w)
     bias = None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    if _route(method, x.shape, w.shape, stride, padding) == "fourier":
+    if _route(method, x.shape, w.shape, stride, padding, _all_finite(x, w)) == "fourier":
         out = fourier.correlate(x, w, padding)
     else:
         out = _im2col_conv2d(x, w, stride, padding)
@@ -331,7 +341,7 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
         )
     dtype = np.result_type(dout, x, w)
     dout, x, w = (a.astype(dtype, copy=False) for a in (dout, x, w))
-    if _route(method, x.shape, w.shape, stride, padding) == "fourier":
+    if _route(method, x.shape, w.shape, stride, padding, _all_finite(dout, x, w)) == "fourier":
         dx, dw = fourier.correlate_backward(dout, x, w, padding, need_dx)
     else:
         dx, dw = _im2col_conv2d_backward(dout, x, w, stride, padding, need_dx)
@@ -351,6 +361,10 @@ def _im2col_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool
     budget = _COL2IM_CHUNK_BYTES if need_dx else _CHUNK_BYTES
     for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, budget):
         cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
+        if geo.pitch > geo.wo:
+            # The garbage columns hold real pixels; zeroed, an inf among them cannot turn their zero
+            # gradient into NaN (0 * inf) in dw.
+            cols.reshape(cols.shape[0], -1, geo.pitch)[:, :, geo.wo :] = 0
         # Spread dout over the wide (F, n, Ho, P) layout of the columns; garbage columns get zero gradient.
         g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho, geo.pitch), dtype=x.dtype)
         g[:, :, :, : geo.wo] = dout[batch].transpose(1, 0, 2, 3)
@@ -539,7 +553,8 @@ def relu(x) -> np.ndarray:
 
 
 def relu_backward(dout, x) -> np.ndarray:
-    """Gradient of :func:`relu`: ``dout`` where ``x > 0``, else 0 (0 at ``x == 0``, as in PyTorch).
+    """Gradient of :func:`relu`: 0 where ``x <= 0``, else ``dout`` (as in PyTorch: 0 at ``x == 0``,
+    and a NaN input passes ``dout`` on, since ``NaN <= 0`` is false).
 
     Parameters
     ----------
@@ -550,15 +565,15 @@ def relu_backward(dout, x) -> np.ndarray:
     Returns
     -------
     ndarray, same shape as ``x``
-        Computed as ``dout * (x > 0)``, branch-free (several times faster than ``np.where`` on a
-        random mask). A non-finite ``dout`` therefore stays non-finite even where ``x <= 0``, so
-        an upstream overflow is never hidden.
+        Computed as ``dout * ~(x <= 0)``, branch-free (several times faster than ``np.where`` on a
+        random mask). A non-finite ``dout`` therefore stays non-finite even where ``x <= 0`` (PyTorch
+        gives 0 there), so an upstream overflow is never hidden.
     """
     x = as_float_array("x", x)
     dout = as_float_array("dout", dout)
     if dout.shape != x.shape:
         raise ValueError(f"dout shape {dout.shape} must equal x shape {x.shape}")
-    return dout * (x > 0)
+    return dout * ~(x <= 0)
 
 
 # --------------------------------------------------------------------------- softmax and cross-entropy
