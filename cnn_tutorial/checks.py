@@ -46,9 +46,9 @@ def check_no_empty_axes(name: str, array: np.ndarray, layout: str, axes: tuple[i
         raise ValueError(f"{name} must have at least 1 entry along {', '.join(empty)}; got shape {array.shape} {layout}")
 
 
-# The largest array an operation allocates from sizes it was given (padding, a file's header, ...).
-# Above it, the sizes are far more likely a mistake than a wish, and the reader gets a message
-# instead of minutes of swapping or a crash. Raise it here if you really need more.
+#: The largest array (4 GiB) an operation allocates from sizes it was given (padding, a file's
+#: header, ...). Above it, the sizes are far more likely a mistake than a wish, and the reader
+#: gets a message instead of minutes of swapping or a crash. Raise it if you really need more.
 MAX_ARRAY_BYTES = 4 << 30
 
 

@@ -91,7 +91,7 @@ def refresh(path: Path, timeout: int, target: Path | None = None) -> None:
     mode = path.stat().st_mode
     with atomic_write(target, "w") as handle:
         nbformat.write(notebook, handle)
-    target.chmod(mode)  # the temporary file atomic_write renames into place is private (0600)
+    target.chmod(mode)  # keep the notebook's permissions as they were
 
 
 def main(argv: list[str] | None = None) -> int:

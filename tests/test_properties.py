@@ -163,6 +163,21 @@ def pool_inputs(rng, shape, dtype, levels):
     return rng.integers(0, levels, size=shape).astype(dtype)
 
 
+def assert_pool_equals_torch(x, size, stride, rng):
+    """maxpool2d and its backward on ``x`` equal PyTorch's exactly (NaN == NaN); returns ``(out, dout, dx)``."""
+    out = ops.maxpool2d(x, size, stride)
+    # Integer-valued gradients: overlapping windows add up exactly in either order, so any
+    # difference is a gradient sent to the wrong position.
+    dout = integer_valued(rng, out.shape, x.dtype)
+    dx = ops.maxpool2d_backward(dout, x, size, stride)
+    xt = as_torch(x, True)
+    out_t = F.max_pool2d(xt, size, stride)
+    out_t.backward(as_torch(dout))
+    np.testing.assert_array_equal(out, out_t.detach().numpy())
+    np.testing.assert_array_equal(dx, xt.grad.numpy())
+    return out, dout, dx
+
+
 @settings(max_examples=400, **COMMON)
 @given(
     geometry=pool_geometries(),
@@ -175,18 +190,8 @@ def test_maxpool2d_and_backward_equal_torch_exactly(geometry, dtype, levels, see
     n, c, h, w, size, stride = geometry
     rng = np.random.default_rng(seed)
     x = pool_inputs(rng, (n, c, h, w), dtype, levels)
-    out = ops.maxpool2d(x, size, stride)
-    # Integer-valued gradients: overlapping windows add up exactly in either order, so any
-    # difference is a gradient sent to the wrong position.
-    dout = integer_valued(rng, out.shape, dtype)
-    dx = ops.maxpool2d_backward(dout, x, size, stride)
-
-    xt = as_torch(x, True)
-    out_t = F.max_pool2d(xt, size, stride)
-    out_t.backward(as_torch(dout))
+    out, dout, dx = assert_pool_equals_torch(x, size, stride, rng)
     assert out.dtype == dtype and dx.dtype == dtype
-    np.testing.assert_array_equal(out, out_t.detach().numpy())
-    np.testing.assert_array_equal(dx, xt.grad.numpy())
 
 
 @settings(max_examples=300, **COMMON)
@@ -197,15 +202,7 @@ def test_maxpool2d_with_nan_equals_torch_exactly(geometry, dtype, nan_fraction, 
     rng = np.random.default_rng(seed)
     x = pool_inputs(rng, (n, c, h, w), dtype, 3)
     x[rng.random(x.shape) < nan_fraction] = np.nan
-    out = ops.maxpool2d(x, size, stride)
-    dout = integer_valued(rng, out.shape, dtype)
-    dx = ops.maxpool2d_backward(dout, x, size, stride)
-
-    xt = as_torch(x, True)
-    out_t = F.max_pool2d(xt, size, stride)
-    out_t.backward(as_torch(dout))
-    np.testing.assert_array_equal(out, out_t.detach().numpy())  # NaN == NaN here
-    np.testing.assert_array_equal(dx, xt.grad.numpy())
+    out, dout, dx = assert_pool_equals_torch(x, size, stride, rng)
     # The loop versions claim the same NaN rule (checked on the first image: they are slow).
     np.testing.assert_array_equal(loops.maxpool(x[0], size, stride), out[0])
     np.testing.assert_array_equal(loops.maxpool_backward(dout[0], x[0], size, stride), dx[0])
