@@ -151,7 +151,9 @@ def _make_folder(out: Path) -> list[Path]:
     while not folder.exists() and folder.parent != folder:
         missing.append(folder)
         folder = folder.parent
-    out.mkdir(parents=True, exist_ok=True)  # FileExistsError when out is a file
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
         raise PermissionError(f"--out {out} is not writable")
     return missing[::-1]

@@ -110,7 +110,7 @@ def test_unusable_out_dir_is_one_error_line_and_exit_1(tmp_path, capsys):
     occupied.write_text("not a folder")
     assert main(["train", "--framework", "torch", "--out", str(occupied), "--no-download"]) == 1
     err_lines = capsys.readouterr().err.strip().splitlines()
-    assert len(err_lines) == 1 and err_lines[0].startswith("error:")
+    assert err_lines == [f"error: --out {occupied} exists and is not a folder"]
 
 
 def test_missing_cuda_is_one_error_line_and_exit_1(tmp_path, capsys, monkeypatch):
