@@ -206,10 +206,11 @@ class Adam:
         v = beta2 * v + (1 - beta2) * g**2         # running mean of squared gradients
         p -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
 
-    The classic numpy CNN re-created ``m`` and ``v`` as zeros at every batch and skipped the bias
-    correction. Then ``m = 0.1 g`` and ``v = 0.001 g**2`` at every step, so each update is
-    ``lr * 0.1 g / sqrt(0.001 g**2) = 3.16 lr * sign(g)``: sign-SGD with a fixed step, not Adam.
-    This class gives the same updates as ``torch.optim.Adam`` (tested).
+    The classic numpy CNN re-created ``m`` and ``v`` as zeros at every batch, skipped the bias
+    correction and used ``lr=0.01``, ``beta1=0.95``, ``beta2=0.99`` with ``sqrt(v + 1e-7)``. Then
+    ``m = 0.05 g`` and ``v = 0.01 g**2`` at every step, so each update is
+    ``lr * 0.05 g / sqrt(0.01 g**2 + 1e-7)``, about ``0.5 lr * sign(g)`` for ``|g| >> 3e-3``:
+    sign-SGD with a fixed step, not Adam. This class gives the same updates as ``torch.optim.Adam`` (tested).
 
     Parameters
     ----------
