@@ -5,7 +5,8 @@ when one is damaged); :func:`~cnn_tutorial.data.normalize` scales them. The clas
 read MNIST through ``torchvision.datasets.MNIST`` with ``ToTensor`` and ``Normalize`` on every image
 each time it is drawn; :func:`mnist_transform` keeps that per-image preprocessing for comparison:
 its tensors are the same, bit for bit, but redoing it every epoch cost about a quarter of the
-training time on a two-core CPU, and torchvision's reader checks neither labels nor file sizes.
+training time on a two-core CPU, and torchvision's reader does not check the labels and reports a
+damaged file without naming it.
 """
 
 from __future__ import annotations
