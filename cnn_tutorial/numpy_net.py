@@ -28,8 +28,8 @@ import numpy as np
 from tqdm import tqdm
 
 from . import ops
-from .checks import check_int, check_ndim, check_positive_float, check_progress, check_real
 from .batching import batch_slices
+from .checks import check_int, check_ndim, check_positive_float, check_progress, check_real
 from .data import load_mnist_splits, minibatches, normalize, num_batches
 from .files import atomic_write
 from .history import History
@@ -210,7 +210,8 @@ class Adam:
     correction and used ``lr=0.01``, ``beta1=0.95``, ``beta2=0.99`` with ``sqrt(v + 1e-7)``. Then
     ``m = 0.05 g`` and ``v = 0.01 g**2`` at every step, so each update is
     ``lr * 0.05 g / sqrt(0.01 g**2 + 1e-7)``, about ``0.5 lr * sign(g)`` for ``|g| >> 3e-3``:
-    sign-SGD with a fixed step, not Adam. This class gives the same updates as ``torch.optim.Adam`` (tested).
+    sign-SGD with a fixed step, not Adam. This class gives the same updates as
+    ``torch.optim.Adam`` (tested).
 
     Parameters
     ----------
@@ -327,8 +328,8 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     history = History(
         framework="numpy",
         steps_per_epoch=num_batches(len(train_images), batch_size),
-        config=dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule,
-                    seed=seed, train_size=len(train_images), test_size=len(test_images)),
+        config=dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
+                    train_size=len(train_images), test_size=len(test_images)),
     )
     _, shuffle_stream = run_streams(seed)
     shuffling = np.random.default_rng(shuffle_stream)

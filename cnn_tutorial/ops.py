@@ -26,6 +26,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import fourier
+from .batching import batch_slices
 from .checks import (
     as_float_array,
     check_allocation,
@@ -36,7 +37,6 @@ from .checks import (
     check_window_fits,
     output_size,
 )
-from .batching import batch_slices
 
 __all__ = [
     "conv2d",
@@ -223,26 +223,28 @@ def _all_finite(*arrays: np.ndarray) -> bool:
     return all(np.isfinite(array.sum()) for array in arrays)
 
 
-def _route(method: str, x_shape, w_shape, stride: int, padding: int, finite: bool = True) -> str:
+def _route(method: str, x_shape, w_shape, stride: int, padding: int, inputs: tuple = ()) -> str:
     """``"im2col"`` or ``"fourier"``: the route ``method`` names or, for ``"auto"``, the one with
     fewer multiply-adds (im2col on a tie).
 
     Two exceptions. Measured: the Fourier route is only offered when the batch has more spectra,
     ``N (C + F)``, than the filters, ``C F``. With a batch that is small against the channels, its
     per-frequency products ``(N, C) @ (C, F)`` are too thin for BLAS to run at speed, and moving
-    the ``C F`` filter spectra costs more than the multiply-adds it saves. And when the inputs are
-    not all ``finite``: every frequency depends on every pixel, so one inf or NaN would spread NaN
-    over a whole image, where im2col (and PyTorch) keep it to the windows that contain it.
+    the ``C F`` filter spectra costs more than the multiply-adds it saves. And when one of the
+    ``inputs`` (the arrays the route would transform) holds inf or NaN: every frequency depends on
+    every pixel, so it would spread NaN over a whole image, where im2col (and PyTorch) keep it to
+    the windows that contain it.
     """
     if method != "auto":
         return method
-    if not finite:
-        return "im2col"
     counts = _multiply_adds(x_shape, w_shape, stride, padding)
     (n, c), f = x_shape[:2], w_shape[0]
     if n * (c + f) <= c * f:
         counts.pop("fourier", None)
-    return min(counts, key=counts.get)
+    route = min(counts, key=counts.get)
+    if route == "fourier" and not _all_finite(*inputs):
+        return "im2col"
+    return route
 
 
 def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto") -> np.ndarray:
@@ -277,7 +279,7 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
     dtype = np.result_type(x, w)
     bias = None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    if _route(method, x.shape, w.shape, stride, padding, _all_finite(x, w)) == "fourier":
+    if _route(method, x.shape, w.shape, stride, padding, (x, w)) == "fourier":
         out = fourier.correlate(x, w, padding)
     else:
         out = _im2col_conv2d(x, w, stride, padding)
@@ -341,7 +343,7 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
         )
     dtype = np.result_type(dout, x, w)
     dout, x, w = (a.astype(dtype, copy=False) for a in (dout, x, w))
-    if _route(method, x.shape, w.shape, stride, padding, _all_finite(dout, x, w)) == "fourier":
+    if _route(method, x.shape, w.shape, stride, padding, (dout, x, w)) == "fourier":
         dx, dw = fourier.correlate_backward(dout, x, w, padding, need_dx)
     else:
         dx, dw = _im2col_conv2d_backward(dout, x, w, stride, padding, need_dx)
@@ -453,8 +455,8 @@ def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
 
     Each window sends its upstream gradient to exactly one input position, the one PyTorch picks:
     the first maximum in row-major order, or a NaN when the window holds one (the last NaN). Ties
-    therefore do not split or duplicate the gradient. With overlapping windows (``stride < size``) a pixel that is the maximum of several
-    windows collects the sum of their gradients.
+    therefore do not split or duplicate the gradient. With overlapping windows (``stride < size``)
+    a pixel that is the maximum of several windows collects the sum of their gradients.
 
     Parameters
     ----------

@@ -219,15 +219,37 @@ def test_load_mnist_corrupt_file_names_file(tmp_path):
     assert str(raw_dir / "train-images-idx3-ubyte.gz") in str(info.value)
 
 
-def test_load_mnist_refuses_a_split_without_images(tmp_path):
-    # Before: 0 training images trained nothing, saved an untrained model, then hit ZeroDivisionError.
-    files = synthetic_files()
-    files["train-images-idx3-ubyte"] = idx_bytes(np.zeros((0, 28, 28), dtype=np.uint8))
-    files["train-labels-idx1-ubyte"] = idx_bytes(np.zeros(0, dtype=np.uint8))
+def _damaged(**replaced: bytes) -> dict[str, bytes]:
+    """The synthetic files with some replaced (keyword: file name with ``-`` written as ``_``)."""
+    return synthetic_files() | {name.replace("_", "-"): content for name, content in replaced.items()}
+
+
+_NO_IMAGES, _NO_LABELS = idx_bytes(np.zeros((0, 28, 28))), idx_bytes(np.zeros(0))
+
+# Damaged splits and the message each gets, on both trainers' data path (the message names the file).
+DAMAGED_SPLITS = {
+    "label 12": (_damaged(train_labels_idx1_ubyte=idx_bytes(np.array([3, 12, 0, 1, 2, 3, 4]))),
+                 "train-labels-idx1-ubyte: labels must be digits 0..9, found 12 at index 1"),
+    "count mismatch": (_damaged(train_labels_idx1_ubyte=idx_bytes(np.arange(6))), "holds 7 images but"),
+    "truncated": (_damaged(train_images_idx3_ubyte=synthetic_files()["train-images-idx3-ubyte"][:-100]),
+                  "train-images-idx3-ubyte: truncated"),
+    # Before: 0 training images trained nothing, saved an untrained model, then hit ZeroDivisionError;
+    # an empty test set failed with "need at least one array to concatenate" after the whole training.
+    "no training images": (_damaged(train_images_idx3_ubyte=_NO_IMAGES, train_labels_idx1_ubyte=_NO_LABELS),
+                           "train-images-idx3-ubyte holds no images"),
+    "no test images": (_damaged(t10k_images_idx3_ubyte=_NO_IMAGES, t10k_labels_idx1_ubyte=_NO_LABELS),
+                       "t10k-images-idx3-ubyte holds no images"),
+}
+
+
+@pytest.mark.parametrize("case", ["no training images", "no test images"])
+def test_load_mnist_refuses_a_split_without_images(tmp_path, case):
+    files, message = DAMAGED_SPLITS[case]
     raw_dir = write_dataset(tmp_path, files=files)
-    with pytest.raises(ValueError, match=r"holds no images") as info:
-        load_mnist("train", root=tmp_path, download=False)
-    assert str(raw_dir / "train-images-idx3-ubyte") in str(info.value)
+    split = "train" if case == "no training images" else "test"
+    with pytest.raises(ValueError, match=message) as info:
+        load_mnist(split, root=tmp_path, download=False)
+    assert str(raw_dir) in str(info.value)
 
 
 @pytest.mark.parametrize(

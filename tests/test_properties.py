@@ -32,6 +32,8 @@ from hypothesis import strategies as st
 
 from cnn_tutorial import data, loops, ops
 
+from conv_cases import as_torch  # float64: the reference precision for both dtypes
+
 DTYPES = [np.float32, np.float64]
 TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
 
@@ -39,11 +41,6 @@ TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}
 COMMON = dict(deadline=None, derandomize=True, database=None)
 
 seeds = st.integers(0, 2**32 - 1)
-
-
-def as_torch(a, grad=False):
-    """A float64 torch tensor of ``a`` (the reference precision for both dtypes)."""
-    return torch.tensor(np.asarray(a, dtype=np.float64), dtype=torch.float64, requires_grad=grad)
 
 
 def assert_close_scaled(actual, expected, magnitude, dtype, what):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +15,7 @@ from cnn_tutorial.data import DATA_ENV_VAR, MNISTNotFoundError, load_mnist_split
 from cnn_tutorial.seeds import run_streams, torch_seed
 from cnn_tutorial.torch_data import mnist_datasets, mnist_loaders, mnist_transform
 
-from test_data import idx_bytes, synthetic_files, write_dataset
+from test_data import DAMAGED_SPLITS, write_dataset
 
 
 
@@ -91,28 +92,9 @@ def test_mnist_loaders_validates(tmp_path, kwargs, error):
 # file, before any training. Before, torchvision read the files: a label 12 killed training with
 # "IndexError: Target 12 is out of bounds", a count mismatch gave an AssertionError traceback, and a
 # truncated file "shape '[60, 28, 28]' is invalid for input of size 46940", naming no file.
-def _damaged(name: str, content: bytes) -> dict[str, bytes]:
-    files = synthetic_files()
-    files[name] = content
-    return files
-
-
-DAMAGED = {
-    "label 12": (_damaged("train-labels-idx1-ubyte", idx_bytes(np.array([3, 12, 0, 1, 2, 3, 4]))),
-                 "train-labels-idx1-ubyte: labels must be digits 0..9, found 12 at index 1"),
-    "count mismatch": (_damaged("train-labels-idx1-ubyte", idx_bytes(np.arange(6))),
-                       "holds 7 images but"),
-    "truncated": (_damaged("train-images-idx3-ubyte", synthetic_files()["train-images-idx3-ubyte"][:-100]),
-                  "train-images-idx3-ubyte: truncated"),
-    "no test images": (_damaged("t10k-labels-idx1-ubyte", idx_bytes(np.zeros(0)))
-                       | {"t10k-images-idx3-ubyte": idx_bytes(np.zeros((0, 28, 28)))},
-                       "t10k-images-idx3-ubyte holds no images"),
-}
-
-
-@pytest.mark.parametrize("case", DAMAGED, ids=list(DAMAGED))
+@pytest.mark.parametrize("case", DAMAGED_SPLITS)
 def test_damaged_data_gets_the_numpy_paths_error_naming_the_file(tmp_path, case):
-    files, message = DAMAGED[case]
+    files, message = DAMAGED_SPLITS[case]
     write_dataset(tmp_path, files=files)
     with pytest.raises(ValueError, match=re.escape(message)) as info:
         mnist_loaders(root=tmp_path, download=False)
