@@ -97,7 +97,7 @@ def main() -> None:
     # One turn over a loader is one (small) epoch of it: the same number of batches, of the same
     # images, as the preloaded ones.
     n_images = args.chunk * args.batch_size
-    train_loader, test_loader = mnist_loaders(
+    train_loader, _, test_loader = mnist_loaders(
         args.batch_size, root=args.data_root, seed=0, train_limit=n_images, download=False
     )
     per_image_loader = classic_loader(args.data_root, n_images, args.batch_size)

@@ -1,7 +1,9 @@
 """Command line: ``python -m cnn_tutorial train --framework numpy|torch --out DIR [options]``.
 
-Trains one of the two networks on MNIST, writes the model and its :class:`~cnn_tutorial.History`
-into ``DIR``, prints progress, and prints as its last line ``test accuracy: NN.NN %``.
+Trains one of the two networks on MNIST (55,000 training images; 5,000 held out for validation),
+writes the model and its :class:`~cnn_tutorial.History` into ``DIR``, prints progress and the
+validation loss and accuracy of every epoch, and prints as its last line the accuracy on the 10,000
+test images, measured once after training: ``test accuracy: NN.NN %``.
 
 Exit status: 0 on success; 2 for bad arguments (argparse's usage error); 1 for an expected failure
 (missing data, a device that is not there, an unwritable ``DIR``), reported as one ``error:`` line
@@ -179,10 +181,14 @@ def _train(args: argparse.Namespace) -> None:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
-    for epoch, accuracy in enumerate(history.epoch_test_accuracy, start=1):
+    validation = zip(history.epoch_validation_loss, history.epoch_validation_accuracy)
+    for epoch, (validation_loss, validation_accuracy) in enumerate(validation, start=1):
         epoch_losses = history.step_loss[(epoch - 1) * history.steps_per_epoch : epoch * history.steps_per_epoch]
         mean_loss = sum(epoch_losses) / len(epoch_losses)
-        print(f"epoch {epoch}: mean training loss {mean_loss:.4f}, test accuracy {100 * accuracy:.2f} %")
+        print(
+            f"epoch {epoch}: mean training loss {mean_loss:.4f}, validation loss {validation_loss:.4f}, "
+            f"validation accuracy {100 * validation_accuracy:.2f} %"
+        )
     print(f"trained in {history.seconds:.1f} s")
     print(f"saved model: {model_path}")
     print(f"saved history: {history_path}")

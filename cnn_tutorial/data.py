@@ -1,4 +1,4 @@
-"""Find, read, validate and normalise MNIST; cut it into mini-batches.
+"""Find, read, validate, split and normalise MNIST; cut it into mini-batches.
 
 Where the data lives
 --------------------
@@ -326,37 +326,84 @@ def load_mnist(
     return images, labels.astype(np.int64)
 
 
-def load_mnist_splits(
-    root: str | os.PathLike | None = None, download: bool = True, train_limit: int | None = None
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Both splits, read and checked by :func:`load_mnist`: what both trainers train and test on.
+VALIDATION_SIZE = 5_000
+#: Seed of the validation split. Fixed, not the run's seed: every run, of either trainer and with
+#: any seed, holds out the same images, so that their validation results compare like with like.
+SPLIT_SEED = 0
 
-    Both are read (and so checked) before any training starts, so a damaged test file is reported
-    at once, not after minutes of training.
+
+def split_validation(
+    images: np.ndarray, labels: np.ndarray, size: int = VALIDATION_SIZE, seed: int = SPLIT_SEED
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Hold out ``size`` images, drawn at random (seeded), as a validation set.
+
+    Parameters
+    ----------
+    images : ndarray of shape (N, ...)
+    labels : ndarray of shape (N,)
+    size : int, default 5,000
+        Images held out, at least 1 and fewer than N.
+    seed : int, default :data:`SPLIT_SEED`
+        Seeds the draw (``np.random.default_rng(seed).permutation``).
+
+    Returns
+    -------
+    (train_images, train_labels), (validation_images, validation_labels)
+        N - size and size images. Both keep the original order of the images they hold, so the
+        same ``size`` and ``seed`` always give the same two sets.
+    """
+    size = check_int("validation_size", size, 1)
+    if len(images) != len(labels):
+        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
+    if size >= len(images):
+        raise ValueError(f"validation_size must be less than the {len(images)} training images, got {size}")
+    held_out = np.zeros(len(images), dtype=bool)
+    held_out[np.random.default_rng(seed).permutation(len(images))[:size]] = True
+    return (images[~held_out], labels[~held_out]), (images[held_out], labels[held_out])
+
+
+def load_mnist_splits(
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    train_limit: int | None = None,
+    validation_size: int = VALIDATION_SIZE,
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Training, validation and test sets: what both trainers train, choose and test on.
+
+    The 60,000 training images are split by :func:`split_validation` into 55,000 to train on and
+    5,000 to validate on (every run the same 5,000); the 10,000 test images stay apart until the
+    end. Both files are read, and so checked by :func:`load_mnist`, before any training starts, so a
+    damaged test file is reported at once, not after minutes of training.
 
     Parameters
     ----------
     root, download
         As in :func:`load_mnist`.
     train_limit : int or None
-        Keep only the first ``train_limit`` training images (quick runs, tests); at most the size of
-        the training set.
+        Keep only the first ``train_limit`` images of the training part (quick runs, tests).
+    validation_size : int, default 5,000
+        Training images held out for validation.
 
     Returns
     -------
-    (train_images, train_labels), (test_images, test_labels)
+    (train_images, train_labels), (validation_images, validation_labels), (test_images, test_labels)
         uint8 images of shape (N, 28, 28) and int64 labels of shape (N,), as :func:`load_mnist`
         returns them.
     """
     if train_limit is not None:
         train_limit = check_int("train_limit", train_limit, 1)
-    train_images, train_labels = load_mnist("train", root, download)
+    validation_size = check_int("validation_size", validation_size, 1)
+    images, labels = load_mnist("train", root, download)
     test = load_mnist("test", root, download)
+    (train_images, train_labels), validation = split_validation(images, labels, validation_size)
     if train_limit is not None:
         if train_limit > len(train_images):
-            raise ValueError(f"train_limit must be at most {len(train_images)}, the training set's size, got {train_limit}")
+            raise ValueError(
+                f"train_limit must be at most {len(train_images)}, the training images left after holding "
+                f"out {validation_size} for validation, got {train_limit}"
+            )
         train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
-    return (train_images, train_labels), test
+    return (train_images, train_labels), validation, test
 
 
 def normalize(images: np.ndarray) -> np.ndarray:

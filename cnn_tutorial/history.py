@@ -6,8 +6,16 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .files import atomic_write
+
+
+class Evaluation(NamedTuple):
+    """A model's results on a set of images: mean cross-entropy and fraction classified correctly."""
+
+    loss: float
+    accuracy: float
 
 
 @dataclass
@@ -22,8 +30,14 @@ class History:
         Mean cross-entropy of each training mini-batch, in order (length = number of steps).
     step_accuracy : list of float
         Fraction of each training mini-batch classified correctly, in [0, 1].
-    epoch_test_accuracy : list of float
-        Test-set accuracy after each epoch, in [0, 1].
+    epoch_validation_loss : list of float
+        Mean cross-entropy on the validation set after each epoch.
+    epoch_validation_accuracy : list of float
+        Validation accuracy after each epoch, in [0, 1]. Every choice (schedule, epochs, model) is
+        made on these.
+    test_accuracy : float or None
+        Test-set accuracy of the final model, in [0, 1], measured once after training; None until
+        then.
     steps_per_epoch : int
         Mini-batches per epoch, so step ``i`` belongs to epoch ``i // steps_per_epoch``.
     seconds : float
@@ -35,20 +49,22 @@ class History:
     framework: str
     step_loss: list[float] = field(default_factory=list)
     step_accuracy: list[float] = field(default_factory=list)
-    epoch_test_accuracy: list[float] = field(default_factory=list)
+    epoch_validation_loss: list[float] = field(default_factory=list)
+    epoch_validation_accuracy: list[float] = field(default_factory=list)
+    test_accuracy: float | None = None
     steps_per_epoch: int = 0
     seconds: float = 0.0
     config: dict = field(default_factory=dict)
-
-    @property
-    def test_accuracy(self) -> float:
-        """Test accuracy after the last epoch, in [0, 1] (``nan`` before any epoch ended)."""
-        return self.epoch_test_accuracy[-1] if self.epoch_test_accuracy else float("nan")
 
     def record_step(self, loss: float, accuracy: float) -> None:
         """Append one mini-batch's loss and accuracy (both as plain floats)."""
         self.step_loss.append(float(loss))
         self.step_accuracy.append(float(accuracy))
+
+    def record_validation(self, result: Evaluation) -> None:
+        """Append the validation loss and accuracy measured after an epoch."""
+        self.epoch_validation_loss.append(float(result.loss))
+        self.epoch_validation_accuracy.append(float(result.accuracy))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the history as JSON, atomically. Returns the path written."""

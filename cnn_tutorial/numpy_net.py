@@ -30,9 +30,9 @@ from tqdm import tqdm
 from . import ops
 from .batching import batch_slices
 from .checks import check_int, check_ndim, check_positive_float, check_progress, check_real
-from .data import load_mnist_splits, minibatches, normalize, num_batches
+from .data import VALIDATION_SIZE, load_mnist_splits, minibatches, normalize, num_batches
 from .files import atomic_write
-from .history import History
+from .history import Evaluation, History
 from .seeds import run_streams
 
 __all__ = ["PARAM_SHAPES", "SCHEDULES", "NumpyCNN", "Adam", "learning_rate", "evaluate", "fit", "train_numpy"]
@@ -250,13 +250,29 @@ class Adam:
             p -= (self.lr / correction1) * m / (np.sqrt(v / correction2) + self.eps)
 
 
-def evaluate(net: NumpyCNN, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> float:
-    """Fraction of ``images`` (normalised, ``(N, 1, 28, 28)``) that ``net`` classifies as ``labels`` ``(N,)``."""
+def evaluate(net: NumpyCNN, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> Evaluation:
+    """Mean cross-entropy and accuracy of ``net`` on ``images``, ``batch_size`` images at a time.
+
+    Parameters
+    ----------
+    net : NumpyCNN
+    images : ndarray of float32, shape (N, 1, 28, 28)
+        Normalised images.
+    labels : ndarray of int, shape (N,)
+    batch_size : int, default 500
+
+    Returns
+    -------
+    Evaluation
+        ``loss`` (mean cross-entropy over the N images) and ``accuracy`` (fraction classified
+        correctly, in [0, 1]).
+    """
     if len(images) != len(labels):
         raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
     if len(images) == 0:
         raise ValueError("no images to evaluate: images and labels are empty")
-    return float(np.mean(net.predict(images, batch_size) == labels))
+    logits = net.logits(images, batch_size)  # (N, 10)
+    return Evaluation(loss=ops.cross_entropy(logits, labels), accuracy=float(np.mean(logits.argmax(axis=1) == labels)))
 
 
 SCHEDULES = ("cosine", "step", "constant")
@@ -287,9 +303,9 @@ def learning_rate(lr: float, schedule: str, step: int, total_steps: int, steps_p
 
 
 def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
-        test_images: np.ndarray, test_labels: np.ndarray, epochs: int = 3, batch_size: int = 32,
+        validation_images: np.ndarray, validation_labels: np.ndarray, epochs: int = 3, batch_size: int = 32,
         lr: float = 2e-3, schedule: str = "cosine", seed: int = 0, progress: bool | None = None) -> History:
-    """Train ``net`` in place with Adam on given arrays; evaluate on the test arrays after each epoch.
+    """Train ``net`` in place with Adam on given arrays; evaluate on the validation arrays after each epoch.
 
     Parameters
     ----------
@@ -297,8 +313,9 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     train_images : ndarray of float32, shape (N, 1, 28, 28)
         Normalised training images.
     train_labels : ndarray of int, shape (N,)
-    test_images : ndarray of float32, shape (M, 1, 28, 28)
-    test_labels : ndarray of int, shape (M,)
+    validation_images : ndarray of float32, shape (M, 1, 28, 28)
+        Normalised images held out from training, to watch the run and choose settings on.
+    validation_labels : ndarray of int, shape (M,)
     epochs : int, default 3
     batch_size : int, default 32
     lr : float, default 2e-3
@@ -314,13 +331,14 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     Returns
     -------
     History
-        Per-step loss and batch accuracy, per-epoch test accuracy, wall time.
+        Per-step loss and batch accuracy, per-epoch validation loss and accuracy, wall time
+        (``test_accuracy`` stays None: the test set is not fit's business).
     """
     epochs = check_int("epochs", epochs, 1)
     batch_size = check_int("batch_size", batch_size, 1)
-    for name, array in (("train_images", train_images), ("test_images", test_images)):
+    for name, array in (("train_images", train_images), ("validation_images", validation_images)):
         if len(array) == 0:
-            raise ValueError(f"{name} is empty: there is nothing to train on or to test")
+            raise ValueError(f"{name} is empty: there is nothing to train on or to validate on")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     show_progress = check_progress(progress)
@@ -329,7 +347,7 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
         framework="numpy",
         steps_per_epoch=num_batches(len(train_images), batch_size),
         config=dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
-                    train_size=len(train_images), test_size=len(test_images)),
+                    train_size=len(train_images), validation_size=len(validation_images)),
     )
     _, shuffle_stream = run_streams(seed)
     shuffling = np.random.default_rng(shuffle_stream)
@@ -347,14 +365,19 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
                 history.record_step(loss, np.mean(logits.argmax(axis=1) == y))
                 bar.update()
                 bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        history.epoch_test_accuracy.append(evaluate(net, test_images, test_labels))
+        history.record_validation(evaluate(net, validation_images, validation_labels))
     history.seconds = time.perf_counter() - start
     return history
 
 
 def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedule: str = "cosine", seed: int = 0,
-                root=None, train_limit: int | None = None, progress: bool | None = None, download: bool = True):
-    """Train the numpy CNN on MNIST from scratch and evaluate it on the 10,000 test images.
+                root=None, train_limit: int | None = None, validation_size: int = VALIDATION_SIZE,
+                progress: bool | None = None, download: bool = True):
+    """Train the numpy CNN on MNIST from scratch; validate after every epoch, test once at the end.
+
+    It trains on 55,000 training images, validates on the 5,000 held out
+    (:func:`cnn_tutorial.data.load_mnist_splits`) and, after the last epoch, tests on the 10,000
+    test images.
 
     Parameters
     ----------
@@ -368,6 +391,8 @@ def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedul
         Data root (see :func:`cnn_tutorial.data.resolve_root`).
     train_limit : int, optional
         Train on only the first ``train_limit`` training images (quick runs, tests).
+    validation_size : int, default 5,000
+        Training images held out for validation.
     download : bool, default True
         Download MNIST when it is missing (see :func:`cnn_tutorial.data.load_mnist`).
 
@@ -375,9 +400,13 @@ def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedul
     -------
     net : NumpyCNN
     history : History
+        With ``test_accuracy`` set.
     """
-    (train_images, train_labels), (test_images, test_labels) = load_mnist_splits(root, download, train_limit)
+    (train_images, train_labels), (validation_images, validation_labels), (test_images, test_labels) = (
+        load_mnist_splits(root, download, train_limit, validation_size)
+    )
     net = NumpyCNN.initialize(seed)
-    history = fit(net, normalize(train_images), train_labels, normalize(test_images), test_labels, epochs=epochs,
-                  batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, progress=progress)
+    history = fit(net, normalize(train_images), train_labels, normalize(validation_images), validation_labels,
+                  epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, progress=progress)
+    history.test_accuracy = evaluate(net, normalize(test_images), test_labels).accuracy
     return net, history

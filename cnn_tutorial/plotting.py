@@ -19,7 +19,8 @@ from .history import History
 ACCURACY_RANGE = "accuracy"
 LOSS_COLOR = "#1f77b4"
 ACCURACY_COLOR = "#d95f02"
-TEST_COLOR = "#1b9e77"
+VALIDATION_LOSS_COLOR = "#08306b"
+VALIDATION_ACCURACY_COLOR = "#7f2704"
 
 # Head-room above the largest loss, so the first steps (about ln 10 = 2.3) are not clipped, and
 # room right of the last step, so the last epoch's marker is not cut in half by the frame.
@@ -64,9 +65,14 @@ def _check_history(history: History) -> None:
         raise ValueError(
             f"history has {len(history.step_loss)} step losses but {len(history.step_accuracy)} step accuracies"
         )
-    if history.epoch_test_accuracy and history.steps_per_epoch < 1:
+    if len(history.epoch_validation_loss) != len(history.epoch_validation_accuracy):
         raise ValueError(
-            f"history has epoch test accuracies but steps_per_epoch = {history.steps_per_epoch}; it must be >= 1"
+            f"history has {len(history.epoch_validation_loss)} validation losses but "
+            f"{len(history.epoch_validation_accuracy)} validation accuracies"
+        )
+    if history.epoch_validation_loss and history.steps_per_epoch < 1:
+        raise ValueError(
+            f"history has validation results per epoch but steps_per_epoch = {history.steps_per_epoch}; it must be >= 1"
         )
     if not any(math.isfinite(loss) for loss in history.step_loss):
         raise ValueError("history has no finite step loss to plot")
@@ -76,7 +82,8 @@ def plot_history(history: History, smooth: int = 50, width: int = 700, height: i
     """Training loss (left axis) and accuracy in % (right axis) against the training step.
 
     Drawn: per-step loss and batch accuracy (light lines), their trailing means over ``smooth``
-    steps (bold lines), and the test accuracy after each epoch (markers at the epoch's last step).
+    steps (bold lines), and the validation loss and accuracy after each epoch (markers at the
+    epoch's last step): a validation loss that rises while the training loss falls is over-fitting.
     A hover tool reads out the values at a step; clicking a legend entry hides its line.
 
     Parameters
@@ -92,7 +99,7 @@ def plot_history(history: History, smooth: int = 50, width: int = 700, height: i
     -------
     bokeh.plotting.figure
         Named parts: renderers ``"step_loss"``, ``"smoothed_loss"``, ``"step_accuracy"``,
-        ``"smoothed_accuracy"``, ``"test_accuracy"``; axes ``"loss_axis"`` (left) and
+        ``"smoothed_accuracy"``, ``"validation_loss"``, ``"validation_accuracy"``; axes ``"loss_axis"`` (left) and
         ``"accuracy_axis"`` (right, on the extra y-range ``"accuracy"``, 0 to 100).
     """
     _check_history(history)
@@ -114,12 +121,13 @@ def plot_history(history: History, smooth: int = 50, width: int = 700, height: i
             "smoothed_accuracy": trailing_mean(accuracy, smooth),
         }
     )
-    test_epochs = np.arange(1, len(history.epoch_test_accuracy) + 1)
-    test_source = ColumnDataSource(
+    epochs = np.arange(1, len(history.epoch_validation_loss) + 1)
+    validation_source = ColumnDataSource(
         {
-            "step": test_epochs * steps_per_epoch,
-            "epoch": test_epochs,
-            "test_accuracy": 100 * np.asarray(history.epoch_test_accuracy, dtype=np.float64),
+            "step": epochs * steps_per_epoch,
+            "epoch": epochs,
+            "validation_loss": np.asarray(history.epoch_validation_loss, dtype=np.float64),
+            "validation_accuracy": 100 * np.asarray(history.epoch_validation_accuracy, dtype=np.float64),
         }
     )
 
@@ -177,17 +185,30 @@ def plot_history(history: History, smooth: int = 50, width: int = 700, height: i
         legend_label=f"batch accuracy, mean of {smooth} steps",
         name="smoothed_accuracy",
     )
-    test_markers = fig.scatter(
-        "step",
-        "test_accuracy",
-        source=test_source,
-        fill_color=TEST_COLOR,
-        line_color="white",
-        size=10,
-        y_range_name=ACCURACY_RANGE,
-        legend_label="test accuracy after each epoch",
-        name="test_accuracy",
-    )
+    validation_markers = [
+        fig.scatter(
+            "step",
+            "validation_loss",
+            source=validation_source,
+            marker="square",
+            fill_color=VALIDATION_LOSS_COLOR,
+            line_color="white",
+            size=10,
+            legend_label="validation loss after each epoch",
+            name="validation_loss",
+        ),
+        fig.scatter(
+            "step",
+            "validation_accuracy",
+            source=validation_source,
+            fill_color=VALIDATION_ACCURACY_COLOR,
+            line_color="white",
+            size=10,
+            y_range_name=ACCURACY_RANGE,
+            legend_label="validation accuracy after each epoch",
+            name="validation_accuracy",
+        ),
+    ]
 
     # One tooltip per step, read from the shared source, instead of one per line under the cursor.
     fig.add_tools(
@@ -201,8 +222,12 @@ def plot_history(history: History, smooth: int = 50, width: int = 700, height: i
             ],
         ),
         HoverTool(
-            renderers=[test_markers],
-            tooltips=[("epoch", "@epoch"), ("test accuracy", "@test_accuracy{0.00} %")],
+            renderers=validation_markers,
+            tooltips=[
+                ("epoch", "@epoch"),
+                ("validation loss", "@validation_loss{0.0000}"),
+                ("validation accuracy", "@validation_accuracy{0.00} %"),
+            ],
         ),
     )
     # The middle right stays free: loss falls to the bottom and accuracy climbs to the top.

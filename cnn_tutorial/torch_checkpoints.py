@@ -29,8 +29,9 @@ def save_checkpoint(
 
     The file is a dict: ``"format"`` (``CHECKPOINT_FORMAT``), ``"model"`` (the constructor's
     arguments, ``{"relu_between_fc": ...}``), ``"training"`` (``history.config`` plus
-    ``"epoch_test_accuracy"``, or None without a history) and ``"state_dict"``. Only plain values
-    and tensors, so it loads with ``torch.load(..., weights_only=True)``.
+    ``"epoch_validation_accuracy"`` and ``"test_accuracy"``, or None without a history) and
+    ``"state_dict"``. Only plain values and tensors, so it loads with
+    ``torch.load(..., weights_only=True)``.
 
     Parameters
     ----------
@@ -58,7 +59,11 @@ def save_checkpoint(
     if history is not None:
         # Through JSON, as History.save writes it: plain values only (torch.__version__, say, is a
         # str subclass that torch.load(..., weights_only=True) refuses).
-        training = json.loads(json.dumps({**history.config, "epoch_test_accuracy": history.epoch_test_accuracy}))
+        results = {
+            "epoch_validation_accuracy": history.epoch_validation_accuracy,
+            "test_accuracy": history.test_accuracy,
+        }
+        training = json.loads(json.dumps({**history.config, **results}))
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "model": {"relu_between_fc": model.relu_between_fc},
@@ -95,7 +100,7 @@ def checkpoint_record(path: str | os.PathLike) -> dict:
     dict
         ``{"model": {"relu_between_fc": bool} or None, "training": dict or None}``. ``"training"``
         holds the run's settings (``epochs``, ``batch_size``, ``lr``, ``seed``, ``train_limit``, ...)
-        and its ``epoch_test_accuracy``. Both are None for a bare ``state_dict`` (the classic code's
+        and its results, ``epoch_validation_accuracy`` and ``test_accuracy``. Both are None for a bare ``state_dict`` (the classic code's
         checkpoints), and ``"training"`` is None when it was saved without a history.
     """
     _, model_config, training = _read_checkpoint(Path(path), "cpu")

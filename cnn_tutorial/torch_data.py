@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchvision import transforms
 
 from .checks import check_int
-from .data import MNIST_MEAN, MNIST_STD, load_mnist_splits, normalize
+from .data import MNIST_MEAN, MNIST_STD, VALIDATION_SIZE, load_mnist_splits, normalize
 from .seeds import run_streams, torch_seed
 
 
@@ -32,25 +32,27 @@ def mnist_transform() -> transforms.Compose:
 
 
 def mnist_datasets(
-    root: str | os.PathLike | None = None, download: bool = True, train_limit: int | None = None
-) -> tuple[TensorDataset, TensorDataset]:
-    """The training and test sets as tensors, read and checked by :func:`~cnn_tutorial.data.load_mnist_splits`.
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    train_limit: int | None = None,
+    validation_size: int = VALIDATION_SIZE,
+) -> tuple[TensorDataset, TensorDataset, TensorDataset]:
+    """Training, validation and test sets as tensors, from :func:`~cnn_tutorial.data.load_mnist_splits`.
 
     Parameters
     ----------
-    root, download, train_limit
+    root, download, train_limit, validation_size
         As in :func:`~cnn_tutorial.data.load_mnist_splits`.
 
     Returns
     -------
-    train_set, test_set : TensorDataset
+    train_set, validation_set, test_set : TensorDataset
         Items ``(image, label)``: Tensor of shape (1, 28, 28), float32, normalised; Tensor of
         shape (), int64. The images share memory with the normalised numpy arrays.
     """
-    (train_images, train_labels), (test_images, test_labels) = load_mnist_splits(root, download, train_limit)
-    return (
-        TensorDataset(torch.from_numpy(normalize(train_images)), torch.from_numpy(train_labels)),
-        TensorDataset(torch.from_numpy(normalize(test_images)), torch.from_numpy(test_labels)),
+    splits = load_mnist_splits(root, download, train_limit, validation_size)
+    return tuple(
+        TensorDataset(torch.from_numpy(normalize(images)), torch.from_numpy(labels)) for images, labels in splits
     )
 
 
@@ -60,8 +62,9 @@ def mnist_loaders(
     seed: int = 0,
     train_limit: int | None = None,
     download: bool = True,
-) -> tuple[DataLoader, DataLoader]:
-    """Training and test loaders over :func:`mnist_datasets`, batched as in the classic tutorial.
+    validation_size: int = VALIDATION_SIZE,
+) -> tuple[DataLoader, DataLoader, DataLoader]:
+    """Training, validation and test loaders over :func:`mnist_datasets`, batched as in the classic tutorial.
 
     Parameters
     ----------
@@ -77,14 +80,16 @@ def mnist_loaders(
         Use only the first ``train_limit`` training images (for tests and quick runs).
     download : bool
         Download missing files.
+    validation_size : int
+        Training images held out for validation (the same ones in every run).
 
     Returns
     -------
     train_loader : DataLoader
         Shuffled batches ``(images, labels)``: Tensor of shape (B, 1, 28, 28), float32,
         normalised; Tensor of shape (B,), int64.
-    test_loader : DataLoader
-        The test images in order, same batch size.
+    validation_loader, test_loader : DataLoader
+        The validation and the test images in order, same batch size.
 
     Raises
     ------
@@ -92,12 +97,15 @@ def mnist_loaders(
         Files missing and ``download`` is False, or the download failed.
     ValueError
         A damaged file, labels outside 0..9, an empty split (the message names the file), or a
-        ``train_limit`` larger than the training set.
+        ``train_limit`` larger than what is left of the training set after the validation split.
     """
     batch_size = check_int("batch_size", batch_size, 1)
     _, shuffling = run_streams(seed)
-    train_set, test_set = mnist_datasets(root, download, train_limit)
+    train_set, validation_set, test_set = mnist_datasets(root, download, train_limit, validation_size)
     shuffle_generator = torch.Generator().manual_seed(torch_seed(shuffling))
     train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=shuffle_generator)
-    test_loader = DataLoader(test_set, batch_size=batch_size, shuffle=False)
-    return train_loader, test_loader
+    return (
+        train_loader,
+        DataLoader(validation_set, batch_size=batch_size, shuffle=False),
+        DataLoader(test_set, batch_size=batch_size, shuffle=False),
+    )

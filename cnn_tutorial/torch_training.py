@@ -1,4 +1,4 @@
-"""Training and evaluating the PyTorch ConvNet: one step, one epoch, the whole run, accuracy.
+"""Training and evaluating the PyTorch ConvNet: one step, one epoch, the whole run, loss and accuracy.
 
 The loop is the classic tutorial's (Adam at 1e-3, batch 100, 6 epochs, cross-entropy on the
 logits), with every run seeded: on the CPU the same seed repeats the weights, the dropout masks and
@@ -17,7 +17,8 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from .checks import check_int, check_positive_float, check_progress
-from .history import History
+from .data import VALIDATION_SIZE
+from .history import Evaluation, History
 from .seeds import run_streams, torch_seed
 from .torch_data import mnist_loaders
 from .torch_model import ConvNet, choose_device
@@ -106,42 +107,46 @@ def train_epoch(
     return torch.stack(losses).tolist(), accuracies
 
 
-def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None) -> float:
-    """Accuracy of ``model`` over ``loader``, in eval mode (dropout off) and without gradients.
+def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None) -> Evaluation:
+    """Mean cross-entropy and accuracy of ``model`` over ``loader``, in eval mode (dropout off), without gradients.
 
     Parameters
     ----------
     model : nn.Module
         Maps Tensor of shape (B, 1, 28, 28) to scores of shape (B, 10).
     loader : iterable of (Tensor of shape (B, 1, 28, 28), Tensor of shape (B,))
-        E.g. the test loader of :func:`~cnn_tutorial.torch_data.mnist_loaders`.
+        E.g. the validation loader of :func:`~cnn_tutorial.torch_data.mnist_loaders`.
     device : {None, "cpu", "cuda", "cuda:N"} or torch.device
         Where the batches are sent: the model's device. ``None`` means where its parameters are.
 
     Returns
     -------
-    float
-        Fraction of images classified correctly, in [0, 1]. The model's train/eval mode is restored
-        afterwards.
+    Evaluation
+        ``loss``, the mean cross-entropy over all images (not a mean of batch means, which would
+        weigh a short last batch more), and ``accuracy``, the fraction classified correctly, in
+        [0, 1]. The model's train/eval mode is restored afterwards.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     device = next(model.parameters()).device if device is None else choose_device(device)
     was_training = model.training
     model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     total = 0
     try:
         with torch.no_grad():
             for images, labels in loader:
                 images, labels = images.to(device), labels.to(device)
-                correct += (model(images).argmax(dim=1) == labels).sum()
+                scores = model(images)
+                loss_sum += F.cross_entropy(scores, labels, reduction="sum")
+                correct += (scores.argmax(dim=1) == labels).sum()
                 total += labels.shape[0]
     finally:
         model.train(was_training)
     if total == 0:
         raise ValueError("loader yielded no images to evaluate")
-    return correct.item() / total
+    return Evaluation(loss=loss_sum.item() / total, accuracy=correct.item() / total)
 
 
 def train_torch(
@@ -153,10 +158,15 @@ def train_torch(
     root: str | os.PathLike | None = None,
     relu_between_fc: bool = False,
     train_limit: int | None = None,
+    validation_size: int = VALIDATION_SIZE,
     progress: bool | None = None,
     download: bool = True,
 ) -> tuple[ConvNet, History]:
-    """Train the classic ConvNet on MNIST with Adam; test after every epoch.
+    """Train the classic ConvNet on MNIST with Adam; validate after every epoch, test once at the end.
+
+    It trains on 55,000 training images, validates on the 5,000 held out
+    (:func:`cnn_tutorial.data.load_mnist_splits`) and, after the last epoch, tests on the 10,000
+    test images.
 
     Parameters
     ----------
@@ -177,7 +187,10 @@ def train_torch(
     relu_between_fc : bool
         See :class:`~cnn_tutorial.torch_model.ConvNet`.
     train_limit : int or None
-        Train on the first ``train_limit`` images only; testing always uses all 10,000.
+        Train on the first ``train_limit`` images only; validation and testing always use all of
+        their images.
+    validation_size : int
+        Training images held out for validation.
     progress : bool or None
         Show a progress bar per epoch on stderr: ``None`` only when stderr is a terminal.
     download : bool
@@ -188,15 +201,17 @@ def train_torch(
     model : ConvNet
         The trained model, on ``device``, in eval mode.
     history : History
-        ``framework="torch"``; per-step loss and batch accuracy, per-epoch test accuracy,
-        ``steps_per_epoch``, wall time and the settings.
+        ``framework="torch"``; per-step loss and batch accuracy, per-epoch validation loss and
+        accuracy, the final test accuracy, ``steps_per_epoch``, wall time and the settings.
     """
     epochs = check_int("epochs", epochs, 1)
     lr = check_positive_float("lr", lr)
     seed = check_int("seed", seed, 0)
     show_progress = check_progress(progress)
     device = choose_device(device)
-    train_loader, test_loader = mnist_loaders(batch_size, root, seed, train_limit, download)
+    train_loader, validation_loader, test_loader = mnist_loaders(
+        batch_size, root, seed, train_limit, download, validation_size
+    )
 
     initialization, _ = run_streams(seed)  # the loaders shuffle with the other stream
     torch.manual_seed(torch_seed(initialization))  # the weights and dropout masks
@@ -214,6 +229,8 @@ def train_torch(
             "device": str(device),
             "relu_between_fc": relu_between_fc,
             "train_limit": train_limit,
+            "train_size": len(train_loader.dataset),
+            "validation_size": len(validation_loader.dataset),
             "torch_version": torch.__version__,
         },
     )
@@ -225,9 +242,10 @@ def train_torch(
             losses, accuracies = train_epoch(model, optimizer, train_loader, device, bar)
             for loss, accuracy in zip(losses, accuracies):
                 history.record_step(loss, accuracy)
-            test_accuracy = evaluate(model, test_loader)
-            history.epoch_test_accuracy.append(test_accuracy)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", test_accuracy=f"{100 * test_accuracy:.2f} %")
+            validation = evaluate(model, validation_loader)
+            history.record_validation(validation)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", validation_accuracy=f"{100 * validation.accuracy:.2f} %")
+    history.test_accuracy = evaluate(model, test_loader).accuracy
     history.seconds = time.perf_counter() - start
     model.eval()
     return model, history

@@ -40,7 +40,11 @@ def test_train_torch_end_to_end(tmp_path, mnist_root):
 
     load_checkpoint(out / "conv_net_model.ckpt", relu_between_fc=False)
     record = checkpoint_record(out / "conv_net_model.ckpt")["training"]
-    assert record["train_limit"] == 500 and record["epoch_test_accuracy"] == history.epoch_test_accuracy
+    assert record["train_limit"] == 500 and record["test_accuracy"] == history.test_accuracy
+    assert record["epoch_validation_accuracy"] == history.epoch_validation_accuracy
+    # Validation results per epoch (5,000 held-out images), the test set once at the end.
+    assert history.config["validation_size"] == 5000 and len(history.epoch_validation_accuracy) == 1
+    assert f"validation accuracy {100 * history.epoch_validation_accuracy[0]:.2f} %" in result.stdout
 
 
 def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, monkeypatch):
@@ -54,7 +58,9 @@ def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, 
             framework="numpy",
             step_loss=[2.3, 1.0, 0.5, 0.25],
             step_accuracy=[0.1, 0.5, 0.75, 1.0],
-            epoch_test_accuracy=[0.9, 0.98765],
+            epoch_validation_loss=[0.3, 0.04321],
+            epoch_validation_accuracy=[0.9, 0.98765],
+            test_accuracy=0.9912,
             steps_per_epoch=2,
             seconds=1.0,
         )
@@ -77,10 +83,10 @@ def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, 
         }
     ]
     assert sorted(p.name for p in out.iterdir()) == ["history.json", "numpy_cnn.npz"]
-    assert History.load(out / "history.json").epoch_test_accuracy == [0.9, 0.98765]
+    assert History.load(out / "history.json").epoch_validation_accuracy == [0.9, 0.98765]
     lines = capsys.readouterr().out.strip().splitlines()
-    assert "epoch 2: mean training loss 0.3750, test accuracy 98.77 %" in lines
-    assert lines[-1] == "test accuracy: 98.77 %"
+    assert "epoch 2: mean training loss 0.3750, validation loss 0.0432, validation accuracy 98.77 %" in lines
+    assert lines[-1] == "test accuracy: 99.12 %"
 
 
 def test_missing_data_is_one_error_line_and_exit_1(tmp_path, capsys):
@@ -165,8 +171,8 @@ def test_schedule_option_reaches_the_numpy_trainer(tmp_path, monkeypatch):
 
     def fake_train_numpy(**kwargs):
         calls.append(kwargs)
-        history = History(framework="numpy", step_loss=[1.0], step_accuracy=[0.5], epoch_test_accuracy=[0.5],
-                          steps_per_epoch=1, seconds=0.1)
+        history = History(framework="numpy", step_loss=[1.0], step_accuracy=[0.5], epoch_validation_loss=[1.0],
+                          epoch_validation_accuracy=[0.5], test_accuracy=0.5, steps_per_epoch=1, seconds=0.1)
         return numpy_net.NumpyCNN.initialize(0), history
 
     monkeypatch.setattr(numpy_net, "train_numpy", fake_train_numpy)

@@ -21,11 +21,13 @@ from cnn_tutorial.data import (
     MNIST_FILES,
     MNISTNotFoundError,
     load_mnist,
+    load_mnist_splits,
     minibatches,
     normalize,
     num_batches,
     read_idx,
     resolve_root,
+    split_validation,
 )
 
 ALL_NAMES = [name for names in MNIST_FILES.values() for name in names]
@@ -452,6 +454,48 @@ def test_real_mnist_normalized_statistics(real_train):
     assert x.shape == (60000, 1, 28, 28) and x.dtype == np.float32
     assert abs(x.mean(dtype=np.float64)) < 1e-3
     assert abs(x.std(dtype=np.float64) - 1) < 1e-3
+
+
+def test_real_splits_hold_out_the_same_5000_training_images_in_every_run(real_train, mnist_root):
+    train, validation, test = load_mnist_splits(root=mnist_root, download=False)
+    assert [len(images) for images, _ in (train, validation, test)] == [55_000, 5_000, 10_000]
+    again = load_mnist_splits(root=mnist_root, download=False, train_limit=100)
+    assert np.array_equal(again[1][0], validation[0])  # a train_limit does not move the validation set
+    assert np.array_equal(again[0][0], train[0][:100])
+    # Every digit is held out in about its share (10 %, +-2 points, of 5,000 images).
+    assert np.all(np.abs(np.bincount(validation[1], minlength=10) / 5_000 - np.array(TRAIN_COUNTS) / 60_000) < 0.02)
+
+
+# --- the validation split ---------------------------------------------------------------------------
+
+
+def test_split_validation_is_a_seeded_partition_in_the_original_order():
+    images = np.arange(100) * 10
+    labels = np.arange(100) % 10
+    (train_x, train_y), (val_x, val_y) = split_validation(images, labels, size=20)
+    assert len(train_x) == 80 and len(val_x) == 20
+    assert np.array_equal(np.sort(np.concatenate([train_x, val_x])), images)  # every image once
+    assert np.all(np.diff(train_x) > 0) and np.all(np.diff(val_x) > 0)  # original order kept
+    assert np.array_equal(train_y, (train_x // 10) % 10) and np.array_equal(val_y, (val_x // 10) % 10)
+    (_, _), (same, _) = split_validation(images, labels, size=20)
+    (_, _), (other, _) = split_validation(images, labels, size=20, seed=1)
+    assert np.array_equal(same, val_x) and not np.array_equal(other, val_x)
+    assert not np.array_equal(val_x, images[:20])  # drawn at random, not the first 20
+
+
+@pytest.mark.parametrize(
+    "size, error, match",
+    [(0, ValueError, "validation_size must be >= 1"), (10, ValueError, "less than the 10 training images"),
+     (2.5, TypeError, "validation_size")],
+)
+def test_split_validation_rejects_bad_sizes(size, error, match):
+    with pytest.raises(error, match=match):
+        split_validation(np.zeros(10), np.zeros(10), size=size)
+
+
+def test_split_validation_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="differ in length"):
+        split_validation(np.zeros(10), np.zeros(9), size=2)
 
 
 # --- normalize --------------------------------------------------------------------------------------

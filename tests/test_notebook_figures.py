@@ -35,7 +35,8 @@ def history(losses: np.ndarray, epochs: int = 2) -> History:
         framework="numpy",
         step_loss=losses.tolist(),
         step_accuracy=np.linspace(0.1, 0.99, len(losses)).tolist(),
-        epoch_test_accuracy=[0.97, 0.985][:epochs],
+        epoch_validation_loss=[0.09, 0.05][:epochs],
+        epoch_validation_accuracy=[0.97, 0.985][:epochs],
         steps_per_epoch=len(losses) // 2,
     )
 
@@ -78,10 +79,10 @@ def test_a_wrong_title_fails():
 
 def test_a_missing_series_fails():
     stored = figure_html(plot_history(history(LOSSES)), element_id="cnn-bokeh-x")
-    fresh_history = history(LOSSES, epochs=1)  # one test-accuracy marker fewer
+    fresh_history = history(LOSSES, epochs=1)  # one validation marker fewer
     fresh = figure_html(plot_history(fresh_history), element_id="cnn-bokeh-x")
     difference, _ = nf.compare_figure_html(fresh, stored)
-    assert difference is not None and "test_accuracy" in difference
+    assert difference is not None and "validation_loss" in difference
 
 
 def test_line_data_within_and_beyond_the_tolerance():

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn_tutorial import numpy_net
+from cnn_tutorial import numpy_net, ops
 from cnn_tutorial.data import load_mnist, normalize
 from cnn_tutorial.numpy_net import PARAM_SHAPES, Adam, NumpyCNN, evaluate, fit, learning_rate
 
@@ -153,17 +153,22 @@ def mnist_subset():
 
 
 def test_short_training_run_lowers_the_loss_and_is_reproducible(mnist_subset):
-    train_x, train_y, test_x, test_y = mnist_subset
+    train_x, train_y, validation_x, validation_y = mnist_subset
     histories = []
     for _ in range(2):
         net = NumpyCNN.initialize(seed=0)
-        histories.append(fit(net, train_x, train_y, test_x, test_y, epochs=1, batch_size=32, progress=False))
+        histories.append(fit(net, train_x, train_y, validation_x, validation_y, epochs=1, batch_size=32,
+                             progress=False))
     history = histories[0]
     assert history.steps_per_epoch == 75 and len(history.step_loss) == 75
     assert np.mean(history.step_loss[:5]) > 2.0
     assert np.mean(history.step_loss[-10:]) < 0.8
-    assert history.test_accuracy > 0.8
-    assert history.test_accuracy == pytest.approx(evaluate(net, test_x, test_y))
+    assert history.epoch_validation_accuracy[0] > 0.8
+    assert history.test_accuracy is None  # fit never looks at a test set
+    loss, accuracy = evaluate(net, validation_x, validation_y)
+    assert history.epoch_validation_accuracy == [accuracy] and history.epoch_validation_loss == [loss]
+    assert loss == pytest.approx(ops.cross_entropy(net.logits(validation_x), validation_y))
+    assert history.config["validation_size"] == 1000
     assert histories[1].step_loss == history.step_loss  # seeded: bit-for-bit the same run
     assert history.framework == "numpy" and history.config["lr"] == 2e-3
 
@@ -194,14 +199,14 @@ def test_unknown_schedule_is_rejected_before_training(mnist_subset):
 
 
 def test_fit_refuses_empty_data_before_training():
-    """Before: 0 training images trained nothing and then hit ZeroDivisionError; an empty test set
+    """Before: 0 training images trained nothing and then hit ZeroDivisionError; an empty evaluation set
     failed with 'need at least one array to concatenate' only after the whole training."""
     net = NumpyCNN.initialize(0)
     some = np.zeros((4, 1, 28, 28), dtype=np.float32)
     labels = np.arange(4)
     with pytest.raises(ValueError, match="train_images is empty"):
         fit(net, some[:0], labels[:0], some, labels, progress=False)
-    with pytest.raises(ValueError, match="test_images is empty"):
+    with pytest.raises(ValueError, match="validation_images is empty"):
         fit(net, some, labels, some[:0], labels[:0], progress=False)
     with pytest.raises(ValueError, match="no images to evaluate"):
         evaluate(net, some[:0], labels[:0])

@@ -25,7 +25,9 @@ def made_up_history(framework: str = "torch", epochs: int = 3, steps_per_epoch: 
         framework=framework,
         step_loss=loss.tolist(),
         step_accuracy=accuracy.tolist(),
-        epoch_test_accuracy=[0.95, 0.975, 0.9908][:epochs],
+        epoch_validation_loss=[0.12, 0.07, 0.05][:epochs],
+        epoch_validation_accuracy=[0.95, 0.975, 0.9908][:epochs],
+        test_accuracy=0.99,
         steps_per_epoch=steps_per_epoch,
         seconds=12.5,
     )
@@ -77,10 +79,16 @@ def test_series_are_drawn_on_their_axes_with_the_data():
     assert one(fig, "step_loss").glyph.line_alpha < one(fig, "smoothed_loss").glyph.line_alpha
     assert one(fig, "step_loss").glyph.line_width < one(fig, "smoothed_loss").glyph.line_width
 
-    test_markers = one(fig, "test_accuracy")
-    assert test_markers.y_range_name == "accuracy"
-    np.testing.assert_allclose(test_markers.data_source.data["step"], [40, 80, 120])
-    np.testing.assert_allclose(test_markers.data_source.data["test_accuracy"], [95.0, 97.5, 99.08])
+    # Validation results per epoch, at the epoch's last step: loss on the left axis, accuracy on the right.
+    loss_markers, accuracy_markers = one(fig, "validation_loss"), one(fig, "validation_accuracy")
+    assert loss_markers.y_range_name == "default" and accuracy_markers.y_range_name == "accuracy"
+    assert loss_markers.glyph.y == "validation_loss" and accuracy_markers.glyph.y == "validation_accuracy"
+    data = accuracy_markers.data_source.data
+    np.testing.assert_allclose(data["step"], [40, 80, 120])
+    np.testing.assert_allclose(data["validation_accuracy"], [95.0, 97.5, 99.08])
+    np.testing.assert_allclose(data["validation_loss"], [0.12, 0.07, 0.05])
+    # The test set is not drawn: it is looked at once, after training.
+    assert not fig.select(name="test_accuracy")
 
 
 def test_hover_legend_title_and_width():
@@ -88,7 +96,7 @@ def test_hover_legend_title_and_width():
     hovers = fig.select(type=HoverTool)
     assert hovers and any(one(fig, "smoothed_loss") in hover.renderers for hover in hovers)
     assert len(fig.legend) == 1 and fig.legend[0].click_policy == "hide"
-    assert len(fig.legend[0].items) == 5
+    assert len(fig.legend[0].items) == 6
     assert "torch" in fig.title.text
     assert 600 <= fig.width <= 750
     assert check_integrity([fig]).error == []
@@ -101,13 +109,14 @@ def test_accepts_the_numpy_history_and_a_saved_one(tmp_path):
     fig = plot_history(loaded)
     assert "numpy" in fig.title.text
     assert len(one(fig, "step_loss").data_source.data["loss"]) == 50
-    np.testing.assert_allclose(one(fig, "test_accuracy").data_source.data["step"], [25, 50])
+    np.testing.assert_allclose(one(fig, "validation_accuracy").data_source.data["step"], [25, 50])
 
 
-def test_partial_run_without_test_accuracy():
+def test_partial_run_without_validation_results():
     history = History(framework="torch", step_loss=[2.3, 2.0], step_accuracy=[0.1, 0.2])
     fig = plot_history(history)
-    assert len(one(fig, "test_accuracy").data_source.data["step"]) == 0
+    assert len(one(fig, "validation_accuracy").data_source.data["step"]) == 0
+    assert len(one(fig, "validation_loss").data_source.data["step"]) == 0
 
 
 def test_non_finite_losses_do_not_break_the_range():
@@ -124,9 +133,16 @@ def test_non_finite_losses_do_not_break_the_range():
         (History(framework="torch", step_loss=[1.0, 0.5], step_accuracy=[0.5]), ValueError, "2 step losses"),
         (History(framework="torch", step_loss=[math.nan], step_accuracy=[0.5]), ValueError, "finite"),
         (
-            History(framework="torch", step_loss=[1.0], step_accuracy=[0.5], epoch_test_accuracy=[0.5]),
+            History(framework="torch", step_loss=[1.0], step_accuracy=[0.5], epoch_validation_loss=[0.3],
+                    epoch_validation_accuracy=[0.5]),
             ValueError,
             "steps_per_epoch",
+        ),
+        (
+            History(framework="torch", step_loss=[1.0], step_accuracy=[0.5], steps_per_epoch=1,
+                    epoch_validation_loss=[0.3], epoch_validation_accuracy=[]),
+            ValueError,
+            "1 validation losses but 0",
         ),
     ],
 )

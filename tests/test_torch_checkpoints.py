@@ -42,13 +42,13 @@ def test_save_checkpoint_rejects_names_with_directories(tmp_path, name):
 
 
 def test_checkpoint_records_the_model_and_its_training(tmp_path):
-    history = History(framework="torch", epoch_test_accuracy=[0.98, 0.99],
+    history = History(framework="torch", epoch_validation_accuracy=[0.98, 0.99], test_accuracy=0.985,
                       config={"epochs": 2, "seed": 0, "train_limit": None, "torch_version": torch.__version__})
     path = save_checkpoint(ConvNet(relu_between_fc=True), tmp_path, history=history)
     record = checkpoint_record(path)
     assert record["model"] == {"relu_between_fc": True}
     assert record["training"] == {"epochs": 2, "seed": 0, "train_limit": None, "torch_version": str(torch.__version__),
-                                  "epoch_test_accuracy": [0.98, 0.99]}
+                                  "epoch_validation_accuracy": [0.98, 0.99], "test_accuracy": 0.985}
     assert isinstance(load_checkpoint(path).fc_activation, torch.nn.ReLU)  # None: what the file records
     assert checkpoint_record(save_checkpoint(ConvNet(), tmp_path, name="bare.ckpt"))["training"] is None
 

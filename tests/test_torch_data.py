@@ -11,7 +11,7 @@ import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Subset
 
-from cnn_tutorial.data import DATA_ENV_VAR, MNISTNotFoundError, load_mnist_splits, normalize
+from cnn_tutorial.data import DATA_ENV_VAR, MNISTNotFoundError, load_mnist_splits, normalize, split_validation
 from cnn_tutorial.seeds import run_streams, torch_seed
 from cnn_tutorial.torch_data import mnist_datasets, mnist_loaders, mnist_transform
 
@@ -31,10 +31,12 @@ def test_normalize_is_the_classic_per_image_transform_bit_for_bit():
 
 
 def test_loader_batches_equal_the_classic_per_image_loader(mnist_root_for_torchvision):
-    train_loader, _ = mnist_loaders(root=mnist_root_for_torchvision, seed=5, train_limit=300)
+    train_loader, _, _ = mnist_loaders(root=mnist_root_for_torchvision, seed=5, train_limit=300)
     per_image = torchvision.datasets.MNIST(root=str(mnist_root_for_torchvision), train=True, transform=mnist_transform())
+    # The indices of the first 300 images left for training after the validation split.
+    (train_indices, _), _ = split_validation(np.arange(len(per_image)), np.arange(len(per_image)))
     classic = DataLoader(
-        Subset(per_image, range(300)), batch_size=100, shuffle=True,
+        Subset(per_image, train_indices[:300].tolist()), batch_size=100, shuffle=True,
         generator=torch.Generator().manual_seed(torch_seed(run_streams(5)[1])),
     )
     for (images, labels), (classic_images, classic_labels) in zip(train_loader, classic, strict=True):
@@ -43,8 +45,9 @@ def test_loader_batches_equal_the_classic_per_image_loader(mnist_root_for_torchv
 
 
 def test_mnist_loaders_shapes_normalisation_and_seeded_order(mnist_root):
-    train_loader, test_loader = mnist_loaders(batch_size=100, root=mnist_root, seed=3, train_limit=250)
-    assert len(train_loader) == 3 and len(test_loader) == 100
+    train_loader, validation_loader, test_loader = mnist_loaders(batch_size=100, root=mnist_root, seed=3,
+                                                                 train_limit=250)
+    assert len(train_loader) == 3 and len(validation_loader) == 50 and len(test_loader) == 100
     batches = list(train_loader)
     images, labels = batches[0]
     assert images.shape == (100, 1, 28, 28) and images.dtype == torch.float32
@@ -64,7 +67,7 @@ def test_mnist_loaders_shapes_normalisation_and_seeded_order(mnist_root):
 
 def test_mnist_loaders_reads_root_from_env(mnist_root, monkeypatch):
     monkeypatch.setenv(DATA_ENV_VAR, str(mnist_root))
-    train_loader, _ = mnist_loaders(train_limit=10)
+    train_loader, _, _ = mnist_loaders(train_limit=10)
     assert len(train_loader.dataset) == 10
 
 
@@ -79,6 +82,7 @@ def test_mnist_loaders_missing_data_raises_clear_error(tmp_path):
     [
         ({"batch_size": 0}, ValueError),
         ({"train_limit": 0}, ValueError),
+        ({"validation_size": 0}, ValueError),
         ({"seed": -1}, ValueError),
         ({"seed": 1.5}, TypeError),
     ],
@@ -104,18 +108,21 @@ def test_damaged_data_gets_the_numpy_paths_error_naming_the_file(tmp_path, case)
 
 
 def test_a_train_limit_beyond_the_training_set_is_refused(tmp_path):
-    write_dataset(tmp_path)  # 7 training images
-    with pytest.raises(ValueError, match="train_limit must be at most 7, the training set's size, got 8"):
-        mnist_loaders(root=tmp_path, download=False, train_limit=8)
-    assert len(mnist_loaders(root=tmp_path, download=False, train_limit=7)[0].dataset) == 7
+    write_dataset(tmp_path)  # 7 training images: 5 to train on, 2 held out
+    with pytest.raises(ValueError, match="train_limit must be at most 5, the training images left after holding "
+                                         "out 2 for validation, got 6"):
+        mnist_loaders(root=tmp_path, download=False, train_limit=6, validation_size=2)
+    assert len(mnist_loaders(root=tmp_path, download=False, train_limit=5, validation_size=2)[0].dataset) == 5
+    with pytest.raises(ValueError, match="validation_size must be less than the 7 training images, got 7"):
+        mnist_loaders(root=tmp_path, download=False, validation_size=7)
 
 
 def test_the_tensors_are_the_numpy_paths_arrays(tmp_path):
     write_dataset(tmp_path)
-    train_set, test_set = mnist_datasets(root=tmp_path, download=False)
-    (train_images, train_labels), (test_images, test_labels) = load_mnist_splits(root=tmp_path, download=False)
-    assert torch.equal(train_set.tensors[0], torch.from_numpy(normalize(train_images)))
-    assert torch.equal(train_set.tensors[1], torch.from_numpy(train_labels))
-    assert torch.equal(test_set.tensors[0], torch.from_numpy(normalize(test_images)))
-    assert torch.equal(test_set.tensors[1], torch.from_numpy(test_labels))
+    tensor_sets = mnist_datasets(root=tmp_path, download=False, validation_size=2)
+    array_splits = load_mnist_splits(root=tmp_path, download=False, validation_size=2)
+    assert [len(dataset) for dataset in tensor_sets] == [5, 2, 3]
+    for dataset, (images, labels) in zip(tensor_sets, array_splits, strict=True):
+        assert torch.equal(dataset.tensors[0], torch.from_numpy(normalize(images)))
+        assert torch.equal(dataset.tensors[1], torch.from_numpy(labels))
 

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from cnn_tutorial import torch_training
-from cnn_tutorial.history import History
+from cnn_tutorial.history import Evaluation, History
 from cnn_tutorial.torch_model import ConvNet
 from cnn_tutorial.torch_training import evaluate, train_step, train_torch
 
@@ -41,15 +41,18 @@ def test_evaluate_counts_correct_predictions_and_restores_mode():
     images, _ = fixed_batch(30)
     model.eval()
     with torch.no_grad():
-        predicted = model(images).argmax(dim=1)
-    labels = predicted.clone()
+        scores = model(images)
+    labels = scores.argmax(dim=1)
     labels[:10] = (labels[:10] + 1) % 10  # make exactly 10 of 30 wrong
+    # Batches of 7: the last holds 2 images, and the loss is still the mean over all 30.
     loader = DataLoader(TensorDataset(images, labels), batch_size=7)
     model.train()
-    assert evaluate(model, loader) == pytest.approx(20 / 30)
+    loss, accuracy = evaluate(model, loader)
+    assert accuracy == pytest.approx(20 / 30)
+    assert loss == pytest.approx(F.cross_entropy(scores, labels).item(), rel=1e-6)
     assert model.training
     model.eval()
-    assert evaluate(model, loader, device="cpu") == pytest.approx(20 / 30)
+    assert evaluate(model, loader, device="cpu") == (loss, accuracy)
     assert not model.training
 
 
@@ -89,17 +92,26 @@ def test_train_torch_records_a_seeded_history_that_saves(mnist_root, tmp_path, c
     assert len(history.step_loss) == len(history.step_accuracy) == 2
     assert history.step_loss[0] == pytest.approx(2.3, abs=0.15)  # about ln 10 at the start
     assert all(a * 100 == int(a * 100) for a in history.step_accuracy)  # whole images of 100
-    assert len(history.epoch_test_accuracy) == 1 and 0 <= history.test_accuracy <= 1
+    assert len(history.epoch_validation_accuracy) == len(history.epoch_validation_loss) == 1
+    assert 0 <= history.epoch_validation_accuracy[0] <= 1 and 0 <= history.test_accuracy <= 1
+    assert 0 < history.epoch_validation_loss[0] < 2.4
+    assert history.config["train_size"] == 200 and history.config["validation_size"] == 5000
     assert history.seconds > 0
     assert history.config["device"] == "cpu" and history.config["lr"] == 1e-3
     loaded = History.load(history.save(tmp_path / "history.json"))
     assert loaded == history
 
-    # The reruns only compare training steps: skip the 10,000-image test pass, the slow part.
+    # The reruns only compare training steps: skip the validation and test passes, the slow part.
     evaluated = []
-    monkeypatch.setattr(torch_training, "evaluate", lambda model, loader: evaluated.append(len(loader)) or 0.5)
+
+    def fake_evaluate(model, loader):
+        evaluated.append(len(loader.dataset))
+        return Evaluation(loss=0.25, accuracy=0.5)
+
+    monkeypatch.setattr(torch_training, "evaluate", fake_evaluate)
     assert run(0, progress=True)[1].step_loss == history.step_loss  # same seed, same run
     err = capsys.readouterr().err
-    assert "epoch 1/1" in err and "test_accuracy=50.00 %" in err
+    assert "epoch 1/1" in err and "validation_accuracy=50.00 %" in err
     assert run(1, progress=False)[1].step_loss != history.step_loss
-    assert evaluated == [100, 100]  # once per epoch, on the test loader
+    # Per run: validation after the epoch, then the test set once.
+    assert evaluated == [5000, 10000, 5000, 10000]
