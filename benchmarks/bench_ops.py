@@ -11,8 +11,9 @@ Two workloads, each timed as forward and backward together:
 
 numpy's BLAS and torch run with the same number of threads, set before numpy is imported. The
 loop versions are timed on a few images only (they take ~0.1 s per image); every figure is per image.
-"numpy batched" is what training uses (``method="auto"``: the route with fewer multiply-adds for
-each layer); "numpy im2col" forces the im2col route everywhere, for comparison. All arrays are
+"numpy batched" is what training uses (``method="auto"``: the fast route with fewer multiply-adds
+for each layer, see :mod:`cnn_tutorial.fast_conv` and the chapter "Making numpy fast"); "numpy
+im2col" forces the wide-row im2col route everywhere, for comparison. All arrays are
 float32, like PyTorch's default.
 """
 

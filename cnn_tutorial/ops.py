@@ -3,30 +3,34 @@
 Every function takes a whole mini-batch ``x`` of shape ``(N, C, H, W)`` and gives the same numbers as
 the matching PyTorch function (``torch.nn.functional.conv2d``, ``max_pool2d``, ``relu``,
 ``softmax``, ``cross_entropy`` and their autograd gradients). There is no Python loop over images
-or pixels:
+or pixels.
 
-* convolution is *im2col* -- every receptive field copied out of a strided view of the input into
-  one matrix -- followed by one BLAS matrix product for the whole batch;
-* its backward pass is two more matrix products (filters and columns) and *col2im*, which adds each
-  column gradient back where the column was copied from;
-* for stride 1, when it needs fewer multiply-adds (wide layers with many channels), the convolution
-  and its gradients are instead computed through the Fourier transform
-  (:mod:`cnn_tutorial.fourier`): a product per frequency in place of a sum over every window;
-* max pooling loops over the few offsets inside a window (not over pixels), comparing and
-  routing whole-batch strided views.
+Convolution has one simple route and two fast ones, all behind :func:`conv2d` and
+:func:`conv2d_backward`:
+
+* the **simple** route (``method="simple"``), the one the chapters teach: :func:`im2col` copies
+  every window into a column, one matrix product with the flattened filters does the rest; the
+  backward pass is two more matrix products and :func:`col2im`, which adds each column gradient
+  back where the column was copied from;
+* the **fast** routes live in :mod:`cnn_tutorial.fast_conv` (wide-row im2col in cache-sized chunks,
+  ``method="im2col"``) and :mod:`cnn_tutorial.fourier` (products of Fourier transforms, stride 1,
+  ``method="fourier"``). They give the same numbers up to float rounding.
+
+The default, ``method="auto"``, takes the fast route with fewer multiply-adds; the choice is made
+and explained in :func:`cnn_tutorial.fast_conv.choose_route`, and measured in the optional chapter
+"Making numpy fast".
+
+Max pooling loops over the few offsets inside a window (not over pixels), comparing and routing
+whole-batch strided views.
 
 float32 and float64 inputs keep their dtype; integer inputs are promoted to float64.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
-from . import fourier
-from .batching import batch_slices
+from . import fast_conv, fourier
 from .checks import (
     as_float_array,
     check_allocation,
@@ -41,6 +45,8 @@ from .checks import (
 __all__ = [
     "conv2d",
     "conv2d_backward",
+    "im2col",
+    "col2im",
     "maxpool2d",
     "maxpool2d_backward",
     "dense",
@@ -56,123 +62,98 @@ __all__ = [
 
 # --------------------------------------------------------------------------- convolution
 
-class _Geometry(NamedTuple):
-    """Sizes of one convolution: the output is ``ho x wo``; the padded batch that :func:`_im2col`
-    reads has ``rows`` rows of ``pitch`` numbers per channel (see :func:`_pad`)."""
+def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Copy every ``kh x kw`` window of a batch into the columns of a matrix, one matrix per image.
 
-    ho: int
-    wo: int
-    rows: int
-    pitch: int
+    ``cols[n, (c, u, v), (i, j)] = xp[n, c, i*stride + u, j*stride + v]``, where ``xp`` is ``x``
+    zero-padded by ``padding`` on each side: column ``(i, j)`` is the window of output position
+    ``(i, j)``, flattened in the order of a filter ``w[f]`` of shape ``(C, kh, kw)``.
 
-
-def _geometry(x_shape, kh: int, kw: int, stride: int, padding: int) -> _Geometry:
-    """The :class:`_Geometry` of a ``kh x kw`` convolution of a batch of shape ``x_shape`` (N, C, H, W)."""
-    h, w = x_shape[2], x_shape[3]
-    ho, wo = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
-    pitch = max(w + padding, wo)  # wo is larger only when padding > kw - 1
-    # The last entry of the last column of cols (garbage included) must lie inside the buffer.
-    last = stride * (ho * pitch - 1) + (kh - 1) * pitch + kw - 1
-    rows = max(h + 2 * padding, last // pitch + 1)
-    return _Geometry(ho, wo, rows, pitch)
-
-
-def _pad(x: np.ndarray, padding: int, geometry: _Geometry) -> np.ndarray:
-    """Zero-pad a batch ``(N, C, H, W)`` into a buffer of shape ``(N, C, rows, pitch)``.
-
-    Image row ``r`` goes to buffer row ``padding + r``, columns ``padding`` to ``padding + W - 1``.
-    Neighbouring rows *share* their horizontal padding: the ``padding`` zeros at the start of the
-    next buffer row are the zeros right of this row, so a row needs ``pitch = W + padding`` numbers,
-    not ``W + 2 * padding`` (more only in the odd case of a window narrower than the padding, whose
-    output is wider than that). Below the image come ``padding`` zero rows and, if needed, a few more
-    so that the garbage columns of :func:`_im2col` stay inside the buffer.
-    """
-    n, c, h, w = x.shape
-    if geometry.pitch == w and geometry.rows == h:
-        return x  # nothing to add
-    xp = np.zeros((n, c, geometry.rows, geometry.pitch), dtype=x.dtype)
-    xp[:, :, padding : padding + h, padding : padding + w] = x
-    return xp
-
-
-def _im2col(xp: np.ndarray, kh: int, kw: int, stride: int, ho: int) -> np.ndarray:
-    """Copy every receptive field of a padded batch into the columns of one matrix ("wide" im2col).
-
-    The trick: flatten each channel of the padded buffer (:func:`_pad`) to one row of memory. With
-    ``P`` numbers per buffer row (its pitch), window element ``(u, v)`` of output position ``(i, j)``
-    sits at flat index ``u * P + v + stride * (i * P + j)``, so for a fixed ``(u, v)`` all output
-    positions form a single evenly strided run of memory. Letting ``j`` run over all ``P`` columns
-    (not only the ``Wo`` valid ones) makes that run one slice, and the copy becomes
-    ``C * kh * kw * N`` long contiguous moves instead of millions of tiny ones. The ``P - Wo`` extra
-    columns per row are garbage that the caller crops (forward) or multiplies by zero (backward).
+    The loop runs over the ``kh * kw`` offsets ``(u, v)`` inside a window, not over pixels: for a
+    fixed offset, element ``(u, v)`` of every window is one strided slice of the padded batch.
 
     Parameters
     ----------
-    xp : ndarray of shape (N, C, rows, P)
-        Zero-padded batch from :func:`_pad`.
+    x : ndarray of shape (N, C, H, W)
     kh, kw : int
         Window height and width.
-    stride : int
-    ho : int
-        Output height.
+    stride : int, default 1
+    padding : int, default 0
 
     Returns
     -------
-    cols : ndarray of shape (C * kh * kw, N * ho * P)
-        Column ``(n, i, j)`` holds the window of image ``n`` at output position ``(i, j)`` for every
-        valid ``j < Wo``; row ``(c, u, v)`` holds its element ``(c, u, v)``. All images share one
-        matrix so that each product below is a single large BLAS call.
+    cols : ndarray of shape (N, C * kh * kw, Ho * Wo)
+        ``Ho = (H + 2*padding - kh) // stride + 1`` and likewise ``Wo``.
     """
-    n, c, _, pitch = xp.shape
-    flat = xp.reshape(n, c, -1)
-    item = flat.strides[2]
-    view = as_strided(
-        flat,
-        shape=(c, kh, kw, n, ho * pitch),
-        strides=(flat.strides[1], pitch * item, item, flat.strides[0], stride * item),
-        writeable=False,
-    )
-    return np.ascontiguousarray(view).reshape(c * kh * kw, n * ho * pitch)
+    n, c, h, w = x.shape
+    ho, wo = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))  # (N, C, H+2P, W+2P)
+    cols = np.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
+    for u in range(kh):
+        for v in range(kw):
+            # Element (u, v) of every window: rows u, u + stride, ..., columns v, v + stride, ...
+            cols[:, :, u, v] = xp[:, :, u : u + stride * ho : stride, v : v + stride * wo : stride]
+    return cols.reshape(n, c * kh * kw, ho * wo)
 
 
-def _col2im_add(dcols: np.ndarray, dxp: np.ndarray, kh: int, kw: int, stride: int, ho: int) -> None:
-    """Adjoint of :func:`_im2col`: add every column entry back onto the padded input position it was copied from.
+def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Adjoint of :func:`im2col`: add every column entry back onto the input pixel it was copied from.
+
+    A pixel that lies in several windows was copied into several columns, so it collects the sum of
+    their entries (the backward pass of "copy" is "add"). Entries that were copied from the padding
+    are dropped.
 
     Parameters
     ----------
-    dcols : ndarray of shape (C * kh * kw, N * ho * P)
-        Gradient with respect to ``cols``; entries of the garbage columns must be zero.
-    dxp : ndarray of shape (N, C, rows, P), C-contiguous
-        Gradient buffer of the padded batch (layout of :func:`_pad`), updated in place.
+    cols : ndarray of shape (N, C * kh * kw, Ho * Wo)
+        Gradient with respect to the columns of :func:`im2col`.
+    x_shape : (N, C, H, W)
+        Shape of the batch the columns were copied from.
+    kh, kw, stride, padding : int
+        As in :func:`im2col`.
+
+    Returns
+    -------
+    x : ndarray of shape (N, C, H, W)
     """
-    n, c, _, pitch = dxp.shape
-    dcols = dcols.reshape(c, kh, kw, n, ho * pitch)
-    flat = dxp.reshape(n, c, -1)  # a view: dxp is contiguous
-    span = stride * (ho * pitch - 1) + 1
-    # A loop over the kh * kw window offsets (not over images or pixels): each step adds one
-    # strided slab covering the whole chunk of images.
+    n, c, h, w = x_shape
+    ho, wo = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    cols = cols.reshape(n, c, kh, kw, ho, wo)
+    xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
     for u in range(kh):
         for v in range(kw):
-            start = u * pitch + v
-            flat[:, :, start : start + span : stride] += dcols[:, u, v].transpose(1, 0, 2)
+            xp[:, :, u : u + stride * ho : stride, v : v + stride * wo : stride] += cols[:, :, u, v]
+    return xp[:, :, padding : padding + h, padding : padding + w].copy()  # drop the padding
 
 
-# The batch is processed a few images at a time, so that each chunk's column matrix stays in a
-# core's cache while it is copied, multiplied and scattered; whole-batch matrices are tens of
-# megabytes and made every step several times slower. The best chunk size was measured: small for
-# the forward pass and the filter gradient alone (a handful of large numpy calls per chunk), larger
-# when col2im runs, because its k*k strided additions per chunk cost a fixed overhead each.
-_CHUNK_BYTES = 512 << 10
-_COL2IM_CHUNK_BYTES = 4 << 20
+def _simple_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """:func:`conv2d` without bias by the simple route: :func:`im2col`, then one matrix product.
+    ``x`` and ``w`` share a dtype."""
+    f, _, kh, kw = w.shape
+    n, _, h, wd = x.shape
+    ho, wo = output_size(h, kh, stride, padding), output_size(wd, kw, stride, padding)
+    cols = im2col(x, kh, kw, stride, padding)  # (N, K, Ho*Wo) with K = C*kh*kw
+    out = w.reshape(f, -1) @ cols  # (F, K) @ (N, K, Ho*Wo) -> (N, F, Ho*Wo)
+    return out.reshape(n, f, ho, wo)
 
 
-def _cache_sized_chunks(n: int, c: int, kh: int, kw: int, geometry: _Geometry, itemsize: int, budget: int):
-    """Slices of the batch axis whose im2col matrices hold about ``budget`` bytes each (at least one image)."""
-    per_image = c * kh * kw * geometry.ho * geometry.pitch * itemsize
-    return batch_slices(n, max(1, budget // per_image))
+def _simple_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool):
+    """``(dx or None, dw)`` of :func:`_simple_conv2d`: two matrix products and :func:`col2im`.
+    All arrays share a dtype."""
+    n, f = dout.shape[:2]
+    _, _, kh, kw = w.shape
+    cols = im2col(x, kh, kw, stride, padding)  # (N, K, L), L = Ho*Wo
+    g = dout.reshape(n, f, -1)  # (N, F, L)
+    # dw[f, k] = sum over images n and positions l of g[n, f, l] * cols[n, k, l]
+    dw = (g @ cols.transpose(0, 2, 1)).sum(axis=0)  # (N, F, K) summed over N -> (F, K)
+    dx = None
+    if need_dx:
+        dcols = w.reshape(f, -1).T @ g  # (K, F) @ (N, F, L) -> (N, K, L)
+        dx = col2im(dcols, x.shape, kh, kw, stride, padding)  # (N, C, H, W)
+    return dx, dw.reshape(w.shape)
 
 
-METHODS = ("auto", "im2col", "fourier")
+METHODS = ("auto", "simple", "im2col", "fourier")
 
 
 def _validate_conv(x, w, stride, padding, method):
@@ -195,56 +176,17 @@ def _validate_conv(x, w, stride, padding, method):
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "fourier" and stride != 1:
         raise ValueError(f"method='fourier' needs stride 1, got stride={stride}")
-    # Before anything is allocated: a large padding or a large batch asks for huge arrays.
+    # Before anything is allocated: a large padding or a large batch asks for huge arrays. The
+    # wide-row buffer of the fast route is at least as large as the simple route's padded input.
     (n, c), (f, _, kh, kw) = x.shape[:2], w.shape
-    geo = _geometry(x.shape, kh, kw, stride, padding)
+    geo = fast_conv.geometry(x.shape, kh, kw, stride, padding)
     dtype = np.result_type(x, w)
     check_allocation(f"conv2d's padded input (padding={padding})", (n, c, geo.rows, geo.pitch), dtype)
     check_allocation("conv2d's output", (n, f, geo.ho, geo.wo), dtype)
     check_allocation("conv2d's columns of one image", (c * kh * kw, geo.ho * geo.pitch), dtype)
+    if method == "simple":
+        check_allocation("conv2d's columns", (n, c * kh * kw, geo.ho * geo.wo), dtype)
     return x, w, stride, padding
-
-
-def _multiply_adds(x_shape, w_shape, stride: int, padding: int) -> dict:
-    """Real multiply-adds of one forward pass by each route that can take it: ``{"im2col": ...}``
-    plus, for stride 1, ``"fourier"`` (:func:`cnn_tutorial.fourier.multiply_adds`). A strided
-    output would waste most of the Fourier route's work, so it is offered for stride 1 only."""
-    (n, c), (f, _, kh, kw) = x_shape[:2], w_shape
-    geo = _geometry(x_shape, kh, kw, stride, padding)
-    counts = {"im2col": n * f * c * kh * kw * geo.ho * geo.pitch}  # wide columns included
-    if stride == 1:
-        counts["fourier"] = fourier.multiply_adds(x_shape, w_shape, padding)
-    return counts
-
-
-def _all_finite(*arrays: np.ndarray) -> bool:
-    """True when no array holds inf or NaN. One sum per array, without a temporary: a NaN or inf
-    makes the sum non-finite (and a sum that merely overflows errs on the safe side)."""
-    return all(np.isfinite(array.sum()) for array in arrays)
-
-
-def _route(method: str, x_shape, w_shape, stride: int, padding: int, inputs: tuple = ()) -> str:
-    """``"im2col"`` or ``"fourier"``: the route ``method`` names or, for ``"auto"``, the one with
-    fewer multiply-adds (im2col on a tie).
-
-    Two exceptions. Measured: the Fourier route is only offered when the batch has more spectra,
-    ``N (C + F)``, than the filters, ``C F``. With a batch that is small against the channels, its
-    per-frequency products ``(N, C) @ (C, F)`` are too thin for BLAS to run at speed, and moving
-    the ``C F`` filter spectra costs more than the multiply-adds it saves. And when one of the
-    ``inputs`` (the arrays the route would transform) holds inf or NaN: every frequency depends on
-    every pixel, so it would spread NaN over a whole image, where im2col (and PyTorch) keep it to
-    the windows that contain it.
-    """
-    if method != "auto":
-        return method
-    counts = _multiply_adds(x_shape, w_shape, stride, padding)
-    (n, c), f = x_shape[:2], w_shape[0]
-    if n * (c + f) <= c * f:
-        counts.pop("fourier", None)
-    route = min(counts, key=counts.get)
-    if route == "fourier" and not _all_finite(*inputs):
-        return "im2col"
-    return route
 
 
 def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto") -> np.ndarray:
@@ -264,10 +206,12 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
     stride : int, default 1
     padding : int, default 0
         Zeros added on every side of both spatial axes.
-    method : {"auto", "im2col", "fourier"}, default "auto"
-        How to compute it: one matrix product over copied windows (:func:`_im2col_conv2d`), or
-        products of Fourier transforms (:func:`cnn_tutorial.fourier.correlate`, stride 1 only).
-        ``"auto"`` takes the route with fewer multiply-adds. Both give the same numbers up to rounding.
+    method : {"auto", "simple", "im2col", "fourier"}, default "auto"
+        How to compute it. ``"simple"``: :func:`im2col` and one matrix product, the route the
+        chapters teach. The fast routes of :mod:`cnn_tutorial.fast_conv`: ``"im2col"``, wide-row
+        columns in cache-sized chunks, and ``"fourier"``, products of Fourier transforms (stride 1
+        only). ``"auto"`` takes the fast route with fewer multiply-adds
+        (:func:`cnn_tutorial.fast_conv.choose_route`). All give the same numbers up to rounding.
 
     Returns
     -------
@@ -279,29 +223,15 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
     dtype = np.result_type(x, w)
     bias = None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    if _route(method, x.shape, w.shape, stride, padding, (x, w)) == "fourier":
+    route = fast_conv.choose_route(method, x.shape, w.shape, stride, padding, (x, w))
+    if route == "simple":
+        out = _simple_conv2d(x, w, stride, padding)
+    elif route == "fourier":
         out = fourier.correlate(x, w, padding)
     else:
-        out = _im2col_conv2d(x, w, stride, padding)
+        out = fast_conv.wide_conv2d(x, w, stride, padding)
     if bias is not None:
         out += bias[:, None, None]
-    return out
-
-
-def _im2col_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
-    """:func:`conv2d` without bias, as one matrix product per chunk of images: filters ``(F, K)``
-    times columns ``(K, n * Ho * P)`` (:func:`_im2col`). ``x`` and ``w`` share a dtype."""
-    f, c, kh, kw = w.shape
-    n = x.shape[0]
-    geo = _geometry(x.shape, kh, kw, stride, padding)
-    xp = _pad(x, padding, geo)  # once for the whole batch; chunks are views of it
-    out = np.empty((n, f, geo.ho, geo.wo), dtype=x.dtype)
-    w2d = w.reshape(f, -1)
-    for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, _CHUNK_BYTES):
-        cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
-        # One matmul per chunk: (F, K) @ (K, n*Ho*P) -> (F, n, Ho, P); crop and reorder to NCHW.
-        wide = (w2d @ cols).reshape(f, -1, geo.ho, geo.pitch)
-        out[batch] = wide[:, :, :, : geo.wo].transpose(1, 0, 2, 3)
     return out
 
 
@@ -321,7 +251,7 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     need_dx : bool, default True
         Set False when nothing upstream needs the input gradient (the network's first layer, whose
         input is the image): ``dx`` is then returned as ``None`` and its cost is saved.
-    method : {"auto", "im2col", "fourier"}, default "auto"
+    method : {"auto", "simple", "im2col", "fourier"}, default "auto"
         As in :func:`conv2d`.
 
     Returns
@@ -335,49 +265,20 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     x, w, stride, padding = _validate_conv(x, w, stride, padding, method)
     dout = as_float_array("dout", dout)
     f, _, kh, kw = w.shape
-    n = x.shape[0]
-    geo = _geometry(x.shape, kh, kw, stride, padding)
-    if dout.shape != (n, f, geo.ho, geo.wo):
-        raise ValueError(
-            f"dout must have shape {(n, f, geo.ho, geo.wo)} for x {x.shape} and w {w.shape}, got {dout.shape}"
-        )
+    n, _, h, wd = x.shape
+    ho, wo = output_size(h, kh, stride, padding), output_size(wd, kw, stride, padding)
+    if dout.shape != (n, f, ho, wo):
+        raise ValueError(f"dout must have shape {(n, f, ho, wo)} for x {x.shape} and w {w.shape}, got {dout.shape}")
     dtype = np.result_type(dout, x, w)
     dout, x, w = (a.astype(dtype, copy=False) for a in (dout, x, w))
-    if _route(method, x.shape, w.shape, stride, padding, (dout, x, w)) == "fourier":
+    route = fast_conv.choose_route(method, x.shape, w.shape, stride, padding, (dout, x, w))
+    if route == "simple":
+        dx, dw = _simple_conv2d_backward(dout, x, w, stride, padding, need_dx)
+    elif route == "fourier":
         dx, dw = fourier.correlate_backward(dout, x, w, padding, need_dx)
     else:
-        dx, dw = _im2col_conv2d_backward(dout, x, w, stride, padding, need_dx)
+        dx, dw = fast_conv.wide_conv2d_backward(dout, x, w, stride, padding, need_dx)
     return dx, dw, dout.sum(axis=(0, 2, 3))
-
-
-def _im2col_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool):
-    """``(dx or None, dw)`` of :func:`_im2col_conv2d`: two matrix products per chunk and
-    :func:`_col2im_add`. All arrays share a dtype."""
-    f, c, kh, kw = w.shape
-    n, _, h, wd = x.shape
-    geo = _geometry(x.shape, kh, kw, stride, padding)
-    xp = _pad(x, padding, geo)
-    w2d = w.reshape(f, -1)
-    dw = np.zeros((f, c * kh * kw), dtype=x.dtype)
-    dxp = np.zeros(xp.shape, dtype=x.dtype) if need_dx else None
-    budget = _COL2IM_CHUNK_BYTES if need_dx else _CHUNK_BYTES
-    for batch in _cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, budget):
-        cols = _im2col(xp[batch], kh, kw, stride, geo.ho)
-        if geo.pitch > geo.wo:
-            # The garbage columns hold real pixels; zeroed, an inf among them cannot turn their zero
-            # gradient into NaN (0 * inf) in dw.
-            cols.reshape(cols.shape[0], -1, geo.pitch)[:, :, geo.wo :] = 0
-        # Spread dout over the wide (F, n, Ho, P) layout of the columns; garbage columns get zero gradient.
-        g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho, geo.pitch), dtype=x.dtype)
-        g[:, :, :, : geo.wo] = dout[batch].transpose(1, 0, 2, 3)
-        g = g.reshape(f, -1)
-        # dw[f, k] = sum over images and positions p of g[f, p] * cols[k, p]
-        dw += (cols @ g.T).T  # this operand order is the faster BLAS call here
-        if need_dx:
-            # dcols[k, p] = sum_f w[f, k] g[f, p]; then each column entry goes back where it came from.
-            _col2im_add(w2d.T @ g, dxp[batch], kh, kw, stride, geo.ho)
-    dx = np.ascontiguousarray(dxp[:, :, padding : padding + h, padding : padding + wd]) if need_dx else None
-    return dx, dw.reshape(w.shape)
 
 
 # --------------------------------------------------------------------------- max pooling

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn_tutorial import checks, fourier, gradcheck, loops, ops
+from cnn_tutorial import checks, fast_conv, fourier, gradcheck, loops, ops
 
 from conv_cases import CONV_CASES, as_torch, ids
 
@@ -18,7 +18,7 @@ POOL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("method", ["im2col", "auto"])
+@pytest.mark.parametrize("method", ["simple", "im2col", "auto"])
 @pytest.mark.parametrize("case", CONV_CASES, ids=ids(CONV_CASES))
 def test_conv2d_forward_and_backward_match_torch(case, method):
     n, c, h, w, f, kh, kw, stride, padding = case
@@ -44,11 +44,11 @@ def test_conv2d_forward_and_backward_match_torch(case, method):
 def test_conv2d_split_into_cache_sized_chunks_matches_torch(monkeypatch, chunk_bytes):
     """Batches are processed a few images at a time; one image per chunk and an uneven last chunk
     must give the same numbers as the whole batch."""
-    monkeypatch.setattr(ops, "_CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(ops, "_COL2IM_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(fast_conv, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(fast_conv, "COL2IM_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(7)
     x, weight = rng.standard_normal((5, 3, 9, 7)), rng.standard_normal((4, 3, 3, 2))
-    assert len(ops._cache_sized_chunks(5, 3, 3, 2, ops._geometry(x.shape, 3, 2, 2, 1), 8, chunk_bytes)) > 1
+    assert len(fast_conv.cache_sized_chunks(5, 3, 3, 2, fast_conv.geometry(x.shape, 3, 2, 2, 1), 8, chunk_bytes)) > 1
     xt, wt = as_torch(x, True), as_torch(weight, True)
     out_t = F.conv2d(xt, wt, stride=2, padding=1)
     dout = rng.standard_normal(out_t.shape)
@@ -59,30 +59,32 @@ def test_conv2d_split_into_cache_sized_chunks_matches_torch(monkeypatch, chunk_b
     np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("method", ["simple", "im2col"])
 @pytest.mark.parametrize("case", CONV_CASES[:12], ids=ids(CONV_CASES[:12]))
-def test_conv2d_backward_matches_finite_differences(case):
+def test_conv2d_backward_matches_finite_differences(case, method):
     n, c, h, w, f, kh, kw, stride, padding = case
     rng = np.random.default_rng(sum(case) + 1)
     x = rng.standard_normal((n, c, h, w))
     weight = rng.standard_normal((f, c, kh, kw))
     bias = rng.standard_normal(f)
     probe = rng.standard_normal(ops.conv2d(x, weight, bias, stride, padding).shape)
-    dx, dw, db = ops.conv2d_backward(probe, x, weight, stride, padding, method="im2col")
+    dx, dw, db = ops.conv2d_backward(probe, x, weight, stride, padding, method=method)
 
     def loss(x_, w_, b_):
-        return float(np.sum(ops.conv2d(x_, w_, b_, stride, padding, method="im2col") * probe))
+        return float(np.sum(ops.conv2d(x_, w_, b_, stride, padding, method=method) * probe))
 
     assert gradcheck(lambda v: loss(v, weight, bias), x, dx) < 1e-8
     assert gradcheck(lambda v: loss(x, v, bias), weight, dw) < 1e-8
     assert gradcheck(lambda v: loss(x, weight, v), bias, db) < 1e-8
 
 
-def test_conv2d_backward_without_input_gradient():
+@pytest.mark.parametrize("method", ["simple", "auto"])
+def test_conv2d_backward_without_input_gradient(method):
     rng = np.random.default_rng(0)
     x, weight = rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((4, 3, 3, 3))
     dout = rng.standard_normal((2, 4, 7, 5))
-    dx_full, dw_full, db_full = ops.conv2d_backward(dout, x, weight)
-    dx, dw, db = ops.conv2d_backward(dout, x, weight, need_dx=False)
+    dx_full, dw_full, db_full = ops.conv2d_backward(dout, x, weight, method=method)
+    dx, dw, db = ops.conv2d_backward(dout, x, weight, need_dx=False, method=method)
     assert dx is None
     np.testing.assert_array_equal(dw, dw_full)
     np.testing.assert_array_equal(db, db_full)
@@ -212,14 +214,15 @@ def test_cross_entropy_is_finite_when_the_correct_class_has_probability_zero():
     assert np.isfinite(loss) and loss == pytest.approx(2000.0)
 
 
+@pytest.mark.parametrize("method", ["simple", "auto"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_dtype_is_kept(dtype):
+def test_dtype_is_kept(dtype, method):
     rng = np.random.default_rng(4)
     x = rng.standard_normal((2, 3, 8, 8)).astype(dtype)
     w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
     b = rng.standard_normal(4).astype(dtype)
-    out = ops.conv2d(x, w, b, stride=2, padding=1)
-    dx, dw, db = ops.conv2d_backward(np.ones_like(out), x, w, stride=2, padding=1)
+    out = ops.conv2d(x, w, b, stride=2, padding=1, method=method)
+    dx, dw, db = ops.conv2d_backward(np.ones_like(out), x, w, stride=2, padding=1, method=method)
     pooled = ops.maxpool2d(x)
     results = [out, dx, dw, db, pooled, ops.maxpool2d_backward(np.ones_like(pooled), x),
                ops.relu(x), ops.relu_backward(x, x), ops.softmax(x), ops.log_softmax(x),
@@ -233,10 +236,11 @@ def test_float32_conv_agrees_with_float64():
     np.testing.assert_allclose(ops.conv2d(x.astype(np.float32), w.astype(np.float32)), ops.conv2d(x, w), rtol=1e-4, atol=1e-4)
 
 
-def test_integer_input_is_promoted_to_float64():
+@pytest.mark.parametrize("method", ["simple", "auto"])
+def test_integer_input_is_promoted_to_float64(method):
     x = np.arange(16).reshape(1, 1, 4, 4)
     w = np.ones((1, 1, 2, 2), dtype=np.int64)
-    out = ops.conv2d(x, w, np.zeros(1, dtype=np.int64))
+    out = ops.conv2d(x, w, np.zeros(1, dtype=np.int64), method=method)
     assert out.dtype == np.float64 and out[0, 0, 0, 0] == 0 + 1 + 4 + 5
 
 
@@ -276,6 +280,45 @@ def test_loop_maxpool_equals_batched(case):
         np.testing.assert_allclose(loops.maxpool_backward(dout[i], x[i], size, stride), dx[i], rtol=1e-12, atol=1e-12)
 
 
+def test_im2col_columns_are_the_windows():
+    """Column (i, j) of image n is the window at (i, j), flattened like a filter, padding included."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((2, 3, 7, 6))
+    kh, kw, stride, padding = 3, 2, 2, 1
+    cols = ops.im2col(x, kh, kw, stride, padding)
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    ho, wo = 4, 4
+    assert cols.shape == (2, 3 * kh * kw, ho * wo)
+    for n in range(2):
+        for i in range(ho):
+            for j in range(wo):
+                window = xp[n, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
+                np.testing.assert_array_equal(cols[n, :, i * wo + j], window.reshape(-1))
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    """<im2col(x), g> == <x, col2im(g)> for any x and g: col2im is im2col's transpose."""
+    rng = np.random.default_rng(9)
+    for kh, kw, stride, padding in [(3, 3, 1, 0), (2, 3, 2, 1), (5, 5, 3, 2), (1, 1, 1, 0)]:
+        x = rng.standard_normal((2, 3, 8, 7))
+        cols = ops.im2col(x, kh, kw, stride, padding)
+        g = rng.standard_normal(cols.shape)
+        back = ops.col2im(g, x.shape, kh, kw, stride, padding)
+        assert back.shape == x.shape
+        assert np.isclose(np.sum(cols * g), np.sum(x * back), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["im2col", "fourier"])
+def test_fast_routes_give_the_simple_routes_numbers(method):
+    rng = np.random.default_rng(10)
+    x, weight = rng.standard_normal((6, 8, 24, 24)), rng.standard_normal((8, 8, 5, 5))
+    dout = rng.standard_normal((6, 8, 20, 20))
+    simple = [ops.conv2d(x, weight, method="simple"), *ops.conv2d_backward(dout, x, weight, method="simple")]
+    fast = [ops.conv2d(x, weight, method=method), *ops.conv2d_backward(dout, x, weight, method=method)]
+    for a, b in zip(simple, fast):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 X = np.zeros((2, 3, 8, 8))
@@ -290,6 +333,10 @@ W = np.zeros((4, 3, 3, 3))
         (lambda: ops.conv2d(X, np.zeros((4, 2, 3, 3))), ValueError, ["channel", "3", "2", "(4, 2, 3, 3)"]),
         (lambda: ops.conv2d(X, np.zeros((4, 3, 11, 3)), padding=1), ValueError, ["kernel 11x3", "10x10"]),
         (lambda: ops.conv2d(X, W, stride=0), ValueError, ["stride", "0"]),
+        (lambda: ops.conv2d(X, W, method="fast"), ValueError, ["method", "simple", "'fast'"]),
+        (lambda: ops.conv2d(X, W, stride=0, method="simple"), ValueError, ["stride", "0"]),
+        (lambda: ops.conv2d(X, np.zeros((4, 2, 3, 3)), method="simple"), ValueError, ["channel", "(4, 2, 3, 3)"]),
+        (lambda: ops.conv2d_backward(np.zeros((2, 4, 5, 5)), X, W, method="simple"), ValueError, ["dout", "(2, 4, 6, 6)"]),
         (lambda: ops.conv2d(X, W, stride=1.5), TypeError, ["stride", "1.5"]),
         (lambda: ops.conv2d(X, W, padding=-1), ValueError, ["padding", "-1"]),
         (lambda: ops.conv2d(X, W, np.zeros(3)), ValueError, ["b", "(4,)", "(3,)"]),

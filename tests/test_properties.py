@@ -86,7 +86,7 @@ def torch_conv(x, weight, bias, dout, stride, padding):
     return results
 
 
-@pytest.mark.parametrize("method", ["im2col", "auto", "fourier"])
+@pytest.mark.parametrize("method", ["simple", "im2col", "auto", "fourier"])
 @settings(max_examples=300, **COMMON)
 @given(geometry=st.data(), dtype=st.sampled_from(DTYPES), with_bias=st.booleans(), seed=seeds)
 def test_conv2d_and_backward_match_torch(method, geometry, dtype, with_bias, seed):
@@ -116,7 +116,7 @@ def assert_same_non_finite(actual, expected, magnitude, dtype, what):
     assert_close_scaled(actual[finite], expected[finite], np.where(np.isfinite(magnitude), magnitude, 0.0), dtype, what)
 
 
-@pytest.mark.parametrize("method", ["im2col", "auto"])
+@pytest.mark.parametrize("method", ["simple", "im2col", "auto"])
 @settings(max_examples=150, **COMMON)
 @given(geometry=conv_geometries(), dtype=st.sampled_from(DTYPES), bad=st.sampled_from([np.inf, -np.inf, np.nan]),
        count=st.integers(1, 3), seed=seeds)
