@@ -4,14 +4,14 @@
 table in :mod:`cnn_tutorial.numpy_net`) and the same parameter layouts, so the numpy network's
 weights copy over unchanged:
 
-==========  ================  ================
-numpy name  PyTorch name      shape
-==========  ================  ================
-f1, b1      conv1.weight/bias (8, 1, 5, 5), (8,)
-f2, b2      conv2.weight/bias (8, 8, 5, 5), (8,)
-w3, b3      fc1.weight/bias   (128, 800), (128,)
-w4, b4      fc2.weight/bias   (10, 128), (10,)
-==========  ================  ================
+============  =====================  ====================
+numpy name    PyTorch name           shape
+============  =====================  ====================
+f1, b1        conv1.weight, .bias    (8, 1, 5, 5), (8,)
+f2, b2        conv2.weight, .bias    (8, 8, 5, 5), (8,)
+w3, b3        fc1.weight, .bias      (128, 800), (128,)
+w4, b4        fc2.weight, .bias      (10, 128), (10,)
+============  =====================  ====================
 
 Dense weights are ``(out, in)`` in both (``x @ w.T + b``), and both flatten ``(N, 8, 10, 10)``
 channel by channel, row by row (C order), so one copy gives the same logits.

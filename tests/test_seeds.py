@@ -61,6 +61,7 @@ def test_numpy_weights_come_from_the_initialisation_stream_only():
 def test_torch_weights_and_shuffling_use_the_two_streams(monkeypatch, tmp_path):
     torch = pytest.importorskip("torch")
     from cnn_tutorial import torch_training
+    from cnn_tutorial.history import Evaluation
     from cnn_tutorial.torch_model import ConvNet
 
     from test_data import write_dataset
@@ -74,8 +75,9 @@ def test_torch_weights_and_shuffling_use_the_two_streams(monkeypatch, tmp_path):
         return [2.3], [0.1]
 
     monkeypatch.setattr(torch_training, "train_epoch", first_epoch_only)
-    monkeypatch.setattr(torch_training, "evaluate", lambda model, loader: 0.5)
-    torch_training.train_torch(epochs=1, seed=7, root=tmp_path, download=False, device="cpu", progress=False)
+    monkeypatch.setattr(torch_training, "evaluate", lambda model, loader: Evaluation(loss=0.3, accuracy=0.5))
+    torch_training.train_torch(epochs=1, seed=7, root=tmp_path, download=False, device="cpu", progress=False,
+                               validation_size=2)
     init, shuffle = run_streams(7)
     torch.manual_seed(torch_seed(init))
     assert torch.equal(seen["fc2"], ConvNet().fc2.weight)

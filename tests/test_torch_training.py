@@ -98,6 +98,7 @@ def test_train_torch_records_a_seeded_history_that_saves(mnist_root, tmp_path, c
     assert history.config["train_size"] == 200 and history.config["validation_size"] == 5000
     assert history.seconds > 0
     assert history.config["device"] == "cpu" and history.config["lr"] == 1e-3
+    assert history.config["relu_between_fc"] is True and model.relu_between_fc  # the validated default
     loaded = History.load(history.save(tmp_path / "history.json"))
     assert loaded == history
 
