@@ -44,22 +44,15 @@ from torch import nn  # noqa: E402
 from cnn_tutorial import loops, ops  # noqa: E402
 from cnn_tutorial.data import load_mnist_splits, minibatches, normalize  # noqa: E402
 from cnn_tutorial.numpy_net import NumpyCNN, evaluate, fit  # noqa: E402
+from cnn_tutorial.torch_twin import NumpyCNNTwin  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 BATCH = 32
 
 
-def torch_twin() -> nn.Module:
-    """The numpy CNN's architecture in PyTorch."""
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 5), nn.ReLU(), nn.Conv2d(8, 8, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(800, 128), nn.ReLU(), nn.Linear(128, 10),
-    )
-
-
 def torch_epoch(train_x, train_y, test_x, test_y):
     torch.manual_seed(ARGS.seed)
-    model = torch_twin()
+    model = NumpyCNNTwin()  # PyTorch's default initialisation
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()

@@ -36,3 +36,10 @@ def mnist_root() -> Path:
 def mnist_root_for_torchvision() -> Path:
     """The real MNIST root with uncompressed idx files, which ``torchvision.datasets.MNIST`` needs offline."""
     return _real_mnist_root(uncompressed_only=True)
+
+
+@pytest.fixture(scope="session")
+def mnist_train(mnist_root):
+    """The 60,000 real training images, normalised, float32 (60000, 1, 28, 28), and their labels (60000,)."""
+    images, labels = data.load_mnist("train", root=mnist_root, download=False)
+    return data.normalize(images), labels

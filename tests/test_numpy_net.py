@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 
 from cnn_tutorial import numpy_net, ops
-from cnn_tutorial.data import load_mnist, normalize
 from cnn_tutorial.numpy_net import PARAM_SHAPES, Adam, NumpyCNN, evaluate, fit, learning_rate
 
 
@@ -144,12 +143,9 @@ def test_failed_save_leaves_no_file(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def mnist_subset():
-    try:
-        images, labels = load_mnist("train", download=False)
-    except FileNotFoundError as err:
-        pytest.skip(f"MNIST not available: {err}")
-    return normalize(images[:2400]), labels[:2400], normalize(images[-1000:]), labels[-1000:]
+def mnist_subset(mnist_train):
+    images, labels = mnist_train
+    return images[:2400], labels[:2400], images[-1000:], labels[-1000:]
 
 
 def test_short_training_run_lowers_the_loss_and_is_reproducible(mnist_subset):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from cnn_tutorial.data import load_mnist, minibatches, normalize
+from cnn_tutorial.data import minibatches
 from cnn_tutorial.numpy_net import PARAM_SHAPES, Adam, NumpyCNN, learning_rate
 from cnn_tutorial.seeds import run_streams
 from cnn_tutorial.torch_twin import TORCH_NAMES, NumpyCNNTwin, train_side_by_side
@@ -137,12 +137,9 @@ def test_from_numpy_params_needs_a_dict():
 
 
 @pytest.fixture(scope="module")
-def mnist_images():
-    try:
-        images, labels = load_mnist("train", download=False)
-    except FileNotFoundError as err:
-        pytest.skip(f"MNIST not available: {err}")
-    return normalize(images[:3200]), labels[:3200]
+def mnist_images(mnist_train):
+    images, labels = mnist_train
+    return images[:3200], labels[:3200]
 
 
 # Measured over the chapter's run (55,000 images, batch 32, seed 0), with 1 and 2 threads and conv2
