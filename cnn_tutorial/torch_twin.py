@@ -261,7 +261,9 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int, *, ba
     net.params = {name: value.astype(np.dtype(dtype)) for name, value in net.params.items()}
     twin = NumpyCNNTwin.from_numpy_params(net.params, dtype)
     numpy_adam = Adam(net.params, lr=lr)
-    torch_adam = torch.optim.Adam(twin.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, foreach=False)
+    # The constants from the numpy optimiser itself, so the two can never be set apart.
+    torch_adam = torch.optim.Adam(twin.parameters(), lr=lr, betas=(numpy_adam.beta1, numpy_adam.beta2),
+                                  eps=numpy_adam.eps, foreach=False)
     torch_params = dict(twin.named_parameters())
 
     _, shuffle_stream = run_streams(seed)
