@@ -1,17 +1,19 @@
-"""Train the numpy CNN on MNIST and compare its speed with the same network in PyTorch on the CPU.
+"""The numpy CNN's training epoch against the same network in PyTorch on the CPU, side by side.
 
-    python benchmarks/bench_numpy_training.py [--epochs 3] [--threads N]
+    python benchmarks/bench_numpy_training.py [--threads 1 2] [--repeats 5]
 
-In one run, with the same thread count for numpy's BLAS and torch:
+For each thread count, in one process: ``--repeats`` rounds, each training one epoch of the numpy
+CNN (``cnn_tutorial.numpy_net.fit``: batch 32, Adam from 2e-3, cosine schedule, the default
+number of gradient workers, which follows the thread count) and then one epoch of the same
+network in PyTorch (``cnn_tutorial.torch_twin.NumpyCNNTwin``, the same batches from the
+same arrays, ``torch.optim.Adam``, no DataLoader), both from the same initial weights, each
+followed by one evaluation of the 5,000 validation images. A round's ratio is numpy's epoch time
+over PyTorch's; the report gives the min / median / max over the rounds, so that a machine whose
+speed drifts shows as a spread instead of a wrong single figure.
 
-1. the numpy CNN (``cnn_tutorial.numpy_net.fit``: batch 32, Adam from 2e-3 with the cosine
-   schedule) trains for ``--epochs`` epochs on the 55,000 training images left after the
-   validation split; validation accuracy after every epoch, test accuracy at the end
-   (``--schedule step`` runs the older schedule, 2e-3 halved after every epoch);
-2. the same architecture, initialisation scale, batch size and optimiser in PyTorch trains one
-   epoch on the same normalised arrays (already in memory, no DataLoader);
-3. evaluation speed (forward only, batches of 500) for both, and the loop versions' training
-   speed on a few images, for scale.
+numpy's BLAS (threadpoolctl) and torch get the same thread count. To see OpenBLAS's native kernel
+for this CPU instead of the one these machines force, run the command under
+``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``; the report names the kernel that ran.
 
 Needs MNIST (``CNN_TUTORIAL_DATA``).
 """
@@ -19,107 +21,95 @@ Needs MNIST (``CNN_TUTORIAL_DATA``).
 from __future__ import annotations
 
 import argparse
-import os
+import statistics
 import sys
 import time
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_info, threadpool_limits
+from torch import nn
+
+from cnn_tutorial.data import load_mnist_splits, minibatches, normalize
+from cnn_tutorial.memory import reuse_freed_memory
+from cnn_tutorial.numpy_net import NumpyCNN, evaluate, fit
+from cnn_tutorial.parallel import default_workers
+from cnn_tutorial.torch_twin import NumpyCNNTwin
+
+BATCH = 32
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--schedule", default="cosine", help="learning-rate schedule of the numpy CNN")
     return parser.parse_args()
 
 
-ARGS = parse_args()
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[var] = str(ARGS.threads)
-
-import numpy as np  # noqa: E402  (after the thread count is fixed)
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-
-from cnn_tutorial import loops, ops  # noqa: E402
-from cnn_tutorial.data import load_mnist_splits, minibatches, normalize  # noqa: E402
-from cnn_tutorial.numpy_net import NumpyCNN, evaluate, fit  # noqa: E402
-from cnn_tutorial.torch_twin import NumpyCNNTwin  # noqa: E402
-
-torch.set_num_threads(ARGS.threads)
-BATCH = 32
+def numpy_epoch(train, validation, seed: int) -> tuple[float, float]:
+    """Seconds of one training epoch and validation accuracy of the numpy CNN."""
+    net = NumpyCNN.initialize(seed)
+    start = time.perf_counter()
+    history = fit(net, *train, *validation, epochs=1, batch_size=BATCH, seed=seed, progress=False)
+    return time.perf_counter() - start, history.epoch_validation_accuracy[-1]
 
 
-def torch_epoch(train_x, train_y, test_x, test_y):
-    torch.manual_seed(ARGS.seed)
-    model = NumpyCNNTwin()  # PyTorch's default initialisation
+def torch_epoch(train, validation, seed: int) -> tuple[float, float]:
+    """The same for the same network in PyTorch: same initial weights, same batches."""
+    model = NumpyCNNTwin.from_numpy_params(NumpyCNN.initialize(seed).params)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps = -(-len(train[0]) // BATCH)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
-    for x, y in minibatches(train_x, train_y, BATCH, seed=ARGS.seed):
+    shuffling = np.random.default_rng(seed)
+    for x, y in minibatches(*train, BATCH, seed=shuffling):
         optimizer.zero_grad()
         loss = loss_fn(model(torch.from_numpy(x)), torch.from_numpy(y))
         loss.backward()
         optimizer.step()
-    train_seconds = time.perf_counter() - start
+        schedule.step()
     model.eval()
-    start = time.perf_counter()
     with torch.no_grad():
-        predictions = torch.cat([model(torch.from_numpy(test_x[i : i + 500])).argmax(1) for i in range(0, len(test_x), 500)])
-    eval_seconds = time.perf_counter() - start
-    accuracy = float((predictions.numpy() == test_y).mean())
-    return train_seconds, eval_seconds, accuracy
+        logits = torch.cat([model(torch.from_numpy(validation[0][i : i + 500])) for i in range(0, len(validation[0]), 500)])
+    accuracy = float((logits.argmax(1).numpy() == validation[1]).mean())
+    return time.perf_counter() - start, accuracy
 
 
-def loop_training_seconds_per_image(net: NumpyCNN, images, n: int = 2) -> float:
-    """Forward + backward of the conv layers with the single-image loop versions (the dense layers are negligible)."""
-    p = net.params
-    start = time.perf_counter()
-    for image in images[:n]:
-        c1 = loops.convolution(image, p["f1"], p["b1"])
-        r1 = ops.relu(c1)
-        c2 = loops.convolution(r1, p["f2"], p["b2"])
-        r2 = ops.relu(c2)
-        pooled = loops.maxpool(r2)
-        dr2 = loops.maxpool_backward(np.ones_like(pooled), r2)
-        dr1, _, _ = loops.convolution_backward(ops.relu_backward(dr2, c2), r1, p["f2"])
-        loops.convolution_backward(ops.relu_backward(dr1, c1), image, p["f1"])
-    return (time.perf_counter() - start) / n
+def blas_kernel() -> str:
+    """OpenBLAS's kernel ("architecture") as threadpoolctl reports it."""
+    names = {entry.get("architecture") or entry.get("internal_api") for entry in threadpool_info()
+             if entry.get("user_api") == "blas"}
+    return ", ".join(sorted(filter(None, names))) or "unknown"
 
 
 def main() -> int:
-    print(f"threads: {ARGS.threads} (numpy BLAS and torch); numpy {np.__version__}, torch {torch.__version__}")
-    (train_images, train_y), (validation_images, validation_y), (test_images, test_y) = load_mnist_splits()
-    train_x, validation_x, test_x = normalize(train_images), normalize(validation_images), normalize(test_images)
-
-    net = NumpyCNN.initialize(ARGS.seed)
-    history = fit(net, train_x, train_y, validation_x, validation_y, epochs=ARGS.epochs, batch_size=BATCH,
-                  schedule=ARGS.schedule, seed=ARGS.seed, progress=False)
-    start = time.perf_counter()
-    evaluate(net, validation_x, validation_y)
-    validation_seconds = time.perf_counter() - start
-    numpy_epoch = (history.seconds - ARGS.epochs * validation_seconds) / ARGS.epochs  # fit() also validated each epoch
-    start = time.perf_counter()
-    test_accuracy = evaluate(net, test_x, test_y).accuracy
-    numpy_eval = time.perf_counter() - start
-
-    torch_train, torch_eval, torch_accuracy = torch_epoch(train_x, train_y, test_x, test_y)
-    loop_seconds = loop_training_seconds_per_image(net, train_x)
-
-    n_train, n_test = len(train_x), len(test_x)
-    print(f"\naccuracy of the numpy CNN (Adam from 2e-3, {ARGS.schedule} schedule):")
-    for epoch, accuracy in enumerate(history.epoch_validation_accuracy, start=1):
-        print(f"  on the 5,000 validation images after epoch {epoch}: {accuracy * 100:.2f} %")
-    print(f"  on the 10,000 test images at the end: {test_accuracy * 100:.2f} %")
-    print(f"  PyTorch twin after 1 epoch, on the test images: {torch_accuracy * 100:.2f} %")
-    print("\nspeed (batch 32):")
-    print(f"  numpy   training: {numpy_epoch:7.2f} s per epoch = {n_train / numpy_epoch:8.0f} images/s")
-    print(f"  PyTorch training: {torch_train:7.2f} s per epoch = {n_train / torch_train:8.0f} images/s")
-    print(f"  numpy / PyTorch : {numpy_epoch / torch_train:7.2f}x  (target <= 3x)")
-    print(f"  numpy   evaluation: {n_test / numpy_eval:8.0f} images/s")
-    print(f"  PyTorch evaluation: {n_test / torch_eval:8.0f} images/s")
-    print(f"  loop versions training: {1 / loop_seconds:8.1f} images/s "
-          f"({loop_seconds * 60000 / 3600:.1f} h per epoch; batched numpy is {loop_seconds * n_train / numpy_epoch:.0f}x faster)")
+    args = parse_args()
+    reuse_freed_memory()  # fit does it too; here it is set before the first timing of either side
+    (train_images, train_y), (validation_images, validation_y), _ = load_mnist_splits()
+    train = (normalize(train_images), train_y)
+    validation = (normalize(validation_images), validation_y)
+    print(f"numpy {np.__version__} (OpenBLAS kernel: {blas_kernel()}), torch {torch.__version__}; "
+          f"{len(train_y):,} training images, batch {BATCH}, {args.repeats} rounds per thread count")
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        with threadpool_limits(threads, user_api="blas"):
+            workers = default_workers(BATCH)
+            ratios, numpy_times, torch_times = [], [], []
+            for round_ in range(args.repeats):
+                numpy_seconds, numpy_accuracy = numpy_epoch(train, validation, args.seed)
+                torch_seconds, torch_accuracy = torch_epoch(train, validation, args.seed)
+                numpy_times.append(numpy_seconds)
+                torch_times.append(torch_seconds)
+                ratios.append(numpy_seconds / torch_seconds)
+                print(f"  {threads} thread(s), round {round_ + 1}: numpy {numpy_seconds:5.2f} s "
+                      f"({numpy_accuracy * 100:.2f} % validation), PyTorch {torch_seconds:5.2f} s "
+                      f"({torch_accuracy * 100:.2f} %), ratio {ratios[-1]:.2f}", flush=True)
+        print(f"{threads} thread(s), numpy with {workers} gradient worker(s): epoch numpy / PyTorch "
+              f"min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f} "
+              f"(numpy median {statistics.median(numpy_times):.2f} s, "
+              f"PyTorch median {statistics.median(torch_times):.2f} s; target <= 1.0)\n", flush=True)
     return 0
 
 

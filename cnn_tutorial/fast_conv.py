@@ -161,9 +161,10 @@ def cache_sized_chunks(n: int, c: int, kh: int, kw: int, geo: Geometry, itemsize
     return batch_slices(n, max(1, budget // per_image))
 
 
-def wide_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+def wide_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int, saved: list | None = None) -> np.ndarray:
     """Convolution without bias, as one matrix product per chunk of images: filters ``(F, K)``
-    times columns ``(K, n * Ho * R)`` (:func:`wide_im2col`). ``x`` and ``w`` share a dtype."""
+    times columns ``(K, n * Ho * R)`` (:func:`wide_im2col`). ``x`` and ``w`` share a dtype.
+    When ``saved`` is a list, each chunk's columns are appended to it for the backward pass."""
     f, c, kh, kw = w.shape
     n = x.shape[0]
     geo = geometry(x.shape, kh, kw, stride, padding)
@@ -172,25 +173,29 @@ def wide_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.n
     w2d = w.reshape(f, -1)
     for batch in cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, CHUNK_BYTES):
         cols = wide_im2col(xp[batch], kh, kw, stride, geo.ho)
+        if saved is not None:
+            saved.append(cols)
         # One matmul per chunk: (F, K) @ (K, n*Ho*R) -> (F, n, Ho, R); crop and reorder to NCHW.
         wide = (w2d @ cols).reshape(f, -1, geo.ho, geo.pitch)
         out[batch] = wide[:, :, :, : geo.wo].transpose(1, 0, 2, 3)
     return out
 
 
-def wide_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool):
+def wide_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool, saved: list | None = None):
     """``(dx or None, dw)`` of :func:`wide_conv2d`: two matrix products per chunk and
-    :func:`col2im_add`. All arrays share a dtype."""
+    :func:`col2im_add`. All arrays share a dtype. Without ``dx`` the chunks are those of the
+    forward pass, whose columns ``saved`` (its list) are then reused instead of copied again."""
     f, c, kh, kw = w.shape
     n, _, h, wd = x.shape
     geo = geometry(x.shape, kh, kw, stride, padding)
-    xp = pad(x, padding, geo)
+    reuse = saved if saved and not need_dx else None  # with dx the chunks are larger than the forward's
+    xp = None if reuse else pad(x, padding, geo)
     w2d = w.reshape(f, -1)
     dw = np.zeros((f, c * kh * kw), dtype=x.dtype)
-    dxp = np.zeros(xp.shape, dtype=x.dtype) if need_dx else None
+    dxp = np.zeros((n, c, geo.rows, geo.pitch), dtype=x.dtype) if need_dx else None
     budget = COL2IM_CHUNK_BYTES if need_dx else CHUNK_BYTES
-    for batch in cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, budget):
-        cols = wide_im2col(xp[batch], kh, kw, stride, geo.ho)
+    for i, batch in enumerate(cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, budget)):
+        cols = reuse[i] if reuse else wide_im2col(xp[batch], kh, kw, stride, geo.ho)
         if geo.pitch > geo.wo:
             # The garbage columns hold real pixels; zeroed, an inf among them cannot turn their zero
             # gradient into NaN (0 * inf) in dw.

@@ -182,7 +182,7 @@ def _block_images(blocks: np.ndarray, size: tuple[int, int], start: tuple[int, i
     return idft2(blocks.reshape(size[0], -1, n * c), size, start, count).reshape(n, c, *count)
 
 
-def correlate(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
+def correlate(x: np.ndarray, w: np.ndarray, padding: int, saved: list | None = None) -> np.ndarray:
     """Stride-1 convolution (cross-correlation) of a batch, without bias, through the DFT.
 
     Parameters
@@ -190,6 +190,9 @@ def correlate(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
     x : ndarray of shape (N, C, H, W)
     w : ndarray of shape (F, C, kh, kw), same dtype as ``x``
     padding : int
+    saved : list, optional
+        When given, the spectra of ``x``, one array per chunk of images, are appended to it for
+        :func:`correlate_backward`, which needs them again.
 
     Returns
     -------
@@ -203,12 +206,15 @@ def correlate(x: np.ndarray, w: np.ndarray, padding: int) -> np.ndarray:
     out = np.empty((n, f, *out_size), dtype=x.dtype)
     for batch in _chunks(n, max(c, f), size, x.dtype.itemsize):
         xs = _block_spectra(x[batch], size, (padding, padding))  # (freqs, n, C): the padded input
+        if saved is not None:
+            saved.append(xs)
         # Y = X conj(W), summed over input channels: one (n, C) @ (C, F) product per frequency.
         out[batch] = _block_images(xs @ ws, size, (0, 0), out_size)
     return out
 
 
-def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: int, need_dx: bool = True):
+def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: int, need_dx: bool = True,
+                       saved: list | None = None):
     """Input and filter gradients of :func:`correlate`, through the DFT.
 
     With ``D`` the transform of ``dout`` (placed at the top-left of the padded grid):
@@ -225,6 +231,8 @@ def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: 
     w : ndarray of shape (F, C, kh, kw)
     padding : int
     need_dx : bool, default True
+    saved : list, optional
+        The spectra of ``x`` that :func:`correlate` saved: not computed again.
 
     Returns
     -------
@@ -237,8 +245,9 @@ def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: 
     ws = _block_spectra(w, size)  # (freqs, F, C)
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
     dws = np.zeros((ws.shape[0], c, f), dtype=ws.dtype)  # conj of the (C, F) blocks of dw's transform
-    for batch in _chunks(n, max(c, f), size, x.dtype.itemsize):
-        xs = _block_spectra(x[batch], size, (padding, padding))  # (freqs, n, C)
+    for i, batch in enumerate(_chunks(n, max(c, f), size, x.dtype.itemsize)):
+        # The forward pass's spectra of x, or the same computed again.
+        xs = saved[i] if saved else _block_spectra(x[batch], size, (padding, padding))  # (freqs, n, C)
         ds = _block_spectra(dout[batch], size)  # (freqs, n, F)
         if need_dx:
             dx[batch] = _block_images(ds @ ws, size, (padding, padding), (h, wd))

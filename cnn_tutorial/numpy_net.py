@@ -33,6 +33,8 @@ from .checks import check_int, check_ndim, check_positive_float, check_progress,
 from .data import VALIDATION_SIZE, load_mnist_splits, minibatches, normalize, num_batches
 from .files import atomic_write
 from .history import Evaluation, History
+from .memory import reuse_freed_memory
+from .parallel import GradientWorkers, default_workers
 from .seeds import run_streams
 
 __all__ = ["PARAM_SHAPES", "SCHEDULES", "NumpyCNN", "Adam", "learning_rate", "evaluate", "fit", "train_numpy"]
@@ -115,16 +117,19 @@ class NumpyCNN:
         if x.shape[1:] != (1, 28, 28):
             raise ValueError(f"x must have shape (N, 1, 28, 28), got {x.shape}")
         p = self.params
-        c1 = ops.conv2d(x, p["f1"], p["b1"])  # (N, 8, 24, 24)
+        # The conv routes put here the work on their input that the backward pass would repeat.
+        saved1, saved2 = {}, {}
+        c1 = ops.conv2d(x, p["f1"], p["b1"], saved=saved1)  # (N, 8, 24, 24)
         r1 = ops.relu(c1)
-        c2 = ops.conv2d(r1, p["f2"], p["b2"])  # (N, 8, 20, 20)
+        c2 = ops.conv2d(r1, p["f2"], p["b2"], saved=saved2)  # (N, 8, 20, 20)
         r2 = ops.relu(c2)
         pooled = ops.maxpool2d(r2, 2, 2)  # (N, 8, 10, 10)
         flat = pooled.reshape(len(x), -1)  # (N, 800)
         z3 = ops.dense(flat, p["w3"], p["b3"])  # (N, 128)
         a3 = ops.relu(z3)
         logits = ops.dense(a3, p["w4"], p["b4"])  # (N, 10)
-        cache = dict(x=x, c1=c1, r1=r1, c2=c2, r2=r2, pooled=pooled, flat=flat, z3=z3, a3=a3)
+        cache = dict(x=x, c1=c1, r1=r1, c2=c2, r2=r2, pooled=pooled, flat=flat, z3=z3, a3=a3,
+                     saved1=saved1, saved2=saved2)
         return logits, cache
 
     def backward(self, dlogits: np.ndarray, cache: dict) -> dict:
@@ -149,10 +154,10 @@ class NumpyCNN:
         dflat, grads["w3"], grads["b3"] = ops.dense_backward(dz3, c["flat"], p["w3"])
         dr2 = ops.maxpool2d_backward(dflat.reshape(c["pooled"].shape), c["r2"], 2, 2)
         dc2 = ops.relu_backward(dr2, c["c2"])
-        dr1, grads["f2"], grads["b2"] = ops.conv2d_backward(dc2, c["r1"], p["f2"])
+        dr1, grads["f2"], grads["b2"] = ops.conv2d_backward(dc2, c["r1"], p["f2"], saved=c["saved2"])
         dc1 = ops.relu_backward(dr1, c["c1"])
         # The image needs no gradient, so the first layer skips its input gradient.
-        _, grads["f1"], grads["b1"] = ops.conv2d_backward(dc1, c["x"], p["f1"], need_dx=False)
+        _, grads["f1"], grads["b1"] = ops.conv2d_backward(dc1, c["x"], p["f1"], need_dx=False, saved=c["saved1"])
         return grads
 
     def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
@@ -304,7 +309,8 @@ def learning_rate(lr: float, schedule: str, step: int, total_steps: int, steps_p
 
 def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
         validation_images: np.ndarray, validation_labels: np.ndarray, epochs: int = 3, batch_size: int = 32,
-        lr: float = 2e-3, schedule: str = "cosine", seed: int = 0, progress: bool | None = None) -> History:
+        lr: float = 2e-3, schedule: str = "cosine", seed: int = 0, progress: bool | None = None,
+        workers: int | None = None) -> History:
     """Train ``net`` in place with Adam on given arrays; evaluate on the validation arrays after each epoch.
 
     Parameters
@@ -327,6 +333,11 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
         stream (:func:`cnn_tutorial.seeds.run_streams`), independent of the weights'.
     progress : bool or None
         Show a tqdm progress bar; None shows one only when stderr is a terminal.
+    workers : int, optional
+        Processes that share each batch's gradient (:class:`cnn_tutorial.parallel.GradientWorkers`);
+        by default as many as numpy's BLAS would use threads, at most one per 16 images of a batch
+        (:func:`cnn_tutorial.parallel.default_workers`). Different counts give the same training up
+        to float rounding.
 
     Returns
     -------
@@ -342,30 +353,33 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     show_progress = check_progress(progress)
+    workers = default_workers(batch_size) if workers is None else check_int("workers", workers, 1)
+    reuse_freed_memory()  # see cnn_tutorial.memory: half of a step's time went to page faults
     optimizer = Adam(net.params, lr=lr)
     history = History(
         framework="numpy",
         steps_per_epoch=num_batches(len(train_images), batch_size),
         config=dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
-                    train_size=len(train_images), validation_size=len(validation_images)),
+                    train_size=len(train_images), validation_size=len(validation_images), workers=workers),
     )
     _, shuffle_stream = run_streams(seed)
     shuffling = np.random.default_rng(shuffle_stream)
     total_steps = epochs * history.steps_per_epoch
     step = 0
     start = time.perf_counter()
-    for epoch in range(epochs):
-        with tqdm(total=history.steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                  leave=False, disable=not show_progress) as bar:
-            for x, y in minibatches(train_images, train_labels, batch_size, seed=shuffling):
-                optimizer.lr = learning_rate(lr, schedule, step, total_steps, history.steps_per_epoch)
-                loss, logits, grads = net.loss_and_gradients(x, y)
-                optimizer.step(grads)
-                step += 1
-                history.record_step(loss, np.mean(logits.argmax(axis=1) == y))
-                bar.update()
-                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-        history.record_validation(evaluate(net, validation_images, validation_labels))
+    with GradientWorkers(net, workers, batch_size) as parallel:
+        for epoch in range(epochs):
+            with tqdm(total=history.steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                      leave=False, disable=not show_progress) as bar:
+                for x, y in minibatches(train_images, train_labels, batch_size, seed=shuffling):
+                    optimizer.lr = learning_rate(lr, schedule, step, total_steps, history.steps_per_epoch)
+                    loss, logits, grads = parallel.loss_and_gradients(x, y)
+                    optimizer.step(grads)
+                    step += 1
+                    history.record_step(loss, np.mean(logits.argmax(axis=1) == y))
+                    bar.update()
+                    bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+            history.record_validation(evaluate(net, validation_images, validation_labels))
     history.seconds = time.perf_counter() - start
     return history
 

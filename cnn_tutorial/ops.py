@@ -189,7 +189,7 @@ def _validate_conv(x, w, stride, padding, method):
     return x, w, stride, padding
 
 
-def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto") -> np.ndarray:
+def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto", saved: dict | None = None) -> np.ndarray:
     """2-D convolution (cross-correlation, as in every deep-learning library) of a batch.
 
     ``out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]``
@@ -212,6 +212,10 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
         columns in cache-sized chunks, and ``"fourier"``, products of Fourier transforms (stride 1
         only). ``"auto"`` takes the fast route with fewer multiply-adds
         (:func:`cnn_tutorial.fast_conv.choose_route`). All give the same numbers up to rounding.
+    saved : dict, optional
+        An empty dict to pass on to :func:`conv2d_backward`: the fast routes put in it the work on
+        ``x`` that the backward pass would otherwise repeat (the spectra of the Fourier route, the
+        columns of the im2col route). ``x`` and ``w`` must not change in between.
 
     Returns
     -------
@@ -224,18 +228,31 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
     bias = None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     route = fast_conv.choose_route(method, x.shape, w.shape, stride, padding, (x, w))
+    work = None if saved is None or route == "simple" else []
     if route == "simple":
         out = _simple_conv2d(x, w, stride, padding)
     elif route == "fourier":
-        out = fourier.correlate(x, w, padding)
+        out = fourier.correlate(x, w, padding, saved=work)
     else:
-        out = fast_conv.wide_conv2d(x, w, stride, padding)
+        out = fast_conv.wide_conv2d(x, w, stride, padding, saved=work)
+    if work is not None:
+        saved.clear()
+        saved.update(route=route, x=x, w=w, stride=stride, padding=padding, work=work)
     if bias is not None:
         out += bias[:, None, None]
     return out
 
 
-def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: bool = True, method: str = "auto"):
+def _saved_work(saved, route, x, w, stride, padding):
+    """The forward pass's reusable work from ``saved``, or None when it was made for another call."""
+    if not saved:
+        return None
+    same = saved["route"] == route and saved["x"] is x and saved["w"] is w
+    return saved["work"] if same and (saved["stride"], saved["padding"]) == (stride, padding) else None
+
+
+def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: bool = True, method: str = "auto",
+                    saved: dict | None = None):
     """Gradients of :func:`conv2d` with respect to its input, filters and bias.
 
     Parameters
@@ -253,6 +270,9 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
         input is the image): ``dx`` is then returned as ``None`` and its cost is saved.
     method : {"auto", "simple", "im2col", "fourier"}, default "auto"
         As in :func:`conv2d`.
+    saved : dict, optional
+        The ``saved`` dict of the forward call: its work is reused when the backward pass takes the
+        same route on the same ``x`` and ``w`` (the same array objects); otherwise it is ignored.
 
     Returns
     -------
@@ -272,12 +292,13 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     dtype = np.result_type(dout, x, w)
     dout, x, w = (a.astype(dtype, copy=False) for a in (dout, x, w))
     route = fast_conv.choose_route(method, x.shape, w.shape, stride, padding, (dout, x, w))
+    work = _saved_work(saved, route, x, w, stride, padding)
     if route == "simple":
         dx, dw = _simple_conv2d_backward(dout, x, w, stride, padding, need_dx)
     elif route == "fourier":
-        dx, dw = fourier.correlate_backward(dout, x, w, padding, need_dx)
+        dx, dw = fourier.correlate_backward(dout, x, w, padding, need_dx, saved=work)
     else:
-        dx, dw = fast_conv.wide_conv2d_backward(dout, x, w, stride, padding, need_dx)
+        dx, dw = fast_conv.wide_conv2d_backward(dout, x, w, stride, padding, need_dx, saved=work)
     return dx, dw, dout.sum(axis=(0, 2, 3))
 
 

@@ -416,3 +416,36 @@ def test_maxpool2d_sends_the_gradient_to_the_nan_like_torch():
     np.testing.assert_array_equal(ops.maxpool2d_backward(dout, x), xt.grad.numpy())
     assert ops.maxpool2d_backward(dout, x)[0, 0, 1, 0] == 1.0  # the second of two NaNs
 
+
+
+@pytest.mark.parametrize("method, need_dx", [("fourier", True), ("fourier", False), ("im2col", False), ("im2col", True)])
+def test_conv2d_backward_reuses_the_forward_work_without_changing_a_bit(method, need_dx):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 3, 12, 11)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    saved = {}
+    out = ops.conv2d(x, w, method=method, padding=1, saved=saved)
+    assert saved["route"] == method and saved["work"]
+    np.testing.assert_array_equal(out, ops.conv2d(x, w, method=method, padding=1))
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    fresh = ops.conv2d_backward(dout, x, w, padding=1, method=method, need_dx=need_dx)
+    reused = ops.conv2d_backward(dout, x, w, padding=1, method=method, need_dx=need_dx, saved=saved)
+    for a, b in zip(fresh, reused):
+        if a is None:
+            assert b is None
+        else:
+            np.testing.assert_array_equal(a, b)
+
+
+def test_saved_work_of_another_input_is_ignored():
+    rng = np.random.default_rng(6)
+    x, other = rng.standard_normal((2, 4, 3, 10, 10)).astype(np.float32)
+    w = rng.standard_normal((5, 3, 3, 3)).astype(np.float32)
+    saved = {}
+    ops.conv2d(x, w, method="fourier", saved=saved)
+    dout = rng.standard_normal((4, 5, 8, 8)).astype(np.float32)
+    for args, kwargs in (((dout, other, w), {}), ((dout, x, w.copy()), {}), ((dout, x, w), {"method": "im2col"})):
+        expected = ops.conv2d_backward(*args, **kwargs)
+        got = ops.conv2d_backward(*args, saved=saved, **kwargs)
+        for a, b in zip(expected, got):
+            np.testing.assert_array_equal(a, b)
