@@ -90,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SCHEDULES,
         help="numpy only: learning-rate schedule (default: cosine, from --lr towards 0)",
     )
+    train.add_argument(
+        "--workers",
+        type=_positive_int,
+        metavar="N",
+        help="numpy only: processes that share each batch (default: as many as numpy's BLAS threads, "
+        "at most one per 16 images)",
+    )
     train.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N images only (quick runs)")
     train.add_argument(
         "--data-root",
@@ -136,7 +143,7 @@ def _train_numpy(args: argparse.Namespace, settings: dict, out: Path):
 
     schedule = args.schedule or DEFAULTS["numpy"]["schedule"]
     print(f"training the numpy CNN: {_describe(settings)}, {schedule} learning-rate schedule", flush=True)
-    model, history = train_numpy(schedule=schedule, **settings)
+    model, history = train_numpy(schedule=schedule, workers=args.workers, **settings)
     return model.save(out / NUMPY_MODEL_NAME), history
 
 
@@ -213,8 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.device is not None and args.framework != "torch":
         args.command_parser.error(f"--device applies to --framework torch only, not {args.framework}")
-    if args.schedule is not None and args.framework != "numpy":
-        args.command_parser.error(f"--schedule applies to --framework numpy only, not {args.framework}")
+    for option, value in (("--schedule", args.schedule), ("--workers", args.workers)):
+        if value is not None and args.framework != "numpy":
+            args.command_parser.error(f"{option} applies to --framework numpy only, not {args.framework}")
     try:
         _train(args)
     except (OSError, ValueError, RuntimeError) as err:

@@ -20,6 +20,7 @@ Everything is built from the batched operations in :mod:`cnn_tutorial.ops`.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from pathlib import Path
@@ -298,8 +299,8 @@ def learning_rate(lr: float, schedule: str, step: int, total_steps: int, steps_p
     step = check_int("step", step, 0)
     total_steps = check_int("total_steps", total_steps, 1)
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1)
-    if schedule == "cosine":
-        return lr * (1.0 + np.cos(np.pi * min(step, total_steps) / total_steps)) / 2.0
+    if schedule == "cosine":  # math.cos: a Python float keeps Adam's update in float32
+        return lr * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps)) / 2.0
     if schedule == "step":
         return lr * 0.5 ** (step // steps_per_epoch)
     if schedule == "constant":
@@ -386,7 +387,7 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
 
 def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedule: str = "cosine", seed: int = 0,
                 root=None, train_limit: int | None = None, validation_size: int = VALIDATION_SIZE,
-                progress: bool | None = None, download: bool = True):
+                progress: bool | None = None, download: bool = True, workers: int | None = None):
     """Train the numpy CNN on MNIST from scratch; validate after every epoch, test once at the end.
 
     It trains on 55,000 training images, validates on the 5,000 held out
@@ -395,7 +396,7 @@ def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedul
 
     Parameters
     ----------
-    epochs, batch_size, lr, schedule, progress
+    epochs, batch_size, lr, schedule, progress, workers
         As in :func:`fit`. The defaults (3 epochs, batch 32, Adam at 2e-3 with a cosine schedule)
         reach about 99.1 % test accuracy (the schedule was chosen on the validation set).
     seed : int, default 0
@@ -421,6 +422,7 @@ def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedul
     )
     net = NumpyCNN.initialize(seed)
     history = fit(net, normalize(train_images), train_labels, normalize(validation_images), validation_labels,
-                  epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, progress=progress)
+                  epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, progress=progress,
+                  workers=workers)
     history.test_accuracy = evaluate(net, normalize(test_images), test_labels).accuracy
     return net, history

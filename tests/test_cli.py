@@ -81,6 +81,7 @@ def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, 
             "train_limit": 64,
             "download": True,
             "progress": True,
+            "workers": None,
         }
     ]
     assert sorted(p.name for p in out.iterdir()) == ["history.json", "numpy_cnn.npz"]
@@ -141,6 +142,8 @@ def test_missing_cuda_is_one_error_line_and_exit_1(tmp_path, capsys, monkeypatch
         (["train", "--framework", "torch", "--out", "x", "--device", "tpu"], "--device"),
         (["train", "--framework", "numpy", "--out", "x", "--device", "cpu"], "torch only"),
         (["train", "--framework", "torch", "--out", "x", "--schedule", "step"], "numpy only"),
+        (["train", "--framework", "torch", "--out", "x", "--workers", "2"], "--workers applies to --framework numpy only"),
+        (["train", "--framework", "numpy", "--out", "x", "--workers", "0"], "--workers"),
         (["train", "--framework", "numpy", "--out", "x", "--schedule", "linear"], "invalid choice: 'linear'"),
         (["fly"], "invalid choice: 'fly'"),
         ([], "COMMAND"),
@@ -178,7 +181,9 @@ def test_schedule_option_reaches_the_numpy_trainer(tmp_path, monkeypatch):
 
     monkeypatch.setattr(numpy_net, "train_numpy", fake_train_numpy)
     assert main(["train", "--framework", "numpy", "--out", str(tmp_path), "--schedule", "step"]) == 0
-    assert calls[0]["schedule"] == "step"
+    assert calls[0]["schedule"] == "step" and calls[0]["workers"] is None
+    assert main(["train", "--framework", "numpy", "--out", str(tmp_path / "w"), "--workers", "2"]) == 0
+    assert calls[1]["workers"] == 2
 
 
 @pytest.mark.parametrize("framework", ["numpy", "torch"])
