@@ -146,7 +146,6 @@ class GradientWorkers:
             os.ftruncate(handle, layout.total)
             os.close(handle)
             self._file = np.memmap(path, dtype=np.uint8, mode="r+", shape=(layout.total,))
-            self.layout = layout
             shared = layout.params(self._file)
             for name, view in shared.items():
                 view[...] = self.net.params[name]
@@ -183,7 +182,7 @@ class GradientWorkers:
             except subprocess.TimeoutExpired:
                 helper.kill()
                 helper.wait()
-            for stream in (helper.stdin, helper.stdout, helper.stderr):
+            for stream in (helper.stdin, helper.stdout, helper.error_log):
                 try:
                     stream.close()
                 except OSError:  # unsent bytes to a helper that has stopped
@@ -250,8 +249,13 @@ def _start_helper(spec: dict) -> subprocess.Popen:
     package_parent = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_parent, *filter(None, [env.get("PYTHONPATH")])])
     code = "import sys, json; from cnn_tutorial.parallel import serve; serve(json.loads(sys.argv[1]))"
-    return subprocess.Popen([sys.executable, "-c", code, json.dumps(spec)], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Its error output goes to a file, not a pipe: a pipe that nobody reads could fill up (with
+    # warnings, say) and stop the helper mid-step.
+    error_log = tempfile.TemporaryFile()
+    helper = subprocess.Popen([sys.executable, "-c", code, json.dumps(spec)], env=env,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=error_log)
+    helper.error_log = error_log
+    return helper
 
 
 def _send(helper: subprocess.Popen, n: int, k: int) -> None:
@@ -272,7 +276,9 @@ def _expect(helper: subprocess.Popen, reply: bytes, k: int) -> None:
 def _stopped(helper: subprocess.Popen, k: int):
     """Raise ``RuntimeError`` for a helper that stopped, with the last line of its error output."""
     helper.kill()
-    error = helper.stderr.read().decode(errors="replace").strip().splitlines()
+    helper.wait()
+    helper.error_log.seek(0)
+    error = helper.error_log.read().decode(errors="replace").strip().splitlines()
     raise RuntimeError(f"gradient worker {k + 1} stopped (exit code {helper.wait()}): "
                        + (error[-1] if error else "no message"))
 

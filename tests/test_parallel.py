@@ -128,3 +128,16 @@ def test_fit_refuses_a_bad_worker_count():
     x, y = _batch(4)
     with pytest.raises(ValueError, match="workers"):
         fit(NumpyCNN.initialize(0), x, y, x, y, workers=0, progress=False)
+
+
+def test_a_helper_that_fails_at_start_reports_its_error():
+    class WrongShapes:  # params the helpers cannot build the network from
+        params = {"f1": np.zeros((3, 3), dtype=np.float32)}
+
+    net = WrongShapes()
+    files = _shared_files()
+    with pytest.raises(RuntimeError, match=r"gradient worker 1 stopped \(exit code 1\): ValueError: params is missing"):
+        with GradientWorkers(net, 2, max_batch=32):
+            pass
+    assert _shared_files() == files
+    assert type(net.params["f1"]) is np.ndarray and net.params["f1"].shape == (3, 3)
