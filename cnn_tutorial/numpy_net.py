@@ -158,7 +158,8 @@ class NumpyCNN:
         dr1, grads["f2"], grads["b2"] = ops.conv2d_backward(dc2, c["r1"], p["f2"], saved=c["saved2"])
         dc1 = ops.relu_backward(dr1, c["c1"])
         # The image needs no gradient, so the first layer skips its input gradient.
-        _, grads["f1"], grads["b1"] = ops.conv2d_backward(dc1, c["x"], p["f1"], need_dx=False, saved=c["saved1"])
+        _, grads["f1"], grads["b1"] = ops.conv2d_backward(dc1, c["x"], p["f1"], need_dx=False,
+                                                          saved=c["saved1"])
         return grads
 
     def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):

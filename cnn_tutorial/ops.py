@@ -156,7 +156,9 @@ def _simple_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool
 METHODS = ("auto", "simple", "im2col", "fourier")
 
 
-def _validate_conv(x, w, stride, padding, method):
+def _validate_conv(x, w, stride, padding, method, saved=None):
+    if saved is not None and not isinstance(saved, dict):
+        raise TypeError(f"saved must be a dict (or None), got {type(saved).__name__}")
     x = as_float_array("x", x)
     w = as_float_array("w", w)
     check_ndim("x", x, 4, "(N, C, H, W)")
@@ -189,7 +191,8 @@ def _validate_conv(x, w, stride, padding, method):
     return x, w, stride, padding
 
 
-def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto", saved: dict | None = None) -> np.ndarray:
+def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto",
+           saved: dict | None = None) -> np.ndarray:
     """2-D convolution (cross-correlation, as in every deep-learning library) of a batch.
 
     ``out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]``
@@ -223,7 +226,7 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
         ``Ho = (H + 2*padding - kh) // stride + 1`` and likewise ``Wo``. Matches
         ``torch.nn.functional.conv2d(x, w, b, stride, padding)``.
     """
-    x, w, stride, padding = _validate_conv(x, w, stride, padding, method)
+    x, w, stride, padding = _validate_conv(x, w, stride, padding, method, saved)
     dtype = np.result_type(x, w)
     bias = None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
@@ -282,7 +285,7 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     db : ndarray of shape (F,)
         ``dout`` summed over the batch and both spatial axes.
     """
-    x, w, stride, padding = _validate_conv(x, w, stride, padding, method)
+    x, w, stride, padding = _validate_conv(x, w, stride, padding, method, saved)
     dout = as_float_array("dout", dout)
     f, _, kh, kw = w.shape
     n, _, h, wd = x.shape

@@ -449,3 +449,11 @@ def test_saved_work_of_another_input_is_ignored():
         got = ops.conv2d_backward(*args, saved=saved, **kwargs)
         for a, b in zip(expected, got):
             np.testing.assert_array_equal(a, b)
+
+
+def test_saved_must_be_a_dict():
+    x, w = np.ones((1, 1, 4, 4)), np.ones((1, 1, 2, 2))
+    with pytest.raises(TypeError, match="saved must be a dict"):
+        ops.conv2d(x, w, saved=[])
+    with pytest.raises(TypeError, match="saved must be a dict"):
+        ops.conv2d_backward(np.ones((1, 1, 3, 3)), x, w, saved="spectra")
