@@ -37,6 +37,11 @@ notebooks-other-cpu: venv
 refresh: venv
 	$(PY) scripts/refresh_notebooks.py $(CHAPTERS)
 
+# The lowest versions pyproject.toml allows (unit tests) and what Colab ships (a smoke run), each in
+# its own virtual environment: scripts/compat.py.
+compat: venv
+	$(PY) scripts/compat.py
+
 bench: venv
 	$(PY) benchmarks/bench_ops.py
 	$(PY) benchmarks/bench_numpy_training.py

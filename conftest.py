@@ -23,6 +23,9 @@ from toc import chapter_notebooks  # noqa: E402  (scripts/toc.py)
 pytest_plugins = ["notebook_figures"]  # tests/notebook_figures.py
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
+# No progress bars in the chapters' outputs (a reader's live notebook shows them; see
+# cnn_tutorial.checks.check_progress), as when scripts/refresh_notebooks.py stored them.
+os.environ.setdefault("CNN_TUTORIAL_PROGRESS", "0")
 
 
 def pytest_collection_modifyitems(session, config, items):

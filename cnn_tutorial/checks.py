@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 
 import numpy as np
@@ -123,10 +124,19 @@ def check_bias(bias, n_filters: int, name: str = "bias") -> np.ndarray:
     return bias.reshape(n_filters)
 
 
+PROGRESS_ENV_VAR = "CNN_TUTORIAL_PROGRESS"
+
+
 def check_progress(progress) -> bool:
-    """Whether to show a progress bar: ``progress`` itself, or, when it is None, whether stderr is a terminal."""
+    """Whether to show a progress bar: ``progress`` itself; when it is None, ``$CNN_TUTORIAL_PROGRESS``
+    (``"0"`` or ``"1"``) when set, else whether someone is likely watching: stderr is a terminal,
+    or the code runs in a Jupyter kernel (a live notebook). The scripts that execute the chapters
+    to store or test their outputs set the variable to ``"0"``."""
     if progress is None:
-        return sys.stderr is not None and sys.stderr.isatty()
+        setting = os.environ.get(PROGRESS_ENV_VAR, "")
+        if setting in ("0", "1"):
+            return setting == "1"
+        return (sys.stderr is not None and sys.stderr.isatty()) or "ipykernel" in sys.modules
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be None, True or False, got {progress!r}")
     return progress

@@ -41,16 +41,25 @@ MNIST_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
-# torchvision's mirrors and the MD5 of each compressed file.
-MNIST_MIRRORS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
+# Where MNIST is downloaded from: torchvision's live mirror. (Its second one, yann.lecun.com, has
+# answered 404 since 2024, and torchvision dropped it.) MIRROR_ENV_VAR replaces it with another
+# folder of the four .gz files, an institutional mirror or a local copy (a file:// URL).
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+MIRROR_ENV_VAR = "CNN_TUTORIAL_MNIST_URL"
+MNIST_MIRRORS = (MNIST_URL,)
+# A download is accepted when its .gz file has torchvision's MD5 or its content (uncompressed) has
+# the MD5 of the MNIST files: a mirror that compressed the same files differently is fine too.
 MNIST_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+MNIST_CONTENT_MD5 = {
+    "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
+    "train-labels-idx1-ubyte": "a25bea736e30d166cdddb491f175f624",
+    "t10k-images-idx3-ubyte": "2646ac647ad5339dbf082846283269ea",
+    "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 
 DATA_ENV_VAR = "CNN_TUTORIAL_DATA"
@@ -191,27 +200,50 @@ def _fetch(url: str, timeout: float) -> bytes:
         return response.read()
 
 
+def mirrors() -> tuple[str, ...]:
+    """The URLs MNIST is downloaded from, in order: ``$CNN_TUTORIAL_MNIST_URL`` alone when it is
+    set (with a trailing ``/`` added if missing), else :data:`MNIST_MIRRORS`."""
+    override = os.environ.get(MIRROR_ENV_VAR, "")
+    if override:
+        return (override if override.endswith("/") else override + "/",)
+    return MNIST_MIRRORS
+
+
+def _verified(gz_name: str, payload: bytes) -> str | None:
+    """None when ``payload`` is the right file, else what is wrong with it."""
+    digest = hashlib.md5(payload).hexdigest()
+    if digest == MNIST_MD5[gz_name]:
+        return None
+    try:
+        content_digest = hashlib.md5(gzip.decompress(payload)).hexdigest()
+    except (OSError, EOFError, zlib.error) as err:
+        return f"not a gzip file ({err})"
+    if content_digest == MNIST_CONTENT_MD5.get(gz_name[: -len(".gz")]):
+        return None
+    return f"MD5 {digest} does not match the expected {MNIST_MD5[gz_name]} (nor does its content's)"
+
+
 def _download_verified(gz_name: str, timeout: float) -> bytes:
     failures = []
-    for mirror in MNIST_MIRRORS:
+    for mirror in mirrors():
         url = mirror + gz_name
         try:
             payload = _fetch(url, timeout)
-        except (OSError, http.client.HTTPException) as err:
+        except (OSError, http.client.HTTPException, ValueError) as err:  # ValueError: a malformed URL
             failures.append(f"{url}: {err}")
             continue
-        digest = hashlib.md5(payload).hexdigest()
-        if digest == MNIST_MD5[gz_name]:
+        problem = _verified(gz_name, payload)
+        if problem is None:
             return payload
-        failures.append(f"{url}: MD5 {digest} does not match the expected {MNIST_MD5[gz_name]}")
+        failures.append(f"{url}: {problem}")
     raise MNISTDownloadError(f"could not download {gz_name}:\n  " + "\n  ".join(failures))
 
 
 def download_mnist(root: str | os.PathLike | None = None, timeout: float = 30) -> Path:
     """Download the MNIST files that are missing from ``<root>/MNIST/raw/``.
 
-    Each ``.gz`` file is fetched from torchvision's mirrors (in order), checked against
-    torchvision's MD5, and written with its uncompressed copy, both through
+    Each ``.gz`` file is fetched from torchvision's mirror (or ``$CNN_TUTORIAL_MNIST_URL``, see
+    :func:`mirrors`), checked against torchvision's MD5 (or its content against the MNIST files'), and written with its uncompressed copy, both through
     :func:`~cnn_tutorial.files.atomic_write`: an interrupted or failed download leaves no file behind.
     Files whose uncompressed copy already exists are skipped.
 
@@ -254,8 +286,9 @@ def _not_found_message(raw_dir: Path, missing: list[str], download_problem: str)
             "That folder should hold these four files, each uncompressed or gzipped with .gz appended:",
             *(f"  {name}" for name in all_names),
             download_problem,
-            f"To use a copy you already have, set the environment variable {DATA_ENV_VAR} to the folder",
-            "that contains MNIST/raw/ (or pass root=... to load_mnist), e.g.",
+            f"Offline, download the four files (with .gz appended) from {MNIST_URL} elsewhere and put them",
+            "in that folder. To use a copy you already have, set the environment variable",
+            f"{DATA_ENV_VAR} to the folder that contains MNIST/raw/ (or pass root=... to load_mnist), e.g.",
             f"  export {DATA_ENV_VAR}=/path/to/data",
         ]
     )

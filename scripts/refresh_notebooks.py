@@ -33,7 +33,7 @@ from cnn_tutorial.files import atomic_write  # noqa: E402  (the repository's pac
 from toc import chapter_notebooks  # noqa: E402  (scripts/toc.py, beside this script)
 
 # Same values conftest.py sets for nbval's kernels: refreshed outputs must match what nbval sees.
-SEEDED_ENV = {"PYTHONHASHSEED": "0"}
+SEEDED_ENV = {"PYTHONHASHSEED": "0", "CNN_TUTORIAL_PROGRESS": "0"}  # and no progress bars in stored outputs
 
 
 class CurrentEnvKernelManager(KernelManager):

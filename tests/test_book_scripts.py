@@ -98,3 +98,24 @@ def test_stored_chapters_tag_every_assertion_cell_and_no_timing_is_asserted():
                 tags = cell["metadata"].get("tags", [])
                 assert "remove-cell" in tags, f"{path.name}: an assertion cell readers would see:\n{source}"
                 assert "seconds" not in source and "_ms" not in source, f"{path.name}: a timing is asserted:\n{source}"
+
+
+def test_every_chapter_installs_the_package_on_colab_and_only_there(monkeypatch):
+    import subprocess as subprocess_module
+    import types
+
+    import colab_cell
+
+    assert colab_cell.main(["--check"]) == 0  # first code cell of every chapter, hidden in the book
+    source = colab_cell.cell_source()
+    config = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]
+    # Elsewhere: nothing printed, nothing installed.
+    quiet = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, check=True)
+    assert quiet.stdout == quiet.stderr == ""
+    # On Colab: pip installs the package from the repository and branch of _config.yml.
+    calls = []
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    monkeypatch.setattr(subprocess_module, "run", lambda command, check: calls.append(command))
+    exec(compile(source, "colab-install", "exec"), {})
+    assert calls == [[sys.executable, "-m", "pip", "install", "--quiet",
+                      f"cnn_tutorial @ git+{config['url']}@{config['branch']}"]]

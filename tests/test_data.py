@@ -365,12 +365,42 @@ def test_successful_download_lands_files_and_loads(tmp_path, monkeypatch):
     np.testing.assert_array_equal(images, SYNTHETIC["train"][0])
 
 
-def test_download_falls_back_to_next_mirror(tmp_path, monkeypatch):
-    fetched = serve(synthetic_files(), monkeypatch, failing_mirrors=(data.MNIST_MIRRORS[0],))
+def test_the_mirror_can_be_replaced_by_an_environment_variable(tmp_path, monkeypatch):
+    fetched = serve(synthetic_files(), monkeypatch)
+    monkeypatch.setenv(data.MIRROR_ENV_VAR, "https://mirror.example.org/mnist")  # no trailing slash
     raw_dir = data.download_mnist(tmp_path, timeout=1)
-    assert raw_dir == tmp_path / "MNIST" / "raw"
-    assert len(fetched) == 8
+    assert len(fetched) == 4
+    assert all(url.startswith("https://mirror.example.org/mnist/") for url in fetched)
     np.testing.assert_array_equal(read_idx(raw_dir / "t10k-labels-idx1-ubyte"), SYNTHETIC["test"][1])
+
+
+def test_only_the_live_mirror_is_tried():
+    assert data.MNIST_MIRRORS == (data.MNIST_URL,) and data.MNIST_URL.startswith("https://")
+    assert not any("lecun.com" in url for url in data.mirrors())
+
+
+def test_a_differently_compressed_copy_passes_by_its_content(tmp_path, monkeypatch):
+    files = synthetic_files()
+    serve(files, monkeypatch)
+    for name, content in files.items():  # the .gz MD5s no longer match; the content MD5s do
+        monkeypatch.setitem(data.MNIST_MD5, f"{name}.gz", "0" * 32)
+        monkeypatch.setitem(data.MNIST_CONTENT_MD5, name, hashlib.md5(content).hexdigest())
+    data.download_mnist(tmp_path)
+    np.testing.assert_array_equal(read_idx(tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte"),
+                                  SYNTHETIC["train"][1])
+
+
+def test_a_local_mirror_of_the_real_files_is_accepted(tmp_path, monkeypatch, mnist_root_for_torchvision):
+    """A file:// mirror holding gzipped copies of the real files (compressed here, so their .gz MD5s
+    differ from torchvision's): the real files' content MD5s accept them."""
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in ALL_NAMES:
+        (mirror / f"{name}.gz").write_bytes(gzip.compress((mnist_root_for_torchvision / "MNIST" / "raw" / name).read_bytes()))
+    monkeypatch.setenv(data.MIRROR_ENV_VAR, mirror.as_uri())
+    raw_dir = data.download_mnist(tmp_path / "root")
+    for name in ALL_NAMES:
+        assert (raw_dir / name).read_bytes() == (mnist_root_for_torchvision / "MNIST" / "raw" / name).read_bytes()
 
 
 def test_download_skips_present_files(tmp_path, monkeypatch):

@@ -1,5 +1,8 @@
 """The numpy CNN: gradients against PyTorch autograd, Adam against torch.optim.Adam, training, saving."""
 
+import io
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -206,3 +209,19 @@ def test_fit_refuses_empty_data_before_training():
         fit(net, some, labels, some[:0], labels[:0], progress=False)
     with pytest.raises(ValueError, match="no images to evaluate"):
         evaluate(net, some[:0], labels[:0])
+
+
+def test_progress_bars_show_where_someone_watches(monkeypatch):
+    from cnn_tutorial.checks import PROGRESS_ENV_VAR, check_progress
+
+    assert check_progress(True) is True and check_progress(False) is False
+    monkeypatch.setenv(PROGRESS_ENV_VAR, "1")
+    assert check_progress(None) is True
+    monkeypatch.setenv(PROGRESS_ENV_VAR, "0")
+    assert check_progress(None) is False
+    monkeypatch.delenv(PROGRESS_ENV_VAR)
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # as in a Jupyter kernel
+    assert check_progress(None) is True
+    monkeypatch.delitem(sys.modules, "ipykernel")
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, not Jupyter: a log file
+    assert check_progress(None) is False
