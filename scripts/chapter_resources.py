@@ -6,9 +6,10 @@
 mybinder.org gives a session about 2 GB of memory and one CPU. Each chapter runs top to bottom in
 a fresh kernel of this environment with every thread count at one (numpy's BLAS, PyTorch's
 OpenMP), as ``scripts/refresh_notebooks.py`` runs it but without writing anything. Printed per
-chapter: the kernel's peak resident memory (Linux's ``VmHWM``, read just before the kernel is
-stopped; the largest of the kernel and any process it started that is still alive), the time,
-and every cell that took longer than ``--slow`` seconds, with the first line of its code.
+chapter: the kernel's peak resident memory (Linux's ``VmHWM``, read after every cell; the largest of
+the kernel and any process it started that is still alive), the time, every cell that took longer
+than ``--slow`` seconds, and the three cells that raised the peak most, each with the first line
+of its code.
 """
 
 from __future__ import annotations
@@ -44,20 +45,24 @@ def peak_resident_mb(pid: int) -> float:
 
 
 class TimedClient(NotebookClient):
-    """Records each code cell's wall time; before the kernel stops, its peak memory."""
+    """Records each code cell's wall time and the kernel's peak memory after it."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.cell_seconds: list[tuple[float, str]] = []
+        self.peak_raised: list[tuple[float, str]] = []  # (MB the peak rose by, the cell's first line)
         self.peak_mb = float("nan")
 
     async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
         start = time.perf_counter()
         result = await super().async_execute_cell(cell, cell_index, *args, **kwargs)
         if cell.cell_type == "code":
-            self.cell_seconds.append((time.perf_counter() - start, cell.source.splitlines()[0] if cell.source else ""))
-        if cell_index == len(self.nb.cells) - 1:  # the last cell: the kernel is still alive
-            self.peak_mb = peak_resident_mb(self.km.provisioner.process.pid)
+            first_line = cell.source.splitlines()[0] if cell.source else ""
+            self.cell_seconds.append((time.perf_counter() - start, first_line))
+            peak = peak_resident_mb(self.km.provisioner.process.pid)  # the kernel is alive here
+            if peak > self.peak_mb or self.peak_mb != self.peak_mb:  # (NaN at first)
+                self.peak_raised.append((peak - (0 if self.peak_mb != self.peak_mb else self.peak_mb), first_line))
+                self.peak_mb = peak
         return result
 
 
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         for cell_time, first_line in client.cell_seconds:
             if cell_time > args.slow:
                 print(f"    {cell_time:6.0f} s  {first_line[:70]}", flush=True)
+        for rise, first_line in sorted(client.peak_raised, reverse=True)[:3]:
+            print(f"    +{rise:5.0f} MB  {first_line[:70]}", flush=True)
     return 0
 
 

@@ -318,3 +318,14 @@ def test_show_fetches_bokehjs_in_a_live_notebook(browser):
         f"bokeh-{version}.min.js",
         f"bokeh-widgets-{version}.min.js",
     ]
+
+
+@pytest.mark.parametrize("page", [page for page in toc_pages() if (REPO / f"{page}.ipynb").is_file()])
+def test_launch_buttons_open_the_chapter_at_its_real_path(book_html, page):
+    """Binder and Colab open ``book/<chapter>.ipynb`` of the repository and branch of _config.yml."""
+    repository = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]
+    owner_repo = repository["url"].rstrip("/").removeprefix("https://github.com/")
+    html = (book_html / f"{page}.html").read_text()
+    binder = f"https://mybinder.org/v2/gh/{owner_repo}/{repository['branch']}?urlpath=lab/tree/{page}.ipynb"
+    colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{repository['branch']}/{page}.ipynb"
+    assert binder in html and colab in html
