@@ -276,10 +276,10 @@ def _expect(helper: subprocess.Popen, reply: bytes, k: int) -> None:
 def _stopped(helper: subprocess.Popen, k: int):
     """Raise ``RuntimeError`` for a helper that stopped, with the last line of its error output."""
     helper.kill()
-    helper.wait()
+    code = helper.wait()
     helper.error_log.seek(0)
     error = helper.error_log.read().decode(errors="replace").strip().splitlines()
-    raise RuntimeError(f"gradient worker {k + 1} stopped (exit code {helper.wait()}): "
+    raise RuntimeError(f"gradient worker {k + 1} stopped (exit code {code}): "
                        + (error[-1] if error else "no message"))
 
 

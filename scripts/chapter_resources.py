@@ -51,7 +51,7 @@ class TimedClient(NotebookClient):
         super().__init__(*args, **kwargs)
         self.cell_seconds: list[tuple[float, str]] = []
         self.peak_raised: list[tuple[float, str]] = []  # (MB the peak rose by, the cell's first line)
-        self.peak_mb = float("nan")
+        self.peak_mb = 0.0
 
     async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
         start = time.perf_counter()
@@ -60,8 +60,8 @@ class TimedClient(NotebookClient):
             first_line = cell.source.splitlines()[0] if cell.source else ""
             self.cell_seconds.append((time.perf_counter() - start, first_line))
             peak = peak_resident_mb(self.km.provisioner.process.pid)  # the kernel is alive here
-            if peak > self.peak_mb or self.peak_mb != self.peak_mb:  # (NaN at first)
-                self.peak_raised.append((peak - (0 if self.peak_mb != self.peak_mb else self.peak_mb), first_line))
+            if peak > self.peak_mb:
+                self.peak_raised.append((peak - self.peak_mb, first_line))
                 self.peak_mb = peak
         return result
 
