@@ -19,12 +19,15 @@ from cnn_tutorial import data
 from cnn_tutorial.data import (
     DATA_ENV_VAR,
     MNIST_FILES,
+    MNIST_MEAN,
+    MNIST_STD,
     MNISTNotFoundError,
     load_mnist,
     load_mnist_splits,
     minibatches,
     normalize,
     num_batches,
+    pixel_statistics,
     read_idx,
     resolve_root,
     split_validation,
@@ -526,6 +529,34 @@ def test_split_validation_rejects_bad_sizes(size, error, match):
 def test_split_validation_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match="differ in length"):
         split_validation(np.zeros(10), np.zeros(9), size=2)
+
+
+# --- pixel_statistics -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape, chunk", [((7, 5, 3), 1), ((7, 5, 3), 3), ((7, 5, 3), 100), ((1, 1), 1)])
+def test_pixel_statistics_equal_numpys_mean_and_std(shape, chunk):
+    images = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    mean, std = pixel_statistics(images, chunk=chunk)
+    assert isinstance(mean, float) and isinstance(std, float)
+    np.testing.assert_allclose(mean, images.mean() / 255, rtol=1e-13)
+    np.testing.assert_allclose(std, images.std() / 255, rtol=1e-12, atol=1e-15)
+
+
+def test_real_mnist_pixel_statistics_are_the_normalisation_constants(real_train):
+    mean, std = pixel_statistics(real_train[0])
+    assert round(mean, 4) == MNIST_MEAN and round(std, 4) == MNIST_STD
+
+
+@pytest.mark.parametrize("images, chunk, error, match", [
+    (np.zeros((2, 3), dtype=np.float32), 1000, TypeError, "uint8"),
+    (np.zeros((0, 3), dtype=np.uint8), 1000, ValueError, "N >= 1"),
+    (np.uint8(3), 1000, ValueError, "shape"),
+    (np.zeros((2, 3), dtype=np.uint8), 0, ValueError, "chunk"),
+])
+def test_pixel_statistics_refuse_bad_input(images, chunk, error, match):
+    with pytest.raises(error, match=match):
+        pixel_statistics(images, chunk=chunk)
 
 
 # --- normalize --------------------------------------------------------------------------------------
