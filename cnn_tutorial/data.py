@@ -366,7 +366,10 @@ SPLIT_SEED = 0
 
 
 def split_validation(
-    images: np.ndarray, labels: np.ndarray, size: int = VALIDATION_SIZE, seed: int = SPLIT_SEED
+    images: np.ndarray,
+    labels: np.ndarray,
+    size: int = VALIDATION_SIZE,
+    seed: int = SPLIT_SEED,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Hold out ``size`` images, drawn at random (seeded), as a validation set.
 
@@ -391,8 +394,10 @@ def split_validation(
     if size >= len(images):
         raise ValueError(f"validation_size must be less than the {len(images)} training images, got {size}")
     held_out = np.zeros(len(images), dtype=bool)
-    held_out[np.random.default_rng(seed).permutation(len(images))[:size]] = True
-    return (images[~held_out], labels[~held_out]), (images[held_out], labels[held_out])
+    order = np.random.default_rng(seed).permutation(len(images))
+    held_out[order[:size]] = True
+    return ((images[~held_out], labels[~held_out]),
+            (images[held_out], labels[held_out]))
 
 
 def load_mnist_splits(

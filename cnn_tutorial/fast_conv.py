@@ -84,7 +84,8 @@ def pad(x: np.ndarray, padding: int, geo: Geometry) -> np.ndarray:
     return xp
 
 
-def wide_im2col(xp: np.ndarray, kh: int, kw: int, stride: int, ho: int) -> np.ndarray:
+def wide_im2col(xp: np.ndarray, kh: int, kw: int, stride: int,
+                ho: int) -> np.ndarray:
     """Copy every receptive field of a padded batch into the columns of one matrix ("wide-row" im2col).
 
     The trick: flatten each channel of the padded buffer (:func:`pad`) to one row of memory. With
@@ -118,13 +119,15 @@ def wide_im2col(xp: np.ndarray, kh: int, kw: int, stride: int, ho: int) -> np.nd
     view = as_strided(
         flat,
         shape=(c, kh, kw, n, ho * pitch),
-        strides=(flat.strides[1], pitch * item, item, flat.strides[0], stride * item),
+        strides=(flat.strides[1], pitch * item, item, flat.strides[0],
+                 stride * item),
         writeable=False,
     )
     return np.ascontiguousarray(view).reshape(c * kh * kw, n * ho * pitch)
 
 
-def col2im_add(dcols: np.ndarray, dxp: np.ndarray, kh: int, kw: int, stride: int, ho: int) -> None:
+def col2im_add(dcols: np.ndarray, dxp: np.ndarray, kh: int, kw: int,
+               stride: int, ho: int) -> None:
     """Adjoint of :func:`wide_im2col`: add every column entry back onto the padded input position it was copied from.
 
     Parameters
@@ -138,12 +141,13 @@ def col2im_add(dcols: np.ndarray, dxp: np.ndarray, kh: int, kw: int, stride: int
     dcols = dcols.reshape(c, kh, kw, n, ho * pitch)
     flat = dxp.reshape(n, c, -1)  # a view: dxp is contiguous
     span = stride * (ho * pitch - 1) + 1
-    # A loop over the kh * kw window offsets (not over images or pixels): each step adds one
-    # strided slab covering the whole chunk of images.
+    # A loop over the kh * kw window offsets (not over images or pixels):
+    # each step adds one strided slab covering the whole chunk of images.
     for u in range(kh):
         for v in range(kw):
             start = u * pitch + v
-            flat[:, :, start : start + span : stride] += dcols[:, u, v].transpose(1, 0, 2)
+            flat[:, :, start : start + span : stride] += (
+                dcols[:, u, v].transpose(1, 0, 2))
 
 
 # The batch is processed a few images at a time, so that each chunk's column matrix stays in a
@@ -155,61 +159,77 @@ CHUNK_BYTES = 512 << 10
 COL2IM_CHUNK_BYTES = 4 << 20
 
 
-def cache_sized_chunks(n: int, c: int, kh: int, kw: int, geo: Geometry, itemsize: int, budget: int):
+def cache_sized_chunks(n: int, c: int, kh: int, kw: int, geo: Geometry,
+                       itemsize: int, budget: int):
     """Slices of the batch axis whose wide im2col matrices hold about ``budget`` bytes each (at least one image)."""
     per_image = c * kh * kw * geo.ho * geo.pitch * itemsize
     return batch_slices(n, max(1, budget // per_image))
 
 
-def wide_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int, saved: list | None = None) -> np.ndarray:
+def wide_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int,
+                saved: list | None = None) -> np.ndarray:
     """Convolution without bias, as one matrix product per chunk of images: filters ``(F, K)``
     times columns ``(K, n * Ho * R)`` (:func:`wide_im2col`). ``x`` and ``w`` share a dtype.
     When ``saved`` is a list, each chunk's columns are appended to it for the backward pass."""
     f, c, kh, kw = w.shape
     n = x.shape[0]
     geo = geometry(x.shape, kh, kw, stride, padding)
-    xp = pad(x, padding, geo)  # once for the whole batch; chunks are views of it
+    # once for the whole batch; chunks are views of it
+    xp = pad(x, padding, geo)
     out = np.empty((n, f, geo.ho, geo.wo), dtype=x.dtype)
     w2d = w.reshape(f, -1)
-    for batch in cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, CHUNK_BYTES):
+    for batch in cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize,
+                                    CHUNK_BYTES):
         cols = wide_im2col(xp[batch], kh, kw, stride, geo.ho)
         if saved is not None:
             saved.append(cols)
-        # One matmul per chunk: (F, K) @ (K, n*Ho*R) -> (F, n, Ho, R); crop and reorder to NCHW.
+        # One matmul per chunk: (F, K) @ (K, n*Ho*R) -> (F, n, Ho, R);
+        # crop and reorder to NCHW.
         wide = (w2d @ cols).reshape(f, -1, geo.ho, geo.pitch)
         out[batch] = wide[:, :, :, : geo.wo].transpose(1, 0, 2, 3)
     return out
 
 
-def wide_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool, saved: list | None = None):
+def wide_conv2d_backward(dout, x, w, stride: int, padding: int,
+                         need_dx: bool, saved: list | None = None):
     """``(dx or None, dw)`` of :func:`wide_conv2d`: two matrix products per chunk and
     :func:`col2im_add`. All arrays share a dtype. Without ``dx`` the chunks are those of the
     forward pass, whose columns ``saved`` (its list) are then reused instead of copied again."""
     f, c, kh, kw = w.shape
     n, _, h, wd = x.shape
     geo = geometry(x.shape, kh, kw, stride, padding)
-    reuse = saved if saved and not need_dx else None  # with dx the chunks are larger than the forward's
+    # with dx the chunks are larger than the forward's
+    reuse = saved if saved and not need_dx else None
     xp = None if reuse else pad(x, padding, geo)
     w2d = w.reshape(f, -1)
     dw = np.zeros((f, c * kh * kw), dtype=x.dtype)
-    dxp = np.zeros((n, c, geo.rows, geo.pitch), dtype=x.dtype) if need_dx else None
+    dxp = (np.zeros((n, c, geo.rows, geo.pitch), dtype=x.dtype) if need_dx
+           else None)
     budget = COL2IM_CHUNK_BYTES if need_dx else CHUNK_BYTES
-    for i, batch in enumerate(cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, budget)):
-        cols = reuse[i] if reuse else wide_im2col(xp[batch], kh, kw, stride, geo.ho)
+    for i, batch in enumerate(cache_sized_chunks(n, c, kh, kw, geo,
+                                                 x.dtype.itemsize, budget)):
+        cols = (reuse[i] if reuse
+                else wide_im2col(xp[batch], kh, kw, stride, geo.ho))
         if geo.pitch > geo.wo:
-            # The garbage columns hold real pixels; zeroed, an inf among them cannot turn their zero
-            # gradient into NaN (0 * inf) in dw.
+            # The garbage columns hold real pixels; zeroed, an inf among
+            # them cannot turn their zero gradient into NaN (0 * inf) in dw.
             cols.reshape(cols.shape[0], -1, geo.pitch)[:, :, geo.wo :] = 0
-        # Spread dout over the wide (F, n, Ho, R) layout of the columns; garbage columns get zero gradient.
-        g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho, geo.pitch), dtype=x.dtype)
+        # Spread dout over the wide (F, n, Ho, R) layout of the columns;
+        # garbage columns get zero gradient.
+        g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho,
+                      geo.pitch), dtype=x.dtype)
         g[:, :, :, : geo.wo] = dout[batch].transpose(1, 0, 2, 3)
         g = g.reshape(f, -1)
         # dw[f, k] = sum over images and positions p of g[f, p] * cols[k, p]
-        dw += (cols @ g.T).T  # this operand order is the faster BLAS call here
+        # (this operand order is the faster BLAS call here)
+        dw += (cols @ g.T).T
         if need_dx:
-            # dcols[k, p] = sum_f w[f, k] g[f, p]; then each column entry goes back where it came from.
+            # dcols[k, p] = sum_f w[f, k] g[f, p]; then each column entry
+            # goes back where it came from.
             col2im_add(w2d.T @ g, dxp[batch], kh, kw, stride, geo.ho)
-    dx = np.ascontiguousarray(dxp[:, :, padding : padding + h, padding : padding + wd]) if need_dx else None
+    dx = np.ascontiguousarray(
+        dxp[:, :, padding : padding + h, padding : padding + wd]
+    ) if need_dx else None
     return dx, dw.reshape(w.shape)
 
 
@@ -219,7 +239,8 @@ def multiply_adds(x_shape, w_shape, stride: int, padding: int) -> dict:
     output would waste most of the Fourier route's work, so it is offered for stride 1 only."""
     (n, c), (f, _, kh, kw) = x_shape[:2], w_shape
     geo = geometry(x_shape, kh, kw, stride, padding)
-    counts = {"im2col": n * f * c * kh * kw * geo.ho * geo.pitch}  # wide columns included
+    # wide columns included
+    counts = {"im2col": n * f * c * kh * kw * geo.ho * geo.pitch}
     if stride == 1:
         counts["fourier"] = fourier.multiply_adds(x_shape, w_shape, padding)
     return counts
@@ -231,7 +252,8 @@ def _all_finite(*arrays: np.ndarray) -> bool:
     return all(np.isfinite(array.sum()) for array in arrays)
 
 
-def choose_route(method: str, x_shape, w_shape, stride: int, padding: int, inputs: tuple = ()) -> str:
+def choose_route(method: str, x_shape, w_shape, stride: int, padding: int,
+                 inputs: tuple = ()) -> str:
     """The route ``method`` names or, for ``"auto"``, ``"im2col"`` or ``"fourier"``: the one with
     fewer multiply-adds (im2col on a tie).
 

@@ -84,7 +84,8 @@ def _row_idft(count: int, size: int, start: int, scale: float, dtype: np.dtype) 
     return _frozen(matrix.reshape(-1, count).astype(dtype))
 
 
-def dft2(a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+def dft2(a: np.ndarray, size: tuple[int, int],
+         offset: tuple[int, int] = (0, 0)) -> np.ndarray:
     """2-D discrete Fourier transform of a stack of real images, each placed in a zero grid.
 
     ``A[k, l] = sum_{r, s} a[r, s] exp(-2 pi i (k (r + offset_h) / S + l (s + offset_w) / T))``
@@ -106,13 +107,19 @@ def dft2(a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0))
         Frequencies ``l > T // 2`` are left out: for real images they are conjugates of kept ones.
     """
     b, h, w = a.shape
-    complex_type = np.result_type(a.dtype, np.complex64)  # complex64 for float16 and float32
+    # complex64 for float16 and float32
+    complex_type = np.result_type(a.dtype, np.complex64)
     a = a.astype(np.finfo(complex_type).dtype, copy=False)
-    # Rows first (a real matrix product); pairs (re, im) viewed as complex numbers: (B, h, half).
-    rows = (a.reshape(b * h, w) @ _row_dft(w, size[1], offset[1], a.dtype)).view(complex_type)
-    rows = np.ascontiguousarray(rows.reshape(b, h, -1).transpose(1, 2, 0))  # (h, half, B)
-    # Then columns: one complex product for every image and frequency at once.
-    spectrum = _column_dft(h, size[0], offset[0], complex_type) @ rows.reshape(h, -1)
+    # Rows first (a real matrix product); pairs (re, im) viewed as complex
+    # numbers: (B, h, half).
+    rows = (a.reshape(b * h, w)
+            @ _row_dft(w, size[1], offset[1], a.dtype)).view(complex_type)
+    rows = np.ascontiguousarray(
+        rows.reshape(b, h, -1).transpose(1, 2, 0))  # (h, half, B)
+    # Then columns: one complex product for every image and frequency at
+    # once.
+    spectrum = (_column_dft(h, size[0], offset[0], complex_type)
+                @ rows.reshape(h, -1))
     return spectrum.reshape(size[0], -1, b)
 
 
@@ -182,7 +189,8 @@ def _block_images(blocks: np.ndarray, size: tuple[int, int], start: tuple[int, i
     return idft2(blocks.reshape(size[0], -1, n * c), size, start, count).reshape(n, c, *count)
 
 
-def correlate(x: np.ndarray, w: np.ndarray, padding: int, saved: list | None = None) -> np.ndarray:
+def correlate(x: np.ndarray, w: np.ndarray, padding: int,
+              saved: list | None = None) -> np.ndarray:
     """Stride-1 convolution (cross-correlation) of a batch, without bias, through the DFT.
 
     Parameters
@@ -202,18 +210,22 @@ def correlate(x: np.ndarray, w: np.ndarray, padding: int, saved: list | None = N
     (n, c), f = x.shape[:2], w.shape[0]
     size, out_size = _sizes(x.shape, w.shape, padding)
     _check_spectra_fit(size, w.shape, x.dtype)
-    ws = _block_spectra(w.transpose(1, 0, 2, 3), size).conj()  # (freqs, C, F): the filters
+    # (freqs, C, F): the filters
+    ws = _block_spectra(w.transpose(1, 0, 2, 3), size).conj()
     out = np.empty((n, f, *out_size), dtype=x.dtype)
     for batch in _chunks(n, max(c, f), size, x.dtype.itemsize):
-        xs = _block_spectra(x[batch], size, (padding, padding))  # (freqs, n, C): the padded input
+        # (freqs, n, C): the padded input
+        xs = _block_spectra(x[batch], size, (padding, padding))
         if saved is not None:
             saved.append(xs)
-        # Y = X conj(W), summed over input channels: one (n, C) @ (C, F) product per frequency.
+        # Y = X conj(W), summed over input channels: one (n, C) @ (C, F)
+        # product per frequency.
         out[batch] = _block_images(xs @ ws, size, (0, 0), out_size)
     return out
 
 
-def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: int, need_dx: bool = True,
+def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray,
+                       padding: int, need_dx: bool = True,
                        saved: list | None = None):
     """Input and filter gradients of :func:`correlate`, through the DFT.
 
@@ -244,14 +256,20 @@ def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray, padding: 
     _check_spectra_fit(size, w.shape, x.dtype)
     ws = _block_spectra(w, size)  # (freqs, F, C)
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
-    dws = np.zeros((ws.shape[0], c, f), dtype=ws.dtype)  # conj of the (C, F) blocks of dw's transform
-    for i, batch in enumerate(_chunks(n, max(c, f), size, x.dtype.itemsize)):
-        # The forward pass's spectra of x, or the same computed again.
-        xs = saved[i] if saved else _block_spectra(x[batch], size, (padding, padding))  # (freqs, n, C)
+    # conj of the (C, F) blocks of dw's transform
+    dws = np.zeros((ws.shape[0], c, f), dtype=ws.dtype)
+    for i, batch in enumerate(_chunks(n, max(c, f), size,
+                                      x.dtype.itemsize)):
+        # The forward pass's spectra of x, or the same computed again:
+        # (freqs, n, C).
+        xs = (saved[i] if saved
+              else _block_spectra(x[batch], size, (padding, padding)))
         ds = _block_spectra(dout[batch], size)  # (freqs, n, F)
         if need_dx:
-            dx[batch] = _block_images(ds @ ws, size, (padding, padding), (h, wd))
-        dws += xs.conj().transpose(0, 2, 1) @ ds  # conj(X)^T D = conj(conj(D)^T X)^T
+            dx[batch] = _block_images(ds @ ws, size, (padding, padding),
+                                      (h, wd))
+        # conj(X)^T D = conj(conj(D)^T X)^T
+        dws += xs.conj().transpose(0, 2, 1) @ ds
     dw = _block_images(dws.conj(), size, (0, 0), (kh, kw))  # (C, F, kh, kw)
     return dx, np.ascontiguousarray(dw.transpose(1, 0, 2, 3), dtype=x.dtype)
 

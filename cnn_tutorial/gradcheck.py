@@ -31,7 +31,8 @@ def _as_float64(name: str, x) -> np.ndarray:
     return x
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x, eps: float = 1e-6, indices=None) -> np.ndarray:
+def numerical_gradient(f: Callable[[np.ndarray], float], x,
+                       eps: float = 1e-6, indices=None) -> np.ndarray:
     """Central-difference estimate of the gradient of a scalar function.
 
     Parameters

@@ -92,7 +92,8 @@ class NumpyCNN:
         params = {}
         for name, shape in PARAM_SHAPES.items():
             if name.startswith("f"):
-                params[name] = rng.normal(0.0, 1.0 / np.sqrt(np.prod(shape)), size=shape)
+                params[name] = rng.normal(
+                    0.0, 1.0 / np.sqrt(np.prod(shape)), size=shape)
             elif name.startswith("w"):
                 params[name] = rng.standard_normal(shape) * 0.01
             else:
@@ -118,19 +119,21 @@ class NumpyCNN:
         if x.shape[1:] != (1, 28, 28):
             raise ValueError(f"x must have shape (N, 1, 28, 28), got {x.shape}")
         p = self.params
-        # The conv routes put here the work on their input that the backward pass would repeat.
+        # The conv routes put here the work on their input that the backward
+        # pass would repeat.
         saved1, saved2 = {}, {}
         c1 = ops.conv2d(x, p["f1"], p["b1"], saved=saved1)  # (N, 8, 24, 24)
         r1 = ops.relu(c1)
-        c2 = ops.conv2d(r1, p["f2"], p["b2"], saved=saved2)  # (N, 8, 20, 20)
+        c2 = ops.conv2d(r1, p["f2"], p["b2"],
+                        saved=saved2)  # (N, 8, 20, 20)
         r2 = ops.relu(c2)
         pooled = ops.maxpool2d(r2, 2, 2)  # (N, 8, 10, 10)
         flat = pooled.reshape(len(x), -1)  # (N, 800)
         z3 = ops.dense(flat, p["w3"], p["b3"])  # (N, 128)
         a3 = ops.relu(z3)
         logits = ops.dense(a3, p["w4"], p["b4"])  # (N, 10)
-        cache = dict(x=x, c1=c1, r1=r1, c2=c2, r2=r2, pooled=pooled, flat=flat, z3=z3, a3=a3,
-                     saved1=saved1, saved2=saved2)
+        cache = dict(x=x, c1=c1, r1=r1, c2=c2, r2=r2, pooled=pooled,
+                     flat=flat, z3=z3, a3=a3, saved1=saved1, saved2=saved2)
         return logits, cache
 
     def backward(self, dlogits: np.ndarray, cache: dict) -> dict:
@@ -150,16 +153,21 @@ class NumpyCNN:
         """
         p, c = self.params, cache
         grads = {}
-        da3, grads["w4"], grads["b4"] = ops.dense_backward(dlogits, c["a3"], p["w4"])
+        da3, grads["w4"], grads["b4"] = ops.dense_backward(dlogits, c["a3"],
+                                                           p["w4"])
         dz3 = ops.relu_backward(da3, c["z3"])
-        dflat, grads["w3"], grads["b3"] = ops.dense_backward(dz3, c["flat"], p["w3"])
-        dr2 = ops.maxpool2d_backward(dflat.reshape(c["pooled"].shape), c["r2"], 2, 2)
+        dflat, grads["w3"], grads["b3"] = ops.dense_backward(dz3, c["flat"],
+                                                             p["w3"])
+        dr2 = ops.maxpool2d_backward(dflat.reshape(c["pooled"].shape),
+                                     c["r2"], 2, 2)
         dc2 = ops.relu_backward(dr2, c["c2"])
-        dr1, grads["f2"], grads["b2"] = ops.conv2d_backward(dc2, c["r1"], p["f2"], saved=c["saved2"])
+        dr1, grads["f2"], grads["b2"] = ops.conv2d_backward(
+            dc2, c["r1"], p["f2"], saved=c["saved2"])
         dc1 = ops.relu_backward(dr1, c["c1"])
-        # The image needs no gradient, so the first layer skips its input gradient.
-        _, grads["f1"], grads["b1"] = ops.conv2d_backward(dc1, c["x"], p["f1"], need_dx=False,
-                                                          saved=c["saved1"])
+        # The image needs no gradient, so the first layer skips its input
+        # gradient.
+        _, grads["f1"], grads["b1"] = ops.conv2d_backward(
+            dc1, c["x"], p["f1"], need_dx=False, saved=c["saved1"])
         return grads
 
     def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
@@ -254,7 +262,8 @@ class Adam:
             m += (1 - self.beta1) * g
             v *= self.beta2
             v += (1 - self.beta2) * g * g
-            p -= (self.lr / correction1) * m / (np.sqrt(v / correction2) + self.eps)
+            p -= ((self.lr / correction1) * m
+                  / (np.sqrt(v / correction2) + self.eps))
 
 
 def evaluate(net: NumpyCNN, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> Evaluation:
@@ -310,8 +319,10 @@ def learning_rate(lr: float, schedule: str, step: int, total_steps: int, steps_p
 
 
 def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
-        validation_images: np.ndarray, validation_labels: np.ndarray, epochs: int = 3, batch_size: int = 32,
-        lr: float = 2e-3, schedule: str = "cosine", seed: int = 0, progress: bool | None = None,
+        validation_images: np.ndarray, validation_labels: np.ndarray,
+        epochs: int = 3, batch_size: int = 32, lr: float = 2e-3,
+        schedule: str = "cosine", seed: int = 0,
+        progress: bool | None = None,
         workers: int | None = None) -> History:
     """Train ``net`` in place with Adam on given arrays; evaluate on the validation arrays after each epoch.
 
@@ -334,7 +345,8 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
         The run's seed: every epoch draws a new order of the mini-batches from its shuffling
         stream (:func:`cnn_tutorial.seeds.run_streams`), independent of the weights'.
     progress : bool or None
-        Show a tqdm progress bar; None shows one only when stderr is a terminal.
+        Show a tqdm progress bar; None: when someone is likely watching (a terminal or a live
+        notebook; see :func:`~cnn_tutorial.checks.check_progress`).
     workers : int, optional
         Processes that share each batch's gradient (:class:`cnn_tutorial.parallel.GradientWorkers`);
         by default as many as numpy's BLAS would use threads, at most one per 16 images of a batch
@@ -355,14 +367,19 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     show_progress = check_progress(progress)
-    workers = default_workers(batch_size) if workers is None else check_int("workers", workers, 1)
-    reuse_freed_memory()  # see cnn_tutorial.memory: half of a step's time went to page faults
+    workers = (default_workers(batch_size) if workers is None
+               else check_int("workers", workers, 1))
+    # see cnn_tutorial.memory: half of a step's time went to page faults
+    reuse_freed_memory()
     optimizer = Adam(net.params, lr=lr)
     history = History(
         framework="numpy",
         steps_per_epoch=num_batches(len(train_images), batch_size),
-        config=dict(epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed,
-                    train_size=len(train_images), validation_size=len(validation_images), workers=workers),
+        config=dict(epochs=epochs, batch_size=batch_size, lr=lr,
+                    schedule=schedule, seed=seed,
+                    train_size=len(train_images),
+                    validation_size=len(validation_images),
+                    workers=workers),
     )
     _, shuffle_stream = run_streams(seed)
     shuffling = np.random.default_rng(shuffle_stream)
@@ -371,17 +388,24 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     start = time.perf_counter()
     with GradientWorkers(net, workers, batch_size) as parallel:
         for epoch in range(epochs):
-            with tqdm(total=history.steps_per_epoch, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+            with tqdm(total=history.steps_per_epoch,
+                      desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                       leave=False, disable=not show_progress) as bar:
-                for x, y in minibatches(train_images, train_labels, batch_size, seed=shuffling):
-                    optimizer.lr = learning_rate(lr, schedule, step, total_steps, history.steps_per_epoch)
-                    loss, logits, grads = parallel.loss_and_gradients(x, y)
+                for x, y in minibatches(train_images, train_labels,
+                                        batch_size, seed=shuffling):
+                    optimizer.lr = learning_rate(lr, schedule, step,
+                                                 total_steps,
+                                                 history.steps_per_epoch)
+                    loss, logits, grads = parallel.loss_and_gradients(
+                        x, y)
                     optimizer.step(grads)
                     step += 1
-                    history.record_step(loss, np.mean(logits.argmax(axis=1) == y))
+                    history.record_step(
+                        loss, np.mean(logits.argmax(axis=1) == y))
                     bar.update()
                     bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
-            history.record_validation(evaluate(net, validation_images, validation_labels))
+            history.record_validation(
+                evaluate(net, validation_images, validation_labels))
     history.seconds = time.perf_counter() - start
     return history
 

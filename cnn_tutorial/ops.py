@@ -62,7 +62,8 @@ __all__ = [
 
 # --------------------------------------------------------------------------- convolution
 
-def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1,
+           padding: int = 0) -> np.ndarray:
     """Copy every ``kh x kw`` window of a batch into the columns of a matrix, one matrix per image.
 
     ``cols[n, (c, u, v), (i, j)] = xp[n, c, i*stride + u, j*stride + v]``, where ``xp`` is ``x``
@@ -86,17 +87,22 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0) -
         ``Ho = (H + 2*padding - kh) // stride + 1`` and likewise ``Wo``.
     """
     n, c, h, w = x.shape
-    ho, wo = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))  # (N, C, H+2P, W+2P)
+    ho, wo = (output_size(h, kh, stride, padding),
+              output_size(w, kw, stride, padding))
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding),
+                    (padding, padding)))  # (N, C, H+2P, W+2P)
     cols = np.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
     for u in range(kh):
         for v in range(kw):
-            # Element (u, v) of every window: rows u, u + stride, ..., columns v, v + stride, ...
-            cols[:, :, u, v] = xp[:, :, u : u + stride * ho : stride, v : v + stride * wo : stride]
+            # Element (u, v) of every window: rows u, u + stride, ...,
+            # columns v, v + stride, ...
+            cols[:, :, u, v] = xp[:, :, u : u + stride * ho : stride,
+                                  v : v + stride * wo : stride]
     return cols.reshape(n, c * kh * kw, ho * wo)
 
 
-def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int = 1,
+           padding: int = 0) -> np.ndarray:
     """Adjoint of :func:`im2col`: add every column entry back onto the input pixel it was copied from.
 
     A pixel that lies in several windows was copied into several columns, so it collects the sum of
@@ -117,35 +123,44 @@ def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int = 1, padding
     x : ndarray of shape (N, C, H, W)
     """
     n, c, h, w = x_shape
-    ho, wo = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    ho, wo = (output_size(h, kh, stride, padding),
+              output_size(w, kw, stride, padding))
     cols = cols.reshape(n, c, kh, kw, ho, wo)
-    xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype)
+    xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding),
+                  dtype=cols.dtype)
     for u in range(kh):
         for v in range(kw):
-            xp[:, :, u : u + stride * ho : stride, v : v + stride * wo : stride] += cols[:, :, u, v]
-    return xp[:, :, padding : padding + h, padding : padding + w].copy()  # drop the padding
+            xp[:, :, u : u + stride * ho : stride,
+               v : v + stride * wo : stride] += cols[:, :, u, v]
+    # drop the padding
+    return xp[:, :, padding : padding + h, padding : padding + w].copy()
 
 
-def _simple_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.ndarray:
+def _simple_conv2d(x: np.ndarray, w: np.ndarray, stride: int,
+                   padding: int) -> np.ndarray:
     """:func:`conv2d` without bias by the simple route: :func:`im2col`, then one matrix product.
     ``x`` and ``w`` share a dtype."""
     f, _, kh, kw = w.shape
     n, _, h, wd = x.shape
-    ho, wo = output_size(h, kh, stride, padding), output_size(wd, kw, stride, padding)
-    cols = im2col(x, kh, kw, stride, padding)  # (N, K, Ho*Wo) with K = C*kh*kw
+    ho, wo = (output_size(h, kh, stride, padding),
+              output_size(wd, kw, stride, padding))
+    # (N, K, Ho*Wo) with K = C*kh*kw
+    cols = im2col(x, kh, kw, stride, padding)
     out = w.reshape(f, -1) @ cols  # (F, K) @ (N, K, Ho*Wo) -> (N, F, Ho*Wo)
     return out.reshape(n, f, ho, wo)
 
 
-def _simple_conv2d_backward(dout, x, w, stride: int, padding: int, need_dx: bool):
+def _simple_conv2d_backward(dout, x, w, stride: int, padding: int,
+                            need_dx: bool):
     """``(dx or None, dw)`` of :func:`_simple_conv2d`: two matrix products and :func:`col2im`.
     All arrays share a dtype."""
     n, f = dout.shape[:2]
     _, _, kh, kw = w.shape
     cols = im2col(x, kh, kw, stride, padding)  # (N, K, L), L = Ho*Wo
     g = dout.reshape(n, f, -1)  # (N, F, L)
-    # dw[f, k] = sum over images n and positions l of g[n, f, l] * cols[n, k, l]
-    dw = (g @ cols.transpose(0, 2, 1)).sum(axis=0)  # (N, F, K) summed over N -> (F, K)
+    # dw[f, k] = sum over images n and positions l of
+    # g[n, f, l] * cols[n, k, l]: (N, F, K) summed over N -> (F, K)
+    dw = (g @ cols.transpose(0, 2, 1)).sum(axis=0)
     dx = None
     if need_dx:
         dcols = w.reshape(f, -1).T @ g  # (K, F) @ (N, F, L) -> (N, K, L)
@@ -251,7 +266,9 @@ def _saved_work(saved, route, x, w, stride, padding):
     if not saved:
         return None
     same = saved["route"] == route and saved["x"] is x and saved["w"] is w
-    return saved["work"] if same and (saved["stride"], saved["padding"]) == (stride, padding) else None
+    return saved["work"] if (
+        same and (saved["stride"], saved["padding"]) == (stride, padding)
+    ) else None
 
 
 def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: bool = True, method: str = "auto",

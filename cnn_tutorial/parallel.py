@@ -214,18 +214,21 @@ class GradientWorkers:
         """
         n = len(x)
         if n > self.max_batch:
-            raise ValueError(f"x holds {n} images, more than max_batch={self.max_batch}")
+            raise ValueError(f"x holds {n} images, more than "
+                             f"max_batch={self.max_batch}")
         if self.workers == 1 or not self.helpers:
             return self.net.loss_and_gradients(x, labels)
         sizes = split_sizes(n, self.workers)
         starts = np.cumsum([0, *sizes])
-        for k, helper in enumerate(self.helpers, start=1):  # hand out parts 1, 2, ...
+        # hand out parts 1, 2, ...
+        for k, helper in enumerate(self.helpers, start=1):
             if sizes[k]:
                 images, part_labels, _, _, _ = self.regions[k - 1]
                 images[: sizes[k]] = x[starts[k] : starts[k + 1]]
                 part_labels[: sizes[k]] = labels[starts[k] : starts[k + 1]]
                 _send(helper, sizes[k], k - 1)
-        loss, logits, grads = self.net.loss_and_gradients(x[: sizes[0]], labels[: sizes[0]])  # part 0 here
+        loss, logits, grads = self.net.loss_and_gradients(
+            x[: sizes[0]], labels[: sizes[0]])  # part 0 here
         weight = sizes[0] / n
         loss = loss * weight
         grads = {name: g * np.float32(weight) for name, g in grads.items()}

@@ -23,7 +23,10 @@ CHECKPOINT_FORMAT = "cnn_tutorial.ConvNet checkpoint 1"
 
 
 def save_checkpoint(
-    model: ConvNet, directory: str | os.PathLike, name: str = CHECKPOINT_NAME, history: History | None = None
+    model: ConvNet,
+    directory: str | os.PathLike,
+    name: str = CHECKPOINT_NAME,
+    history: History | None = None,
 ) -> Path:
     """Save a :class:`ConvNet`'s weights, its configuration and how it was trained, atomically.
 
@@ -57,8 +60,9 @@ def save_checkpoint(
         raise ValueError(f"name must be a plain file name without a directory part, got {name!r}")
     training = None
     if history is not None:
-        # Through JSON, as History.save writes it: plain values only (torch.__version__, say, is a
-        # str subclass that torch.load(..., weights_only=True) refuses).
+        # Through JSON, as History.save writes it: plain values only
+        # (torch.__version__, say, is a str subclass that
+        # torch.load(..., weights_only=True) refuses).
         results = {
             "epoch_validation_accuracy": history.epoch_validation_accuracy,
             "test_accuracy": history.test_accuracy,

@@ -28,7 +28,10 @@ def mnist_transform() -> transforms.Compose:
     Maps a PIL image or a uint8 array of 28x28 pixels to a Tensor of shape (1, 28, 28), the same
     numbers as :func:`cnn_tutorial.data.normalize` gives.
     """
-    return transforms.Compose([transforms.ToTensor(), transforms.Normalize((MNIST_MEAN,), (MNIST_STD,))])
+    return transforms.Compose([
+        transforms.ToTensor(),
+        transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)),
+    ])
 
 
 def mnist_datasets(
@@ -52,7 +55,9 @@ def mnist_datasets(
     """
     splits = load_mnist_splits(root, download, train_limit, validation_size)
     return tuple(
-        TensorDataset(torch.from_numpy(normalize(images)), torch.from_numpy(labels)) for images, labels in splits
+        TensorDataset(torch.from_numpy(normalize(images)),
+                      torch.from_numpy(labels))
+        for images, labels in splits
     )
 
 
@@ -101,9 +106,14 @@ def mnist_loaders(
     """
     batch_size = check_int("batch_size", batch_size, 1)
     _, shuffling = run_streams(seed)
-    train_set, validation_set, test_set = mnist_datasets(root, download, train_limit, validation_size)
+    train_set, validation_set, test_set = mnist_datasets(
+        root, download, train_limit, validation_size
+    )
     shuffle_generator = torch.Generator().manual_seed(torch_seed(shuffling))
-    train_loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, generator=shuffle_generator)
+    train_loader = DataLoader(
+        train_set, batch_size=batch_size, shuffle=True,
+        generator=shuffle_generator,
+    )
     return (
         train_loader,
         DataLoader(validation_set, batch_size=batch_size, shuffle=False),

@@ -35,7 +35,8 @@ class ConvNet(nn.Module):
     def __init__(self, relu_between_fc: bool = False) -> None:
         super().__init__()
         if not isinstance(relu_between_fc, bool):
-            raise TypeError(f"relu_between_fc must be a bool, got {relu_between_fc!r}")
+            raise TypeError(
+                f"relu_between_fc must be a bool, got {relu_between_fc!r}")
         self.relu_between_fc = relu_between_fc
         self.layer1 = nn.Sequential(
             nn.Conv2d(1, 32, kernel_size=5, stride=1, padding=2),

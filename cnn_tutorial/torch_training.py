@@ -28,7 +28,10 @@ _POSTFIX_EVERY = 50
 
 
 def train_step(
-    model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor, labels: torch.Tensor
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    images: torch.Tensor,
+    labels: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One optimisation step on one mini-batch: forward, cross-entropy, backward, update.
 
@@ -87,10 +90,12 @@ def train_epoch(
         Fraction of each batch classified correctly, in [0, 1].
     """
     model.train()
-    # Each step's loss and count stay on the device, read once per epoch: reading each step would
-    # make a GPU wait for every step to finish before queueing the next. They are written into one
-    # buffer, not kept as hundreds of tiny tensors: on the CPU those would sit between the steps'
-    # large freed blocks and keep glibc from reusing them (measured: 1 GB more memory per epoch).
+    # Each step's loss and count stay on the device, read once per epoch:
+    # reading each step would make a GPU wait for every step to finish
+    # before queueing the next. They are written into one buffer, not kept
+    # as hundreds of tiny tensors: on the CPU those would sit between the
+    # steps' large freed blocks and keep glibc from reusing them (measured:
+    # 1 GB more memory per epoch).
     buffer = _StepBuffer(device)
     for step, (images, labels) in enumerate(batches):
         images = images.to(device)
@@ -128,7 +133,11 @@ class _StepBuffer:
         return self.losses[:n].tolist(), [correct / size for correct, size in zip(corrects, self.sizes)]
 
 
-def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | None = None) -> Evaluation:
+def evaluate(
+    model: nn.Module,
+    loader: Iterable,
+    device: str | torch.device | None = None,
+) -> Evaluation:
     """Mean cross-entropy and accuracy of ``model`` over ``loader``, in eval mode (dropout off), without gradients.
 
     Parameters
@@ -149,7 +158,10 @@ def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | No
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    device = next(model.parameters()).device if device is None else choose_device(device)
+    device = (
+        next(model.parameters()).device if device is None
+        else choose_device(device)
+    )
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
@@ -167,7 +179,9 @@ def evaluate(model: nn.Module, loader: Iterable, device: str | torch.device | No
         model.train(was_training)
     if total == 0:
         raise ValueError("loader yielded no images to evaluate")
-    return Evaluation(loss=loss_sum.item() / total, accuracy=correct.item() / total)
+    return Evaluation(
+        loss=loss_sum.item() / total, accuracy=correct.item() / total
+    )
 
 
 def train_torch(
@@ -215,7 +229,8 @@ def train_torch(
     validation_size : int
         Training images held out for validation.
     progress : bool or None
-        Show a progress bar per epoch on stderr: ``None`` only when stderr is a terminal.
+        Show a progress bar per epoch on stderr; ``None``: when someone is likely watching (a
+        terminal or a live notebook; see :func:`~cnn_tutorial.checks.check_progress`).
     download : bool
         Download MNIST when missing.
 
@@ -236,8 +251,10 @@ def train_torch(
         batch_size, root, seed, train_limit, download, validation_size
     )
 
-    initialization, _ = run_streams(seed)  # the loaders shuffle with the other stream
-    torch.manual_seed(torch_seed(initialization))  # the weights and dropout masks
+    # the loaders shuffle with the other stream
+    initialization, _ = run_streams(seed)
+    # the weights and dropout masks
+    torch.manual_seed(torch_seed(initialization))
     model = ConvNet(relu_between_fc).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = History(
@@ -260,14 +277,22 @@ def train_torch(
     start = time.perf_counter()
     for epoch in range(epochs):
         with tqdm(
-            total=len(train_loader), desc=f"epoch {epoch + 1}/{epochs}", unit="step", disable=not show_progress
+            total=len(train_loader),
+            desc=f"epoch {epoch + 1}/{epochs}",
+            unit="step",
+            disable=not show_progress,
         ) as bar:
-            losses, accuracies = train_epoch(model, optimizer, train_loader, device, bar)
+            losses, accuracies = train_epoch(
+                model, optimizer, train_loader, device, bar
+            )
             for loss, accuracy in zip(losses, accuracies):
                 history.record_step(loss, accuracy)
             validation = evaluate(model, validation_loader)
             history.record_validation(validation)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", validation_accuracy=f"{100 * validation.accuracy:.2f} %")
+            bar.set_postfix(
+                loss=f"{losses[-1]:.4f}",
+                validation_accuracy=f"{100 * validation.accuracy:.2f} %",
+            )
     history.test_accuracy = evaluate(model, test_loader).accuracy
     history.seconds = time.perf_counter() - start
     model.eval()

@@ -85,12 +85,14 @@ class NumpyCNNTwin(nn.Module):
         out = F.relu(self.conv1(x))  # (N, 8, 24, 24)
         out = F.relu(self.conv2(out))  # (N, 8, 20, 20)
         out = self.pool(out)  # (N, 8, 10, 10)
-        out = out.flatten(start_dim=1)  # (N, 800), C order like numpy's reshape
+        # (N, 800), C order like numpy's reshape
+        out = out.flatten(start_dim=1)
         out = F.relu(self.fc1(out))  # (N, 128)
         return self.fc2(out)  # (N, 10)
 
     @classmethod
-    def from_numpy_params(cls, params: dict, dtype=np.float32) -> "NumpyCNNTwin":
+    def from_numpy_params(cls, params: dict,
+                          dtype=np.float32) -> "NumpyCNNTwin":
         """A twin holding copies of a numpy network's parameters.
 
         Parameters
@@ -109,22 +111,28 @@ class NumpyCNNTwin(nn.Module):
         """
         torch_dtype = _torch_dtype(dtype)
         if not isinstance(params, dict):
-            raise TypeError(f"params must be a dict of arrays such as NumpyCNN.params, got {type(params).__name__}")
+            raise TypeError(
+                "params must be a dict of arrays such as NumpyCNN.params, "
+                f"got {type(params).__name__}")
         missing = sorted(set(PARAM_SHAPES) - set(params))
         if missing:
-            raise ValueError(f"params is missing {missing}; expected keys {sorted(PARAM_SHAPES)}")
+            raise ValueError(f"params is missing {missing}; expected keys "
+                             f"{sorted(PARAM_SHAPES)}")
         twin = cls().to(torch_dtype)
         tensors = dict(twin.named_parameters())
         with torch.no_grad():
             for name, shape in PARAM_SHAPES.items():
                 value = np.asarray(params[name])
                 if value.dtype.kind != "f":
-                    raise TypeError(f"params[{name!r}] must hold floats, got dtype {value.dtype}")
+                    raise TypeError(f"params[{name!r}] must hold floats, "
+                                    f"got dtype {value.dtype}")
                 if len(shape) == 1 and value.shape == shape + (1,):
                     value = value.reshape(shape)  # the classic (F, 1) bias
                 if value.shape != shape:
-                    raise ValueError(f"params[{name!r}] must have shape {shape}, got {value.shape}")
-                tensors[TORCH_NAMES[name]].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+                    raise ValueError(f"params[{name!r}] must have shape "
+                                     f"{shape}, got {value.shape}")
+                tensors[TORCH_NAMES[name]].copy_(
+                    torch.from_numpy(np.ascontiguousarray(value)))
         return twin
 
     def to_numpy_params(self) -> dict:
@@ -137,7 +145,8 @@ class NumpyCNNTwin(nn.Module):
             ``NumpyCNN(twin.to_numpy_params())`` is the twin back in numpy (as float32).
         """
         tensors = dict(self.named_parameters())
-        return {name: tensors[torch_name].detach().cpu().numpy().copy() for name, torch_name in TORCH_NAMES.items()}
+        return {name: tensors[torch_name].detach().cpu().numpy().copy()
+                for name, torch_name in TORCH_NAMES.items()}
 
 
 @dataclass
@@ -171,9 +180,11 @@ class SideBySide:
         return np.abs(self.numpy_losses - self.torch_losses)
 
 
-def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int, *, batch_size: int = 32,
-                       lr: float = 2e-3, schedule: str = "cosine", epochs: int = 3, seed: int = 0,
-                       dtype=np.float32, compare_every: int = 10) -> SideBySide:
+def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
+                       *, batch_size: int = 32, lr: float = 2e-3,
+                       schedule: str = "cosine", epochs: int = 3,
+                       seed: int = 0, dtype=np.float32,
+                       compare_every: int = 10) -> SideBySide:
     """Train the numpy CNN and its PyTorch twin from the same weights on the same batches.
 
     Everything that :func:`cnn_tutorial.numpy_net.fit` does is done twice, once per framework:
@@ -254,16 +265,22 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int, *, ba
     steps_per_epoch = num_batches(len(images), batch_size)
     total_steps = epochs * steps_per_epoch
     if steps > total_steps:
-        raise ValueError(f"steps must be <= {total_steps} ({epochs} epochs of {steps_per_epoch} batches), got {steps}")
+        raise ValueError(f"steps must be <= {total_steps} ({epochs} epochs "
+                         f"of {steps_per_epoch} batches), got {steps}")
 
     net = NumpyCNN.initialize(seed)
-    # NumpyCNN stores float32; for a float64 run its weights are widened (exactly) in place.
-    net.params = {name: value.astype(np.dtype(dtype)) for name, value in net.params.items()}
+    # NumpyCNN stores float32; for a float64 run its weights are widened
+    # (exactly) in place.
+    net.params = {name: value.astype(np.dtype(dtype))
+                  for name, value in net.params.items()}
     twin = NumpyCNNTwin.from_numpy_params(net.params, dtype)
     numpy_adam = Adam(net.params, lr=lr)
-    # The constants from the numpy optimiser itself, so the two can never be set apart.
-    torch_adam = torch.optim.Adam(twin.parameters(), lr=lr, betas=(numpy_adam.beta1, numpy_adam.beta2),
-                                  eps=numpy_adam.eps, foreach=False)
+    # The constants from the numpy optimiser itself, so the two can never be
+    # set apart.
+    torch_adam = torch.optim.Adam(
+        twin.parameters(), lr=lr,
+        betas=(numpy_adam.beta1, numpy_adam.beta2),
+        eps=numpy_adam.eps, foreach=False)
     torch_params = dict(twin.named_parameters())
 
     _, shuffle_stream = run_streams(seed)
@@ -272,14 +289,17 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int, *, ba
     step = 0
     while step < steps:
         for x, y in minibatches(images, labels, batch_size, seed=shuffling):
-            rate = learning_rate(lr, schedule, step, total_steps, steps_per_epoch)
+            rate = learning_rate(lr, schedule, step, total_steps,
+                                 steps_per_epoch)
             numpy_adam.lr = rate
             torch_adam.param_groups[0]["lr"] = rate
 
             loss, _, grads = net.loss_and_gradients(x, y)
             numpy_adam.step(grads)
 
-            torch_loss = F.cross_entropy(twin(torch.from_numpy(x).to(torch_dtype)), torch.from_numpy(y).long())
+            torch_loss = F.cross_entropy(
+                twin(torch.from_numpy(x).to(torch_dtype)),
+                torch.from_numpy(y).long())
             torch_adam.zero_grad()
             torch_loss.backward()
             torch_adam.step()
@@ -289,7 +309,8 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int, *, ba
             step += 1
             if step % compare_every == 0:
                 checked.append(step)
-                differences.append(_max_difference(net.params, torch_params))
+                differences.append(
+                    _max_difference(net.params, torch_params))
             if step == steps:
                 break
     return SideBySide(
