@@ -4,18 +4,20 @@
     python scripts/compat.py lowest     # or: colab
 
 ``lowest``: a virtual environment ``.venv-compat-lowest`` (Python 3.11) with every dependency of
-the package at the floor ``pyproject.toml`` gives it (``numpy>=1.26`` installs numpy 1.26.0, and so
-on); the test tools, torch and torchvision come from ``.venv`` (requirements.txt's versions),
-read through a ``.pth`` file. Then the unit tests run there, except the tests of the repository's
-own scripts and of Binder's postBuild, which use requirements.txt's tools and not the package's
-floors. The newest releases are requirements.txt's own pins, which every other test run uses.
+the package, and the ``torch`` extra, at the floor ``pyproject.toml`` gives it (``numpy>=1.26``
+installs numpy 1.26.0, ``torch>=2.2`` torch 2.2.0, and so on); the test tools come from ``.venv``
+(requirements.txt's versions), read through a ``.pth`` file behind the floors. Then the unit tests
+run there, except the tests of the repository's own scripts and of Binder's postBuild, which use
+requirements.txt's tools and not the package's floors. The newest releases are requirements.txt's
+own pins, which every other test run uses.
 
-``colab``: what Google Colab shipped in late 2026, without torch (which Colab has and which this
-machine cannot download as a CPU build): Python 3.13, numpy 2.1, bokeh 3.8, in
-``.venv-compat-colab``; a smoke run imports the package, checks the batched convolution against
-the loops, trains the numpy CNN for a few steps on two processes and draws the training plot.
+``colab``: what Google Colab shipped in late 2026, in ``.venv-compat-colab``: Python 3.13, torch
+2.11, torchvision 0.26, numpy 2.1, bokeh 3.8, and the test tools. The unit tests run there (the same
+selection as above), then every chapter, top to bottom, with ``--nbval-lax``: each cell must run
+without an error; the outputs are not compared (they were stored with requirements.txt's versions).
 
-Needs the registry (PyPI) for the floor versions; prints each environment's versions.
+torch comes from PyPI, the CUDA build on Linux (a few GB per environment, nothing of which runs on a
+GPU here). Needs the registry (PyPI); prints each environment's versions.
 """
 
 from __future__ import annotations
@@ -30,34 +32,23 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SMOKE = """
-import numpy as np, bokeh, tqdm, threadpoolctl, sys
-import cnn_tutorial as ct
-from cnn_tutorial import loops, ops
-from cnn_tutorial.numpy_net import NumpyCNN, fit
-from cnn_tutorial.plotting import plot_history
-print("python", sys.version.split()[0], "numpy", np.__version__, "bokeh", bokeh.__version__,
-      "tqdm", tqdm.__version__, "threadpoolctl", threadpoolctl.__version__)
-rng = np.random.default_rng(0)
-x, w, b = rng.standard_normal((2, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
-for method in ("simple", "im2col", "fourier"):
-    batched = ops.conv2d(x, w, b, method=method)
-    assert np.allclose(batched[1], loops.convolution(x[1], w, b), atol=1e-10), method
-images = rng.standard_normal((96, 1, 28, 28)).astype(np.float32)
-labels = rng.integers(0, 10, 96)
-history = fit(NumpyCNN.initialize(0), images[:64], labels[:64], images[64:], labels[64:], epochs=1,
-              progress=False, workers=2)
-assert len(history.step_loss) == 2 and np.isfinite(history.step_loss).all()
-plot_history(history)
-print("smoke run passed: ops equal the loops, two gradient workers trained, the plot was drawn")
-"""
+COLAB = ["torch==2.11.*", "torchvision==0.26.*", "numpy==2.1.*", "bokeh==3.8.*", "tqdm",
+         "threadpoolctl", "ipykernel"]
+TEST_TOOLS = ["pytest", "pytest-timeout", "nbval", "hypothesis", "pyyaml"]
+# The unit tests that check the package (not the repository's scripts, not Binder's postBuild).
+UNIT_TESTS = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not browser", "tests",
+              "--ignore", "tests/test_book_scripts.py", "-k", "not post_build"]
+VERSIONS = """import sys, numpy, bokeh, tqdm, threadpoolctl, torch, torchvision
+print("python", sys.version.split()[0], "numpy", numpy.__version__, "bokeh", bokeh.__version__,
+      "tqdm", tqdm.__version__, "threadpoolctl", threadpoolctl.__version__,
+      "torch", torch.__version__, "torchvision", torchvision.__version__, flush=True)"""
 
 
 def floors() -> list[str]:
-    """``name==version`` for every ``name>=version`` dependency of the package."""
+    """``name==version`` for every ``name>=version`` dependency of the package and its torch extra."""
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = []
-    for requirement in project["dependencies"]:
+    for requirement in project["dependencies"] + project["optional-dependencies"]["torch"]:
         match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*>=\s*([0-9.]+)\s*", requirement)
         if not match:
             raise SystemExit(f"pyproject.toml: {requirement!r} is not of the form name>=version")
@@ -83,9 +74,8 @@ def lowest() -> int:
     pins = floors()
     print("lowest:", " ".join(pins), flush=True)
     python = make_venv(".venv-compat-lowest", sys.executable, pins, parent_env=True)
-    return subprocess.run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not browser",
-                           "tests", "--ignore", "tests/test_book_scripts.py", "-k", "not post_build"],
-                          cwd=REPO).returncode
+    subprocess.run([python, "-c", VERSIONS], check=True)
+    return subprocess.run([python, *UNIT_TESTS], cwd=REPO).returncode
 
 
 def find_python(version: str) -> str:
@@ -102,11 +92,14 @@ def find_python(version: str) -> str:
 
 def colab() -> int:
     python = find_python("3.13")
-    packages = ["numpy==2.1.*", "bokeh==3.8.*", "tqdm", "threadpoolctl"]
-    print("colab:", python, " ".join(packages), flush=True)
-    venv_python = make_venv(".venv-compat-colab", python, packages, parent_env=False)
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([venv_python, "-c", SMOKE], cwd=REPO, env=env).returncode
+    print("colab:", python, " ".join(COLAB), flush=True)
+    venv_python = make_venv(".venv-compat-colab", python, COLAB + TEST_TOOLS, parent_env=False)
+    subprocess.run([venv_python, "-c", VERSIONS], check=True)
+    env = dict(os.environ, PYTHONPATH=str(REPO))  # the package from this checkout, as Colab's install
+    unit = subprocess.run([venv_python, *UNIT_TESTS], cwd=REPO, env=env).returncode
+    chapters = subprocess.run([venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
+                               "book/"], cwd=REPO, env=env).returncode
+    return unit or chapters
 
 
 def main(argv: list[str] | None = None) -> int:
