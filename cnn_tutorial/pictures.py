@@ -14,7 +14,7 @@ from bokeh.plotting import figure
 
 from .checks import as_float_array, check_int
 
-__all__ = ["image_grid", "shown_images"]
+__all__ = ["image_grid", "shown_images", "grid_columns"]
 
 # Pixels a panel's caption takes above the image; added to the height so images keep their aspect.
 _TITLE_HEIGHT = 22
@@ -30,13 +30,31 @@ def _color_mapper(images: np.ndarray, diverging: bool) -> LinearColorMapper:
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
     if diverging:
         bound = max(abs(low), abs(high)) or 1.0
-        return LinearColorMapper(palette=tuple(reversed(RdBu11)), low=-bound, high=bound)
+        return LinearColorMapper(palette=RdBu11, low=-bound, high=bound)  # RdBu11 runs blue to red
     if high == low:
         high = low + 1.0
     return LinearColorMapper(palette=tuple(reversed(Greys256)), low=low, high=high)
 
 
-def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diverging: bool = False, title: str | None = None):
+# The widest a grid may be: the book's text column is about 750 pixels wide at a 1280-pixel window.
+MAX_WIDTH = 700
+
+
+def grid_columns(count: int, ncols: int, panel_size: int, max_width: int = MAX_WIDTH) -> int:
+    """Images per row: at most ``ncols``, and few enough that a row fits ``max_width`` pixels.
+
+    When ``ncols`` panels do not fit, the grid wraps onto more rows, and the rows are balanced
+    (16 images of which 7 fit in a row are drawn as 6, 6 and 4, not 7, 7 and 2).
+    """
+    fit = max(1, max_width // panel_size)
+    if ncols <= fit:
+        return ncols
+    rows = -(-count // fit)  # ceil: as few rows as the width allows, then as even as they can be
+    return -(-count // rows)
+
+
+def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diverging: bool = False,
+               title: str | None = None, max_width: int = MAX_WIDTH):
     """Draw a stack of 2-D arrays as a grid of images sharing one colour scale.
 
     Parameters
@@ -46,7 +64,7 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
     titles : sequence of str, optional
         One caption per image.
     ncols : int, default 8
-        Images per row.
+        Images per row, at most; fewer when ``ncols`` panels would be wider than ``max_width``.
     panel_size : int, default 110
         Width in pixels of each panel (height follows the aspect ratio).
     diverging : bool, default False
@@ -54,6 +72,9 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
         white-to-black.
     title : str, optional
         Title above the first panel.
+    max_width : int, default 700
+        Widest a row may be, in pixels (the book's text column): the grid wraps onto more rows
+        rather than overflow it (see :func:`grid_columns`).
 
     Returns
     -------
@@ -67,6 +88,7 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
         raise ValueError(f"images must have shape (K, H, W) or (H, W) with K >= 1, got {images.shape}")
     ncols = check_int("ncols", ncols, 1)
     panel_size = check_int("panel_size", panel_size, 20)
+    max_width = check_int("max_width", max_width, panel_size)
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles has {len(titles)} entries for {len(images)} images")
 
@@ -92,6 +114,7 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
         panel.grid.visible = False
         panel.min_border = 2
         panels.append(panel)
+    ncols = grid_columns(len(panels), ncols, panel_size, max_width)
     return gridplot(panels, ncols=ncols, toolbar_location=None)
 
 

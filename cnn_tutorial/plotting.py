@@ -78,6 +78,39 @@ def _check_history(history: History) -> None:
         raise ValueError("history has no finite step loss to plot")
 
 
+def accuracy_range(smoothed_accuracy: np.ndarray, validation_accuracy: np.ndarray,
+                   steps_per_epoch: int, margin: float = 2.0) -> tuple[float, float]:
+    """The right axis's range, in %: from a little below where training ended up, to 100.
+
+    A 0-100 axis squeezes 98 and 99 % into a few pixels at its top, yet the last percent is where
+    runs differ. So the axis starts ``margin`` points below the lowest of the validation accuracies
+    and the smoothed batch accuracy over the last epoch, rounded down to a whole percent; the
+    first steps, far below, leave the frame at the bottom (the loss on the left axis shows them).
+
+    Parameters
+    ----------
+    smoothed_accuracy : ndarray of shape (steps,)
+        Trailing mean of the batch accuracy, in %.
+    validation_accuracy : ndarray of shape (epochs,)
+        In %; may be empty.
+    steps_per_epoch : int
+        How many of the last steps make up the last epoch.
+    margin : float
+        Points below the lowest settled value.
+
+    Returns
+    -------
+    (float, float)
+        ``(start, 100.0)`` with ``0 <= start <= 99``.
+    """
+    last_epoch = smoothed_accuracy[-steps_per_epoch:]
+    settled = np.concatenate([last_epoch[np.isfinite(last_epoch)], validation_accuracy])
+    if settled.size == 0:
+        return 0.0, 100.0
+    start = math.floor(float(settled.min()) - margin)
+    return float(min(max(start, 0), 99)), 100.0
+
+
 def plot_history(history: History, smooth: int = 50, width: int = 660, height: int = 460):
     """Training loss (left axis) and accuracy in % (right axis) against the training step.
 
@@ -101,7 +134,8 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     bokeh.plotting.figure
         Named parts: renderers ``"step_loss"``, ``"smoothed_loss"``, ``"step_accuracy"``,
         ``"smoothed_accuracy"``, ``"validation_loss"``, ``"validation_accuracy"``; axes ``"loss_axis"`` (left) and
-        ``"accuracy_axis"`` (right, on the extra y-range ``"accuracy"``, 0 to 100).
+        ``"accuracy_axis"`` (right, on the extra y-range ``"accuracy"``, from
+        :func:`accuracy_range` to 100, so that the last percent is readable).
     """
     _check_history(history)
     smooth = check_int("smooth", smooth, 1)
@@ -147,10 +181,12 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     loss_axis.name = "loss_axis"
     loss_axis.axis_label = "loss (cross-entropy)"
     loss_axis.axis_label_text_color = LOSS_COLOR
-    fig.extra_y_ranges = {ACCURACY_RANGE: Range1d(0, 100)}
+    smoothed_accuracy = source.data["smoothed_accuracy"]
+    low, high = accuracy_range(smoothed_accuracy, validation_source.data["validation_accuracy"], steps_per_epoch)
+    fig.extra_y_ranges = {ACCURACY_RANGE: Range1d(low, high)}
     accuracy_axis = LinearAxis(
         y_range_name=ACCURACY_RANGE,
-        axis_label="accuracy (%)",
+        axis_label="accuracy (%)" if low == 0 else f"accuracy (%), from {low:.0f}",
         axis_label_text_color=ACCURACY_COLOR,
         name="accuracy_axis",
     )

@@ -6,7 +6,10 @@ temporary folder, serve it on 127.0.0.1, and open every page named in ``_toc.yml
 * console errors and uncaught exceptions,
 * every request to another host (aborted, so the book must work offline),
 * for each Bokeh figure (``cnn_tutorial.display.show``), whether one of its canvases holds a drawing,
-* the page's links that stay inside the book.
+* the page's links that stay inside the book,
+* what a reader sees at a 1280 x 900 window (every folded block opened first): code blocks that
+  scroll sideways, outputs wider than the text column, visible cells that only assert, figures
+  without a text alternative, and the exercises and whether their solutions start folded.
 
 The tests then assert on those records, page by page. One more test checks the other way a figure
 reaches a reader: a live notebook, where ``cnn_tutorial.display.show`` fetches BokehJS itself.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import io
 import os
 import shutil
 import subprocess
@@ -38,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 RENDER_TIMEOUT_MS = 20_000  # how long a page may take to draw its figures; not a speed requirement
+VIEWPORT = {"width": 1280, "height": 900}  # a reader's window; the text column is then ~750 px wide
 
 pytestmark = pytest.mark.browser
 
@@ -85,6 +90,41 @@ PLOTS_JS = """() => Array.from(document.querySelectorAll(".cnn-tutorial-bokeh"),
   return {id: figure.id, canvases: canvases.length, drawn: drawn};
 })"""
 
+# What the reader sees. Solutions are recorded as folded or not first; then every folded block
+# (show_source's full source, solutions, hidden cells) is opened, so that what a reader can unfold
+# fits the column too. The article's content box is the text column.
+READER_VIEW_JS = """() => {
+  const article = document.querySelector("article.bd-article");
+  const solutions = Array.from(article.querySelectorAll("div.solution"));
+  const folded = solutions.map((el) => {
+    const body = el.querySelector("section") || el;
+    return !body.checkVisibility({visibilityProperty: true});
+  });
+  article.querySelectorAll("details").forEach((el) => { el.open = true; });
+  article.querySelectorAll(".toggle-hidden").forEach((el) => el.classList.remove("toggle-hidden"));
+  const box = article.getBoundingClientRect();
+  const right = box.right - parseFloat(getComputedStyle(article).paddingRight) + 1;
+  const longest = (el) => el.innerText.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), "");
+  const scrolling = Array.from(article.querySelectorAll("pre"))
+    .filter((pre) => pre.checkVisibility({visibilityProperty: true}) && pre.scrollWidth > pre.clientWidth + 1)
+    .map((pre) => longest(pre).slice(0, 120));
+  const wide = Array.from(article.querySelectorAll("div.cell_output > *, div.cell_output pre"))
+    .filter((el) => el.checkVisibility({visibilityProperty: true})
+      && (el.getBoundingClientRect().right > right || el.scrollWidth > el.clientWidth + 1))
+    .map((el) => `${el.tagName.toLowerCase()}.${el.className}: ${el.innerText.slice(0, 80)}`);
+  const assertOnly = Array.from(article.querySelectorAll("div.cell_input pre"))
+    .filter((pre) => pre.checkVisibility({visibilityProperty: true}))
+    .map((pre) => pre.innerText.split("\\n").map((line) => line.trim())
+      .filter((line) => line && !line.startsWith("#")))
+    .filter((lines) => lines.length && /^assert\\b/.test(lines[0])
+      && lines.every((line) => /^assert\\b/.test(line) || !/^[A-Za-z_]/.test(line)))
+    .map((lines) => lines[0].slice(0, 120));
+  const figures = Array.from(article.querySelectorAll(".cnn-tutorial-bokeh"),
+    (el) => ({id: el.id, role: el.getAttribute("role"), alt: el.getAttribute("aria-label") || ""}));
+  return {scrolling, wide, assertOnly, figures, folded,
+          exercises: article.querySelectorAll("div.exercise").length};
+}"""
+
 SAME_ORIGIN_LINKS_JS = """() => Array.from(document.querySelectorAll("a[href]"), (a) => a.href)
   .filter((href) => new URL(href).origin === location.origin)"""
 
@@ -97,6 +137,7 @@ class PageRecord:
     offsite_requests: list[str] = field(default_factory=list)
     plots: list[dict] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
+    reader_view: dict = field(default_factory=dict)  # READER_VIEW_JS
 
 
 @pytest.fixture(scope="session")
@@ -189,7 +230,7 @@ def records(browser, book_url) -> dict[str, PageRecord]:
     seen: dict[str, PageRecord] = {}
     for name in PAGES:
         record = seen[name] = PageRecord()
-        page = browser.new_page()
+        page = browser.new_page(viewport=VIEWPORT)
         _watch(page, record)
         page.goto(f"{book_url}{name}.html", wait_until="networkidle")
         try:
@@ -198,6 +239,7 @@ def records(browser, book_url) -> dict[str, PageRecord]:
             pass  # recorded below; test_bokeh_plots_drew says which figure
         record.plots = page.evaluate(PLOTS_JS)
         record.links = page.evaluate(SAME_ORIGIN_LINKS_JS)
+        record.reader_view = page.evaluate(READER_VIEW_JS)
         page.close()
     return seen
 
@@ -244,6 +286,58 @@ def test_no_offsite_requests(records, page):
 def test_bokeh_plots_drew(records, page):
     undrawn = [plot for plot in records[page].plots if not plot["drawn"]]
     assert undrawn == []
+
+
+CHAPTERS = [page for page in PAGES if (REPO / f"{page}.ipynb").is_file()]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_code_fits_the_text_column(records, page):
+    """No code block (cell, shown source, opened solution) scrolls sideways at a 1280 px window."""
+    assert records[page].reader_view["scrolling"] == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_outputs_fit_the_text_column(records, page):
+    assert records[page].reader_view["wide"] == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_visible_cell_only_asserts(records, page):
+    """Checks that the notebook tests run are removed from the page (tag remove-cell)."""
+    assert records[page].reader_view["assertOnly"] == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_figure_has_a_text_alternative(records, page):
+    figures = records[page].reader_view["figures"]
+    assert [figure for figure in figures if figure["role"] != "figure" or len(figure["alt"]) < 20] == []
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_has_exercises_with_folded_solutions(records, page):
+    view = records[page].reader_view
+    assert view["exercises"] >= 3
+    assert len(view["folded"]) >= view["exercises"]  # a solution for every exercise
+    assert all(view["folded"]), "a solution is open before the reader opens it"
+
+
+@pytest.mark.parametrize("theme, dark", [("light", False), ("dark", True)])
+def test_figures_follow_the_theme(browser, book_url, theme, dark):
+    """A figure is light on the light theme and dark on the dark one (not a white box)."""
+    from PIL import Image, ImageStat
+
+    page = browser.new_page(viewport=VIEWPORT)
+    page.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
+    page.goto(f"{book_url}book/backprop.html", wait_until="networkidle")
+    page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+    assert page.evaluate("document.documentElement.dataset.theme") == theme
+    figure = page.locator(".cnn-tutorial-bokeh").first
+    figure.scroll_into_view_if_needed()
+    image = Image.open(io.BytesIO(figure.screenshot())).convert("L")
+    page.close()
+    brightness = ImageStat.Stat(image).mean[0]
+    assert (brightness < 100) if dark else (brightness > 155), brightness
 
 
 def test_book_has_bokeh_plots(records):
@@ -320,7 +414,7 @@ def test_show_fetches_bokehjs_in_a_live_notebook(browser):
     ]
 
 
-@pytest.mark.parametrize("page", [page for page in toc_pages() if (REPO / f"{page}.ipynb").is_file()])
+@pytest.mark.parametrize("page", CHAPTERS)
 def test_launch_buttons_open_the_chapter_at_its_real_path(book_html, page):
     """Binder and Colab open ``book/<chapter>.ipynb`` of the repository and branch of _config.yml."""
     repository = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]

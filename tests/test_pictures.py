@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from bokeh.models import GridPlot, LinearColorMapper
 
-from cnn_tutorial.pictures import image_grid, shown_images
+from cnn_tutorial.pictures import MAX_WIDTH, grid_columns, image_grid, shown_images
 
 
 def _mappers(grid):
@@ -29,6 +29,9 @@ def test_diverging_scale_is_centred_on_zero():
     grid = image_grid(np.array([[[-0.5, 2.0], [0.1, 0.0]]]), diverging=True)
     (mapper,) = _mappers(grid)
     assert (mapper.low, mapper.high) == (-2.0, 2.0)
+    # Negative is blue, positive red, as the chapters say: the lowest colour is mostly blue.
+    low_rgb, high_rgb = (bytes.fromhex(mapper.palette[i][1:]) for i in (0, -1))
+    assert low_rgb[2] > low_rgb[0] and high_rgb[0] > high_rgb[2]
 
 
 def test_single_image_and_constant_image_are_accepted():
@@ -54,3 +57,23 @@ def test_shown_images_reads_back_exactly_what_was_drawn_in_panel_order():
     shown = shown_images(image_grid(images, ncols=3))
     assert shown.shape == (7, 5, 3) and np.array_equal(shown, images)
     assert np.array_equal(shown_images(image_grid(images[0])), images[:1])
+
+
+@pytest.mark.parametrize("count, ncols, panel_size, expected", [
+    (16, 8, 80, 8),    # 640 px: fits
+    (16, 8, 90, 6),    # 720 px does not fit 700; 7 fit, so 3 rows: 6, 6, 4
+    (5, 3, 110, 3),    # fits: unchanged, even if rows are uneven
+    (3, 8, 300, 2),    # 2 fit: 2 + 1
+    (4, 4, 800, 1),    # not even one fits: one per row
+])
+def test_grid_columns_wrap_to_the_width(count, ncols, panel_size, expected):
+    assert grid_columns(count, ncols, panel_size) == expected
+
+
+def test_grid_rows_fit_the_text_column():
+    grid = image_grid(np.zeros((16, 28, 28)), ncols=8, panel_size=90)
+    columns = {col for _, _, col in grid.children}
+    assert len(columns) * 90 <= MAX_WIDTH
+    assert shown_images(grid).shape == (16, 28, 28)
+    with pytest.raises(ValueError, match="max_width"):
+        image_grid(np.zeros((2, 3, 3)), panel_size=100, max_width=50)

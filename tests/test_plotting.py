@@ -11,7 +11,7 @@ from bokeh.embed import json_item
 from bokeh.models import HoverTool, LinearAxis
 
 from cnn_tutorial.history import History
-from cnn_tutorial.plotting import plot_history, trailing_mean
+from cnn_tutorial.plotting import accuracy_range, plot_history, trailing_mean
 
 
 def made_up_history(framework: str = "torch", epochs: int = 3, steps_per_epoch: int = 40) -> History:
@@ -45,10 +45,11 @@ def test_two_y_axes_with_labels_and_ranges_that_fit_the_data():
     loss_axis, accuracy_axis = one(fig, "loss_axis"), one(fig, "accuracy_axis")
     assert fig.left == [loss_axis] and fig.right == [accuracy_axis]
     assert "loss" in loss_axis.axis_label
-    assert isinstance(accuracy_axis, LinearAxis) and accuracy_axis.axis_label == "accuracy (%)"
     assert accuracy_axis.y_range_name == "accuracy"
-    accuracy_range = fig.extra_y_ranges["accuracy"]
-    assert (accuracy_range.start, accuracy_range.end) == (0, 100)
+    # Zoomed: 2 points below the lowest settled accuracy (validation 95 %), rounded down.
+    right = fig.extra_y_ranges["accuracy"]
+    assert (right.start, right.end) == (93, 100)
+    assert isinstance(accuracy_axis, LinearAxis) and accuracy_axis.axis_label == "accuracy (%), from 93"
     # The whole loss curve is visible, starting near 2.3 (the classic plot clipped it at 1).
     max_loss = max(history.step_loss)
     assert max_loss > 2
@@ -170,3 +171,15 @@ def test_trailing_mean_leaves_a_gap_only_where_the_window_holds_a_non_finite_val
     values = np.array([1.0, 3.0, bad, 5.0, 7.0, 9.0])
     np.testing.assert_array_equal(trailing_mean(values, 2), [1.0, 2.0, np.nan, np.nan, 6.0, 8.0])
     np.testing.assert_array_equal(trailing_mean(values, 1)[3:], [5.0, 7.0, 9.0])
+
+
+@pytest.mark.parametrize("smoothed, validation, expected", [
+    ([10, 50, 98.6, 99.2], [98.1, 99.0], (96, 100)),   # validation's 98.1 is the lowest settled value
+    ([10, 50, 97.0, 99.5], [], (95, 100)),             # no validation: the last epoch's batches
+    ([5, 8, 11, 12], [12.0], (9, 100)),                # a bad run keeps its curve in view
+    ([99.9, 100, 100, 100], [100.0], (98, 100)),
+    ([1, 1, 1, 1], [0.5], (0, 100)),                   # never below 0
+    ([np.nan, np.nan], [], (0, 100)),                  # nothing settled: the whole axis
+])
+def test_accuracy_range_shows_the_last_percents(smoothed, validation, expected):
+    assert accuracy_range(np.array(smoothed, float), np.array(validation, float), 2) == expected
