@@ -26,13 +26,12 @@ from bokeh.plotting import figure
 
 from . import loops, ops
 from .checks import as_float_array, check_int, check_ndim, check_no_empty_axes, check_window_fits, output_size
+from .pictures import MAX_WIDTH  # one limit for every figure of the book
 
 __all__ = ["convolution_explorer", "maxpool_explorer"]
 
 # ----------------------------------------------------------------------------- look
 
-#: Widest a figure gets, in pixels: the book's text column is about 750 pixels at a 1280-pixel window.
-MAX_WIDTH = 700
 #: Text outside the cells (headings, titles, axes, slider, readout): mid-grey, 4.3:1 contrast or more on
 #: white and on near-black, and also once a dark theme inverts the figure (CSS ``filter: invert(0.9)``).
 #: Text that took the page's colour instead would turn dark on a dark page under such a filter.

@@ -36,8 +36,9 @@ def _color_mapper(images: np.ndarray, diverging: bool) -> LinearColorMapper:
     return LinearColorMapper(palette=tuple(reversed(Greys256)), low=low, high=high)
 
 
-# The widest a grid may be: the book's text column is about 750 pixels wide at a 1280-pixel window.
-MAX_WIDTH = 700
+#: Widest a figure may be, in pixels: a cell's output area in the book is 688 pixels wide at a
+#: 1280-pixel window (measured in Chromium; the text column is 752).
+MAX_WIDTH = 680
 
 
 def grid_columns(count: int, ncols: int, panel_size: int, max_width: int = MAX_WIDTH) -> int:
@@ -72,8 +73,8 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
         white-to-black.
     title : str, optional
         Title above the first panel.
-    max_width : int, default 700
-        Widest a row may be, in pixels (the book's text column): the grid wraps onto more rows
+    max_width : int, default 680
+        Widest a row may be, in pixels (a cell's output in the book): the grid wraps onto more rows
         rather than overflow it (see :func:`grid_columns`).
 
     Returns

@@ -114,10 +114,12 @@ def accuracy_range(smoothed_accuracy: np.ndarray, validation_accuracy: np.ndarra
 def plot_history(history: History, smooth: int = 50, width: int = 660, height: int = 460):
     """Training loss (left axis) and accuracy in % (right axis) against the training step.
 
-    Drawn: per-step loss and batch accuracy (light lines), their trailing means over ``smooth``
-    steps (bold lines), and the validation loss and accuracy after each epoch (markers at the
-    epoch's last step): a validation loss that rises while the training loss falls is over-fitting.
-    A hover tool reads out the values at a step; clicking a legend entry hides its line.
+    Drawn: per-step loss (a light line), the trailing means of the loss and of the batch accuracy
+    over ``smooth`` steps (bold lines), and the validation loss and accuracy after each epoch
+    (markers at the epoch's last step): a validation loss that rises while the training loss falls
+    is over-fitting. The per-step batch accuracy is there too, hidden until its legend entry is
+    clicked. A hover tool reads out the values at a step; clicking a legend entry hides or shows
+    its line.
 
     Parameters
     ----------
@@ -209,8 +211,11 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
         color=ACCURACY_COLOR,
         alpha=0.25,
         y_range_name=ACCURACY_RANGE,
-        legend_label="batch accuracy",
+        legend_label="batch accuracy (click to show)",
         name="step_accuracy",
+        # Hidden at first: a batch of 32 moves in steps of 3 points, which on the zoomed axis
+        # would hide the mean behind a band of spikes. Its legend entry shows it.
+        visible=False,
     )
     fig.line(
         "step",

@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 COLAB = ["torch==2.11.*", "torchvision==0.26.*", "numpy==2.1.*", "bokeh==3.8.*", "tqdm",
          "threadpoolctl", "ipykernel"]
-TEST_TOOLS = ["pytest", "pytest-timeout", "nbval", "hypothesis", "pyyaml"]
+TEST_TOOLS = ["pytest", "pytest-timeout", "nbval", "nbclient", "hypothesis", "pyyaml"]
 # The unit tests that check the package (not the repository's scripts, not Binder's postBuild).
 UNIT_TESTS = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not browser", "tests",
               "--ignore", "tests/test_book_scripts.py", "-k", "not post_build"]

@@ -340,6 +340,72 @@ def test_figures_follow_the_theme(browser, book_url, theme, dark):
     assert (brightness < 100) if dark else (brightness > 155), brightness
 
 
+# The interactive figures (cnn_tutorial.interactive) on their chapter pages, found by model name
+# among the page's Bokeh documents.
+FIND_MODEL_JS = """(name) => {
+  for (const doc of Bokeh.documents) { const model = doc.get_model_by_name(name); if (model) return model; }
+  return null;
+}"""
+EXPLORER_STATE_JS = f"""() => {{
+  const find = {FIND_MODEL_JS};
+  const image = find("conv_output_source").data.image[0];
+  return {{value: find("conv_position").value, readout: find("conv_readout").text,
+          shown: Array.from(image).filter((v) => !Number.isNaN(v)).length}};
+}}"""
+POOL_STATE_JS = f"""() => {{
+  const find = {FIND_MODEL_JS};
+  return {{index: find("pool_cell").data.index[0], winner: find("pool_winner").data.x[0],
+          readout: find("pool_readout").text}};
+}}"""
+POOL_CELL_JS = f"""([row, col]) => {{
+  const view = Bokeh.index.find_one(({FIND_MODEL_JS})("pool_output"));
+  view.el.scrollIntoView({{block: "center"}});
+  const canvas = view.canvas_view.el.getBoundingClientRect();
+  return [canvas.left + view.frame.x_scale.compute(col + 0.5),
+          canvas.top + view.frame.y_scale.compute(row + 0.5)];
+}}"""
+
+
+def _open_chapter(browser, book_url, chapter):
+    page = browser.new_page(viewport=VIEWPORT)
+    record = PageRecord()
+    _watch(page, record)
+    page.goto(f"{book_url}book/{chapter}.html", wait_until="networkidle")
+    page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+    return page, record
+
+
+def test_the_convolution_slider_moves_the_window_in_the_book(browser, book_url):
+    page, record = _open_chapter(browser, book_url, "forward_ops")
+    before = page.evaluate(EXPLORER_STATE_JS)
+    handle = page.locator(".noUi-handle").first  # the explorer's slider (noUiSlider)
+    handle.scroll_into_view_if_needed()
+    handle.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    page.wait_for_function(f"() => ({EXPLORER_STATE_JS})().value == {before['value'] - 3}", timeout=10_000)
+    after = page.evaluate(EXPLORER_STATE_JS)
+    page.close()
+    assert before["shown"] == before["value"] + 1  # the output filled in up to the window
+    assert after["shown"] == after["value"] + 1 == before["shown"] - 3
+    assert after["readout"] != before["readout"]
+    assert record.console_errors == []
+
+
+def test_hovering_a_pooled_cell_traces_its_winner_in_the_book(browser, book_url):
+    page, record = _open_chapter(browser, book_url, "backprop")
+    states = []
+    for row, col in [(1, 2), (3, 0)]:
+        x, y = page.evaluate(POOL_CELL_JS, [row, col])
+        page.mouse.move(x, y)
+        page.wait_for_function(f"() => ({POOL_STATE_JS})().index == {row * 4 + col}", timeout=10_000)
+        states.append(page.evaluate(POOL_STATE_JS))
+    page.close()
+    assert states[0]["readout"].startswith("out[1, 2]") and states[1]["readout"].startswith("out[3, 0]")
+    assert states[0]["winner"] != states[1]["winner"]
+    assert record.console_errors == []
+
+
 def test_book_has_bokeh_plots(records):
     """Guards the test above from passing vacuously: some page must have drawn a figure."""
     assert any(plot["drawn"] for record in records.values() for plot in record.plots)

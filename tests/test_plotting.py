@@ -79,6 +79,9 @@ def test_series_are_drawn_on_their_axes_with_the_data():
     # The light per-step lines under bold smoothed ones.
     assert one(fig, "step_loss").glyph.line_alpha < one(fig, "smoothed_loss").glyph.line_alpha
     assert one(fig, "step_loss").glyph.line_width < one(fig, "smoothed_loss").glyph.line_width
+    # The per-batch accuracy (steps of 3 points for 32 images) waits behind its legend entry.
+    assert [name for name in ("step_loss", "smoothed_loss", "step_accuracy", "smoothed_accuracy")
+            if not one(fig, name).visible] == ["step_accuracy"]
 
     # Validation results per epoch, at the epoch's last step: loss on the left axis, accuracy on the right.
     loss_markers, accuracy_markers = one(fig, "validation_loss"), one(fig, "validation_accuracy")
