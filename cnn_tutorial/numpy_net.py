@@ -217,8 +217,8 @@ class Adam:
 
     For each parameter ``p`` with gradient ``g`` at step ``t = 1, 2, ...``::
 
-        m = beta1 * m + (1 - beta1) * g            # running mean of gradients
-        v = beta2 * v + (1 - beta2) * g**2         # running mean of squared gradients
+        m = beta1 * m + (1 - beta1) * g      # running mean of gradients
+        v = beta2 * v + (1 - beta2) * g**2   # ... of squared gradients
         p -= lr * (m / (1 - beta1**t)) / (sqrt(v / (1 - beta2**t)) + eps)
 
     The classic numpy CNN re-created ``m`` and ``v`` as zeros at every batch, skipped the bias

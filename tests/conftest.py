@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from cnn_tutorial import data
+
+# Headless Chromium for the browser tests (test_book_browser.py, test_interactive.py): no sandbox as
+# root, no GPU, and none of its own connections to Google (this machine's network is closed).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 
 
 def _real_mnist_root(uncompressed_only: bool) -> Path:
@@ -43,3 +48,33 @@ def mnist_train(mnist_root):
     """The 60,000 real training images, normalised, float32 (60000, 1, 28, 28), and their labels (60000,)."""
     images, labels = data.load_mnist("train", root=mnist_root, download=False)
     return data.normalize(images), labels
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Path of Debian's chromium, with Playwright importable; skip locally, fail in CI."""
+    missing = []
+    path = shutil.which("chromium")
+    if path is None:
+        missing.append("chromium is not installed (apt-get install chromium)")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("playwright is not installed (pip install playwright)")
+    if missing:
+        reason = "; ".join(missing)
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"browser test cannot run in CI: {reason}")
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium):
+    """One headless Chromium for the whole session."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

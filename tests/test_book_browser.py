@@ -14,8 +14,9 @@ temporary folder, serve it on 127.0.0.1, and open every page named in ``_toc.yml
 The tests then assert on those records, page by page. One more test checks the other way a figure
 reaches a reader: a live notebook, where ``cnn_tutorial.display.show`` fetches BokehJS itself.
 
-The browser is Debian's ``chromium`` (Playwright's own browser downloads are not used). Without it
-the tests skip, except in CI (``CI=true``), where a missing browser is a failure.
+The browser is Debian's ``chromium`` (Playwright's own browser downloads are not used), started once
+per session by ``tests/conftest.py``. Without it the tests skip, except in CI (``CI=true``), where a
+missing browser is a failure.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from __future__ import annotations
 import functools
 import http.server
 import io
-import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -40,7 +39,6 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
 RENDER_TIMEOUT_MS = 20_000  # how long a page may take to draw its figures; not a speed requirement
 VIEWPORT = {"width": 1280, "height": 900}  # a reader's window; the text column is then ~750 px wide
 
@@ -141,25 +139,6 @@ class PageRecord:
 
 
 @pytest.fixture(scope="session")
-def chromium() -> str:
-    """Path of Debian's chromium, with Playwright importable; skip locally, fail in CI."""
-    missing = []
-    path = shutil.which("chromium")
-    if path is None:
-        missing.append("chromium is not installed (apt-get install chromium)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("playwright is not installed (pip install playwright)")
-    if missing:
-        reason = "; ".join(missing)
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"browser test cannot run in CI: {reason}")
-        pytest.skip(reason)
-    return path
-
-
-@pytest.fixture(scope="session")
 def book_html(tmp_path_factory) -> Path:
     """The book built from the repository into a temporary folder, warnings being errors."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
@@ -209,17 +188,6 @@ def _watch(page, record: PageRecord) -> None:
     page.route("**/*", on_request)
     page.on("console", on_console)
     page.on("pageerror", on_page_error)
-
-
-@pytest.fixture(scope="session")
-def browser(chromium):
-    """One headless Chromium for the whole session."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from bokeh.models import Div, Slider
 
 from cnn_tutorial import data, interactive, loops, ops
 from cnn_tutorial.interactive import convolution_explorer, maxpool_explorer
-from test_book_browser import RENDER_TIMEOUT_MS, browser, chromium  # noqa: F401  (session fixtures)
+from test_book_browser import RENDER_TIMEOUT_MS  # the browser fixture is in tests/conftest.py
 
 
 def made_up_digit(seed: int = 0, size: int = 28) -> np.ndarray:
@@ -380,7 +380,7 @@ def test_public_functions_fit_the_books_code_column():
 # ----------------------------------------------------------------------------- in the browser
 
 
-def open_figure(browser, layout, width=1280):  # noqa: F811  (the fixture's name)
+def open_figure(browser, layout, width=1280):
     """A page holding ``layout`` as ``display.show`` writes it, BokehJS served by the installed package.
 
     Returns ``(page, errors)``; ``errors`` collects console errors and uncaught exceptions.
@@ -445,7 +445,7 @@ FIGURE_WIDTH_JS = "() => [...Bokeh.index][0].el.getBoundingClientRect().width"
 
 
 @pytest.mark.browser
-def test_slider_moves_the_window_and_fills_the_output(browser):  # noqa: F811
+def test_slider_moves_the_window_and_fills_the_output(browser):
     image = made_up_digit()
     layout = convolution_explorer(image, SOBEL)
     positions = source_data(layout, "conv_positions")
@@ -473,7 +473,7 @@ def test_slider_moves_the_window_and_fills_the_output(browser):  # noqa: F811
 
 
 @pytest.mark.browser
-def test_slider_handle_drives_the_figure(browser):  # noqa: F811
+def test_slider_handle_drives_the_figure(browser):
     """The slider itself (not only its model) drives the figure: press the right arrow key on its handle."""
     layout = convolution_explorer(made_up_digit(), SOBEL, position=5)
     page, errors = open_figure(browser, layout)
@@ -510,7 +510,7 @@ POOL_STATE_JS = """() => {
 
 
 @pytest.mark.browser
-def test_hover_traces_an_output_cell_to_its_winner(browser):  # noqa: F811
+def test_hover_traces_an_output_cell_to_its_winner(browser):
     x = feature_map(seed=5)
     x[2:4, 4:6] = 7.0  # a tie of four maxima in window (1, 2): the top-left one wins
     layout = maxpool_explorer(x)
@@ -553,7 +553,7 @@ def test_hover_traces_an_output_cell_to_its_winner(browser):  # noqa: F811
     ],
     ids=["wide-image", "large-kernel", "largest-pool", "one-window"],
 )
-def test_figures_fit_the_text_column_as_drawn(browser, make):  # noqa: F811
+def test_figures_fit_the_text_column_as_drawn(browser, make):
     layout = make()
     page, errors = open_figure(browser, layout)
     try:
