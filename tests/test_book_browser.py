@@ -393,28 +393,20 @@ def test_internal_links_resolve(records, page):
     assert broken == []
 
 
-def test_show_fetches_bokehjs_in_a_live_notebook(browser):
-    """Without BokehJS on the page (Jupyter, Colab), show()'s output loads it from Bokeh's CDN.
+def open_notebook_page(browser, body: str, viewport: dict | None = None):
+    """A page as a live notebook shows ``body`` (``show()`` outputs), with no BokehJS of its own.
 
     The CDN is played by the installed bokeh package: requests to it are answered with the local
-    files, so nothing leaves the machine. Two figures on one page must load each file only once.
+    files, so nothing leaves the machine; every other request is aborted. Returns ``(page, errors,
+    fetched)``: console errors and uncaught exceptions, and the CDN URLs requested, in order.
     """
     from bokeh import __version__ as version
-    from bokeh.layouts import column
-    from bokeh.models import Slider
-    from bokeh.plotting import figure
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    from cnn_tutorial.display import figure_html, installed_bokehjs
+    from cnn_tutorial.display import installed_bokehjs
 
-    plots = []
-    for title in ("first", "second"):
-        plot = figure(width=300, height=200, title=title)
-        plot.line([0, 1, 2], [2, 0, 1], line_width=3)
-        plots.append(column(plot, Slider(start=0, end=1, value=0.5, step=0.1)))  # + bokeh-widgets
-    notebook = "<!doctype html><html><head></head><body>" + "".join(map(figure_html, plots)) + "</body></html>"
+    notebook = f"<!doctype html><html><head></head><body>{body}</body></html>"
     local = {f"{name}.min.js": path for name, path in installed_bokehjs().items()}
-    fetched = []
+    fetched, errors = [], []
 
     def serve(route):
         url = route.request.url
@@ -428,12 +420,31 @@ def test_show_fetches_bokehjs_in_a_live_notebook(browser):
         else:
             route.abort()
 
-    errors = []
-    page = browser.new_page()
+    page = browser.new_page(viewport=viewport or VIEWPORT)
     page.route("**/*", serve)
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
     page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
     page.goto("http://notebook.test/", wait_until="load")
+    return page, errors, fetched
+
+
+def test_show_fetches_bokehjs_in_a_live_notebook(browser):
+    """Without BokehJS on the page (Jupyter, Colab), show()'s output loads it from Bokeh's CDN,
+    and two figures on one page load each file only once."""
+    from bokeh import __version__ as version
+    from bokeh.layouts import column
+    from bokeh.models import Slider
+    from bokeh.plotting import figure
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    from cnn_tutorial.display import figure_html
+
+    plots = []
+    for title in ("first", "second"):
+        plot = figure(width=300, height=200, title=title)
+        plot.line([0, 1, 2], [2, 0, 1], line_width=3)
+        plots.append(column(plot, Slider(start=0, end=1, value=0.5, step=0.1)))  # + bokeh-widgets
+    page, errors, fetched = open_notebook_page(browser, "".join(map(figure_html, plots)))
     try:
         page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
     except PlaywrightTimeout:

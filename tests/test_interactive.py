@@ -18,7 +18,7 @@ from bokeh.models import Div, Slider
 
 from cnn_tutorial import data, interactive, loops, ops
 from cnn_tutorial.interactive import convolution_explorer, maxpool_explorer
-from test_book_browser import RENDER_TIMEOUT_MS  # the browser fixture is in tests/conftest.py
+from test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page  # browser fixture: conftest.py
 
 
 def made_up_digit(seed: int = 0, size: int = 28) -> np.ndarray:
@@ -385,29 +385,9 @@ def open_figure(browser, layout, width=1280):
 
     Returns ``(page, errors)``; ``errors`` collects console errors and uncaught exceptions.
     """
-    from bokeh import __version__ as version
+    from cnn_tutorial.display import figure_html
 
-    from cnn_tutorial.display import figure_html, installed_bokehjs
-
-    html = f"<!doctype html><html><head></head><body>{figure_html(layout)}</body></html>"
-    local = {f"{name}.min.js": path for name, path in installed_bokehjs().items()}
-
-    def serve(route):
-        url = route.request.url
-        if url == "http://notebook.test/":
-            route.fulfill(body=html, content_type="text/html")
-        elif url.startswith("https://cdn.bokeh.org/"):
-            name = url.rsplit("/", 1)[-1].replace(f"-{version}", "")
-            route.fulfill(path=local[name], content_type="text/javascript")
-        else:
-            route.abort()
-
-    errors = []
-    page = browser.new_page(viewport={"width": width, "height": 1000})
-    page.route("**/*", serve)
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.on("pageerror", lambda error: errors.append(f"uncaught: {error}"))
-    page.goto("http://notebook.test/", wait_until="load")
+    page, errors, _ = open_notebook_page(browser, figure_html(layout), {"width": width, "height": 1000})
     # Drawn: the root view exists and every plot has laid out its frame.
     page.wait_for_function(
         """() => {
