@@ -15,12 +15,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
 from .numpy_net import SCHEDULES
 
 HISTORY_NAME = "history.json"
+# torch_checkpoints.TRAINING_STATE_NAME, named here so that the numpy path never imports torch.
+TRAINING_STATE_NAME = "training_state.pt"
 NUMPY_MODEL_NAME = "numpy_cnn.npz"
 
 # Each framework's own defaults: the classic PyTorch settings, and what the numpy network needs.
@@ -86,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="torch only: where to train (default: auto, CUDA if available)",
     )
     train.add_argument(
+        "--resume",
+        action="store_true",
+        help=f"torch only: go on from the training state that the last run left in --out "
+        f"({TRAINING_STATE_NAME}, written after every epoch); under torchrun, a restarted group "
+        "resumes by itself",
+    )
+    train.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="torch only: float16 forward pass with a gradient scaler (for GPUs)",
+    )
+    train.add_argument(
         "--schedule",
         choices=SCHEDULES,
         help="numpy only: learning-rate schedule (default: cosine, from --lr towards 0)",
@@ -126,16 +141,45 @@ def _settings(args: argparse.Namespace) -> dict:
 
 def _train_torch(args: argparse.Namespace, settings: dict, out: Path):
     try:
+        from .distributed import device_for, placement_from_environment
         from .torch_checkpoints import save_checkpoint
         from .torch_model import choose_device
         from .torch_training import train_torch
     except ModuleNotFoundError as err:
         raise RuntimeError(f"--framework torch needs PyTorch and torchvision ({err})") from None
+    placement = placement_from_environment()
     # Checked before the data is read, so a missing GPU is reported at once.
-    device = choose_device(None if args.device in (None, "auto") else args.device)
-    print(f"training the PyTorch ConvNet on {device}: {_describe(settings)}", flush=True)
-    model, history = train_torch(device=device, **settings)
+    device = device_for(placement, choose_device(None if args.device in (None, "auto") else args.device))
+    say = print if placement.is_main else _quiet
+    where = f"{device.type}" if placement.is_distributed else f"{device}"
+    say(f"training the PyTorch ConvNet on {where}: {_describe(settings)}", flush=True)
+    if placement.is_distributed:
+        ranks, batch = placement.world_size, settings["batch_size"]
+        say(
+            f"{ranks} processes (torchrun), {batch // ranks} images each per step: global batch {batch}, "
+            f"learning rate {settings['lr']:g}",
+            flush=True,
+        )
+    # A group that torchrun restarted after a failure goes on from where it stopped.
+    resume = args.resume or placement.restart_count > 0
+    state = out / TRAINING_STATE_NAME
+    if resume and state.is_file():
+        restart = f" (restart {placement.restart_count} of the group)" if placement.restart_count else ""
+        say(f"resuming from {state}{restart}", flush=True)
+    model, history = train_torch(
+        device=device,
+        checkpoint_dir=out,
+        resume=resume,
+        mixed_precision=args.mixed_precision,
+        **settings,
+    )
+    if not placement.is_main:
+        return None, history
     return save_checkpoint(model, out, history=history), history
+
+
+def _quiet(*args, **kwargs) -> None:
+    """What ``print`` does on every process but rank 0: nothing."""
 
 
 def _train_numpy(args: argparse.Namespace, settings: dict, out: Path):
@@ -177,11 +221,13 @@ def _train(args: argparse.Namespace) -> None:
         settings = _settings(args)
         trainer = _train_torch if args.framework == "torch" else _train_numpy
         model_path, history = trainer(args, settings, out)
+        if model_path is None:  # another process of a group than rank 0: rank 0 reports
+            return
         written.append(model_path)
         history_path = history.save(out / HISTORY_NAME)
     except BaseException:
         # A failed or interrupted run leaves nothing behind: no model without its history, and no
-        # folder it created.
+        # folder it created; only the training state of its last finished epoch, to resume from.
         for path in written:
             path.unlink(missing_ok=True)
         for folder in reversed(created):
@@ -200,6 +246,26 @@ def _train(args: argparse.Namespace) -> None:
     print(f"saved model: {model_path}")
     print(f"saved history: {history_path}")
     print(f"test accuracy: {100 * history.test_accuracy:.2f} %")
+
+
+class StoppedByLauncher(RuntimeError):
+    """torchrun stopped this process (SIGTERM): another process of the group failed, or it was asked to stop."""
+
+
+def _stop_on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the reporting is not to be cut short
+    raise StoppedByLauncher(
+        "stopped by torchrun: another process of the group failed, or the launch was stopped "
+        "(torchrun restarts the group if --max-restarts allows)"
+    )
+
+
+def _rank() -> tuple[int, int]:
+    """``(rank, world_size)`` from torchrun's variables, without importing torch; (0, 1) if unreadable."""
+    try:
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -223,12 +289,32 @@ def main(argv: list[str] | None = None) -> int:
     for option, value in (("--schedule", args.schedule), ("--workers", args.workers)):
         if value is not None and args.framework != "numpy":
             args.command_parser.error(f"{option} applies to --framework numpy only, not {args.framework}")
+    for option, value in (("--resume", args.resume), ("--mixed-precision", args.mixed_precision)):
+        if value and args.framework != "torch":
+            args.command_parser.error(f"{option} applies to --framework torch only, not {args.framework}")
+    rank, world_size = _rank()
+    if world_size > 1:
+        # torchrun stops the other processes of a group with SIGTERM when one fails: say so, and
+        # where the training state is, instead of vanishing.
+        signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         _train(args)
     except (OSError, ValueError, RuntimeError) as err:
+        if world_size > 1:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one report, not cut short by a stop
         # One line, whatever the message's layout: the data loader explains itself over several.
         message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        print(f"error: {message or type(err).__name__}", file=sys.stderr)
+        message = message or type(err).__name__
+        if type(err).__name__ in ("DistBackendError", "DistNetworkError", "DistError"):
+            message = f"lost another process of the group (it crashed or was stopped): {message}"
+        state = args.out.expanduser() / TRAINING_STATE_NAME
+        if args.framework == "torch" and state.is_file():
+            message += (
+                f"; the training state of the last finished epoch is kept in {state}: "
+                "run the same command with --resume to go on from it"
+            )
+        prefix = f"rank {rank}: " if world_size > 1 else ""
+        print(f"{prefix}error: {message}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -156,3 +157,120 @@ def load_checkpoint(
     model = ConvNet(bool(relu_between_fc))
     model.load_state_dict(state)
     return model.to(map_location).eval()
+
+
+# Training state: what an interrupted run needs to go on exactly where it stopped.
+
+TRAINING_STATE_NAME = "training_state.pt"
+TRAINING_STATE_FORMAT = "cnn_tutorial training state 1"
+
+# Settings that must be the same to go on with a run (the number of epochs may grow).
+_RESUME_SETTINGS = (
+    "batch_size", "lr", "optimizer", "seed", "relu_between_fc", "train_limit",
+    "validation_size", "processes", "mixed_precision",
+)
+
+
+def save_training_state(
+    directory: str | os.PathLike,
+    model: ConvNet,
+    optimizer: torch.optim.Optimizer,
+    history: History,
+    random_states: list[dict],
+    scaler=None,
+) -> Path:
+    """Save everything a run needs to continue after its last finished epoch, atomically.
+
+    The file ``directory / TRAINING_STATE_NAME`` is a dict of tensors and plain values (it loads
+    with ``weights_only=True``): ``"format"``, ``"epoch"`` (epochs finished), ``"model"``,
+    ``"state_dict"``, ``"optimizer"`` (Adam's moments and step counts), ``"scaler"`` (the gradient
+    scaler's state, or None), ``"history"`` (the run so far, as :meth:`History.save` writes it)
+    and ``"random_states"`` (one dict per process, in rank order: the generators of the dropout
+    masks and of the shuffling). It replaces the previous one only once it is complete.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    if not isinstance(model, ConvNet):
+        raise TypeError(f"model must be a cnn_tutorial ConvNet, got {type(model).__name__}")
+    state = {
+        "format": TRAINING_STATE_FORMAT,
+        "epoch": len(history.epoch_validation_accuracy),
+        "model": {"relu_between_fc": model.relu_between_fc},
+        "state_dict": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scaler": None if scaler is None else scaler.state_dict(),
+        # Through JSON: plain values only (see save_checkpoint).
+        "history": json.loads(json.dumps(asdict(history))),
+        "random_states": random_states,
+    }
+    path = Path(directory) / TRAINING_STATE_NAME
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
+    return path
+
+
+def load_training_state(
+    path: str | os.PathLike, config: dict, epochs: int, map_location: str | torch.device = "cpu"
+) -> dict:
+    """Read a file of :func:`save_training_state` and check that the run ``config`` can go on from it.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    config : dict
+        The new run's settings (``History.config``); those that shape the run (batch size,
+        learning rate, seed, model, data, number of processes, mixed precision) must equal the
+        saved run's.
+    epochs : int
+        The new run's number of epochs: at least the epochs already finished.
+    map_location : str or torch.device
+
+    Returns
+    -------
+    dict
+        The file's content, with ``"history"`` as a :class:`History`.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        The file is not a complete training state, or it belongs to another run; the message names
+        the file and the setting.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no training state at {path}")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises several types for a damaged or foreign file
+        raise ValueError(f"{path} is not a readable training state: {err}") from None
+    if not isinstance(state, dict) or state.get("format") != TRAINING_STATE_FORMAT:
+        raise ValueError(f"{path} is not a training state of this package ({TRAINING_STATE_FORMAT!r})")
+    saved = state["history"]["config"]
+    for name in _RESUME_SETTINGS:
+        if saved.get(name) != config.get(name):
+            raise ValueError(
+                f"{path} was written by a run with {name}={saved.get(name)!r}; this run has "
+                f"{name}={config.get(name)!r}: resume with the same settings, or use another --out"
+            )
+    if state["epoch"] > epochs:
+        raise ValueError(f"{path} has {state['epoch']} epochs done, more than the {epochs} asked for")
+    state["history"] = History(**state["history"])
+    return state
+
+
+def remove_partial_training_states(directory: str | os.PathLike) -> list[Path]:
+    """Delete what a killed save left behind: temporary files never renamed onto the training state.
+
+    Only :func:`~cnn_tutorial.files.atomic_write`'s own temporary names are touched; the complete
+    file, if any, stays. Returns the paths removed.
+    """
+    removed = []
+    for partial in Path(directory).glob(f".{TRAINING_STATE_NAME}.*.part"):
+        partial.unlink(missing_ok=True)
+        removed.append(partial)
+    return removed

@@ -68,6 +68,7 @@ def mnist_loaders(
     train_limit: int | None = None,
     download: bool = True,
     validation_size: int = VALIDATION_SIZE,
+    pin_memory: bool = False,
 ) -> tuple[DataLoader, DataLoader, DataLoader]:
     """Training, validation and test loaders over :func:`mnist_datasets`, batched as in the classic tutorial.
 
@@ -87,6 +88,9 @@ def mnist_loaders(
         Download missing files.
     validation_size : int
         Training images held out for validation (the same ones in every run).
+    pin_memory : bool
+        Hand out batches in page-locked memory, which a GPU copies from without an extra copy
+        (and asynchronously, with ``.to(device, non_blocking=True)``); for CUDA only.
 
     Returns
     -------
@@ -112,10 +116,10 @@ def mnist_loaders(
     shuffle_generator = torch.Generator().manual_seed(torch_seed(shuffling))
     train_loader = DataLoader(
         train_set, batch_size=batch_size, shuffle=True,
-        generator=shuffle_generator,
+        generator=shuffle_generator, pin_memory=pin_memory,
     )
     return (
         train_loader,
-        DataLoader(validation_set, batch_size=batch_size, shuffle=False),
-        DataLoader(test_set, batch_size=batch_size, shuffle=False),
+        DataLoader(validation_set, batch_size=batch_size, pin_memory=pin_memory),
+        DataLoader(test_set, batch_size=batch_size, pin_memory=pin_memory),
     )

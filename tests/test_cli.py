@@ -28,7 +28,8 @@ def test_train_torch_end_to_end(tmp_path, mnist_root):
     lines = result.stdout.strip().splitlines()
     assert LAST_LINE.fullmatch(lines[-1]), lines[-1]
     assert "epoch 1" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["conv_net_model.ckpt", "history.json"]
+    # The model, its history, and the training state to go on from (Adam's moments, the epoch).
+    assert sorted(p.name for p in out.iterdir()) == ["conv_net_model.ckpt", "history.json", "training_state.pt"]
     history = History.load(out / "history.json")
     assert history.framework == "torch" and history.steps_per_epoch == 5 and len(history.step_loss) == 5
     assert history.config["train_limit"] == 500 and history.config["device"] == "cpu"
@@ -46,6 +47,17 @@ def test_train_torch_end_to_end(tmp_path, mnist_root):
     # Validation results per epoch (5,000 held-out images), the test set once at the end.
     assert history.config["validation_size"] == 5000 and len(history.epoch_validation_accuracy) == 1
     assert f"validation accuracy {100 * history.epoch_validation_accuracy[0]:.2f} %" in result.stdout
+
+    # --resume goes on from the state the run left, here for a second epoch.
+    command[command.index("--epochs") + 1] = "2"
+    result = subprocess.run(
+        command + ["--resume"], capture_output=True, text=True, env={**os.environ, DATA_ENV_VAR: str(root)}, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"resuming from {out / 'training_state.pt'}" in result.stdout
+    resumed = History.load(out / "history.json")
+    assert resumed.step_loss[:5] == history.step_loss and len(resumed.step_loss) == 10
+    assert resumed.epoch_validation_accuracy[0] == history.epoch_validation_accuracy[0]
 
 
 def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, monkeypatch):
@@ -143,6 +155,8 @@ def test_missing_cuda_is_one_error_line_and_exit_1(tmp_path, capsys, monkeypatch
         (["train", "--framework", "numpy", "--out", "x", "--device", "cpu"], "torch only"),
         (["train", "--framework", "torch", "--out", "x", "--schedule", "step"], "numpy only"),
         (["train", "--framework", "torch", "--out", "x", "--workers", "2"], "--workers applies to --framework numpy only"),
+        (["train", "--framework", "numpy", "--out", "x", "--resume"], "--resume applies to --framework torch only"),
+        (["train", "--framework", "numpy", "--out", "x", "--mixed-precision"], "--mixed-precision applies to"),
         (["train", "--framework", "numpy", "--out", "x", "--workers", "0"], "--workers"),
         (["train", "--framework", "numpy", "--out", "x", "--schedule", "linear"], "invalid choice: 'linear'"),
         (["fly"], "invalid choice: 'fly'"),
