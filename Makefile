@@ -30,8 +30,9 @@ unit: venv
 notebooks: venv
 	$(PY) -m pytest --nbval book/
 
+# One thread per chapter, as another CPU: two chapters at a time, each in its own kernel, top to bottom.
 notebooks-other-cpu: venv
-	$(PY) scripts/other_cpu.py $(PY) -m pytest --nbval book/
+	$(PY) scripts/other_cpu.py $(PY) -m pytest --nbval book/ -n 2 --dist loadscope
 
 # Re-execute every chapter in place (after changing the package), or CHAPTERS="forward_ops backprop".
 refresh: venv
@@ -46,6 +47,7 @@ bench: venv
 	$(PY) benchmarks/bench_ops.py
 	$(PY) benchmarks/bench_numpy_training.py
 	$(PY) benchmarks/bench_torch_training.py
+	$(PY) benchmarks/bench_distributed.py
 
 clean:
 	rm -rf _build .pytest_cache

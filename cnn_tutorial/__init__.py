@@ -3,7 +3,8 @@
 The top level re-exports the public API. The PyTorch side lives in its own modules, imported from
 there, so that the numpy path works without torch installed: :mod:`cnn_tutorial.torch_model` (the
 ConvNet), :mod:`~cnn_tutorial.torch_data` (MNIST as tensors), :mod:`~cnn_tutorial.torch_training`
-(training and evaluation) and :mod:`~cnn_tutorial.torch_checkpoints` (saving and loading).
+(training and evaluation), :mod:`~cnn_tutorial.torch_checkpoints` (saving and loading) and
+:mod:`~cnn_tutorial.distributed` (training on several processes under ``torchrun``).
 """
 
 from .data import load_mnist, minibatches, normalize

@@ -5,6 +5,13 @@ writes the model and its :class:`~cnn_tutorial.History` into ``DIR``, prints pro
 validation loss and accuracy of every epoch, and prints as its last line the accuracy on the 10,000
 test images, measured once after training: ``test accuracy: NN.NN %``.
 
+Under ``torchrun`` (``torchrun --standalone --nproc_per_node=2 -m cnn_tutorial train --framework
+torch ...``), the processes train the ConvNet together (:mod:`cnn_tutorial.distributed`):
+``--batch-size`` is the global batch, shared equally; rank 0 alone prints and writes. After every
+epoch the PyTorch run saves its training state in ``DIR`` (``training_state.pt``); ``--resume``
+goes on from it, and so does a group that torchrun restarted after losing a process. A failed run
+keeps that state and says so.
+
 Exit status: 0 on success; 2 for bad arguments (argparse's usage error); 1 for an expected failure
 (missing data, a device that is not there, an unwritable ``DIR``), reported as one ``error:`` line
 on stderr without a traceback.
@@ -80,7 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--epochs", type=_positive_int, help="passes over the training set (torch: 6, numpy: 3)"
     )
-    train.add_argument("--batch-size", type=_positive_int, help="images per step (torch: 100, numpy: 32)")
+    train.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="images per step (torch: 100, numpy: 32); under torchrun the global batch, shared by the processes",
+    )
     train.add_argument("--lr", type=_positive_float, help="learning rate (torch: 0.001, numpy: 0.002)")
     train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     train.add_argument(

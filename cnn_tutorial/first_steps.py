@@ -22,7 +22,13 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .checks import check_int, check_positive_float
 from .data import load_mnist_splits, normalize
-from .distributed import barrier, device_for, placement_from_environment, process_group
+from .distributed import (
+    barrier,
+    device_for,
+    placement_from_environment,
+    process_group,
+    share_of_batch,
+)
 from .files import atomic_write
 from .seeds import run_streams, torch_seed
 from .torch_model import ConvNet
@@ -69,28 +75,32 @@ def first_steps(
     batch_size = check_int("batch_size", batch_size, 1)
     lr = check_positive_float("lr", lr)
     placement = placement_from_environment()
-    ranks = placement.world_size
-    if batch_size % ranks:
-        raise ValueError(f"batch_size {batch_size} must be a multiple of the number of processes, {ranks}")
-    share = batch_size // ranks
+    share = share_of_batch(batch_size, placement)  # images per process
     device = device_for(placement, "cpu")
     with process_group(placement, device):
         (images, labels), _, _ = load_mnist_splits(
             root, download, train_limit=steps * batch_size
         )
-        images = torch.from_numpy(normalize(images))  # (steps * B, 1, 28, 28)
-        labels = torch.from_numpy(labels)  # (steps * B,)
+        images = torch.from_numpy(normalize(images))  # (steps*B, 1, 28, 28)
+        labels = torch.from_numpy(labels)  # (steps*B,)
         initialization, _ = run_streams(seed)
         torch.manual_seed(torch_seed(initialization))
         model = ConvNet(relu_between_fc=True)
         model.drop_out.p = 0.0  # the same network on every process
-        trained = DistributedDataParallel(model) if placement.is_distributed else model
-        optimizer = adam(model, lr, placement.is_distributed if fused is None else fused)
+        trained = model
+        if placement.is_distributed:
+            trained = DistributedDataParallel(model)
+        if fused is None:  # as train_torch: fused in a group only
+            fused = placement.is_distributed
+        optimizer = adam(model, lr, fused)
         for step in range(steps):
-            start = step * batch_size + placement.rank * share
-            train_step(trained, optimizer, images[start:start + share], labels[start:start + share])
+            # this process's share of the step's batch
+            mine = slice(step * batch_size + placement.rank * share,
+                         step * batch_size + (placement.rank + 1) * share)
+            train_step(trained, optimizer, images[mine], labels[mine])
         barrier()
-    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+    weights = model.state_dict()
+    return {name: w.detach().clone() for name, w in weights.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

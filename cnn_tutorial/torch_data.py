@@ -120,6 +120,7 @@ def mnist_loaders(
     )
     return (
         train_loader,
-        DataLoader(validation_set, batch_size=batch_size, pin_memory=pin_memory),
+        DataLoader(validation_set, batch_size=batch_size,
+                   pin_memory=pin_memory),
         DataLoader(test_set, batch_size=batch_size, pin_memory=pin_memory),
     )

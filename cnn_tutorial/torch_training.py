@@ -2,7 +2,9 @@
 
 The loop is the classic tutorial's (Adam at 1e-3, batch 100, 6 epochs, cross-entropy on the
 logits), with a validation set held out and every run seeded: on the CPU the same seed repeats the weights, the dropout masks and
-the shuffling order exactly.
+the shuffling order exactly. Started by ``torchrun``, the same loop trains on several processes
+(:mod:`cnn_tutorial.distributed`), and a run saves its training state after every epoch to resume
+from (:mod:`cnn_tutorial.torch_checkpoints`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .distributed import (
     in_group,
     placement_from_environment,
     process_group,
+    share_of_batch,
     sum_over_ranks,
 )
 from .history import Evaluation, History
@@ -78,7 +81,8 @@ def train_step(
         How many images of the batch the model (with dropout on, as in the classic loop) got right.
         Both stay on the device, so the caller decides when to wait for them.
     """
-    with torch.autocast(images.device.type, torch.float16, enabled=scaler is not None):
+    with torch.autocast(images.device.type, torch.float16,
+                        enabled=scaler is not None):
         outputs = model(images)
         loss = F.cross_entropy(outputs, labels)
     optimizer.zero_grad()
@@ -93,7 +97,8 @@ def train_step(
     return loss.detach(), correct
 
 
-def adam(model: nn.Module, lr: float, fused: bool = False) -> torch.optim.Adam:
+def adam(model: nn.Module, lr: float,
+         fused: bool = False) -> torch.optim.Adam:
     """Adam over ``model``'s parameters; ``fused``: in one kernel per step, where torch has it.
 
     Every process of a group repeats the whole update on every weight, on its share of the
@@ -106,7 +111,7 @@ def adam(model: nn.Module, lr: float, fused: bool = False) -> torch.optim.Adam:
     if fused:
         try:
             return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-        except RuntimeError:  # no fused kernel for this device in this torch
+        except RuntimeError:  # no fused kernel for this device here
             pass
     return torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -258,8 +263,10 @@ def evaluate(
     if in_group():
         # Each rank evaluated its own shard: add the sums up.
         count = torch.tensor(total, dtype=torch.float64, device=device)
-        sums = sum_over_ranks(torch.stack([loss_sum, correct.double(), count]))
-        loss_sum, correct, total = sums[0], sums[1].long(), int(sums[2].item())
+        sums = sum_over_ranks(
+            torch.stack([loss_sum, correct.double(), count]))
+        loss_sum, correct = sums[0], sums[1].long()
+        total = int(sums[2].item())
     if total == 0:
         raise ValueError("loader yielded no images to evaluate")
     return Evaluation(
@@ -351,11 +358,7 @@ def train_torch(
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs the checkpoint_dir to resume from")
     placement = placement_from_environment()
-    if batch_size % placement.world_size:
-        raise ValueError(
-            f"batch_size {batch_size} must be a multiple of the number of processes, "
-            f"{placement.world_size}: each process takes an equal share of every batch"
-        )
+    share = share_of_batch(batch_size, placement)  # images per process
     show_progress = check_progress(progress) and placement.is_main
     device = device_for(placement, device)
     with process_group(placement, device):
@@ -401,7 +404,7 @@ def train_torch(
                 "train_size": len(train_loader.dataset),
                 "validation_size": validation_size,
                 "processes": placement.world_size,
-                "batch_per_process": batch_size // placement.world_size,
+                "batch_per_process": share,
                 "mixed_precision": mixed_precision,
                 "fused_adam": optimizer.defaults.get("fused") is True,
                 "torch_version": torch.__version__,
@@ -413,7 +416,7 @@ def train_torch(
         start = time.perf_counter() - history.seconds
         for epoch in range(len(history.epoch_validation_accuracy), epochs):
             if isinstance(train_loader.sampler, DistributedSampler):
-                # A new order every epoch: the sampler shuffles by seed + epoch.
+                # A new order every epoch: it shuffles by seed + epoch.
                 train_loader.sampler.set_epoch(epoch)
             with tqdm(
                 total=len(train_loader),
@@ -430,7 +433,7 @@ def train_torch(
                 history.record_validation(validation)
                 bar.set_postfix(
                     loss=f"{losses[-1]:.4f}",
-                    validation_accuracy=f"{100 * validation.accuracy:.2f} %",
+                    validation_accuracy=f"{100 * validation.accuracy:.2f} %"
                 )
             history.seconds = time.perf_counter() - start
             if checkpoint_dir is not None:

@@ -118,7 +118,9 @@ READER_VIEW_JS = """() => {
       && lines.every((line) => /^assert\\b/.test(line) || !/^[A-Za-z_]/.test(line)))
     .map((lines) => lines[0].slice(0, 120));
   const figures = Array.from(article.querySelectorAll(".cnn-tutorial-bokeh"),
-    (el) => ({id: el.id, role: el.getAttribute("role"), alt: el.getAttribute("aria-label") || ""}));
+    (el) => ({id: el.id, role: el.getAttribute("role"), alt: el.getAttribute("aria-label") || ""}))
+    .concat(Array.from(article.querySelectorAll("img"),
+      (el) => ({id: el.getAttribute("src"), role: "figure", alt: el.getAttribute("alt") || ""})));
   return {scrolling, wide, assertOnly, figures, folded,
           exercises: article.querySelectorAll("div.exercise").length};
 }"""
@@ -303,6 +305,22 @@ def test_figures_follow_the_theme(browser, book_url, theme, dark):
     figure = page.locator(".cnn-tutorial-bokeh").first
     figure.scroll_into_view_if_needed()
     image = Image.open(io.BytesIO(figure.screenshot())).convert("L")
+    page.close()
+    brightness = ImageStat.Stat(image).mean[0]
+    assert (brightness < 100) if dark else (brightness > 155), brightness
+
+
+@pytest.mark.parametrize("theme, dark", [("light", False), ("dark", True)])
+def test_diagrams_follow_the_theme(browser, book_url, theme, dark):
+    """The chapters' SVG diagrams too: light on the light theme, dark on the dark one."""
+    from PIL import Image, ImageStat
+
+    page = browser.new_page(viewport=VIEWPORT)
+    page.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
+    page.goto(f"{book_url}book/distributed.html", wait_until="networkidle")
+    diagram = page.locator("img.cnn-tutorial-diagram").first
+    diagram.scroll_into_view_if_needed()
+    image = Image.open(io.BytesIO(diagram.screenshot())).convert("L")
     page.close()
     brightness = ImageStat.Stat(image).mean[0]
     assert (brightness < 100) if dark else (brightness > 155), brightness

@@ -57,6 +57,47 @@ def test_contradictory_variables_are_named(environ, message):
         placement_from_environment(environ)
 
 
+def test_each_process_takes_an_equal_share_of_the_batch(monkeypatch):
+    assert distributed.share_of_batch(100, Placement(0, 0, 2)) == 50
+    assert distributed.share_of_batch(100, Placement()) == 100
+    with pytest.raises(ValueError, match="batch_size 100 must be a multiple of the number of processes, 3"):
+        distributed.share_of_batch(100, Placement(0, 0, 3))
+    # Under a launcher of 3 processes, both trainers refuse before joining a group or reading data.
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "0")
+    for trainer in (train_torch, first_steps):
+        with pytest.raises(ValueError, match="batch_size 100 must be a multiple of the number of processes, 3"):
+            trainer(batch_size=100)
+
+
+def test_a_group_without_a_meeting_point_is_told_to_use_torchrun(monkeypatch):
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    with pytest.raises(ValueError, match="MASTER_ADDR is not set: start the processes with torchrun"):
+        with distributed.process_group(Placement(0, 0, 2), torch.device("cpu")):
+            pass
+    assert not distributed.in_group()
+    assert distributed.sum_over_ranks(torch.ones(3)).tolist() == [1, 1, 1]  # alone: unchanged
+    assert distributed.gather_from_ranks("x") == ["x"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this system")
+def test_each_process_of_a_machine_gets_its_own_cores(monkeypatch):
+    calls = []
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3, 4})
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: calls.append(cores))
+    own = distributed.own_cores
+    assert own(Placement(1, 1, 2), {"LOCAL_WORLD_SIZE": "2"}) == {2, 3}
+    assert own(Placement(0, 0, 2), {"LOCAL_WORLD_SIZE": "2"}) == {0, 1}
+    assert own(Placement(5, 1, 6), {"LOCAL_WORLD_SIZE": "3"}) == {1}
+    assert calls == [{2, 3}, {0, 1}, {1}]
+    # Nothing to bind: one process per machine, more processes than cores, or a rank outside.
+    assert own(Placement(), {}) is None
+    assert own(Placement(0, 0, 8), {"LOCAL_WORLD_SIZE": "8"}) is None
+    assert own(Placement(2, 2, 4), {"LOCAL_WORLD_SIZE": "2"}) is None
+    assert own(Placement(0, 0, 2), {"LOCAL_WORLD_SIZE": "two"}) is None
+    assert len(calls) == 3
+
+
 def test_backend_follows_the_device():
     assert distributed.backend_for(torch.device("cpu")) == "gloo"
     assert distributed.backend_for(torch.device("cuda", 1)) == "nccl"
