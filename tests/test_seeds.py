@@ -69,7 +69,7 @@ def test_torch_weights_and_shuffling_use_the_two_streams(monkeypatch, tmp_path):
     write_dataset(tmp_path)
     seen = {}
 
-    def first_epoch_only(model, optimizer, batches, device, bar=None):
+    def first_epoch_only(model, optimizer, batches, device, bar=None, scaler=None):
         seen["fc2"] = model.fc2.weight.detach().clone()
         seen["shuffle seed"] = batches.generator.initial_seed()
         return [2.3], [0.1]
