@@ -20,7 +20,7 @@ and test accuracy.
 The targets (issue 15): with 6 epochs, at least 99.0 % test accuracy on two processes; seconds per
 epoch at most 1.15 times the single process's.
 
-Run: ``CNN_TUTORIAL_DATA=/path python benchmarks/bench_distributed.py [--epochs 1] [--rounds 3] [--limit N]``
+Run: ``CNN_TUTORIAL_DATA=/path python benchmarks/bench_distributed.py [--epochs 1] [--rounds 3] [--limit N] [--seed S]``
 """
 
 from __future__ import annotations
@@ -42,8 +42,9 @@ ONE = "one process, two threads"
 TWO = "two processes, one thread each"
 
 
-def run(kind: str, epochs: int, limit: int | None, out: Path) -> dict:
+def run(kind: str, epochs: int, limit: int | None, out: Path, seed: int = 0) -> dict:
     arguments = ["train", "--framework", "torch", "--epochs", str(epochs), "--out", str(out), "--device", "cpu"]
+    arguments += ["--seed", str(seed)]
     if limit is not None:
         arguments += ["--limit", str(limit)]
     if kind == ONE:
@@ -68,6 +69,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    parser.add_argument("--seed", type=int, default=0, help="the runs' seed (default 0)")
     args = parser.parse_args()
     results = {ONE: [], TWO: []}
     ratios = []
@@ -77,7 +79,7 @@ def main() -> None:
             this_round = {}
             for kind in order:
                 out = Path(folder) / f"{round_}-{kind.split(',')[0].replace(' ', '_')}"
-                this_round[kind] = run(kind, args.epochs, args.limit, out)
+                this_round[kind] = run(kind, args.epochs, args.limit, out, args.seed)
                 results[kind].append(this_round[kind])
                 accuracies = " ".join(f"{100 * a:.2f}" for a in this_round[kind]["validation"])
                 print(
@@ -86,7 +88,7 @@ def main() -> None:
                     flush=True,
                 )
             ratios.append(this_round[TWO]["seconds_per_epoch"] / this_round[ONE]["seconds_per_epoch"])
-    print(f"\n{args.epochs} epoch(s), {args.rounds} round(s), "
+    print(f"\n{args.epochs} epoch(s), {args.rounds} round(s), seed {args.seed}, "
           f"{'all 55,000' if args.limit is None else f'the first {args.limit}'} training images")
     for kind, runs in results.items():
         seconds = sorted(r["seconds_per_epoch"] for r in runs)

@@ -224,8 +224,8 @@ def _meeting_point(placement: Placement, timeout) -> dist.Store:
     torchrun's agent serves the store at ``MASTER_ADDR:MASTER_PORT`` (without torchrun, rank 0
     serves it) and keeps it across restarts of the group. Each process's address is saved under
     the same keys every time, so a process of a restarted group could read the address of a
-    process that died with the old one, and fail to connect ("Connection refused"; seen here
-    about one restart in two). A namespace per restart leaves only the new addresses to read.
+    process that died with the old one, and fail to connect ("Connection refused"; seen here in
+    one of the first four restarts). A namespace per restart leaves only the new addresses.
     """
     for name in ("MASTER_ADDR", "MASTER_PORT"):
         if not os.environ.get(name):

@@ -293,34 +293,24 @@ def test_chapter_has_exercises_with_folded_solutions(records, page):
 
 
 @pytest.mark.parametrize("theme, dark", [("light", False), ("dark", True)])
-def test_figures_follow_the_theme(browser, book_url, theme, dark):
-    """A figure is light on the light theme and dark on the dark one (not a white box)."""
+@pytest.mark.parametrize(
+    "chapter, selector",
+    [("backprop", ".cnn-tutorial-bokeh"), ("distributed", "img.cnn-tutorial-diagram")],
+    ids=["Bokeh figure", "SVG diagram"],
+)
+def test_figures_follow_the_theme(browser, book_url, theme, dark, chapter, selector):
+    """A figure (Bokeh, or a chapter's SVG diagram) is light on the light theme and dark on the
+    dark one (not a white box)."""
     from PIL import Image, ImageStat
 
     page = browser.new_page(viewport=VIEWPORT)
     page.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
-    page.goto(f"{book_url}book/backprop.html", wait_until="networkidle")
+    page.goto(f"{book_url}book/{chapter}.html", wait_until="networkidle")
     page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
     assert page.evaluate("document.documentElement.dataset.theme") == theme
-    figure = page.locator(".cnn-tutorial-bokeh").first
+    figure = page.locator(selector).first
     figure.scroll_into_view_if_needed()
     image = Image.open(io.BytesIO(figure.screenshot())).convert("L")
-    page.close()
-    brightness = ImageStat.Stat(image).mean[0]
-    assert (brightness < 100) if dark else (brightness > 155), brightness
-
-
-@pytest.mark.parametrize("theme, dark", [("light", False), ("dark", True)])
-def test_diagrams_follow_the_theme(browser, book_url, theme, dark):
-    """The chapters' SVG diagrams too: light on the light theme, dark on the dark one."""
-    from PIL import Image, ImageStat
-
-    page = browser.new_page(viewport=VIEWPORT)
-    page.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
-    page.goto(f"{book_url}book/distributed.html", wait_until="networkidle")
-    diagram = page.locator("img.cnn-tutorial-diagram").first
-    diagram.scroll_into_view_if_needed()
-    image = Image.open(io.BytesIO(diagram.screenshot())).convert("L")
     page.close()
     brightness = ImageStat.Stat(image).mean[0]
     assert (brightness < 100) if dark else (brightness > 155), brightness
