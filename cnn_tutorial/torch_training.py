@@ -117,8 +117,20 @@ def adam(model: nn.Module, lr: float,
 
 
 def gradient_scaler(device: torch.device) -> torch.amp.GradScaler:
-    """A gradient scaler for :func:`train_step`'s mixed precision on ``device``."""
-    return torch.amp.GradScaler(torch.device(device).type)
+    """A gradient scaler for :func:`train_step`'s mixed precision on ``device``.
+
+    Raises
+    ------
+    RuntimeError
+        torch before 2.3, whose only scaler is ``torch.cuda.amp.GradScaler``, and the device is
+        not CUDA.
+    """
+    device = torch.device(device)
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type)
+    if device.type == "cuda":  # torch 2.2
+        return torch.cuda.amp.GradScaler()
+    raise RuntimeError(f"mixed precision on {device.type} needs torch 2.3 or newer, not {torch.__version__}")
 
 
 def train_epoch(

@@ -189,6 +189,12 @@ def test_mixed_precision_steps_scale_the_loss_and_still_learn():
     assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
 
 
+def test_mixed_precision_before_torch_2_3_is_cuda_only(monkeypatch):
+    monkeypatch.delattr(torch.amp, "GradScaler")
+    with pytest.raises(RuntimeError, match="mixed precision on cpu needs torch 2.3 or newer"):
+        gradient_scaler(torch.device("cpu"))
+
+
 # --- Resuming, on one process ------------------------------------------------------------------
 
 
