@@ -213,7 +213,7 @@ def save_training_state(
 
 
 def load_training_state(
-    path: str | os.PathLike, config: dict, epochs: int, map_location: str | torch.device = "cpu"
+    path: str | os.PathLike, config: dict, map_location: str | torch.device = "cpu"
 ) -> dict:
     """Read a file of :func:`save_training_state` and check that the run ``config`` can go on from it.
 
@@ -223,9 +223,7 @@ def load_training_state(
     config : dict
         The new run's settings (``History.config``); those that shape the run (batch size,
         learning rate, seed, model, data, number of processes, mixed precision) must equal the
-        saved run's.
-    epochs : int
-        The new run's number of epochs: at least the epochs already finished.
+        saved run's, and its ``"epochs"`` must be at least the epochs already finished.
     map_location : str or torch.device
 
     Returns
@@ -257,8 +255,8 @@ def load_training_state(
                 f"{path} was written by a run with {name}={saved.get(name)!r}; this run has "
                 f"{name}={config.get(name)!r}: resume with the same settings, or use another --out"
             )
-    if state["epoch"] > epochs:
-        raise ValueError(f"{path} has {state['epoch']} epochs done, more than the {epochs} asked for")
+    if state["epoch"] > config["epochs"]:
+        raise ValueError(f"{path} has {state['epoch']} epochs done, more than the {config['epochs']} asked for")
     state["history"] = History(**state["history"])
     return state
 

@@ -487,7 +487,7 @@ def _resume(directory, model, optimizer, scaler, history, train_loader,
     barrier()  # no rank looks before rank 0 has tidied up
     if not path.is_file():
         return history
-    state = load_training_state(path, history.config, history.config["epochs"], device)
+    state = load_training_state(path, history.config, device)
     model.load_state_dict(state["state_dict"])
     optimizer.load_state_dict(state["optimizer"])
     if scaler is not None:
