@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_chapters_come_in_the_order_of_the_table_of_contents():
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    names = [entry["file"] for entry in toc["chapters"] if (REPO / f"{entry['file']}.ipynb").is_file()]
+    names = [entry["file"] for part in toc["parts"] for entry in part["chapters"] if (REPO / f"{entry['file']}.ipynb").is_file()]
     chapters = chapter_notebooks(REPO)
     assert [path.relative_to(REPO).with_suffix("").as_posix() for path in chapters] == names
     # The chapter that loads the PyTorch checkpoint comes after the one that saves it,
