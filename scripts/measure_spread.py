@@ -2,6 +2,8 @@
 
     python scripts/measure_spread.py numpy          # the backprop chapter's run, about a minute per setting
     python scripts/measure_spread.py torch          # the PyTorch chapter's run, several minutes per setting
+    python scripts/measure_spread.py numpy --seeds 0 1 2 3 4 --settings "another CPU (other_cpu.py)" \
+        --json benchmarks/results/seed_spread_numpy.json
 
 The chapters' training runs are seeded, so on one machine they repeat bit for bit. Elsewhere the
 sums round differently, and after thousands of steps the results drift apart a little. The
@@ -12,22 +14,41 @@ accuracy; the final test accuracy and the number of misclassified test digits), 
 
 Settings: as this process's environment has them; one thread; two threads; OpenBLAS's Haswell
 kernel with one thread; and scripts/other_cpu.py's "another CPU".
+
+A run on another machine drifts apart from the stored one the way a run with another seed does, so
+the settings alone under-estimate how far a result can move. ``--seeds 0 1 2 3 4`` runs the same
+call with each seed (the seed replaces ``seed=0``) as this process's environment has it;
+``--settings NAME ...`` then runs only the named settings, with seed 0 (or each seed of
+``--setting-seeds``). ``--json PATH`` writes every finished run to PATH, rewritten atomically after
+each run, so that an interrupted sweep keeps what it finished:
+
+    {"command": ..., "date": ..., "machine": ...,
+     "runs": [{"setting": ..., "seed": ..., "results": {"mean training loss": [...], ...}}, ...]}
+
+The spread printed at the end is each result's largest deviation from the run with seed 0 as
+configured (or from the first run, without it), over all runs, over the seeds and over the settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
 from other_cpu import ONE_THREAD, other_cpu_env  # noqa: E402
+
+DEFAULT = "as configured"
 
 # The chapters' calls, verbatim in their arguments.
 RUNS = {
@@ -58,7 +79,7 @@ print(json.dumps({
 def settings() -> dict[str, dict[str, str]]:
     base = dict(os.environ)
     return {
-        "as configured": base,
+        DEFAULT: base,
         "1 thread": {**base, **ONE_THREAD},
         "2 threads": {**base, **{name: "2" for name in ONE_THREAD}},
         "OpenBLAS Haswell, 1 thread": {**base, **ONE_THREAD, "OPENBLAS_CORETYPE": "Haswell"},
@@ -66,34 +87,134 @@ def settings() -> dict[str, dict[str, str]]:
     }
 
 
-def run(framework: str, env: dict[str, str]) -> dict:
-    result = subprocess.run([sys.executable, "-c", RUNS[framework] + _SUMMARY], env=env,
+def call(framework: str, seed: int = 0) -> str:
+    """The chapter's training call with ``seed`` in place of its ``seed=0``."""
+    code = RUNS[framework]
+    assert code.count("seed=0") == 1, code
+    return code.replace("seed=0", f"seed={seed}")
+
+
+def run(framework: str, env: dict[str, str], seed: int = 0) -> dict:
+    """Train once, in a fresh process with environment ``env``; return what the chapter prints."""
+    result = subprocess.run([sys.executable, "-c", call(framework, seed) + _SUMMARY], env=env,
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main(argv: list[str] | None = None) -> int:
+def machine() -> str:
+    """CPU model and cores (lscpu), OPENBLAS_CORETYPE if set, and the BLAS kernel threadpoolctl sees."""
+    fields = {}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        fields = {key.strip(): value.strip() for key, _, value in
+                  (line.partition(":") for line in out.splitlines())}
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    parts = [fields.get("Model name", "unknown CPU"), f"{os.cpu_count()} cores"]
+    if os.environ.get("OPENBLAS_CORETYPE"):
+        parts.append(f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}")
+    try:
+        from threadpoolctl import threadpool_info
+        kernels = [f"{info['internal_api']} {info.get('architecture')}" for info in threadpool_info()
+                   if info["user_api"] == "blas"]
+        parts.append("BLAS kernel " + (", ".join(kernels) or "unknown"))
+    except ImportError:
+        pass
+    return ", ".join(parts)
+
+
+def plan(seeds: list[int] | None, names: list[str] | None, setting_seeds: list[int]) -> list[tuple[str, int]]:
+    """The (setting, seed) pairs to run, seed 0 as configured first, then by seed.
+
+    Without ``seeds`` and ``names``: every setting with seed 0 (the script's original sweep).
+    With ``seeds``: the default setting with each seed, plus each named setting with each of
+    ``setting_seeds``. With only ``names``: the named settings with each of ``setting_seeds``.
+    """
+    if seeds is None:
+        pairs = [(name, seed) for seed in setting_seeds for name in (names or list(settings_names()))]
+    else:
+        pairs = [(DEFAULT, seed) for seed in seeds]
+        pairs += [(name, seed) for seed in setting_seeds for name in (names or []) if (name, seed) not in pairs]
+    order = list(settings_names())
+    return sorted(dict.fromkeys(pairs), key=lambda pair: (pair[1] != 0 or pair[0] != DEFAULT, pair[1],
+                                                         order.index(pair[0])))
+
+
+def settings_names() -> list[str]:
+    return [DEFAULT, "1 thread", "2 threads", "OpenBLAS Haswell, 1 thread", "another CPU (other_cpu.py)"]
+
+
+def deviations(runs: list[dict]) -> dict[str, dict[str, list | float]]:
+    """Per result key: largest absolute deviation from the reference run, over all runs, over the
+    default setting's seeds, and over the other settings (seed by seed, each against the default
+    setting's run with the same seed when there is one, else against the reference)."""
+    reference = next((r for r in runs if r["setting"] == DEFAULT and r["seed"] == 0), runs[0])
+    by_seed = {r["seed"]: r for r in runs if r["setting"] == DEFAULT}
+    out = {}
+    for key in reference["results"]:
+        ref = np.asarray(reference["results"][key], dtype=float)
+        def largest(pairs):
+            devs = [np.abs(np.asarray(a["results"][key], dtype=float) - np.asarray(b["results"][key], dtype=float))
+                    for a, b in pairs]
+            return np.max(devs, axis=0).tolist() if devs else None
+        out[key] = {
+            "all runs": largest([(r, reference) for r in runs]),
+            "seeds": largest([(r, reference) for r in runs if r["setting"] == DEFAULT]),
+            "settings": largest([(r, by_seed.get(r["seed"], reference)) for r in runs if r["setting"] != DEFAULT]),
+            "reference": ref.tolist(),
+        }
+    return out
+
+
+def _rounded(value):
+    return None if value is None else np.round(value, 4).tolist()
+
+
+def main(argv: list[str] | None = None, runner: Callable[[str, dict[str, str], int], dict] = run) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("framework", choices=sorted(RUNS))
     parser.add_argument("--only", action="append", metavar="SETTING",
                         help="run only this setting (repeatable), e.g. --only '1 thread'")
+    parser.add_argument("--settings", nargs="+", metavar="SETTING",
+                        help="run these settings (with seed 0, or each of --setting-seeds)")
+    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
+                        help="run the default setting with each of these seeds")
+    parser.add_argument("--setting-seeds", nargs="+", type=int, default=[0], metavar="SEED",
+                        help="seeds for the runs of --settings/--only (default: 0)")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="write the runs to PATH (atomically, after every run)")
     args = parser.parse_args(argv)
     chosen = settings()
-    unknown = set(args.only or []) - set(chosen)
+    names = (args.only or []) + (args.settings or []) or None
+    unknown = set(names or []) - set(chosen)
     if unknown:
         parser.error(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(chosen)}")
-    results = {}
-    for name, env in chosen.items():
-        if args.only and name not in args.only:
-            continue
-        results[name] = run(args.framework, env)
-        print(f"{name}: {json.dumps(results[name])}", flush=True)
-    print("\nspread (largest minus smallest across the settings):")
-    for key in next(iter(results.values())):
-        values = np.array([result[key] for result in results.values()], dtype=float)
-        spread = values.max(axis=0) - values.min(axis=0)
-        relative = spread / np.abs(values).min(axis=0)
-        print(f"  {key}: {np.round(spread, 4).tolist()}  (relative: {np.round(relative, 4).tolist()})")
+    record = {"command": shlex.join(["python", "scripts/measure_spread.py", *argv]),
+              "date": datetime.date.today().isoformat(), "machine": machine(), "runs": []}
+    for name, seed in plan(args.seeds, names, args.setting_seeds):
+        start = time.perf_counter()
+        results = runner(args.framework, chosen[name], seed)
+        seconds = time.perf_counter() - start
+        record["runs"].append({"setting": name, "seed": seed, "results": results})
+        print(f"{name}, seed {seed} ({seconds:.0f} s): {json.dumps(results)}", flush=True)
+        if args.json is not None:
+            from cnn_tutorial.files import atomic_write
+            with atomic_write(args.json, "w") as file:
+                json.dump(record, file, indent=1)
+                file.write("\n")
+    runs = record["runs"]
+    if args.seeds is None:
+        print("\nspread (largest minus smallest across the settings):")
+        for key in runs[0]["results"]:
+            values = np.array([r["results"][key] for r in runs], dtype=float)
+            spread = values.max(axis=0) - values.min(axis=0)
+            relative = spread / np.abs(values).min(axis=0)
+            print(f"  {key}: {np.round(spread, 4).tolist()}  (relative: {np.round(relative, 4).tolist()})")
+    print(f"\nlargest deviation from the run with seed 0 as configured ({len(runs)} runs):")
+    for key, dev in deviations(runs).items():
+        print(f"  {key}: all runs {_rounded(dev['all runs'])}; across seeds {_rounded(dev['seeds'])}; "
+              f"across settings {_rounded(dev['settings'])}  (seed 0: {_rounded(dev['reference'])})")
     return 0
 
 

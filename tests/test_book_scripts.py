@@ -119,3 +119,68 @@ def test_every_chapter_installs_the_package_on_colab_and_only_there(monkeypatch)
     exec(compile(source, "colab-install", "exec"), {})
     assert calls == [[sys.executable, "-m", "pip", "install", "--quiet",
                       f"cnn_tutorial @ git+{config['url']}@{config['branch']}"]]
+
+
+def test_measure_spread_runs_each_seed_and_setting_and_writes_every_run(tmp_path, capsys):
+    import shlex
+
+    import measure_spread
+
+    calls = []
+
+    def fake_runner(framework, env, seed):  # no training: results that move with the seed and setting
+        calls.append((framework, env.get("OMP_NUM_THREADS"), seed))
+        one_thread = env.get("OMP_NUM_THREADS") == "1"
+        return {"validation accuracy %": [98.0 + seed / 10, 99.0 - one_thread / 10],
+                "test accuracy %": 99.0 + seed / 100, "misclassified": 100 - seed + one_thread}
+
+    out = tmp_path / "results" / "spread.json"
+    argv = ["numpy", "--seeds", "0", "1", "2", "--settings", "1 thread", "--json", str(out)]
+    assert measure_spread.main(argv, runner=fake_runner) == 0
+    # Seed 0 as configured first; the named setting with seed 0 only; each seed once.
+    assert [seed for _, _, seed in calls] == [0, 0, 1, 2]
+    record = json.loads(out.read_text())
+    assert set(record) == {"command", "date", "machine", "runs"}
+    assert record["command"] == "python scripts/measure_spread.py " + shlex.join(argv)
+    assert [(run["setting"], run["seed"]) for run in record["runs"]] == [
+        ("as configured", 0), ("1 thread", 0), ("as configured", 1), ("as configured", 2)]
+    assert record["runs"][3]["results"] == {"validation accuracy %": [98.2, 99.0], "test accuracy %": 99.02,
+                                            "misclassified": 98}
+    printed = capsys.readouterr().out
+    assert "misclassified: all runs 2.0; across seeds 2.0; across settings 1.0" in printed
+    assert "validation accuracy %: all runs [0.2, 0.1]" in printed
+    # The chapter's call with the seed swapped in, and nothing else changed.
+    assert measure_spread.call("torch", 3) == measure_spread.RUNS["torch"].replace("seed=0", "seed=3")
+    assert "seed=3" in measure_spread.call("torch", 3) and "seed=0" not in measure_spread.call("torch", 3)
+
+
+def test_measure_spread_keeps_every_finished_run_when_a_later_one_fails(tmp_path):
+    import pytest
+
+    import measure_spread
+
+    def failing_runner(framework, env, seed):
+        if seed == 1:
+            raise subprocess.CalledProcessError(1, "train")
+        return {"test accuracy %": 99.0}
+
+    out = tmp_path / "spread.json"
+    with pytest.raises(subprocess.CalledProcessError):
+        measure_spread.main(["torch", "--seeds", "0", "1", "--json", str(out)], runner=failing_runner)
+    assert [run["seed"] for run in json.loads(out.read_text())["runs"]] == [0]
+    # Without the new options: every setting once, with seed 0, as before.
+    assert measure_spread.plan(None, None, [0]) == [(name, 0) for name in measure_spread.settings_names()]
+
+
+def test_chapter_resources_counts_the_processes_a_chapter_starts(tmp_path):
+    import chapter_resources
+
+    # A child that holds 300 MB for a second, then ends: the kernel alone never holds it.
+    child = "import time; block = b'x' * (300 * 2**20); time.sleep(1.5)"
+    cells = [nbformat.v4.new_code_cell("import subprocess, sys"),
+             nbformat.v4.new_code_cell(f"subprocess.run([sys.executable, '-c', {child!r}], check=True)")]
+    path = tmp_path / "child.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    client, _ = chapter_resources.run_chapter(path, interval=0.05)
+    assert client.peak_mb > client.kernel_peak_mb + 250
+    assert client.peak_raised[-1][1].startswith("subprocess.run(")
