@@ -1,8 +1,10 @@
 """Training and evaluating the PyTorch ConvNet: one step, one epoch, the whole run, loss and accuracy.
 
-The loop is the classic tutorial's (Adam at 1e-3, batch 100, 6 epochs, cross-entropy on the
-logits), with a validation set held out and every run seeded: on the CPU the same seed repeats the weights, the dropout masks and
-the shuffling order exactly. Started by ``torchrun``, the same loop trains on several processes
+:func:`plain_train_epoch` is the plain loop a reader reads; :func:`train_epoch` takes the same
+steps with what GPUs and several processes need around them. The loop is the classic tutorial's
+(Adam at 1e-3, batch 100, 6 epochs, cross-entropy on the logits), with a validation set held out
+and every run seeded: on the CPU the same seed repeats the weights, the dropout masks and the
+shuffling order exactly. Started by ``torchrun``, the same loop trains on several processes
 (:mod:`cnn_tutorial.distributed`), and a run saves its training state after every epoch to resume
 from (:mod:`cnn_tutorial.torch_checkpoints`).
 """
@@ -95,6 +97,47 @@ def train_step(
         scaler.update()
     correct = (outputs.detach().argmax(dim=1) == labels).sum()
     return loss.detach(), correct
+
+
+def plain_train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[list[float], list[float]]:
+    """One pass over ``loader``: the plain PyTorch training loop, one step per mini-batch.
+
+    The steps of :func:`train_epoch`, and in one process on the CPU its numbers bit for bit,
+    without what that adds for GPUs and several processes (:mod:`cnn_tutorial.distributed`):
+    the chapter "The ConvNet in PyTorch" reads it.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps Tensor of shape (B, 1, 28, 28) to scores of shape (B, 10); put in training mode here.
+    optimizer : torch.optim.Optimizer
+        Over ``model``'s parameters.
+    loader : iterable of (Tensor of shape (B, 1, 28, 28), Tensor of shape (B,))
+        On ``model``'s device.
+
+    Returns
+    -------
+    losses : list of float
+        Mean cross-entropy of each batch, before its update.
+    accuracies : list of float
+        Fraction of each batch classified correctly (dropout on), in [0, 1].
+    """
+    model.train()  # dropout on
+    losses, accuracies = [], []
+    for images, labels in loader:
+        optimizer.zero_grad()  # forget the previous step's gradients
+        scores = model(images)  # (B, 10)
+        loss = F.cross_entropy(scores, labels)
+        loss.backward()  # dL/dtheta into every parameter's .grad
+        optimizer.step()  # update every parameter from its .grad
+        losses.append(loss.item())
+        correct = (scores.argmax(dim=1) == labels).sum().item()
+        accuracies.append(correct / len(labels))
+    return losses, accuracies
 
 
 def adam(model: nn.Module, lr: float,

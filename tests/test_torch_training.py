@@ -9,10 +9,45 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from cnn_tutorial import torch_training
 from cnn_tutorial.history import Evaluation, History
+from cnn_tutorial.seeds import run_streams, torch_seed
+from cnn_tutorial.torch_data import mnist_loaders
 from cnn_tutorial.torch_model import ConvNet
-from cnn_tutorial.torch_training import evaluate, train_step, train_torch
+from cnn_tutorial.torch_training import evaluate, plain_train_epoch, train_epoch, train_step, train_torch
 
 from torch_cases import fixed_batch
+
+
+def test_the_plain_loop_takes_train_epochs_steps_bit_for_bit():
+    images, labels = fixed_batch(60)
+    batches = [(images[i : i + 20], labels[i : i + 20]) for i in range(0, 60, 20)]
+    runs = []
+    for epoch in (plain_train_epoch, lambda *args: train_epoch(*args, torch.device("cpu"))):
+        torch.manual_seed(0)  # the same weights and dropout masks
+        model = ConvNet(relu_between_fc=True)
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        model.eval()  # both switch training mode (dropout) on themselves
+        runs.append((epoch(model, optimizer, batches), model.state_dict()))
+    (plain, plain_weights), (fast, fast_weights) = runs
+    assert plain == fast
+    assert len(plain[0]) == 3 and all(a * 20 == round(a * 20) for a in plain[1])
+    assert all(torch.equal(plain_weights[name], fast_weights[name]) for name in plain_weights)
+
+
+def test_train_torch_on_one_process_is_the_plain_loop(mnist_root, monkeypatch):
+    # Only the training steps are compared: skip the validation and test passes.
+    monkeypatch.setattr(torch_training, "evaluate", lambda model, loader: Evaluation(loss=0.5, accuracy=0.5))
+    _, history = train_torch(epochs=2, train_limit=300, root=mnist_root, device="cpu", seed=3, progress=False)
+    train_loader, _, _ = mnist_loaders(100, mnist_root, seed=3, train_limit=300)
+    initialization, _ = run_streams(3)  # as train_torch seeds the weights and dropout
+    torch.manual_seed(torch_seed(initialization))
+    model = ConvNet(relu_between_fc=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses, accuracies = [], []
+    for _ in range(2):
+        epoch_losses, epoch_accuracies = plain_train_epoch(model, optimizer, train_loader)
+        losses += epoch_losses
+        accuracies += epoch_accuracies
+    assert losses == history.step_loss and accuracies == history.step_accuracy
 
 def test_one_optimiser_step_lowers_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
