@@ -29,6 +29,7 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from refresh_notebooks import SEEDED_ENV, CurrentEnvKernelManager, chapter_paths
 
@@ -146,20 +147,26 @@ class TimedClient(NotebookClient):
             self.peak_mb = max(self.peak_mb, self.sampler.stop())
 
 
-def run_chapter(path: Path, interval: float = 0.05) -> tuple[TimedClient, float]:
-    """Execute the notebook at ``path`` in a fresh kernel; return the client (with its peaks) and the seconds."""
+def run_chapter(path: Path, interval: float = 0.05) -> tuple[TimedClient, float, str]:
+    """Execute the notebook at ``path`` in a fresh kernel.
+
+    Returns the client (with its peaks), the seconds, and the last line of the error of the cell
+    that raised, if one did ("" if none); the peaks then hold up to that cell.
+    """
     notebook = nbformat.read(path, as_version=4)
     kernel = CurrentEnvKernelManager()
     client = TimedClient(notebook, km=kernel, timeout=3600, interval=interval,
                          resources={"metadata": {"path": str(path.parent)}})
-    start = time.perf_counter()
+    start, error = time.perf_counter(), ""
     try:
         client.execute()
+    except CellExecutionError as raised:
+        error = str(raised).strip().splitlines()[-1]
     finally:
         client.stop_sampling()
         if kernel.has_kernel:
             kernel.shutdown_kernel(now=True)
-    return client, time.perf_counter() - start
+    return client, time.perf_counter() - start, error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,17 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.update(SEEDED_ENV)
     os.environ.update(ONE_THREAD)  # inherited by the kernels started below
+    status = 0
     print(f"{'chapter':28s} {'peak, all processes':>20s} {'kernel alone':>13s} {'time':>8s}   (one thread)")
     for path in chapter_paths(args.chapters):
-        client, seconds = run_chapter(path, args.interval)
-        print(f"{path.name:28s} {client.peak_mb:17.0f} MB {client.kernel_peak_mb:10.0f} MB {seconds:7.0f} s",
+        client, seconds, error = run_chapter(path, args.interval)
+        status = status or bool(error)
+        failed = f"   FAILED: {error[:60]}" if error else ""
+        print(f"{path.name:28s} {client.peak_mb:17.0f} MB {client.kernel_peak_mb:10.0f} MB {seconds:7.0f} s{failed}",
               flush=True)
         for cell_time, first_line in client.cell_seconds:
             if cell_time > args.slow:
                 print(f"    {cell_time:6.0f} s  {first_line[:70]}", flush=True)
         for rise, first_line in sorted(client.peak_raised, reverse=True)[:3]:
             print(f"    +{rise:5.0f} MB  {first_line[:70]}", flush=True)
-    return 0
+    return int(status)
 
 
 if __name__ == "__main__":

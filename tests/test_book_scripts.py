@@ -181,6 +181,11 @@ def test_chapter_resources_counts_the_processes_a_chapter_starts(tmp_path):
              nbformat.v4.new_code_cell(f"subprocess.run([sys.executable, '-c', {child!r}], check=True)")]
     path = tmp_path / "child.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
-    client, _ = chapter_resources.run_chapter(path, interval=0.05)
+    client, _, error = chapter_resources.run_chapter(path, interval=0.05)
+    assert error == ""
     assert client.peak_mb > client.kernel_peak_mb + 250
     assert client.peak_raised[-1][1].startswith("subprocess.run(")
+    # A chapter that fails is reported, with its peak up to the failing cell.
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), path)
+    client, _, error = chapter_resources.run_chapter(path)
+    assert "ZeroDivisionError" in error and client.peak_mb > 0
