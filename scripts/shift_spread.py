@@ -1,0 +1,121 @@
+"""How far the shift experiment of "Why convolutions" moves between seeds and CPU settings.
+
+    python scripts/shift_spread.py            # seeds 0-4 as configured, seed 0 as another CPU
+    python scripts/shift_spread.py --seeds 0 1 --no-other-cpu
+
+Runs the chapter's training and evaluation (its calls verbatim, with the seed changed), once per
+run in a fresh process: the learning rate each network chose on the validation split, the
+validation accuracies, and the test accuracy at each shift. Then prints, for each figure, the
+largest deviation from the chapter's run (seed 0, as configured) and writes everything, with the
+command, date and machine, to benchmarks/results/shift_spread.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+SCRIPTS = Path(__file__).resolve().parent
+REPO = SCRIPTS.parent
+sys.path.insert(0, str(SCRIPTS))
+sys.path.insert(0, str(REPO))
+from measure_spread import machine  # noqa: E402
+from other_cpu import other_cpu_env  # noqa: E402
+
+from cnn_tutorial.files import atomic_write  # noqa: E402
+
+OUTPUT = REPO / "benchmarks" / "results" / "shift_spread.json"
+
+# The chapter's cells, verbatim but for the seed (SEED below).
+RUN = """
+import json
+import numpy as np
+from cnn_tutorial.data import load_mnist_splits, normalize
+from cnn_tutorial.dense import MLP, train_with_best_rate
+from cnn_tutorial.shifts import SmallCNN, accuracy_by_shift
+
+(train_images, train_labels), (validation_images, validation_labels), (test_images, test_labels) = load_mnist_splits()
+x_train = normalize(train_images)             # (55000, 1, 28, 28)
+x_validation = normalize(validation_images)   # (5000, 1, 28, 28)
+learning_rates = [0.025, 0.05, 0.1, 0.2, 0.4]
+mlp, mlp_rate, mlp_validation = train_with_best_rate(
+    MLP, x_train, train_labels, x_validation, validation_labels, learning_rates, seed=SEED)
+cnn, cnn_rate, cnn_validation = train_with_best_rate(
+    SmallCNN, x_train, train_labels, x_validation, validation_labels, learning_rates, seed=SEED)
+distances = range(5)
+mlp_by_shift = accuracy_by_shift(mlp, test_images, test_labels, distances)
+cnn_by_shift = accuracy_by_shift(cnn, test_images, test_labels, distances)
+print(json.dumps({
+    "MLP rate": mlp_rate, "CNN rate": cnn_rate,
+    "MLP validation %": [100 * mlp_validation[lr] for lr in learning_rates],
+    "CNN validation %": [100 * cnn_validation[lr] for lr in learning_rates],
+    "MLP test % by shift": (100 * mlp_by_shift).tolist(),
+    "CNN test % by shift": (100 * cnn_by_shift).tolist(),
+}))
+"""
+
+
+def run(seed: int, env: dict[str, str]) -> dict:
+    result = subprocess.run([sys.executable, "-c", RUN.replace("SEED", str(seed))], env=env,
+                            capture_output=True, text=True, check=True, cwd=REPO)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def spread(runs: list[dict]) -> dict:
+    """Per figure: the reference run's values and the largest deviation from them (over all runs,
+    over the seeds, over the CPU settings)."""
+    reference = runs[0]["results"]
+    out = {}
+    for key in reference:
+        ref = np.asarray(reference[key], dtype=float)
+        def largest(chosen):
+            devs = [np.abs(np.asarray(r["results"][key], dtype=float) - ref) for r in chosen]
+            return np.round(np.max(devs, axis=0), 4).tolist() if devs else None
+        out[key] = {"reference": np.round(ref, 4).tolist(),
+                    "all runs": largest(runs),
+                    "seeds": largest([r for r in runs if r["setting"] == "as configured"]),
+                    "another CPU": largest([r for r in runs if r["setting"] != "as configured"])}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--no-other-cpu", action="store_true", help="skip the run as another CPU")
+    parser.add_argument("--json", type=Path, default=OUTPUT)
+    args = parser.parse_args(argv)
+    plan = [("as configured", seed) for seed in args.seeds]
+    if not args.no_other_cpu:
+        plan.append(("another CPU (other_cpu.py)", args.seeds[0]))
+    record = {"command": shlex.join(["python", "scripts/shift_spread.py", *argv]),
+              "date": datetime.date.today().isoformat(),
+              "machine": f"{machine()}; platform.processor() {platform.processor()!r}",
+              "runs": []}
+    for setting, seed in plan:
+        env = dict(os.environ) if setting == "as configured" else other_cpu_env()
+        results = run(seed, env)
+        record["runs"].append({"setting": setting, "seed": seed, "results": results})
+        print(f"{setting}, seed {seed}: {json.dumps(results)}", flush=True)
+    record["spread"] = spread(record["runs"])
+    for key, value in record["spread"].items():
+        print(f"{key}: reference {value['reference']}, largest deviation {value['all runs']} "
+              f"(seeds {value['seeds']}, another CPU {value['another CPU']})")
+    with atomic_write(args.json, "w") as file:
+        json.dump(record, file, indent=2)
+        file.write("\n")
+    print(f"written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
