@@ -113,10 +113,10 @@ def plain_train_epoch(
     Parameters
     ----------
     model : nn.Module
-        Maps Tensor of shape (B, 1, 28, 28) to scores of shape (B, 10); put in training mode here.
+        Maps Tensor of shape (N, 1, 28, 28) to scores of shape (N, 10); put in training mode here.
     optimizer : torch.optim.Optimizer
         Over ``model``'s parameters.
-    loader : iterable of (Tensor of shape (B, 1, 28, 28), Tensor of shape (B,))
+    loader : iterable of (Tensor of shape (N, 1, 28, 28), Tensor of shape (N,))
         On ``model``'s device.
 
     Returns
@@ -130,7 +130,7 @@ def plain_train_epoch(
     losses, accuracies = [], []
     for images, labels in loader:
         optimizer.zero_grad()  # forget the previous step's gradients
-        scores = model(images)  # (B, 10)
+        scores = model(images)  # (N, 10)
         loss = F.cross_entropy(scores, labels)
         loss.backward()  # dL/dtheta into every parameter's .grad
         optimizer.step()  # update every parameter from its .grad
