@@ -12,10 +12,13 @@ damaged file without naming it.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import torch
 from torch.utils.data import DataLoader, TensorDataset
-from torchvision import transforms
+
+if TYPE_CHECKING:
+    from torchvision import transforms
 
 from .checks import check_int
 from .data import MNIST_MEAN, MNIST_STD, VALIDATION_SIZE, load_mnist_splits, normalize
@@ -28,6 +31,9 @@ def mnist_transform() -> transforms.Compose:
     Maps a PIL image or a uint8 array of 28x28 pixels to a Tensor of shape (1, 28, 28), the same
     numbers as :func:`cnn_tutorial.data.normalize` gives.
     """
+    # Imported here: nothing else needs torchvision, and every training process would load it.
+    from torchvision import transforms
+
     return transforms.Compose([
         transforms.ToTensor(),
         transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)),

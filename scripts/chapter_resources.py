@@ -13,9 +13,12 @@ and after every cell. Printed per chapter: the peak of that sum, the kernel's ow
 seconds, and the three cells that raised the summed peak most, each with the first line of its
 code.
 
-The sum is sampled, so a child that lives for less than an interval can be missed (the printed peak
-is never below the kernel's own ``VmHWM``, though); and pages that a forked child still shares with
-its parent count once per process, as ``ps`` counts them.
+Two sums are printed: of resident memory (RSS, as ``ps`` counts it: a shared library's pages count
+once per process that maps them) and of proportional memory (PSS, from ``/proc/PID/smaps_rollup``:
+a page shared by n processes counts 1/n in each, so the sum counts it once, as a container's memory
+limit does). Several processes that each import PyTorch share most of its libraries, so the PSS sum
+is the one to hold against Binder's limit. The sums are sampled, so a child that lives for less than
+an interval can be missed (the printed RSS peak is never below the kernel's own ``VmHWM``, though).
 """
 
 from __future__ import annotations
@@ -81,6 +84,18 @@ def tree_resident_mb(pid: int) -> float:
     return sum(_status_mb(current, "VmRSS") for current in _proc_tree(pid))
 
 
+def tree_proportional_mb(pid: int) -> float:
+    """Proportional memory (PSS) of process ``pid`` and all its live descendants, summed, in MB (Linux only)."""
+    total_kb = 0
+    for current in _proc_tree(pid):
+        try:
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+        except OSError:  # ended between listing and reading
+            continue
+        total_kb += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+    return total_kb / 1024
+
+
 def peak_resident_mb(pid: int) -> float:
     """Peak resident memory (``VmHWM``) of process ``pid`` alone, in MB (Linux only)."""
     return _status_mb(pid, "VmHWM") or float("nan")
@@ -93,12 +108,14 @@ class TreeMemorySampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid, self.interval = pid, interval
         self.peak_mb = 0.0
+        self.peak_pss_mb = 0.0
         self._stop_event = threading.Event()
         self._lock = threading.Lock()
 
     def sample(self) -> float:
-        total = tree_resident_mb(self.pid)
+        total, proportional = tree_resident_mb(self.pid), tree_proportional_mb(self.pid)
         with self._lock:
+            self.peak_pss_mb = max(self.peak_pss_mb, proportional)
             self.peak_mb = max(self.peak_mb, total)
             return self.peak_mb
 
@@ -179,12 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update(SEEDED_ENV)
     os.environ.update(ONE_THREAD)  # inherited by the kernels started below
     status = 0
-    print(f"{'chapter':28s} {'peak, all processes':>20s} {'kernel alone':>13s} {'time':>8s}   (one thread)")
+    print(f"{'chapter':28s} {'peak PSS, all':>14s} {'peak RSS, all':>14s} {'kernel alone':>13s} {'time':>8s}"
+          "   (one thread; all: the kernel and every process it starts)")
     for path in chapter_paths(args.chapters):
         client, seconds, error = run_chapter(path, args.interval)
         status = status or bool(error)
         failed = f"   FAILED: {error[:60]}" if error else ""
-        print(f"{path.name:28s} {client.peak_mb:17.0f} MB {client.kernel_peak_mb:10.0f} MB {seconds:7.0f} s{failed}",
+        pss = client.sampler.peak_pss_mb if client.sampler is not None else float("nan")
+        print(f"{path.name:28s} {pss:11.0f} MB {client.peak_mb:11.0f} MB {client.kernel_peak_mb:10.0f} MB "
+              f"{seconds:7.0f} s{failed}",
               flush=True)
         for cell_time, first_line in client.cell_seconds:
             if cell_time > args.slow:

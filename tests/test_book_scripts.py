@@ -184,6 +184,7 @@ def test_chapter_resources_counts_the_processes_a_chapter_starts(tmp_path):
     client, _, error = chapter_resources.run_chapter(path, interval=0.05)
     assert error == ""
     assert client.peak_mb > client.kernel_peak_mb + 250
+    assert client.sampler.peak_pss_mb > 250  # the child's private pages count in the proportional sum too
     assert client.peak_raised[-1][1].startswith("subprocess.run(")
     # A chapter that fails is reported, with its peak up to the failing cell.
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), path)
