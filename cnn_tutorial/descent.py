@@ -63,39 +63,43 @@ def best_fit(x, y) -> np.ndarray:
     return np.linalg.lstsq(design, y, rcond=None)[0]
 
 
-def gradient_descent(theta, x, y, lr: float, steps: int) -> np.ndarray:
+def gradient_descent(theta, x, y, lr: float,
+                     steps: int) -> np.ndarray:
     """Plain gradient descent, every step on all points: the path, shape (steps + 1, 2)."""
-    theta = _check_theta(theta).copy()
-    lr, steps = check_positive_float("lr", lr), check_int("steps", steps, 0)
-    path = [theta.copy()]
+    theta = _check_theta(theta)
+    lr = check_positive_float("lr", lr)
+    steps = check_int("steps", steps, 0)
+    path = [theta]
     for _ in range(steps):
-        theta -= lr * gradient(theta, x, y)  # step against the gradient
-        path.append(theta.copy())
-    return np.array(path)
+        theta = theta - lr * gradient(theta, x, y)  # downhill
+        path.append(theta)
+    return np.array(path)  # (steps + 1, 2)
 
 
-def sgd(theta, x, y, lr: float, steps: int, batch_size: int, seed: int = 0) -> np.ndarray:
+def sgd(theta, x, y, lr: float, steps: int, batch_size: int,
+        seed: int = 0) -> np.ndarray:
     """Mini-batch SGD: each step on ``batch_size`` points drawn without replacement.
 
     The points are shuffled once per pass over the data (an epoch) and cut into batches; a last
     batch smaller than ``batch_size`` is skipped. Returns the path, shape (steps + 1, 2).
     """
-    theta = _check_theta(theta).copy()
-    lr, steps = check_positive_float("lr", lr), check_int("steps", steps, 0)
+    theta = _check_theta(theta)
+    lr = check_positive_float("lr", lr)
+    steps = check_int("steps", steps, 0)
     batch_size = check_int("batch_size", batch_size, 1)
     if batch_size > len(x):
         raise ValueError(f"batch_size must be <= {len(x)} (the number of points), got {batch_size}")
     rng = np.random.default_rng(seed)
-    path = [theta.copy()]
+    path = [theta]
     while len(path) <= steps:
         order = rng.permutation(len(x))  # a new order every epoch
         for start in range(0, len(x) - batch_size + 1, batch_size):
             if len(path) > steps:
                 break
-            batch = order[start : start + batch_size]
-            theta -= lr * gradient(theta, x[batch], y[batch])
-            path.append(theta.copy())
-    return np.array(path)
+            batch = order[start : start + batch_size]  # one mini-batch
+            theta = theta - lr * gradient(theta, x[batch], y[batch])
+            path.append(theta)
+    return np.array(path)  # (steps + 1, 2)
 
 
 def loss_grid(x, y, theta0: np.ndarray, theta1: np.ndarray) -> np.ndarray:
@@ -144,7 +148,7 @@ def descent_figure(x, y, paths: dict, theta0: np.ndarray, theta1: np.ndarray):
 
 
 def _check_theta(theta) -> np.ndarray:
-    theta = as_float_array("theta", theta)
+    theta = as_float_array("theta", theta).astype(np.float64)
     if theta.shape != (2,):
         raise ValueError(f"theta must have shape (2,), got {theta.shape}")
     return theta
