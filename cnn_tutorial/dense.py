@@ -65,9 +65,10 @@ class MLP:
         p = self.params
         flat, z1, h1 = cache
         grads = {}
-        dh1, grads["A2"], grads["b2"] = ops.dense_backward(dlogits, h1, p["A2"])  # (N, 100)
+        dh1, grads["A2"], grads["b2"] = ops.dense_backward(dlogits, h1, p["A2"])  # dh1: (N, 100)
         dz1 = ops.relu_backward(dh1, z1)                                          # (N, 100)
-        _, grads["A1"], grads["b1"] = ops.dense_backward(dz1, flat, p["A1"])      # (N, 784)
+        # The pixels need no gradient: the first output of dense_backward is dropped.
+        _, grads["A1"], grads["b1"] = ops.dense_backward(dz1, flat, p["A1"])
         return grads
 
     def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
@@ -106,8 +107,9 @@ def train(net, x: np.ndarray, labels: np.ndarray, epochs: int = 1, batch_size: i
         The loss of every batch.
     """
     check_ndim("x", x, 4, "(N, 1, 28, 28)")
-    epochs, batch_size = check_int("epochs", epochs, 1), check_int("batch_size", batch_size, 1)
-    lr = check_positive_float("lr", lr)
+    check_int("epochs", epochs, 1)
+    check_int("batch_size", batch_size, 1)
+    check_positive_float("lr", lr)
     shuffle = np.random.default_rng(run_streams(seed)[1])
     losses = []
     for _ in range(epochs):

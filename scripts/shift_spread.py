@@ -2,12 +2,15 @@
 
     python scripts/shift_spread.py            # seeds 0-4 as configured, seed 0 as another CPU
     python scripts/shift_spread.py --seeds 0 1 --no-other-cpu
+    python scripts/shift_spread.py --exercise # the same for the exercise on scrambled pixels
 
 Runs the chapter's training and evaluation (its calls verbatim, with the seed changed), once per
 run in a fresh process: the learning rate each network chose on the validation split, the
 validation accuracies, and the test accuracy at each shift. Then prints, for each figure, the
 largest deviation from the chapter's run (seed 0, as configured) and writes everything, with the
-command, date and machine, to benchmarks/results/shift_spread.json.
+command, date and machine, to benchmarks/results/shift_spread.json. With ``--exercise``, the same
+for the chapter's exercise that trains both networks on scrambled pixels (with the learning rates
+the chapter's run chose), written to benchmarks/results/shift_spread_exercise.json.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from other_cpu import other_cpu_env  # noqa: E402
 
 from cnn_tutorial.files import atomic_write  # noqa: E402
 
-OUTPUT = REPO / "benchmarks" / "results" / "shift_spread.json"
+RESULTS = REPO / "benchmarks" / "results"
 
 # The chapter's cells, verbatim but for the seed (SEED below).
 RUN = """
@@ -63,9 +66,37 @@ print(json.dumps({
 }))
 """
 
+# The exercise "Predict, then run: scrambled pixels", verbatim but for the seed, with the rates
+# the chapter's run chose (0.2 for the MLP, 0.05 for the CNN).
+EXERCISE = """
+import json
+import numpy as np
+from cnn_tutorial.data import load_mnist_splits, normalize
+from cnn_tutorial.dense import MLP, accuracy, train
+from cnn_tutorial.shifts import SmallCNN
 
-def run(seed: int, env: dict[str, str]) -> dict:
-    result = subprocess.run([sys.executable, "-c", RUN.replace("SEED", str(seed))], env=env,
+(train_images, train_labels), (validation_images, validation_labels), _ = load_mnist_splits()
+x_train, x_validation = normalize(train_images), normalize(validation_images)
+mlp_rate, cnn_rate = 0.2, 0.05
+scramble = np.random.default_rng(1).permutation(784)
+
+
+def scrambled(x):   # (N, 1, 28, 28) -> the same shape, pixels permuted
+    return x.reshape(len(x), -1)[:, scramble].reshape(x.shape)
+
+
+scrambled_accuracy = {}
+for name, make_net, lr in [("MLP", MLP, mlp_rate), ("CNN", SmallCNN, cnn_rate)]:
+    net = make_net(seed=SEED)
+    train(net, scrambled(x_train), train_labels, lr=lr, seed=SEED)
+    acc = accuracy(net, scrambled(x_validation), validation_labels)
+    scrambled_accuracy[name] = acc
+print(json.dumps({f"{name} scrambled validation %": 100 * acc for name, acc in scrambled_accuracy.items()}))
+"""
+
+
+def run(seed: int, env: dict[str, str], code: str = RUN) -> dict:
+    result = subprocess.run([sys.executable, "-c", code.replace("SEED", str(seed))], env=env,
                             capture_output=True, text=True, check=True, cwd=REPO)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -92,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--no-other-cpu", action="store_true", help="skip the run as another CPU")
-    parser.add_argument("--json", type=Path, default=OUTPUT)
+    parser.add_argument("--exercise", action="store_true", help="measure the exercise on scrambled pixels")
+    parser.add_argument("--json", type=Path, help="where to write (default: benchmarks/results/...)")
     args = parser.parse_args(argv)
+    code = EXERCISE if args.exercise else RUN
+    output = args.json or RESULTS / ("shift_spread_exercise.json" if args.exercise else "shift_spread.json")
     plan = [("as configured", seed) for seed in args.seeds]
     if not args.no_other_cpu:
         plan.append(("another CPU (other_cpu.py)", args.seeds[0]))
@@ -103,17 +137,17 @@ def main(argv: list[str] | None = None) -> int:
               "runs": []}
     for setting, seed in plan:
         env = dict(os.environ) if setting == "as configured" else other_cpu_env()
-        results = run(seed, env)
+        results = run(seed, env, code)
         record["runs"].append({"setting": setting, "seed": seed, "results": results})
         print(f"{setting}, seed {seed}: {json.dumps(results)}", flush=True)
     record["spread"] = spread(record["runs"])
     for key, value in record["spread"].items():
         print(f"{key}: reference {value['reference']}, largest deviation {value['all runs']} "
               f"(seeds {value['seeds']}, another CPU {value['another CPU']})")
-    with atomic_write(args.json, "w") as file:
+    with atomic_write(output, "w") as file:
         json.dump(record, file, indent=2)
         file.write("\n")
-    print(f"written to {args.json}")
+    print(f"written to {output}")
     return 0
 
 
