@@ -19,8 +19,9 @@ A run on another machine drifts apart from the stored one the way a run with ano
 the settings alone under-estimate how far a result can move. ``--seeds 0 1 2 3 4`` runs the same
 call with each seed (the seed replaces ``seed=0``) as this process's environment has it;
 ``--settings NAME ...`` then runs only the named settings, with seed 0 (or each seed of
-``--setting-seeds``). ``--json PATH`` writes every finished run to PATH, rewritten atomically after
-each run, so that an interrupted sweep keeps what it finished:
+``--setting-seeds``), after the seeds. ``--json PATH`` writes every finished run to PATH, rewritten
+atomically after each run, so that an interrupted sweep keeps what it finished (``--resume`` then
+runs the same command again, keeping those runs and running only the rest):
 
     {"command": ..., "date": ..., "machine": ...,
      "runs": [{"setting": ..., "seed": ..., "results": {"mean training loss": [...], ...}}, ...]}
@@ -124,20 +125,17 @@ def machine() -> str:
 
 
 def plan(seeds: list[int] | None, names: list[str] | None, setting_seeds: list[int]) -> list[tuple[str, int]]:
-    """The (setting, seed) pairs to run, seed 0 as configured first, then by seed.
+    """The (setting, seed) pairs to run, in order.
 
-    Without ``seeds`` and ``names``: every setting with seed 0 (the script's original sweep).
-    With ``seeds``: the default setting with each seed, plus each named setting with each of
-    ``setting_seeds``. With only ``names``: the named settings with each of ``setting_seeds``.
+    Without ``seeds``: the named settings (default: every setting) with each of ``setting_seeds``
+    (default: seed 0; the script's original sweep). With ``seeds``: first the default setting with
+    each seed, in the order given; then each named setting with each of ``setting_seeds``.
     """
-    if seeds is None:
-        pairs = [(name, seed) for seed in setting_seeds for name in (names or list(settings_names()))]
-    else:
-        pairs = [(DEFAULT, seed) for seed in seeds]
-        pairs += [(name, seed) for seed in setting_seeds for name in (names or []) if (name, seed) not in pairs]
-    order = list(settings_names())
-    return sorted(dict.fromkeys(pairs), key=lambda pair: (pair[1] != 0 or pair[0] != DEFAULT, pair[1],
-                                                         order.index(pair[0])))
+    order = settings_names()
+    named = sorted(names or ([] if seeds is not None else order), key=order.index)
+    pairs = [(DEFAULT, seed) for seed in seeds or []]
+    pairs += [(name, seed) for seed in setting_seeds for name in named]
+    return list(dict.fromkeys(pairs))
 
 
 def settings_names() -> list[str]:
@@ -184,15 +182,32 @@ def main(argv: list[str] | None = None, runner: Callable[[str, dict[str, str], i
                         help="seeds for the runs of --settings/--only (default: 0)")
     parser.add_argument("--json", type=Path, metavar="PATH",
                         help="write the runs to PATH (atomically, after every run)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in --json PATH from this same command, run only the rest")
     args = parser.parse_args(argv)
     chosen = settings()
     names = (args.only or []) + (args.settings or []) or None
     unknown = set(names or []) - set(chosen)
     if unknown:
         parser.error(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(chosen)}")
-    record = {"command": shlex.join(["python", "scripts/measure_spread.py", *argv]),
-              "date": datetime.date.today().isoformat(), "machine": machine(), "runs": []}
+    command = ["python", "scripts/measure_spread.py", *argv]
+    record = {"command": shlex.join(command), "date": datetime.date.today().isoformat(), "machine": machine(),
+              "runs": []}
+    if args.resume:
+        if args.json is None:
+            parser.error("--resume needs --json PATH")
+        if args.json.exists():
+            earlier = json.loads(args.json.read_text())
+            same = shlex.split(earlier["command"])
+            if [word for word in same if word != "--resume"] != [word for word in command if word != "--resume"]:
+                parser.error(f"{args.json} holds the runs of another command: {earlier['command']}")
+            if earlier["machine"] != record["machine"]:
+                parser.error(f"{args.json} was measured on another machine: {earlier['machine']}")
+            record["date"], record["runs"] = earlier["date"], earlier["runs"]
+    done = {(run["setting"], run["seed"]) for run in record["runs"]}
     for name, seed in plan(args.seeds, names, args.setting_seeds):
+        if (name, seed) in done:
+            continue
         start = time.perf_counter()
         results = runner(args.framework, chosen[name], seed)
         seconds = time.perf_counter() - start

@@ -137,14 +137,14 @@ def test_measure_spread_runs_each_seed_and_setting_and_writes_every_run(tmp_path
     out = tmp_path / "results" / "spread.json"
     argv = ["numpy", "--seeds", "0", "1", "2", "--settings", "1 thread", "--json", str(out)]
     assert measure_spread.main(argv, runner=fake_runner) == 0
-    # Seed 0 as configured first; the named setting with seed 0 only; each seed once.
-    assert [seed for _, _, seed in calls] == [0, 0, 1, 2]
+    # The seeds as configured first, then the named setting with seed 0 only.
+    assert [seed for _, _, seed in calls] == [0, 1, 2, 0]
     record = json.loads(out.read_text())
     assert set(record) == {"command", "date", "machine", "runs"}
     assert record["command"] == "python scripts/measure_spread.py " + shlex.join(argv)
     assert [(run["setting"], run["seed"]) for run in record["runs"]] == [
-        ("as configured", 0), ("1 thread", 0), ("as configured", 1), ("as configured", 2)]
-    assert record["runs"][3]["results"] == {"validation accuracy %": [98.2, 99.0], "test accuracy %": 99.02,
+        ("as configured", 0), ("as configured", 1), ("as configured", 2), ("1 thread", 0)]
+    assert record["runs"][2]["results"] == {"validation accuracy %": [98.2, 99.0], "test accuracy %": 99.02,
                                             "misclassified": 98}
     printed = capsys.readouterr().out
     assert "misclassified: all runs 2.0; across seeds 2.0; across settings 1.0" in printed
@@ -165,9 +165,17 @@ def test_measure_spread_keeps_every_finished_run_when_a_later_one_fails(tmp_path
         return {"test accuracy %": 99.0}
 
     out = tmp_path / "spread.json"
+    argv = ["torch", "--seeds", "0", "1", "2", "--json", str(out)]
     with pytest.raises(subprocess.CalledProcessError):
-        measure_spread.main(["torch", "--seeds", "0", "1", "--json", str(out)], runner=failing_runner)
+        measure_spread.main(argv, runner=failing_runner)
     assert [run["seed"] for run in json.loads(out.read_text())["runs"]] == [0]
+    # --resume keeps that run and runs only the rest; it refuses another command's file.
+    seeds = []
+    measure_spread.main(argv + ["--resume"], runner=lambda framework, env, seed: seeds.append(seed) or {"test accuracy %": 99.0})
+    assert seeds == [1, 2]
+    assert [run["seed"] for run in json.loads(out.read_text())["runs"]] == [0, 1, 2]
+    with pytest.raises(SystemExit):
+        measure_spread.main(["torch", "--seeds", "5", "--json", str(out), "--resume"], runner=failing_runner)
     # Without the new options: every setting once, with seed 0, as before.
     assert measure_spread.plan(None, None, [0]) == [(name, 0) for name in measure_spread.settings_names()]
 
