@@ -65,10 +65,12 @@ class MLP:
         p = self.params
         flat, z1, h1 = cache
         grads = {}
-        dh1, grads["A2"], grads["b2"] = ops.dense_backward(dlogits, h1, p["A2"])  # dh1: (N, 100)
-        dz1 = ops.relu_backward(dh1, z1)                                          # (N, 100)
-        # The pixels need no gradient: the first output of dense_backward is dropped.
-        _, grads["A1"], grads["b1"] = ops.dense_backward(dz1, flat, p["A1"])
+        dh1, grads["A2"], grads["b2"] = ops.dense_backward(
+            dlogits, h1, p["A2"])                     # dh1: (N, 100)
+        dz1 = ops.relu_backward(dh1, z1)              # (N, 100)
+        # The pixels need no gradient: drop the first output.
+        _, grads["A1"], grads["b1"] = ops.dense_backward(
+            dz1, flat, p["A1"])
         return grads
 
     def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
@@ -84,8 +86,9 @@ class MLP:
                                for batch in batch_slices(len(x), batch_size)])
 
 
-def train(net, x: np.ndarray, labels: np.ndarray, epochs: int = 1, batch_size: int = 64,
-          lr: float = 0.05, seed: int = 0) -> np.ndarray:
+def train(net, x: np.ndarray, labels: np.ndarray, epochs: int = 1,
+          batch_size: int = 64, lr: float = 0.05,
+          seed: int = 0) -> np.ndarray:
     """Plain mini-batch stochastic gradient descent: ``theta -= lr * gradient``, batch after batch.
 
     Parameters
@@ -113,12 +116,12 @@ def train(net, x: np.ndarray, labels: np.ndarray, epochs: int = 1, batch_size: i
     shuffle = np.random.default_rng(run_streams(seed)[1])
     losses = []
     for _ in range(epochs):
-        order = shuffle.permutation(len(x))              # a new order every epoch
+        order = shuffle.permutation(len(x))       # a new order every epoch
         for start in range(0, len(x), batch_size):
-            batch = order[start : start + batch_size]    # (batch_size,) indices
+            batch = order[start : start + batch_size]  # (batch_size,)
             loss, grads = net.loss_and_gradients(x[batch], labels[batch])
             for name, theta in net.params.items():
-                theta -= lr * grads[name]                # a step downhill
+                theta -= lr * grads[name]          # a step downhill
             losses.append(loss)
     return np.array(losses)
 
