@@ -31,7 +31,8 @@ def mnist_transform() -> transforms.Compose:
     Maps a PIL image or a uint8 array of 28x28 pixels to a Tensor of shape (1, 28, 28), the same
     numbers as :func:`cnn_tutorial.data.normalize` gives.
     """
-    # Imported here: nothing else needs torchvision, and every training process would load it.
+    # Imported here, not above: nothing else needs torchvision, and
+    # every training process would load it.
     from torchvision import transforms
 
     return transforms.Compose([
