@@ -25,10 +25,28 @@ from .batching import batch_slices
 from .checks import check_int, check_ndim, check_positive_float
 from .seeds import run_streams
 
-__all__ = ["MLP", "train", "accuracy", "train_with_best_rate"]
+__all__ = ["Classifier", "MLP", "train", "accuracy", "train_with_best_rate"]
 
 
-class MLP:
+class Classifier:
+    """What every network of the Why convolutions chapter shares: the loss, its gradients and the
+    predictions follow from ``forward(x) -> (logits, cache)`` and ``backward(dlogits, cache)``.
+    """
+
+    def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
+        """Mean cross-entropy of a batch and the gradient of every parameter."""
+        logits, cache = self.forward(x)
+        loss = ops.cross_entropy(logits, labels)
+        grads = self.backward(ops.cross_entropy_backward(logits, labels), cache)
+        return loss, grads
+
+    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+        """Predicted digit of each image of ``x`` (N, 1, 28, 28): int64 array of shape (N,)."""
+        return np.concatenate([self.forward(x[batch])[0].argmax(axis=1)
+                               for batch in batch_slices(len(x), batch_size)])
+
+
+class MLP(Classifier):
     """Two dense layers with a ReLU between them: ``784 -> hidden -> 10``.
 
     Parameters
@@ -72,18 +90,6 @@ class MLP:
         _, grads["A1"], grads["b1"] = ops.dense_backward(
             dz1, flat, p["A1"])
         return grads
-
-    def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
-        """Mean cross-entropy of a batch and the gradient of every parameter."""
-        logits, cache = self.forward(x)
-        loss = ops.cross_entropy(logits, labels)
-        grads = self.backward(ops.cross_entropy_backward(logits, labels), cache)
-        return loss, grads
-
-    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Predicted digit of each image of ``x`` (N, 1, 28, 28): int64 array of shape (N,)."""
-        return np.concatenate([self.forward(x[batch])[0].argmax(axis=1)
-                               for batch in batch_slices(len(x), batch_size)])
 
 
 def train(net, x: np.ndarray, labels: np.ndarray, epochs: int = 1,

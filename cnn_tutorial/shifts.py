@@ -16,9 +16,9 @@ from bokeh.models import HoverTool, Range1d
 from bokeh.plotting import figure
 
 from . import ops
-from .batching import batch_slices
 from .checks import check_int
 from .data import normalize
+from .dense import Classifier
 from .seeds import run_streams
 
 __all__ = ["DIRECTIONS", "shift_images", "shift_randomly", "SmallCNN", "accuracy_by_shift",
@@ -72,7 +72,7 @@ def shift_randomly(images: np.ndarray, distance: int, seed: int = 0) -> np.ndarr
     return out
 
 
-class SmallCNN:
+class SmallCNN(Classifier):
     """One convolution layer and one dense layer: the smallest CNN worth the name.
 
     ====================  =====================  ===================
@@ -123,18 +123,6 @@ class SmallCNN:
         dc1 = ops.relu_backward(dr1, c1)
         _, grads["K1"], grads["b1"] = ops.conv2d_backward(dc1, x, p["K1"], need_dx=False)
         return grads
-
-    def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
-        """Mean cross-entropy of a batch and the gradient of every parameter."""
-        logits, cache = self.forward(x)
-        loss = ops.cross_entropy(logits, labels)
-        grads = self.backward(ops.cross_entropy_backward(logits, labels), cache)
-        return loss, grads
-
-    def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-        """Predicted digit of each image of ``x`` (N, 1, 28, 28): int64 array of shape (N,)."""
-        return np.concatenate([self.forward(x[batch])[0].argmax(axis=1)
-                               for batch in batch_slices(len(x), batch_size)])
 
 
 def accuracy_by_shift(net, images: np.ndarray, labels: np.ndarray, distances=range(5),
