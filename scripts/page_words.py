@@ -7,7 +7,7 @@ What a reader sees at 1280 px with every fold closed: prose is the rendered text
 which skips what is hidden) of the article with code cells, their outputs and code blocks left
 out; visible code is the lines of the visible code-cell inputs plus the package source that
 ``show_source`` shows (its full source stays folded). Also lists which of the speed and scale-out
-names of tests/test_core_path.py appear in that visible code. Needs Debian's ``chromium`` and
+names of scripts/prose_words.py appear in that visible code. Needs Debian's ``chromium`` and
 Playwright for Python.
 """
 
@@ -22,8 +22,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from test_core_path import MACHINERY  # noqa: E402
+sys.path.insert(0, str(REPO / "scripts"))
+from prose_words import MACHINERY  # noqa: E402  (scripts/prose_words.py, beside this script)
 
 PAGE_JS = """() => {
   const article = document.querySelector("article.bd-article");

@@ -22,6 +22,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 HIDDEN_INPUT = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
+# The speed and scale-out machinery that "Going further" teaches and the core path's code never shows.
+MACHINERY = ["GradientWorkers", "reuse_freed_memory", "workers=", "saved1", "saved2", "saved=",
+             "DistributedDataParallel", "torchrun", "autocast", "GradScaler", "scaler", "fast_conv",
+             "non_blocking", "pin_memory", "method="]
 
 
 def _markdown_words(text: str) -> int:

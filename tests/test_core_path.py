@@ -19,14 +19,11 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
-from prose_words import HIDDEN_INPUT, chapter_counts, toc_parts  # noqa: E402
+from prose_words import HIDDEN_INPUT, MACHINERY, chapter_counts, toc_parts  # noqa: E402
 
 CORE = "The core path"
 PART_BUDGET = 15_000
 CHAPTER_BUDGET = 5_000
-MACHINERY = ["GradientWorkers", "reuse_freed_memory", "workers=", "saved1", "saved2", "saved=",
-             "DistributedDataParallel", "torchrun", "autocast", "GradScaler", "scaler", "fast_conv",
-             "non_blocking", "pin_memory", "method="]
 
 
 def core_pages() -> list[Path]:
