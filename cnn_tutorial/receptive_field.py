@@ -1,0 +1,371 @@
+"""Receptive fields: which input pixels a unit of a feature map depends on, and a figure to explore them.
+
+A unit of the first convolution sees a ``k x k`` window of the input. A unit of the next layer sees
+``k x k`` units of the first, whose windows overlap: together they cover a larger square of the input.
+Layer by layer, with kernel ``k_l`` and stride ``s_l`` (no padding, as in the book), three numbers
+describe every unit of map ``l`` along one axis:
+
+* the **size** of its field, ``r_l = r_{l-1} + (k_l - 1) * j_{l-1}``, in input pixels;
+* the **jump** between the fields of neighbouring units, ``j_l = j_{l-1} * s_l``;
+* the **centre** of unit 0's field, ``c_l = c_{l-1} + (k_l - 1) / 2 * j_{l-1}``;
+
+starting from the input itself, ``r_0 = 1``, ``j_0 = 1``, ``c_0 = 0``. Unit ``i`` of map ``l`` then
+sees the input rows (or columns) ``c_l + i * j_l - (r_l - 1) / 2`` to ``c_l + i * j_l + (r_l - 1) / 2``.
+:func:`receptive_fields` computes them; :func:`receptive_field_explorer` draws them for every unit
+of the book's network, computed once here and shipped to the browser, which only picks the ones of
+the unit the reader taps.
+
+Where a stride is larger than its kernel, some input pixels between a unit's windows are skipped:
+the field then has holes, and the rectangle is the smallest one holding it.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import numpy as np
+from bokeh.layouts import column, row
+from bokeh.models import ColumnDataSource, CustomJS, TapTool
+
+from .checks import check_int, output_size
+from .interactive import (
+    _BORDER, _GAP, HALO_COLOR, HIGHLIGHT_COLOR, MAX_WIDTH, TEXT_COLOR,
+    _check_side, _check_title, _finite_matrix, _image, _ink_mapper, _panel, _panel_width, _readout,
+    _times, _title_div, _widen,
+)
+
+__all__ = ["BOOK_LAYERS", "Field", "receptive_fields", "receptive_field_explorer"]
+
+#: The book's numpy CNN up to the pooled map, one ``(name, kernel, stride)`` per layer: two 5x5
+#: convolutions, stride 1, then 2x2 max pooling, stride 2 (:mod:`cnn_tutorial.numpy_net`).
+BOOK_LAYERS = (("conv1", 5, 1), ("conv2", 5, 1), ("pool", 2, 2))
+
+#: The largest image side :func:`receptive_field_explorer` takes (each pixel is a cell of the figure).
+MAX_INPUT_SIDE = 64
+
+_CELL_FILL = "#e6e6e6"  # the maps' units: light grey cells
+_CELL_LINE = "#b3b3b3"
+_MAX_CELL = 14  # pixels a cell, at most
+
+
+class Field(NamedTuple):
+    """The receptive fields of one layer's units, along one axis (rows or columns).
+
+    Unit ``i`` of the layer's map sees the input pixels ``first(i)`` to ``first(i) + size - 1``,
+    with ``first(i) = centre + i * jump - (size - 1) / 2``.
+    """
+
+    name: str  #: the layer's name
+    units: int  #: how many units the map has along the axis
+    size: int  #: pixels of the input each unit sees along the axis
+    jump: int  #: input pixels between the fields of two neighbouring units
+    centre: float  #: input position of the centre of unit 0's field
+
+
+# ----------------------------------------------------------------------------- checks
+
+def _check_layers(layers) -> tuple[tuple[str, int, int], ...]:
+    """``layers`` as a tuple of ``(name, kernel, stride)``, names distinct, or a clear error."""
+    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
+        raise TypeError(f"layers must be a sequence of (name, kernel, stride) tuples, got {layers!r}")
+    checked = []
+    for number, layer in enumerate(layers):
+        if isinstance(layer, (str, bytes)) or not hasattr(layer, "__len__") or len(layer) != 3:
+            raise TypeError(f"layers[{number}] must be a (name, kernel, stride) tuple, got {layer!r}")
+        name, kernel, stride = layer
+        if not isinstance(name, str) or not name or name == "input":
+            raise ValueError(f"layers[{number}]'s name must be a non-empty string other than "
+                             f"'input', got {name!r}")
+        checked.append((name, check_int(f"layers[{number}]'s kernel", kernel, 1),
+                        check_int(f"layers[{number}]'s stride", stride, 1)))
+    if not checked:
+        raise ValueError("layers must hold at least one (name, kernel, stride) layer, got none")
+    names = [name for name, _, _ in checked]
+    if len(set(names)) < len(names):
+        raise ValueError(f"layers must have distinct names, got {names}")
+    return tuple(checked)
+
+
+def _map_sizes(layers, input_size: int, axis: str = "input_size") -> list[int]:
+    """Units along one axis of each map, the input first; an error if a layer finds less than its kernel."""
+    sizes = [input_size]
+    for name, kernel, stride in layers:
+        if kernel > sizes[-1]:
+            raise ValueError(
+                f"layers: {name}'s kernel {kernel} is larger than the {sizes[-1]} units its input has "
+                f"along an axis ({axis} {input_size} through {[size for size in sizes[1:]]})"
+            )
+        sizes.append(output_size(sizes[-1], kernel, stride))
+    return sizes
+
+
+# ----------------------------------------------------------------------------- the rule
+
+def receptive_fields(layers, input_size: int) -> tuple[Field, ...]:
+    """The receptive field of every layer of a stack of convolutions and pools.
+
+    No padding; the same rule holds for a convolution and a pooling
+    window. Along one axis, from the input (size 1, jump 1, centre 0):
+    ``size += (kernel - 1) * jump``, ``centre += (kernel - 1) / 2 *
+    jump``, then ``jump *= stride``.
+
+    Parameters
+    ----------
+    layers : sequence of (str, int, int)
+        ``(name, kernel, stride)`` per layer, from the input on, e.g.
+        :data:`BOOK_LAYERS`.
+    input_size : int
+        Pixels of the input along the axis, e.g. 28.
+
+    Returns
+    -------
+    tuple of Field
+        One per layer: its ``name``, ``units`` (the map's side),
+        ``size``, ``jump`` and ``centre``, in input pixels.
+    """
+    layers = _check_layers(layers)
+    input_size = check_int("input_size", input_size, 1)
+    units = _map_sizes(layers, input_size)[1:]
+    size, jump, centre = 1, 1, 0.0  # the input: each pixel sees itself
+    fields = []
+    for (name, kernel, stride), n in zip(layers, units):
+        size += (kernel - 1) * jump  # kernel units, jump pixels apart
+        centre += (kernel - 1) / 2 * jump  # the middle of unit 0's window
+        jump *= stride  # the next unit's window: stride units on
+        fields.append(Field(name, n, size, jump, centre))
+    return tuple(fields)
+
+
+def _first(field: Field) -> np.ndarray:
+    """Per unit of ``field``'s map, the first pixel (or unit) of its field: ints, shape (units,)."""
+    return (field.centre - (field.size - 1) / 2 + np.arange(field.units) * field.jump).astype(int)
+
+
+def _fields_in(layers, row_sizes, col_sizes, lower: int, upper: int) -> dict:
+    """Per unit of map ``upper`` (row-major), its field in map ``lower`` (0 is the input): first and last
+    row and column, computed by :func:`receptive_fields` on the layers between, map ``lower`` their input."""
+    if lower == upper:
+        rows, cols = np.arange(row_sizes[upper]), np.arange(col_sizes[upper])
+        row_field = col_field = Field("", 0, 1, 1, 0.0)
+    else:
+        row_field = receptive_fields(layers[lower:upper], row_sizes[lower])[-1]
+        col_field = receptive_fields(layers[lower:upper], col_sizes[lower])[-1]
+        rows, cols = _first(row_field), _first(col_field)
+    first_row, first_col = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
+    return dict(first_row=first_row, last_row=first_row + row_field.size - 1,
+                first_col=first_col, last_col=first_col + col_field.size - 1)
+
+
+# ----------------------------------------------------------------------------- figure
+
+# A unit tapped (clicked or touched) in one map: outline its field in every map up to the input,
+# from the columns its source holds per map; clear the other maps' selections so that tapping one
+# of their units again counts as a change. Nothing is computed here.
+_TAP_JS = """
+const q = units.selected.indices[0];
+if (q === undefined) return;
+for (const other of others) {
+  if (other.selected.indices.length) other.selected.indices = [];
+}
+const at = (column) => units.data[column] === undefined ? [] : [units.data[column][q]];
+for (let m = 0; m < names.length; m++) {
+  const name = names[m];
+  fields[m].data = {x: at(name + "_x"), y: at(name + "_y"),
+                    width: at(name + "_width"), height: at(name + "_height")};
+}
+readout.text = units.data.text[q];
+"""
+
+
+def _readout_text(names, level: int, i: int, j: int, spans: list[dict], q: int) -> str:
+    """``pool unit (3, 4) sees input rows 6–15, columns 8–17: 10 × 10 pixels, through ...``."""
+    def extent(m):
+        part = spans[m]
+        return (part["last_row"][q] - part["first_row"][q] + 1, part["last_col"][q] - part["first_col"][q] + 1)
+
+    rows, cols = extent(0)
+    text = (f"{names[level]} unit ({i}, {j}) sees input rows {spans[0]['first_row'][q]}\u2013"
+            f"{spans[0]['last_row'][q]}, columns {spans[0]['first_col'][q]}\u2013{spans[0]['last_col'][q]}: "
+            f"{rows} \u00d7 {cols} pixels")
+    between = [f"{extent(m)[0]} \u00d7 {extent(m)[1]} units of {names[m]}" for m in range(level - 1, 0, -1)]
+    if between:  # from the unit down: 2 x 2 units of conv2 and 6 x 6 units of conv1
+        text += ", through " + ", ".join(between[:-1]) + (" and " if len(between) > 1 else "") + between[-1]
+    return text
+
+
+def _unit_sources(layers, row_sizes, col_sizes) -> list[ColumnDataSource]:
+    """Per map (not the input), one row per unit: where it is, its text, and its field in every map up to
+    the input as ``<map>_first_row`` ... ``<map>_last_col`` and as a rectangle ``<map>_x``, ``_y``,
+    ``_width``, ``_height`` (in that map's cells)."""
+    names = ["input"] + [name for name, _, _ in layers]
+    sources = []
+    for level in range(1, len(names)):
+        i, j = np.divmod(np.arange(row_sizes[level] * col_sizes[level]), col_sizes[level])
+        columns = dict(row=i, col=j, x=j + 0.5, y=i + 0.5)
+        spans = [_fields_in(layers, row_sizes, col_sizes, m, level) for m in range(level + 1)]
+        for m, span in enumerate(spans):
+            for key, value in span.items():
+                columns[f"{names[m]}_{key}"] = value
+            columns[f"{names[m]}_width"] = span["last_col"] - span["first_col"] + 1
+            columns[f"{names[m]}_height"] = span["last_row"] - span["first_row"] + 1
+            columns[f"{names[m]}_x"] = span["first_col"] + columns[f"{names[m]}_width"] / 2
+            columns[f"{names[m]}_y"] = span["first_row"] + columns[f"{names[m]}_height"] / 2
+        columns["text"] = [_readout_text(names, level, a, b, spans, q) for q, (a, b) in enumerate(zip(i, j))]
+        sources.append(ColumnDataSource(columns, name=f"rf_{names[level]}_units"))
+    return sources
+
+
+def _panel_titles(layers, row_sizes, col_sizes) -> list[str]:
+    titles = [f"input {row_sizes[0]}\u00d7{col_sizes[0]}"]
+    for (name, kernel, stride), h, w in zip(layers, row_sizes[1:], col_sizes[1:]):
+        titles.append(f"{name} {h}\u00d7{w} ({kernel}\u00d7{kernel}, stride {stride})")
+    return titles
+
+
+def _cell_size(titles, row_sizes, col_sizes) -> float:
+    """Pixels a cell, the same in every map, so that each row of two maps fits :data:`MAX_WIDTH`."""
+    def width(m, cell):  # a panel's width, as _panel makes it: its frame and borders, or its title
+        return max(round(col_sizes[m] * cell) + 2 * _BORDER, 7 * len(titles[m]) + 4)
+
+    cell = min(_MAX_CELL, 340 / max(row_sizes))
+    pairs = [range(start, min(start + 2, len(titles))) for start in range(0, len(titles), 2)]
+    while cell > 1 and any(sum(width(m, cell) for m in pair) + _GAP > MAX_WIDTH for pair in pairs):
+        cell -= 0.25
+    return cell
+
+
+def _field_outline(fig, source: ColumnDataSource, name: str) -> None:
+    """The field's rectangles of ``source``: shaded amber, outlined amber over a black halo."""
+    fig.rect(x="x", y="y", width="width", height="height", source=source, fill_color=HIGHLIGHT_COLOR,
+             fill_alpha=0.3, line_color=None, name=f"{name}_shade")
+    for color, line_width, part in ((HALO_COLOR, 4, "halo"), (HIGHLIGHT_COLOR, 2, "line")):
+        fig.rect(x="x", y="y", width="width", height="height", source=source, fill_color=None,
+                 line_color=color, line_width=line_width, name=f"{name}_{part}")
+
+
+def _unit_cells(fig, source: ColumnDataSource):
+    """Each unit of a map as a light grey cell, looking the same whether selected or not."""
+    look = dict(fill_color=_CELL_FILL, line_color=_CELL_LINE, line_width=0.5)
+    return fig.rect(x="x", y="y", width=1, height=1, source=source, name=f"{fig.name}_cells", **look,
+                    **{f"{state}_{key}": value for state in ("selection", "nonselection")
+                       for key, value in look.items()})
+
+
+def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
+    """The panels (input, then each map), their rows of two, the field sources and the unit sources."""
+    row_sizes = _map_sizes(layers, image.shape[0], "image height")
+    col_sizes = _map_sizes(layers, image.shape[1], "image width")
+    names = ["input"] + [name for name, _, _ in layers]
+    titles = _panel_titles(layers, row_sizes, col_sizes)
+    cell = _cell_size(titles, row_sizes, col_sizes)
+    units = _unit_sources(layers, row_sizes, col_sizes)
+    start = units[level - 1].data
+    panels, fields = [], []
+    for m, name in enumerate(names):
+        fig = _panel(f"rf_{name}", titles[m], (row_sizes[m], col_sizes[m]), cell)
+        if m == 0:
+            _image(fig, ColumnDataSource(dict(image=[image])), image.shape, _ink_mapper(image))
+        else:
+            fig.add_tools(TapTool(renderers=[_unit_cells(fig, units[m - 1])], mode="replace"))
+        shown = m <= level  # the starting unit's field in this map, if it has one
+        keys = ("x", "y", "width", "height")
+        field = {key: [start[f"{name}_{key}"][unit_index]] if shown else [] for key in keys}
+        fields.append(ColumnDataSource(field, name=f"rf_{name}_field"))
+        _field_outline(fig, fields[-1], f"rf_{name}_field")
+        panels.append(fig)
+    rows = [panels[start : start + 2] for start in range(0, len(panels), 2)]
+    for column_panels in (panels[0::2], panels[1::2]):  # line the maps up in two columns
+        widest = max(map(_panel_width, column_panels), default=0)
+        for fig in column_panels:
+            _widen(fig, widest)
+    width = max(sum(map(_panel_width, pair)) + _GAP * (len(pair) - 1) for pair in rows)
+    return dict(rows=rows, width=width, fields=fields, units=units, names=names)
+
+
+def _check_explorer(image, layers, layer, unit, title):
+    image = _finite_matrix("image", image, "(H, W)")
+    _check_side("image", image, MAX_INPUT_SIDE, "pixels", "each pixel is a cell of the figure")
+    layers = _check_layers(layers)
+    names = [name for name, _, _ in layers]
+    if layer not in names:
+        raise ValueError(f"layer must be one of {names}, got {layer!r}")
+    level = names.index(layer) + 1
+    h = _map_sizes(layers, image.shape[0], "image height")[level]
+    w = _map_sizes(layers, image.shape[1], "image width")[level]
+    if unit is None:
+        unit = (h // 2, w // 2)
+    if (isinstance(unit, (str, bytes)) or not hasattr(unit, "__len__") or len(unit) != 2
+            or not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in unit)):
+        raise TypeError(f"unit must be a (row, column) pair of integers or None, got {unit!r}")
+    if not (0 <= unit[0] < h and 0 <= unit[1] < w):
+        raise ValueError(f"unit must lie in {layer}'s {h}x{w} map, 0 <= row < {h} and 0 <= column "
+                         f"< {w}, got {tuple(unit)}")
+    _check_title(title)
+    return image, layers, level, int(unit[0]) * w + int(unit[1])
+
+
+def receptive_field_explorer(image, *, layers=BOOK_LAYERS,
+                             layer: str = "pool", unit=None,
+                             title: str | None = None):
+    """Tap a unit of a feature map; see the input pixels it depends on.
+
+    Panels, two a row: the input ``image`` (white small, black large),
+    then each layer's map as a grid of light grey units (for the book:
+    conv1 24 x 24, conv2 20 x 20, pool 10 x 10). Tapping a unit (mouse
+    or touch) shades and outlines its receptive field in every map
+    before it, down to the input: a pool unit's 2 x 2 window in conv2,
+    the 6 x 6 units of conv1 under them, 10 x 10 pixels of the input.
+    A line of text reads ``pool unit (3, 4) sees input rows 6–15,
+    columns 8–17: 10 × 10 pixels, through 2 × 2 units of conv2 and
+    6 × 6 units of conv1``.
+
+    The fields of every unit are computed here, once, by
+    :func:`receptive_fields`; the browser only picks the tapped one's.
+
+    Parameters
+    ----------
+    image : array_like of shape (H, W)
+        E.g. one MNIST digit, 28 x 28. Finite; at most
+        :data:`MAX_INPUT_SIDE` pixels a side.
+    layers : sequence of (str, int, int), default BOOK_LAYERS
+        ``(name, kernel, stride)`` per layer, no padding.
+    layer : str, default "pool"
+        The map of the unit traced before any tap.
+    unit : (int, int), optional
+        That unit's (row, column); default the map's middle unit.
+    title : str, optional
+        Heading above the figure; ``""`` leaves it out.
+
+    Returns
+    -------
+    bokeh.models.Column
+        At most :data:`MAX_WIDTH` pixels wide. Named parts: the plots
+        ``"rf_input"`` and ``"rf_<layer>"``; per map the units' source
+        ``"rf_<layer>_units"`` (per unit, row-major: ``row``, ``col``,
+        ``text``, and its field in each map ``m`` up to the input,
+        ``<m>_first_row``, ``<m>_last_row``, ``<m>_first_col``,
+        ``<m>_last_col``); per panel the field's source
+        ``"rf_<m>_field"``; the ``Div`` ``"rf_readout"``.
+    """
+    image, layers, level, start = _check_explorer(
+        image, layers, layer, unit, title)
+    # Every unit's field in every map before it, once, by the rule.
+    parts = _explorer_plots(image, layers, level, start)
+    units, width = parts["units"], parts["width"]
+
+    text = units[level - 1].data["text"][start]
+    readout = _readout(text, width, "rf_readout")
+    units[level - 1].selected.indices = [start]
+    # In the browser: a tap selects a unit; show that unit's fields.
+    for source in units:
+        others = [other for other in units if other is not source]
+        source.selected.js_on_change("indices", CustomJS(
+            args=dict(units=source, others=others, readout=readout,
+                      names=parts["names"], fields=parts["fields"]),
+            code=_TAP_JS))
+
+    default = "Receptive fields: tap a unit of a map"
+    heading = _title_div(title, default, width, "rf_title")
+    grid = [row(*pair, spacing=_GAP) for pair in parts["rows"]]
+    return column(*heading, *grid, readout)
