@@ -1,0 +1,319 @@
+"""A figure a reader can drive in the static book: where one pixel of a convolution's output gradient goes.
+
+Single channel, stride 1, no padding, as the backprop chapter derives it. The output was
+``y[i, j] = sum(w * x[i:i+kh, j:j+kw])``, so one pixel ``dy[i, j]`` of the gradient arriving at the
+output sends ``dy[i, j] * w`` to the input's window (into ``dx``) and ``dy[i, j] * x[i:i+kh, j:j+kw]``
+to the filter (into ``dw``); the full gradients are these contributions summed over every pixel.
+
+Every contribution is computed here, in numpy, once for every pixel, and the full gradients by the
+package's own :func:`cnn_tutorial.ops.conv2d_backward`; all are shipped in the figure's data sources.
+The small ``CustomJS`` callback only picks the tapped pixel's arrays out of them: it does no
+arithmetic, so what the reader sees cannot disagree with the package the tests check. The look
+(colours, outlines, grey text, widths) is the one of :mod:`cnn_tutorial.interactive`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from bokeh.layouts import column, row
+from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper, TapTool
+
+from . import ops
+from .checks import check_int, check_window_fits, output_size
+from .interactive import (
+    _BORDER,
+    _GAP,
+    TEXT_COLOR,
+    _check_side,
+    _check_title,
+    _finite_matrix,
+    _image,
+    _ink_mapper,
+    _ink_on,
+    _mapped,
+    _outline,
+    _panel,
+    _panel_width,
+    _readout,
+    _signed_mapper,
+    _times,
+    _title_div,
+    _title_room,
+)
+from .pictures import MAX_WIDTH
+
+__all__ = ["conv_backward_explorer", "MAX_BACKWARD_SIDE"]
+
+#: The largest side of the input ``x`` :func:`conv_backward_explorer` takes: the figure ships one
+#: ``dx``-sized array per pixel of ``dy``, and two input-sized panels share a row of the text column.
+MAX_BACKWARD_SIDE = 16
+
+# The panels' titles (the small panels' set the width they need across).
+_SMALL_TITLES = ("filter w", "added to dw", "dw, all pixels")
+
+# A pixel of dy tapped: show its cell, its window, its two contributions and its line of text. The
+# source `pixels` holds one row per pixel p of dy (row-major), with everything already computed.
+_PICK_JS = """
+const hit = pixels.selected.indices;
+if (hit.length == 0) return;  // a tap beside the cells keeps the pixel picked
+const p = hit[hit.length - 1];
+const at = (column) => [pixels.data[column][p]];
+cell.data = {x: at("x"), y: at("y")};
+window_outline.data = {x: at("window_x"), y: at("window_y")};
+dx_part.data = {image: at("dx_part")};
+dw_part.data = {image: at("dw_part")};
+dw_text.data = Object.assign({}, dw_text.data, {label: pixels.data.dw_label[p], ink: pixels.data.dw_ink[p]});
+readout.text = pixels.data.text[p];
+"""
+
+
+# ----------------------------------------------------------------------------- checks
+
+def _check_arguments(x, w, dy, position, title):
+    x = _finite_matrix("x", x, "(H, W)")
+    _check_side("x", x, MAX_BACKWARD_SIDE, "pixels", "the figure ships one dx per pixel of dy")
+    w = _finite_matrix("w", w, "(kh, kw)")
+    check_window_fits("filter w", w.shape, x.shape, "input x")
+    ho, wo = output_size(x.shape[0], w.shape[0], 1), output_size(x.shape[1], w.shape[1], 1)
+    dy = _finite_matrix("dy", dy, "(Ho, Wo)")
+    if dy.shape != (ho, wo):
+        raise ValueError(
+            f"dy must have the output's shape {(ho, wo)} (x {x.shape}, w {w.shape}, stride 1, no padding), "
+            f"got {dy.shape}"
+        )
+    if not isinstance(position, (tuple, list)) or len(position) != 2:
+        raise TypeError(f"position must be a pair (i, j) of integers, got {position!r}")
+    i, j = check_int("position[0]", position[0], 0), check_int("position[1]", position[1], 0)
+    if i >= ho or j >= wo:
+        raise ValueError(f"position must index dy, of shape {(ho, wo)}: 0 <= i < {ho}, 0 <= j < {wo}; got {(i, j)}")
+    _check_title(title)
+    dtype = np.result_type(x, w, dy)
+    return x.astype(dtype, copy=False), w.astype(dtype, copy=False), dy.astype(dtype, copy=False), (i, j)
+
+
+# ----------------------------------------------------------------------------- numbers
+
+def _backward_data(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> dict:
+    """What the explorer shows: every pixel's contributions, the full gradients, each pixel's text.
+
+    ``dx_parts[p]`` (H, W) is ``dy[i, j] * w`` stamped at the window of pixel ``p = i * Wo + j`` (zero
+    elsewhere), ``dw_parts[p]`` (kh, kw) is ``dy[i, j] * x[i:i+kh, j:j+kw]``; ``dx`` and ``dw`` come
+    from :func:`cnn_tutorial.ops.conv2d_backward` (the simple route the chapters teach).
+    """
+    (h, wd), (kh, kw) = x.shape, w.shape
+    ho, wo = dy.shape
+    dx_parts = np.zeros((ho * wo, h, wd), dtype=dy.dtype)
+    dw_parts = np.empty((ho * wo, kh, kw), dtype=dy.dtype)
+    text = []
+    for p in range(ho * wo):
+        i, j = divmod(p, wo)
+        g = dy[i, j]
+        dx_parts[p, i : i + kh, j : j + kw] = g * w
+        dw_parts[p] = g * x[i : i + kh, j : j + kw]
+        window = f"[{i}:{i + kh}, {j}:{j + kw}]"
+        text.append(
+            f"dy[{i}, {j}] = {g:.2f}: adds {g:.2f} \u00d7 w to dx{window} and {g:.2f} \u00d7 x{window} to dw"
+        )
+    dx, dw, _ = ops.conv2d_backward(dy[None, None], x[None, None], w[None, None], method="simple")
+    return dict(dx_parts=dx_parts, dw_parts=dw_parts, dx=dx[0, 0], dw=dw[0, 0], text=text)
+
+
+# ----------------------------------------------------------------------------- drawing
+
+def _sizes(x_shape, w_shape) -> tuple[float, float]:
+    """Pixels a cell of the input-sized panels (x, dy, dx) and of the filter-sized ones (w, dw), so that
+    the bottom row (two input-sized and two filter-sized panels) fits :data:`MAX_WIDTH`."""
+    (h, wd), (kh, kw) = x_shape, w_shape
+    small_cell = min(32, 100 / max(kh, kw))
+    small = max(round(small_cell * kw) + 2 * _BORDER, *map(_title_room, _SMALL_TITLES))
+    frames = MAX_WIDTH - 4 - 3 * _GAP - 2 * small - 2 * 2 * _BORDER  # what the two dx panels share
+    return min(frames / (2 * wd), 300 / h, 36), small_cell
+
+
+def _labels(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float, name: str) -> ColumnDataSource:
+    """Each value of a small array printed in its cell, black or white against the cell's colour."""
+    rows, cols = values.shape
+    i, j = np.divmod(np.arange(values.size), cols)
+    source = ColumnDataSource(
+        dict(x=j + 0.5, y=i + 0.5, label=[f"{v:.2f}" for v in values.ravel()],
+             ink=_ink_on(_mapped(values, mapper))),
+        name=name,
+    )
+    fig.text(
+        x="x", y="y", text="label", text_color="ink", source=source, text_align="center",
+        text_baseline="middle", text_font_size=f"{max(7, min(13, round(cell * 0.3)))}px",
+    )
+    return source
+
+
+def _pixel_columns(data: dict, dy: np.ndarray, w_shape, dy_mapper, dw_mapper, print_dy: bool) -> dict:
+    """One row per pixel ``p`` of dy (row-major): its place, colour, contributions, labels and text."""
+    ho, wo = dy.shape
+    kh, kw = w_shape
+    i, j = np.divmod(np.arange(ho * wo), wo)
+    fills = _mapped(dy, dy_mapper)
+    return dict(
+        p=np.arange(ho * wo), i=i, j=j, value=dy.ravel(), x=j + 0.5, y=i + 0.5,
+        window_x=j + kw / 2, window_y=i + kh / 2, fill=fills, ink=_ink_on(fills),
+        label=[f"{v:.2f}" if print_dy else "" for v in dy.ravel()],
+        dx_part=list(data["dx_parts"]), dw_part=list(data["dw_parts"]),
+        dw_label=[[f"{v:.2f}" for v in part.ravel()] for part in data["dw_parts"]],
+        dw_ink=[_ink_on(_mapped(part, dw_mapper)) for part in data["dw_parts"]],
+        text=data["text"],
+    )
+
+
+def _dy_panel(dy: np.ndarray, cell: float, pixels: ColumnDataSource):
+    """dy as cells a reader can tap (one glyph per pixel, from ``pixels``); returns the plot and the cells."""
+    fig = _panel("bwd_dy", "dy: tap a pixel", dy.shape, cell)
+    cells = fig.rect(
+        x="x", y="y", width=1, height=1, source=pixels, fill_color="fill", line_color=TEXT_COLOR,
+        line_alpha=0.5, name="bwd_dy_cells",
+    )
+    words = fig.text(
+        x="x", y="y", text="label", text_color="ink", source=pixels, text_align="center",
+        text_baseline="middle", text_font_size=f"{max(7, min(13, round(cell * 0.3)))}px",
+    )
+    for renderer in (cells, words):  # a picked pixel looks like the others; its outline marks it
+        renderer.selection_glyph = renderer.glyph.clone()
+        renderer.nonselection_glyph = renderer.glyph.clone()
+    fig.add_tools(TapTool(renderers=[cells], mode="replace"))
+    return fig, cells
+
+
+def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
+    """The explorer's seven panels with pixel ``position`` picked, and the sources its callback changes.
+
+    Returns ``top`` (x, w, dy), ``bottom`` (the two contributions, then dx and dw), ``width`` (of the
+    wider row, in pixels) and ``sources``: ``"pixels"``, ``"cell"``, ``"window"``, ``"dx_part"``,
+    ``"dw_part"``, ``"dw_text"`` (see :func:`conv_backward_explorer`).
+    """
+    cell, small_cell = _sizes(x.shape, w.shape)
+    print_small, print_dy = max(w.shape) <= 5, cell >= 22
+    p = position[0] * dy.shape[1] + position[1]
+    x_mapper = _signed_mapper(x) if x.min() < 0 else _ink_mapper(x)
+    dy_mapper, w_mapper = _signed_mapper(dy), _signed_mapper(w)
+    dx_part_mapper, dw_part_mapper = _signed_mapper(data["dx_parts"]), _signed_mapper(data["dw_parts"])
+    dx_mapper, dw_mapper = _signed_mapper(data["dx"]), _signed_mapper(data["dw"])
+
+    pixels = ColumnDataSource(
+        _pixel_columns(data, dy, w.shape, dy_mapper, dw_part_mapper, print_dy), name="bwd_pixels"
+    )
+    pixels.selected.indices = [p]
+    sources = {"pixels": pixels}
+    plots = {}
+    for name, title, values, shape, size, mapper in (
+        ("bwd_x", "input x", x, x.shape, cell, x_mapper),
+        ("bwd_w", "filter w", w, w.shape, small_cell, w_mapper),
+        ("bwd_dx_part", "added to dx", data["dx_parts"][p], x.shape, cell, dx_part_mapper),
+        ("bwd_dw_part", "added to dw", data["dw_parts"][p], w.shape, small_cell, dw_part_mapper),
+        ("bwd_dx", "dx, all pixels", data["dx"], x.shape, cell, dx_mapper),
+        ("bwd_dw", "dw, all pixels", data["dw"], w.shape, small_cell, dw_mapper),
+    ):
+        plots[name] = _panel(name, title, shape, size)
+        source = ColumnDataSource(dict(image=[values]), name=f"{name}_source")
+        _image(plots[name], source, shape, mapper)
+        if name in ("bwd_dx_part", "bwd_dw_part"):
+            sources[name[4:]] = source
+        if size == small_cell and print_small:
+            text = _labels(plots[name], values, mapper, small_cell, f"{name}_text")
+            if name == "bwd_dw_part":
+                sources["dw_text"] = text
+    plots["bwd_dy"], _ = _dy_panel(dy, cell, pixels)
+
+    at = dict((key, pixels.data[key][p]) for key in ("x", "y", "window_x", "window_y"))
+    sources["cell"] = ColumnDataSource(dict(x=[at["x"]], y=[at["y"]]), name="bwd_cell")
+    sources["window"] = ColumnDataSource(dict(x=[at["window_x"]], y=[at["window_y"]]), name="bwd_window")
+    if "dw_text" not in sources:  # filters too large to print: an empty source for the callback
+        sources["dw_text"] = ColumnDataSource(dict(x=[], y=[], label=[], ink=[]), name="bwd_dw_part_text")
+    _outline(plots["bwd_dy"], sources["cell"], 1, 1, "bwd_cell")
+    for name in ("bwd_x", "bwd_dx_part", "bwd_dx"):
+        _outline(plots[name], sources["window"], w.shape[1], w.shape[0], "bwd_window")
+
+    top = [plots[name] for name in ("bwd_x", "bwd_w", "bwd_dy")]
+    bottom = [plots[name] for name in ("bwd_dx_part", "bwd_dw_part", "bwd_dx", "bwd_dw")]
+    width = max(sum(map(_panel_width, panels)) + (len(panels) - 1) * _GAP for panels in (top, bottom))
+    return dict(top=top, bottom=bottom, width=width, sources=sources)
+
+
+# ----------------------------------------------------------------------------- the figure
+
+def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
+    """Where one pixel of a convolution's output gradient goes; tap dy.
+
+    Single channel, stride 1, no padding. The forward pass was
+    ``y[i, j] = sum(w * x[i:i+kh, j:j+kw])``, so the pixel ``dy[i, j]``
+    of the gradient arriving at ``y`` adds ``dy[i, j] * w`` to ``dx``
+    at its window and ``dy[i, j] * x[i:i+kh, j:j+kw]`` to ``dw``. The
+    reader taps (or clicks) a pixel of ``dy`` and sees, in two rows:
+
+    * the input ``x`` (white small, black large; blue-white-red if it
+      has negative values) with the pixel's window outlined, the filter
+      ``w``, and ``dy`` with the pixel outlined;
+    * what that pixel adds to ``dx`` (``w`` scaled and stamped at the
+      window, outlined) and to ``dw`` (the window of ``x``, scaled);
+      then the full ``dx`` and ``dw``: these contributions summed over
+      every pixel of ``dy``;
+    * a line of text: ``dy[2, 3] = 0.41: adds 0.41 x w to dx[2:5, 3:6]
+      and 0.41 x x[2:5, 3:6] to dw``.
+
+    Gradients and filters are blue negative, white zero, red positive;
+    each panel has its own scale, symmetric around 0 (the two "added"
+    panels one scale over all pixels, so that picks compare). Small
+    filters (at most 5 a side) have each value printed in its cell.
+
+    Every contribution is computed here, for every pixel, and the full
+    gradients by :func:`cnn_tutorial.ops.conv2d_backward`; the browser
+    only shows the tapped pixel's, so the figure needs no kernel.
+
+    Parameters
+    ----------
+    x : array_like of shape (H, W)
+        The input of the forward pass, e.g. an 8 x 8 crop of a digit.
+        Finite; at most :data:`MAX_BACKWARD_SIDE` pixels a side.
+    w : array_like of shape (kh, kw)
+        The filter, at most the size of ``x``. Finite.
+    dy : array_like of shape (H - kh + 1, W - kw + 1)
+        The gradient arriving at the output. Finite.
+    position : (int, int), default (0, 0)
+        The pixel ``(i, j)`` of ``dy`` picked before any tap.
+    title : str, optional
+        Heading above the figure; the default names the sizes, and
+        ``""`` leaves it out.
+
+    Returns
+    -------
+    bokeh.models.Column
+        Show it with :func:`cnn_tutorial.display.show`; at most
+        :data:`MAX_WIDTH` pixels wide. Named parts: the plots
+        ``"bwd_x"``, ``"bwd_w"``, ``"bwd_dy"`` (its tappable cells
+        ``"bwd_dy_cells"``), ``"bwd_dx_part"``, ``"bwd_dw_part"``,
+        ``"bwd_dx"``, ``"bwd_dw"`` (each image's source
+        ``"<plot>_source"``); ``"bwd_pixels"``, one row per pixel
+        ``p = i * Wo + j`` (``i``, ``j``, ``value``, ``dx_part``,
+        ``dw_part``, ``text``, ...); the outlines' sources
+        ``"bwd_cell"`` and ``"bwd_window"``; the ``Div``
+        ``"bwd_readout"``.
+    """
+    x, w, dy, position = _check_arguments(x, w, dy, position, title)
+    # Every number, once: each pixel's two contributions and text,
+    # and the full gradients from the package's conv2d_backward.
+    data = _backward_data(x, w, dy)
+    parts = _backward_plots(x, w, dy, data, position)
+    src, width = parts["sources"], parts["width"]
+
+    p = position[0] * dy.shape[1] + position[1]
+    readout = _readout(data["text"][p], width, "bwd_readout")
+    # In the browser: show the arrays of the pixel tapped.
+    src["pixels"].selected.js_on_change("indices", CustomJS(
+        args=dict(pixels=src["pixels"], cell=src["cell"],
+                  window_outline=src["window"], dx_part=src["dx_part"],
+                  dw_part=src["dw_part"], dw_text=src["dw_text"],
+                  readout=readout),
+        code=_PICK_JS))
+
+    default = (f"Backward pass of a {_times(w.shape)} filter over a "
+               f"{_times(x.shape)} input")
+    heading = _title_div(title, default, width, "bwd_title")
+    return column(*heading, row(*parts["top"], spacing=_GAP),
+                  row(*parts["bottom"], spacing=_GAP), readout)
