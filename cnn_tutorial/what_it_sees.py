@@ -15,6 +15,7 @@ largest value of their scale. Digits are drawn like ink too, white for their sma
 from __future__ import annotations
 
 import html
+import numbers
 
 import numpy as np
 from bokeh.layouts import column, gridplot, row
@@ -73,7 +74,8 @@ def strongest_images(activations, channel: int, k: int = 8):
     """
     activations = as_float_array("activations", activations)
     check_ndim("activations", activations, 4, "(N, C, H, W)")
-    check_no_empty_axes("activations", activations, "(N, C, H, W)", (0, 1, 2, 3))
+    check_no_empty_axes("activations", activations, "(N, C, H, W)",
+                        (0, 1, 2, 3))
     channel = check_int("channel", channel, 0)
     if channel >= activations.shape[1]:
         raise ValueError(
@@ -85,8 +87,8 @@ def strongest_images(activations, channel: int, k: int = 8):
             f"k must be <= {len(activations)}, the number of images in "
             f"activations, got {k}")
     if not np.isfinite(activations[:, channel]).all():
-        raise ValueError(
-            f"activations[:, {channel}] must be finite; it holds NaN or inf")
+        raise ValueError(f"activations[:, {channel}] must be finite; "
+                         "it holds NaN or inf")
     scores = activations[:, channel].max(axis=(1, 2))  # (N,)
     # A stable sort keeps equal scores in image order.
     indices = np.argsort(-scores, kind="stable")[:k]  # (k,)
@@ -118,15 +120,27 @@ def _maps(name: str, maps) -> np.ndarray:
     if not np.isfinite(maps).all():
         raise ValueError(f"{name} must be finite; it holds NaN or inf")
     if maps.min() < 0:
-        raise ValueError(f"{name} must be >= 0 (feature maps after a ReLU), got a minimum of {maps.min()}")
+        raise ValueError(f"{name} must be >= 0 (feature maps after a ReLU), "
+                         f"got a minimum of {maps.min()}")
     return maps
 
 
-def _channels(name: str, channels, count: int, maps_name: str) -> list[int]:
-    """``channels`` as a non-empty list of channel numbers below ``count``."""
-    if isinstance(channels, (int, np.integer)) or not hasattr(channels, "__len__") or not len(channels):
+def _digits_and_maps(images, maps1, maps2):
+    maps1, maps2 = _maps("maps1", maps1), _maps("maps2", maps2)
+    if len(maps2) != len(maps1):
+        raise ValueError(f"maps2 has {len(maps2)} images, maps1 {len(maps1)}")
+    return _digits(images, len(maps1)), maps1, maps2
+
+
+def _channels(name: str, channels, maps: np.ndarray, maps_name: str) -> list[int]:
+    """``channels`` as a non-empty list of channel numbers of ``maps``."""
+    count = maps.shape[1]
+    listed = not isinstance(channels, (str, numbers.Number)) and len(np.shape(channels)) == 1
+    if not listed or not len(channels):
         raise TypeError(f"{name} must be a non-empty sequence of channel numbers, got {channels!r}")
     picked = [check_int(name, channel, 0) for channel in channels]
+    if len(set(picked)) < len(picked):
+        raise ValueError(f"{name} must not name a channel twice, got {list(picked)}")
     if max(picked) >= count:
         raise ValueError(f"{name} must be < {count}, the number of channels of {maps_name}, "
                          f"got {max(picked)}")
@@ -144,7 +158,10 @@ def _titles(titles, count: int) -> list[str]:
 
 # ----------------------------------------------------------------------------- drawing
 
-def _ink(low: float, high: float) -> LinearColorMapper:
+def _ink(values: np.ndarray, low: float | None = None) -> LinearColorMapper:
+    """White for ``low`` (default: the smallest of ``values``), black for the largest value."""
+    low = float(values.min()) if low is None else low
+    high = float(values.max())
     return LinearColorMapper(palette=_INK, low=low, high=high if high > low else low + 1.0)
 
 
@@ -197,9 +214,12 @@ def _group(heading: str, panels: list, ncols: int):
                   spacing=0)
 
 
-def _check_fits(width: int, what: str) -> None:
+def _check_fits(groups: list, what: str) -> None:
+    """Raise ``ValueError`` naming ``what`` if the groups side by side are too wide."""
+    width = sum(_group_width(group) for group in groups) + _GAP * (len(groups) - 1)
     if width > MAX_WIDTH:
-        raise ValueError(f"{what}: the figure would be {width} pixels wide, more than {MAX_WIDTH}")
+        raise ValueError(f"{what} name too many channels: the figure would be {width} pixels wide, "
+                         f"more than {MAX_WIDTH}")
 
 
 # ----------------------------------------------------------------------------- figures
@@ -235,35 +255,33 @@ def feature_maps_figure(images, maps1, maps2, channels1=(0, 1, 2, 3),
         ``"conv1-{d}-{c}"`` and ``"conv2-{d}-{c}"`` (row ``d``, channel
         ``c``); each draws its array from the source ``name + "_source"``.
     """
-    maps1, maps2 = _maps("maps1", maps1), _maps("maps2", maps2)
-    images = _digits(images, len(maps1))
-    if len(maps2) != len(maps1):
-        raise ValueError(f"maps2 has {len(maps2)} images, maps1 {len(maps1)}")
-    channels1 = _channels("channels1", channels1, maps1.shape[1], "maps1")
-    channels2 = _channels("channels2", channels2, maps2.shape[1], "maps2")
+    images, maps1, maps2 = _digits_and_maps(images, maps1, maps2)
+    channels1 = _channels("channels1", channels1, maps1, "maps1")
+    channels2 = _channels("channels2", channels2, maps2, "maps2")
     titles = _titles(titles, len(images))
-    digits = _digit_panels(images, titles)
-    layer1 = _map_panels("conv1", maps1, channels1)
-    layer2 = _map_panels("conv2", maps2, channels2)
-    groups = [_group("digit", digits, 1), _group("conv 1", layer1, len(channels1)),
-              _group("conv 2", layer2, len(channels2))]
-    width = sum(_group_width(group) for group in groups) + _GAP * (len(groups) - 1)
-    _check_fits(width, f"channels1 and channels2 name {len(channels1) + len(channels2)} channels")
+    groups = [_digit_group(images, titles),
+              _map_group("conv 1", maps1, channels1),
+              _map_group("conv 2", maps2, channels2)]
+    _check_fits(groups, "channels1 and channels2")
     return row(groups, spacing=_GAP)
 
 
-def _digit_panels(images: np.ndarray, titles: list[str]) -> list:
-    mapper = _ink(float(images.min()), float(images.max()))
-    return [_panel(f"digit-{d}", title, image, mapper) for d, (image, title) in enumerate(zip(images, titles))]
+def _digit_group(images: np.ndarray, titles: list[str]):
+    ink = _ink(images)
+    panels = [_panel(f"digit-{d}", title, image, ink)
+              for d, (image, title) in enumerate(zip(images, titles))]
+    return _group("digit", panels, 1)
 
 
-def _map_panels(layer: str, maps: np.ndarray, channels: list[int]) -> list:
+def _map_group(layer: str, maps: np.ndarray, channels: list[int]):
     """Row by row (one row per image), one panel per channel; one ink scale per channel from 0."""
-    mappers = {c: _ink(0.0, float(maps[:, c].max())) for c in channels}
-    return [
-        _panel(f"{layer}-{d}-{c}", f"channel {c}", maps[d, c], mappers[c])
+    scales = {c: _ink(maps[:, c], low=0.0) for c in channels}
+    prefix = layer.replace(" ", "")
+    panels = [
+        _panel(f"{prefix}-{d}-{c}", f"channel {c}", maps[d, c], scales[c])
         for d in range(len(maps)) for c in channels
     ]
+    return _group(layer, panels, len(channels))
 
 
 def _group_width(group) -> int:
@@ -305,15 +323,19 @@ def strongest_images_figure(images, activations, channel: int, k: int = 8,
     """
     activations = _maps("activations", activations)
     images = _digits(images, len(activations))
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a str, got {layer!r}")
     indices, scores = strongest_images(activations, channel, k)
-    ink = _ink(float(images[indices].min()), float(images[indices].max()))
-    digits = [_panel(f"digit-{i}", f"image {i}", images[i], ink) for i in indices]
-    scale = _ink(0.0, float(scores[0]))
-    maps = [_panel(f"map-{i}", f"max {s:.3g}", activations[i, channel], scale)
-            for i, s in zip(indices, scores)]
-    grid = _pairs_grid(digits, maps)
-    heading = f"{layer}, channel {channel}: the {k} images it responds to most"
-    return column(_heading(heading, MAX_WIDTH), grid, spacing=0)
+    ink = _ink(images[indices])  # white smallest, black largest
+    scale = _ink(activations[indices, channel], low=0.0)  # black: top score
+    digits = [_panel(f"digit-{i}", f"image {i}", images[i], ink)
+              for i in indices]
+    maps = [_panel(f"map-{i}", f"max {s:.3g}", activations[i, channel],
+                   scale) for i, s in zip(indices, scores)]
+    heading = (f"{layer}, channel {channel}: "
+               f"the {k} images it responds to most")
+    return column(_heading(heading, MAX_WIDTH),
+                  _pairs_grid(digits, maps), spacing=0)
 
 
 def _pairs_grid(digits: list, maps: list):

@@ -224,9 +224,11 @@ GOOD = dict(images=np.zeros((2, 28, 28)), maps1=np.ones((2, 8, 24, 24)), maps2=n
     (dict(maps1=np.full((2, 8, 24, 24), np.inf)), ValueError, "maps1 must be finite"),
     (dict(channels1=(0, 8)), ValueError, "channels1 must be < 8, the number of channels of maps1"),
     (dict(channels2=(-1,)), ValueError, "channels2 must be >= 0"),
+    (dict(channels2=(1, 2, 1)), ValueError, r"channels2 must not name a channel twice, got \[1, 2, 1\]"),
+    (dict(channels1=np.array([[0, 1]])), TypeError, "channels1 must be a non-empty sequence"),
     (dict(channels2=3), TypeError, "channels2 must be a non-empty sequence"),
     (dict(channels1=()), TypeError, "channels1 must be a non-empty sequence"),
-    (dict(channels1=range(8), channels2=range(8)), ValueError, "16 channels: the figure would be .* more than 680"),
+    (dict(channels1=range(8), channels2=range(8)), ValueError, "channels1 and channels2 name too many channels: .* 680"),
     (dict(titles=["one"]), ValueError, "titles has 1 entries for 2 images"),
 ])
 def test_feature_maps_figure_bad_input(change, error, match):
@@ -285,6 +287,7 @@ def test_strongest_images_figure_wraps_many_images_into_pairs_of_rows():
     ((np.zeros((5, 28, 28)), np.ones((5, 6, 6)), 0), ValueError, "activations must be a 4-D array"),
     ((np.zeros((5, 28, 28)), np.full((5, 4, 6, 6), np.nan), 0), ValueError, "activations must be finite"),
     ((np.zeros((5, 28, 28)), -np.ones((5, 4, 6, 6)), 0), ValueError, "activations must be >= 0"),
+    ((np.zeros((5, 28, 28)), np.ones((5, 4, 6, 6)), 0, 2, 2), TypeError, "layer must be a str"),
 ])
 def test_strongest_images_figure_bad_input(args, error, match):
     with pytest.raises(error, match=match):
