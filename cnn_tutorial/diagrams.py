@@ -166,7 +166,7 @@ def _conv_name(filters: np.ndarray) -> str:
 def _layer(name: str, shape, tensors) -> Layer:
     """A Layer from output shape ``shape`` (no batch axis) and ``(name, array)`` pairs."""
     shapes = tuple((key, tuple(value.shape)) for key, value in tensors)
-    count = sum(math.prod(shape) for _, shape in shapes)
+    count = sum(math.prod(array_shape) for _, array_shape in shapes)
     return Layer(name, tuple(int(size) for size in shape), shapes, count)
 
 
