@@ -322,6 +322,7 @@ def test_tapping_a_pixel_of_dy_shows_its_contributions(browser, touch):
         for i, j in [(2, 3), (5, 0), (0, 5)]:
             p = i * 6 + j
             sx, sy = page.evaluate(CELL_CENTRE_JS, ["bwd_dy", i, j])
+            page.wait_for_timeout(400)  # two taps in quick succession are a double tap, not two picks
             if touch:
                 page.touchscreen.tap(sx, sy)
             else:
@@ -341,6 +342,7 @@ def test_tapping_a_pixel_of_dy_shows_its_contributions(browser, touch):
         page.mouse.click(sx, sy) if not touch else page.touchscreen.tap(sx, sy)
         page.wait_for_timeout(200)
         assert page.evaluate(STATE_JS)["readout"] == pixels["text"][5]
+        assert page.evaluate("() => [...Bokeh.index][0].el.getBoundingClientRect().width") <= MAX_WIDTH
         assert errors == []
     finally:
         page.close()
