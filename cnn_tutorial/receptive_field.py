@@ -89,21 +89,22 @@ def _check_layers(layers) -> tuple[tuple[str, int, int], ...]:
 
 def _map_sizes(layers, input_size: int, axis: str = "input_size") -> list[int]:
     """Units along one axis of each map, the input first; an error if a layer finds less than its kernel."""
-    sizes = [input_size]
+    sizes, path = [input_size], f"{axis} {input_size}"
     for name, kernel, stride in layers:
         if kernel > sizes[-1]:
             raise ValueError(
                 f"layers: {name}'s kernel {kernel} is larger than the {sizes[-1]} units its input has "
-                f"along an axis ({axis} {input_size} through {[size for size in sizes[1:]]})"
+                f"along an axis ({path})"
             )
         sizes.append(output_size(sizes[-1], kernel, stride))
+        path += f", {sizes[-1]} after {name}"
     return sizes
 
 
 # ----------------------------------------------------------------------------- the rule
 
 def receptive_fields(layers, input_size: int) -> tuple[Field, ...]:
-    """The receptive field of every layer of a stack of convolutions and pools.
+    """Receptive field of each layer of a stack of convolutions and pools.
 
     No padding; the same rule holds for a convolution and a pooling
     window. Along one axis, from the input (size 1, jump 1, centre 0):
@@ -246,7 +247,8 @@ def _field_outline(fig, source: ColumnDataSource, name: str) -> None:
 
 def _unit_cells(fig, source: ColumnDataSource):
     """Each unit of a map as a light grey cell, looking the same whether selected or not."""
-    look = dict(fill_color=_CELL_FILL, line_color=_CELL_LINE, line_width=0.5)
+    look = dict(fill_color=_CELL_FILL, fill_alpha=1.0, line_color=_CELL_LINE, line_alpha=1.0,
+                line_width=0.5)
     return fig.rect(x="x", y="y", width=1, height=1, source=source, name=f"{fig.name}_cells", **look,
                     **{f"{state}_{key}": value for state in ("selection", "nonselection")
                        for key, value in look.items()})
@@ -288,6 +290,7 @@ def _check_explorer(image, layers, layer, unit, title):
     _check_side("image", image, MAX_INPUT_SIDE, "pixels", "each pixel is a cell of the figure")
     layers = _check_layers(layers)
     names = [name for name, _, _ in layers]
+    layer = names[-1] if layer is None else layer
     if layer not in names:
         raise ValueError(f"layer must be one of {names}, got {layer!r}")
     level = names.index(layer) + 1
@@ -306,7 +309,7 @@ def _check_explorer(image, layers, layer, unit, title):
 
 
 def receptive_field_explorer(image, *, layers=BOOK_LAYERS,
-                             layer: str = "pool", unit=None,
+                             layer: str | None = None, unit=None,
                              title: str | None = None):
     """Tap a unit of a feature map; see the input pixels it depends on.
 
@@ -330,8 +333,9 @@ def receptive_field_explorer(image, *, layers=BOOK_LAYERS,
         :data:`MAX_INPUT_SIDE` pixels a side.
     layers : sequence of (str, int, int), default BOOK_LAYERS
         ``(name, kernel, stride)`` per layer, no padding.
-    layer : str, default "pool"
-        The map of the unit traced before any tap.
+    layer : str, optional
+        The map of the unit traced before any tap; default the last
+        (for the book, ``"pool"``).
     unit : (int, int), optional
         That unit's (row, column); default the map's middle unit.
     title : str, optional
