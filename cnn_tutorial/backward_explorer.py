@@ -1,12 +1,14 @@
-"""A figure a reader can drive in the static book: where one pixel of a convolution's output gradient goes.
+"""A figure to drive in the static book: where one pixel of a convolution's output gradient goes.
 
 Single channel, stride 1, no padding, as the backprop chapter derives it. The output was
-``y[i, j] = sum(w * x[i:i+kh, j:j+kw])``, so one pixel ``dy[i, j]`` of the gradient arriving at the
-output sends ``dy[i, j] * w`` to the input's window (into ``dx``) and ``dy[i, j] * x[i:i+kh, j:j+kw]``
-to the filter (into ``dw``); the full gradients are these contributions summed over every pixel.
+``y[i, j] = sum(w * x[i:i+kh, j:j+kw])``, so one pixel ``dy[i, j]`` of the gradient arriving at
+the output sends ``dy[i, j] * w`` to the input's window (into ``dx``) and
+``dy[i, j] * x[i:i+kh, j:j+kw]`` to the filter (into ``dw``); the full gradients are these
+contributions summed over every pixel.
 
-Every contribution is computed here, in numpy, once for every pixel, and the full gradients by the
-package's own :func:`cnn_tutorial.ops.conv2d_backward`; all are shipped in the figure's data sources.
+Every contribution is computed here, in numpy, once for every pixel, and the full gradients by
+the package's own :func:`cnn_tutorial.ops.conv2d_backward`; all are shipped in the figure's data
+sources.
 The small ``CustomJS`` callback only picks the tapped pixel's arrays out of them: it does no
 arithmetic, so what the reader sees cannot disagree with the package the tests check. The look
 (colours, outlines, grey text, widths) is the one of :mod:`cnn_tutorial.interactive`.
@@ -45,7 +47,8 @@ from .pictures import MAX_WIDTH
 __all__ = ["conv_backward_explorer", "MAX_BACKWARD_SIDE"]
 
 #: The largest side of the input ``x`` :func:`conv_backward_explorer` takes: the figure ships one
-#: ``dx``-sized array per pixel of ``dy``, and two input-sized panels share a row of the text column.
+#: ``dx``-sized array per pixel of ``dy``, and two input-sized panels share a row of the text
+#: column.
 MAX_BACKWARD_SIDE = 16
 
 # The panels' titles (the small panels' set the width they need across).
@@ -62,7 +65,8 @@ cell.data = {x: at("x"), y: at("y")};
 window_outline.data = {x: at("window_x"), y: at("window_y")};
 dx_part.data = {image: at("dx_part")};
 dw_part.data = {image: at("dw_part")};
-dw_text.data = Object.assign({}, dw_text.data, {label: pixels.data.dw_label[p], ink: pixels.data.dw_ink[p]});
+dw_text.data = Object.assign({}, dw_text.data,
+                             {label: pixels.data.dw_label[p], ink: pixels.data.dw_ink[p]});
 readout.text = pixels.data.text[p];
 """
 
@@ -78,17 +82,21 @@ def _check_arguments(x, w, dy, position, title):
     dy = _finite_matrix("dy", dy, "(Ho, Wo)")
     if dy.shape != (ho, wo):
         raise ValueError(
-            f"dy must have the output's shape {(ho, wo)} (x {x.shape}, w {w.shape}, stride 1, no padding), "
-            f"got {dy.shape}"
+            f"dy must have the output's shape {(ho, wo)} (x {x.shape}, w {w.shape}, stride 1, "
+            f"no padding), got {dy.shape}"
         )
     if not isinstance(position, (tuple, list)) or len(position) != 2:
         raise TypeError(f"position must be a pair (i, j) of integers, got {position!r}")
     i, j = check_int("position[0]", position[0], 0), check_int("position[1]", position[1], 0)
     if i >= ho or j >= wo:
-        raise ValueError(f"position must index dy, of shape {(ho, wo)}: 0 <= i < {ho}, 0 <= j < {wo}; got {(i, j)}")
+        raise ValueError(
+            f"position must index dy, of shape {(ho, wo)}: 0 <= i < {ho}, 0 <= j < {wo}; "
+            f"got {(i, j)}"
+        )
     _check_title(title)
     dtype = np.result_type(x, w, dy)
-    return x.astype(dtype, copy=False), w.astype(dtype, copy=False), dy.astype(dtype, copy=False), (i, j)
+    x, w, dy = (a.astype(dtype, copy=False) for a in (x, w, dy))
+    return x, w, dy, (i, j)
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -96,9 +104,10 @@ def _check_arguments(x, w, dy, position, title):
 def _backward_data(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> dict:
     """What the explorer shows: every pixel's contributions, the full gradients, each pixel's text.
 
-    ``dx_parts[p]`` (H, W) is ``dy[i, j] * w`` stamped at the window of pixel ``p = i * Wo + j`` (zero
-    elsewhere), ``dw_parts[p]`` (kh, kw) is ``dy[i, j] * x[i:i+kh, j:j+kw]``; ``dx`` and ``dw`` come
-    from :func:`cnn_tutorial.ops.conv2d_backward` (the simple route the chapters teach).
+    ``dx_parts[p]`` (H, W) is ``dy[i, j] * w`` stamped at the window of pixel ``p = i * Wo + j``
+    (zero elsewhere), ``dw_parts[p]`` (kh, kw) is ``dy[i, j] * x[i:i+kh, j:j+kw]``; ``dx`` and
+    ``dw`` come from :func:`cnn_tutorial.ops.conv2d_backward` (the simple route the chapters
+    teach).
     """
     (h, wd), (kh, kw) = x.shape, w.shape
     ho, wo = dy.shape
@@ -111,9 +120,8 @@ def _backward_data(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> dict:
         dx_parts[p, i : i + kh, j : j + kw] = g * w
         dw_parts[p] = g * x[i : i + kh, j : j + kw]
         window = f"[{i}:{i + kh}, {j}:{j + kw}]"
-        text.append(
-            f"dy[{i}, {j}] = {g:.2f}: adds {g:.2f} \u00d7 w to dx{window} and {g:.2f} \u00d7 x{window} to dw"
-        )
+        text.append(f"dy[{i}, {j}] = {g:.2f}: adds {g:.2f} \u00d7 w to dx{window} "
+                    f"and {g:.2f} \u00d7 x{window} to dw")
     dx, dw, _ = ops.conv2d_backward(dy[None, None], x[None, None], w[None, None], method="simple")
     return dict(dx_parts=dx_parts, dw_parts=dw_parts, dx=dx[0, 0], dw=dw[0, 0], text=text)
 
@@ -121,8 +129,8 @@ def _backward_data(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> dict:
 # ----------------------------------------------------------------------------- drawing
 
 def _sizes(x_shape, w_shape) -> tuple[float, float]:
-    """Pixels a cell of the input-sized panels (x, dy, dx) and of the filter-sized ones (w, dw), so that
-    the bottom row (two input-sized and two filter-sized panels) fits :data:`MAX_WIDTH`."""
+    """Pixels a cell of the input-sized panels (x, dy, dx) and of the filter-sized ones (w, dw), so
+    that the bottom row (two input-sized and two filter-sized panels) fits :data:`MAX_WIDTH`."""
     (h, wd), (kh, kw) = x_shape, w_shape
     small_cell = min(32, 100 / max(kh, kw))
     small = max(round(small_cell * kw) + 2 * _BORDER, *map(_title_room, _SMALL_TITLES))
@@ -130,12 +138,19 @@ def _sizes(x_shape, w_shape) -> tuple[float, float]:
     return min(frames / (2 * wd), 300 / h, 36), small_cell
 
 
-def _labels(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float, name: str) -> ColumnDataSource:
+def _short(value: float) -> str:
+    """A value in at most 5 characters or so, to fit a small cell: 0.41, -4.98, 13.7, 142."""
+    size = abs(value)
+    return f"{value:.2f}" if size < 9.995 else f"{value:.1f}" if size < 99.95 else f"{value:.0f}"
+
+
+def _labels(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float,
+            name: str) -> ColumnDataSource:
     """Each value of a small array printed in its cell, black or white against the cell's colour."""
     rows, cols = values.shape
     i, j = np.divmod(np.arange(values.size), cols)
     source = ColumnDataSource(
-        dict(x=j + 0.5, y=i + 0.5, label=[f"{v:.2f}" for v in values.ravel()],
+        dict(x=j + 0.5, y=i + 0.5, label=[_short(v) for v in values.ravel()],
              ink=_ink_on(_mapped(values, mapper))),
         name=name,
     )
@@ -146,25 +161,27 @@ def _labels(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float, nam
     return source
 
 
-def _pixel_columns(data: dict, dy: np.ndarray, w_shape, dy_mapper, dw_mapper, print_dy: bool) -> dict:
-    """One row per pixel ``p`` of dy (row-major): its place, colour, contributions, labels and text."""
+def _pixel_columns(data: dict, dy: np.ndarray, w_shape, dy_mapper, dw_mapper,
+                   print_dy: bool, print_dw: bool) -> dict:
+    """One row per pixel ``p`` of dy (row-major): place, colour, contributions, labels, text."""
     ho, wo = dy.shape
     kh, kw = w_shape
     i, j = np.divmod(np.arange(ho * wo), wo)
-    fills = _mapped(dy, dy_mapper)
+    fills, parts = _mapped(dy, dy_mapper), data["dw_parts"]
     return dict(
         p=np.arange(ho * wo), i=i, j=j, value=dy.ravel(), x=j + 0.5, y=i + 0.5,
         window_x=j + kw / 2, window_y=i + kh / 2, fill=fills, ink=_ink_on(fills),
-        label=[f"{v:.2f}" if print_dy else "" for v in dy.ravel()],
+        label=[_short(v) if print_dy else "" for v in dy.ravel()],
         dx_part=list(data["dx_parts"]), dw_part=list(data["dw_parts"]),
-        dw_label=[[f"{v:.2f}" for v in part.ravel()] for part in data["dw_parts"]],
-        dw_ink=[_ink_on(_mapped(part, dw_mapper)) for part in data["dw_parts"]],
+        # what the callback prints in the "added to dw" panel (nothing where w is too large)
+        dw_label=[[_short(v) for v in part.ravel()] if print_dw else [] for part in parts],
+        dw_ink=[_ink_on(_mapped(part, dw_mapper)) if print_dw else [] for part in parts],
         text=data["text"],
     )
 
 
 def _dy_panel(dy: np.ndarray, cell: float, pixels: ColumnDataSource):
-    """dy as cells a reader can tap (one glyph per pixel, from ``pixels``); returns the plot and the cells."""
+    """dy as cells a reader can tap: one glyph per pixel, from ``pixels`` (row p = pixel p)."""
     fig = _panel("bwd_dy", "dy: tap a pixel", dy.shape, cell)
     cells = fig.rect(
         x="x", y="y", width=1, height=1, source=pixels, fill_color="fill", line_color=TEXT_COLOR,
@@ -178,26 +195,30 @@ def _dy_panel(dy: np.ndarray, cell: float, pixels: ColumnDataSource):
         renderer.selection_glyph = renderer.glyph.clone()
         renderer.nonselection_glyph = renderer.glyph.clone()
     fig.add_tools(TapTool(renderers=[cells], mode="replace"))
-    return fig, cells
+    return fig
 
 
 def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
-    """The explorer's seven panels with pixel ``position`` picked, and the sources its callback changes.
+    """The explorer's seven panels with pixel ``position`` picked, and the sources its callback
+    changes.
 
-    Returns ``top`` (x, w, dy), ``bottom`` (the two contributions, then dx and dw), ``width`` (of the
-    wider row, in pixels) and ``sources``: ``"pixels"``, ``"cell"``, ``"window"``, ``"dx_part"``,
-    ``"dw_part"``, ``"dw_text"`` (see :func:`conv_backward_explorer`).
+    Returns ``top`` (x, w, dy), ``bottom`` (the two contributions, then dx and dw), ``width`` (of
+    the wider row, in pixels) and ``sources``: ``"pixels"``, ``"cell"``, ``"window"``,
+    ``"dx_part"``, ``"dw_part"``, ``"dw_text"`` (see :func:`conv_backward_explorer`).
     """
     cell, small_cell = _sizes(x.shape, w.shape)
-    print_small, print_dy = max(w.shape) <= 5, cell >= 22
+    print_small, print_dy = small_cell >= 25, cell >= 22  # room for "-0.41"
     p = position[0] * dy.shape[1] + position[1]
     x_mapper = _signed_mapper(x) if x.min() < 0 else _ink_mapper(x)
     dy_mapper, w_mapper = _signed_mapper(dy), _signed_mapper(w)
-    dx_part_mapper, dw_part_mapper = _signed_mapper(data["dx_parts"]), _signed_mapper(data["dw_parts"])
+    # The two "added" panels: one scale over all pixels' contributions, so that picks compare.
+    dx_part_mapper = _signed_mapper(data["dx_parts"])
+    dw_part_mapper = _signed_mapper(data["dw_parts"])
     dx_mapper, dw_mapper = _signed_mapper(data["dx"]), _signed_mapper(data["dw"])
 
     pixels = ColumnDataSource(
-        _pixel_columns(data, dy, w.shape, dy_mapper, dw_part_mapper, print_dy), name="bwd_pixels"
+        _pixel_columns(data, dy, w.shape, dy_mapper, dw_part_mapper, print_dy, print_small),
+        name="bwd_pixels",
     )
     pixels.selected.indices = [p]
     sources = {"pixels": pixels}
@@ -215,24 +236,27 @@ def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
         _image(plots[name], source, shape, mapper)
         if name in ("bwd_dx_part", "bwd_dw_part"):
             sources[name[4:]] = source
-        if size == small_cell and print_small:
+        if name in ("bwd_w", "bwd_dw_part", "bwd_dw") and print_small:
             text = _labels(plots[name], values, mapper, small_cell, f"{name}_text")
             if name == "bwd_dw_part":
                 sources["dw_text"] = text
-    plots["bwd_dy"], _ = _dy_panel(dy, cell, pixels)
+    plots["bwd_dy"] = _dy_panel(dy, cell, pixels)
 
     at = dict((key, pixels.data[key][p]) for key in ("x", "y", "window_x", "window_y"))
     sources["cell"] = ColumnDataSource(dict(x=[at["x"]], y=[at["y"]]), name="bwd_cell")
-    sources["window"] = ColumnDataSource(dict(x=[at["window_x"]], y=[at["window_y"]]), name="bwd_window")
+    sources["window"] = ColumnDataSource(dict(x=[at["window_x"]], y=[at["window_y"]]),
+                                         name="bwd_window")
     if "dw_text" not in sources:  # filters too large to print: an empty source for the callback
-        sources["dw_text"] = ColumnDataSource(dict(x=[], y=[], label=[], ink=[]), name="bwd_dw_part_text")
+        sources["dw_text"] = ColumnDataSource(dict(x=[], y=[], label=[], ink=[]),
+                                              name="bwd_dw_part_text")
     _outline(plots["bwd_dy"], sources["cell"], 1, 1, "bwd_cell")
     for name in ("bwd_x", "bwd_dx_part", "bwd_dx"):
         _outline(plots[name], sources["window"], w.shape[1], w.shape[0], "bwd_window")
 
     top = [plots[name] for name in ("bwd_x", "bwd_w", "bwd_dy")]
     bottom = [plots[name] for name in ("bwd_dx_part", "bwd_dw_part", "bwd_dx", "bwd_dw")]
-    width = max(sum(map(_panel_width, panels)) + (len(panels) - 1) * _GAP for panels in (top, bottom))
+    width = max(sum(map(_panel_width, panels)) + (len(panels) - 1) * _GAP
+                for panels in (top, bottom))
     return dict(top=top, bottom=bottom, width=width, sources=sources)
 
 
@@ -260,7 +284,8 @@ def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
     Gradients and filters are blue negative, white zero, red positive;
     each panel has its own scale, symmetric around 0 (the two "added"
     panels one scale over all pixels, so that picks compare). Small
-    filters (at most 5 a side) have each value printed in its cell.
+    filters (at most 4 a side) have each value printed in its cell,
+    and so has dy when its cells are large enough.
 
     Every contribution is computed here, for every pixel, and the full
     gradients by :func:`cnn_tutorial.ops.conv2d_backward`; the browser

@@ -103,7 +103,8 @@ def test_each_pixel_ships_exactly_its_contribution(x, w, dy):
         stamped[i : i + kh, j : j + kw] = dy[i, j] * w
         np.testing.assert_array_equal(pixels["dx_part"][p], stamped)
         np.testing.assert_array_equal(pixels["dw_part"][p], dy[i, j] * x[i : i + kh, j : j + kw])
-        np.testing.assert_array_equal(pixels["dw_label"][p], [f"{v:.2f}" for v in (dy[i, j] * x[i : i + kh, j : j + kw]).ravel()])
+        labels = [backward_explorer._short(v) for v in (dy[i, j] * x[i : i + kh, j : j + kw]).ravel()]
+        assert pixels["dw_label"][p] == (labels if max(kh, kw) <= 4 else [])  # printed in small cells
         g = f"{dy[i, j]:.2f}"
         window = f"[{i}:{i + kh}, {j}:{j + kw}]"
         assert pixels["text"][p] == f"dy[{i}, {j}] = {g}: adds {g} \u00d7 w to dx{window} and {g} \u00d7 x{window} to dw"
@@ -140,6 +141,12 @@ def test_the_tap_tool_picks_from_dys_cells_and_the_callback_only_selects():
     code = "\n".join(line.split("//")[0] for line in callbacks[0].code.splitlines())  # no comments
     for arithmetic in ("+", "*", "/", "Math."):  # it only picks pixel p's arrays
         assert arithmetic not in code, arithmetic
+
+
+def test_labels_fit_a_small_cell():
+    short = backward_explorer._short
+    assert [short(v) for v in (0.414, -4.984, 9.994, 9.996, -13.68, 99.94, 142.4, -1234.5)] == [
+        "0.41", "-4.98", "9.99", "10.0", "-13.7", "99.9", "142", "-1234"]
 
 
 def test_integer_input_and_a_dy_of_zeros():
@@ -343,6 +350,29 @@ def test_tapping_a_pixel_of_dy_shows_its_contributions(browser, touch):
         page.wait_for_timeout(200)
         assert page.evaluate(STATE_JS)["readout"] == pixels["text"][5]
         assert page.evaluate("() => [...Bokeh.index][0].el.getBoundingClientRect().width") <= MAX_WIDTH
+        assert errors == []
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_tapping_with_a_filter_too_large_to_print(browser):
+    """5x5 filter over 16x16: no values printed in the filter-sized panels, taps still work."""
+    layout = conv_backward_explorer(*example(12, (16, 16), (5, 5)))
+    pixels = source_data(layout, "bwd_pixels")
+    assert source_data(layout, "bwd_dw_part_text")["label"] == [] and pixels["dw_label"][0] == []
+    page, errors = open_figure(browser, layout)
+    try:
+        sx, sy = page.evaluate(CELL_CENTRE_JS, ["bwd_dy", 11, 4])
+        page.mouse.click(sx, sy)
+        p = 11 * 12 + 4
+        page.wait_for_function(
+            f"() => Bokeh.documents[0].get_model_by_name('bwd_readout').text == {pixels['text'][p]!r}",
+            timeout=10_000,
+        )
+        state = page.evaluate(STATE_JS)
+        np.testing.assert_array_equal(state["dw_part"], pixels["dw_part"][p].ravel())
+        assert state["window"] == [4 + 2.5, 11 + 2.5]
         assert errors == []
     finally:
         page.close()
