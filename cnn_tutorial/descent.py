@@ -23,6 +23,8 @@ __all__ = ["toy_data", "loss", "gradient", "best_fit", "gradient_descent", "sgd"
 
 # One colour per path; each path's line is named after it, so tests can find it.
 PATH_COLORS = ("#d95f02", "#1b9e77", "#7570b3")
+#: The least-squares minimum: a magenta cross, readable on a light and a dark page.
+MINIMUM_COLOR = "#e7298a"
 
 
 def toy_data(size: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -141,7 +143,7 @@ def descent_figure(x, y, paths: dict, theta0: np.ndarray, theta1: np.ndarray):
         fig.line("theta0", "theta1", source=source, color=color, line_width=2, legend_label=name, name=name)
         fig.scatter("theta0", "theta1", source=source, color=color, size=4, legend_label=name)
     minimum = best_fit(x, y)
-    fig.scatter([minimum[0]], [minimum[1]], marker="x", size=14, line_width=3, color="black",
+    fig.scatter([minimum[0]], [minimum[1]], marker="x", size=14, line_width=3, color=MINIMUM_COLOR,
                 legend_label="minimum")
     fig.legend.location = "top_right"
     return fig

@@ -39,10 +39,11 @@ from types import ModuleType
 from bokeh.embed import json_item
 from bokeh.embed.bundle import bundle_for_objs_and_resources
 from bokeh.model import Model
+from bokeh.models import Title
 from bokeh.resources import CDN, Resources
 
 __all__ = ["show", "show_source", "source_bundle", "teaching_source", "TeachingSource", "figure_html",
-           "installed_bokehjs"]
+           "default_alt", "installed_bokehjs"]
 
 # Marks the container of every figure; the book's extension and browser test look for it.
 CSS_CLASS = "cnn-tutorial-bokeh"
@@ -50,13 +51,15 @@ CSS_CLASS = "cnn-tutorial-bokeh"
 # %-style placeholders keep the JavaScript's own braces readable.
 _LOADER = """\
 <div class="%(css_class)s" id="%(element_id)s" data-bokehjs="%(components)s" \
-data-bokeh-version="%(version)s" role="figure" aria-label="%(alt)s"></div>
+data-bokeh-version="%(version)s" data-alt="%(alt_source)s" role="figure" aria-label="%(alt)s"></div>
 <script type="text/javascript">
 (function () {
   var item = %(item)s;
   var target = "%(element_id)s";
   var urls = %(cdn_urls)s;
-  function embed() { return window.Bokeh.embed.embed_item(item, target); }
+  // The book's page script restyles the figure's frame to the page's theme (a no-op elsewhere).
+  function themed() { if (window.cnnTutorialFigureTheme) window.cnnTutorialFigureTheme(); }
+  function embed() { return window.Bokeh.embed.embed_item(item, target).then(themed); }
   // The built book loaded BokehJS in <head>; so did bokeh.io.output_notebook(), if it was called.
   if (window.Bokeh && !window.cnnTutorialBokehJS) { embed(); return; }
   // Otherwise load what this figure needs from the CDN, in order (core first), each file once.
@@ -102,7 +105,7 @@ def _bundle_name(path: Path) -> str:
     return path.name.removesuffix(".min.js")
 
 
-def figure_html(obj: Model, element_id: str | None = None, alt: str = "A figure") -> str:
+def figure_html(obj: Model, element_id: str | None = None, alt: str | None = None) -> str:
     """The HTML that :func:`show` displays: a ``<div>`` and the script that draws ``obj`` into it.
 
     Parameters
@@ -112,9 +115,11 @@ def figure_html(obj: Model, element_id: str | None = None, alt: str = "A figure"
     element_id : str, optional
         The ``id`` of the ``<div>``. Default: ``"cnn-bokeh-"`` plus a random hex uuid, so several
         figures on one page never collide.
-    alt : str
+    alt : str, optional
         What the figure shows, in words: the ``aria-label`` of the ``<div>`` (``role="figure"``),
         which a screen reader reads out, since Bokeh's canvases carry no text of their own.
+        Default: :func:`default_alt`, marked ``data-alt="default"``; the book then takes the
+        description from the notebook cell's ``alt`` metadata (``book/_ext/figure_theme.py``).
 
     Returns
     -------
@@ -124,6 +129,9 @@ def figure_html(obj: Model, element_id: str | None = None, alt: str = "A figure"
     """
     if not isinstance(obj, Model):
         raise TypeError(f"show() takes a Bokeh figure or layout, got {type(obj).__name__}")
+    alt_source = "default" if alt is None else "given"
+    if alt is None:
+        alt = default_alt(obj)
     if not isinstance(alt, str):
         raise TypeError(f"alt must be a str describing the figure, got {type(alt).__name__}")
     if not alt.strip():
@@ -143,27 +151,57 @@ def figure_html(obj: Model, element_id: str | None = None, alt: str = "A figure"
         "item": _script_safe_json(item),
         "cdn_urls": _script_safe_json(cdn_urls),
         "alt": html.escape(alt.strip(), quote=True),
+        "alt_source": alt_source,
     }
 
 
-def show(obj: Model, *, alt: str) -> None:
+def default_alt(obj: Model) -> str:
+    """A figure's titles as a short description, e.g. ``"Figure: Training the numpy CNN"``.
+
+    What :func:`show` labels a figure with when no ``alt`` is given; the book replaces it with
+    the description stored in the cell's metadata.
+    """
+    titles = []
+    for text in _titles(obj):
+        if text not in titles:
+            titles.append(text)
+    return "Figure: " + "; ".join(titles[:4]) if titles else "A figure"
+
+
+def _titles(model):
+    """The titles of a figure or layout, in reading order (rows, then columns)."""
+    title = getattr(model, "title", None)
+    if isinstance(title, Title) and str(title.text or "").strip():
+        yield str(title.text).strip()
+    elif isinstance(title, str) and title.strip():
+        yield title.strip()
+    for child in getattr(model, "children", None) or []:
+        child = child[0] if isinstance(child, tuple) else child  # GridBox: (model, row, col)
+        if isinstance(child, Model):
+            yield from _titles(child)
+
+
+def show(obj: Model, *, alt: str | None = None) -> None:
     """Display a Bokeh figure or layout in a notebook, in a way the built book renders offline.
 
-    End a notebook cell with ``show(fig, alt="...")``. See the module docstring for how the figure
-    reaches the page in Jupyter, Binder, Colab and the book.
+    End a notebook cell with ``show(fig)``. See the module docstring for how the figure reaches
+    the page in Jupyter, Binder, Colab and the book.
 
     Parameters
     ----------
     obj : bokeh.model.Model
         A figure or layout.
-    alt : str
+    alt : str, optional
         What the figure shows, in a sentence or two, for a reader who cannot see it (a screen
-        reader reads it out). Required: Bokeh's drawing has no text alternative of its own.
+        reader reads it out). The chapters leave it out of their code and store it in the cell's
+        metadata (``"alt"``), which the book uses; default: :func:`default_alt`.
     """
     from IPython.display import display  # only needed inside a kernel
 
+    label = default_alt(obj) if alt is None else alt
+    html_text = figure_html(obj, alt=alt)
     display(
-        {"text/html": figure_html(obj, alt=alt), "text/plain": f"<Bokeh {type(obj).__name__}: {alt.strip()}>"},
+        {"text/html": html_text, "text/plain": f"<Bokeh {type(obj).__name__}: {str(label).strip()}>"},
         raw=True,
     )
 

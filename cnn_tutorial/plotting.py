@@ -22,9 +22,12 @@ ACCURACY_COLOR = "#d95f02"
 VALIDATION_LOSS_COLOR = "#08306b"
 VALIDATION_ACCURACY_COLOR = "#7f2704"
 
-# Head-room above the largest loss, so the first steps (about ln 10 = 2.3) are not clipped, and
-# room right of the last step, so the last epoch's marker is not cut in half by the frame.
-_LOSS_HEADROOM = 1.05
+# The loss axis is logarithmic: a factor of room above the largest loss, so the first steps (about
+# ln 10 = 2.3) are not clipped, and below the smallest, so the last steps' losses and the validation
+# squares stay apart instead of lying on the floor. Room right of the last step keeps the last
+# epoch's marker whole.
+_LOSS_HEADROOM = 1.3
+_LOSS_FOOTROOM = 1.5
 _STEP_MARGIN = 0.02
 
 
@@ -111,8 +114,30 @@ def accuracy_range(smoothed_accuracy: np.ndarray, validation_accuracy: np.ndarra
     return float(min(max(start, 0), 99)), 100.0
 
 
+def loss_range(step_loss: np.ndarray, validation_loss: np.ndarray) -> tuple[float, float]:
+    """The loss axis' range: every finite positive loss, with a margin of a factor each side.
+
+    Parameters
+    ----------
+    step_loss : ndarray of shape (steps,)
+        The loss of every training step (non-finite values are left out).
+    validation_loss : ndarray of shape (epochs,)
+        The validation loss after each epoch; may be empty.
+
+    Returns
+    -------
+    (low, high) : tuple of float
+        ``min / 1.5`` and ``max * 1.3`` of the finite positive losses, for a logarithmic axis.
+    """
+    values = np.concatenate([np.asarray(step_loss, float), np.asarray(validation_loss, float)])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return 0.01, 10.0
+    return float(values.min() / _LOSS_FOOTROOM), float(values.max() * _LOSS_HEADROOM)
+
+
 def plot_history(history: History, smooth: int = 50, width: int = 660, height: int = 460):
-    """Training loss (left axis) and accuracy in % (right axis) against the training step.
+    """Training loss (left axis, logarithmic) and accuracy in % (right) against the training step.
 
     Drawn: per-step loss (a light line), the trailing means of the loss and of the batch accuracy
     over ``smooth`` steps (bold lines), and the validation loss and accuracy after each epoch
@@ -135,7 +160,8 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     -------
     bokeh.plotting.figure
         Named parts: renderers ``"step_loss"``, ``"smoothed_loss"``, ``"step_accuracy"``,
-        ``"smoothed_accuracy"``, ``"validation_loss"``, ``"validation_accuracy"``; axes ``"loss_axis"`` (left) and
+        ``"smoothed_accuracy"``, ``"validation_loss"``, ``"validation_accuracy"``; axes ``"loss_axis"``
+        (left, logarithmic, from the data: :func:`loss_range`) and
         ``"accuracy_axis"`` (right, on the extra y-range ``"accuracy"``, from
         :func:`accuracy_range` to 100, so that the last percent is readable).
     """
@@ -168,14 +194,15 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
         }
     )
 
-    max_loss = max(value for value in loss if math.isfinite(value))
+    low_loss, high_loss = loss_range(loss, validation_source.data["validation_loss"])
     fig = figure(
         width=width,
         height=height,
         title=f"Training the {history.framework} CNN: loss and accuracy",
         x_axis_label="training step",
         x_range=Range1d(0, (1 + _STEP_MARGIN) * len(loss) + 1),
-        y_range=Range1d(0, _LOSS_HEADROOM * max_loss),
+        y_range=Range1d(low_loss, high_loss),
+        y_axis_type="log",
         tools="pan,box_zoom,wheel_zoom,reset,save",
         toolbar_location="above",
     )

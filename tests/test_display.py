@@ -397,17 +397,40 @@ def test_figure_html_labels_the_figure_for_screen_readers():
     assert 'aria-label="Loss &quot;falls&quot; &lt;fast&gt; &amp; settles"' in html
 
 
-@pytest.mark.parametrize("alt, error", [("", ValueError), ("   ", ValueError), (None, TypeError), (3, TypeError)])
+@pytest.mark.parametrize("alt, error", [("", ValueError), ("   ", ValueError), (3, TypeError), (["a"], TypeError)])
 def test_figure_html_refuses_an_empty_text_alternative(alt, error):
     with pytest.raises(error, match="alt"):
         display.figure_html(_small_figure(), alt=alt)
 
 
-def test_show_requires_alt_and_displays_it(monkeypatch):
+def test_a_given_alt_is_marked_given():
+    html = display.figure_html(_small_figure(), alt="A line through three points.")
+    assert 'data-alt="given"' in html and 'aria-label="A line through three points."' in html
+
+
+def test_show_without_alt_labels_the_figure_by_its_titles_marked_default(monkeypatch):
+    """The chapters keep descriptions out of their code: the book replaces a default label with the
+    cell's ``alt`` metadata, and ``data-alt="default"`` tells it which labels to replace."""
+    from bokeh.layouts import row
+    from bokeh.plotting import figure
+
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda bundle, raw: shown.append(bundle))
-    with pytest.raises(TypeError, match="alt"):
-        display.show(_small_figure())
+    display.show(_small_figure())
+    left, right = figure(width=100, height=100, title="Loss"), figure(width=100, height=100, title="Accuracy")
+    for fig in (left, right):
+        fig.line([0, 1], [0, 1])
+    display.show(row(left, right))
+    untitled, titled = shown
+    assert 'data-alt="default" role="figure" aria-label="A figure"' in untitled["text/html"]
+    assert untitled["text/plain"] == "<Bokeh figure: A figure>"
+    assert 'aria-label="Figure: Loss; Accuracy"' in titled["text/html"]
+    assert titled["text/plain"] == "<Bokeh Row: Figure: Loss; Accuracy>"
+
+
+def test_show_displays_a_given_alt(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda bundle, raw: shown.append(bundle))
     display.show(_small_figure(), alt="A line through three points.")
     (bundle,) = shown
     assert 'aria-label="A line through three points."' in bundle["text/html"]

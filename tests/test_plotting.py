@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from bokeh.core.validation import check_integrity
 from bokeh.embed import json_item
-from bokeh.models import HoverTool, LinearAxis
+from bokeh.models import HoverTool, LinearAxis, LogAxis, LogScale
 
 from cnn_tutorial.history import History
-from cnn_tutorial.plotting import accuracy_range, plot_history, trailing_mean
+from cnn_tutorial.plotting import accuracy_range, loss_range, plot_history, trailing_mean
 
 
 def made_up_history(framework: str = "torch", epochs: int = 3, steps_per_epoch: int = 40) -> History:
@@ -50,10 +50,13 @@ def test_two_y_axes_with_labels_and_ranges_that_fit_the_data():
     right = fig.extra_y_ranges["accuracy"]
     assert (right.start, right.end) == (93, 100)
     assert isinstance(accuracy_axis, LinearAxis) and accuracy_axis.axis_label == "accuracy (%), from 93"
-    # The whole loss curve is visible, starting near 2.3 (the classic plot clipped it at 1).
-    max_loss = max(history.step_loss)
+    # The whole loss curve is visible, starting near 2.3 (the classic plot clipped it at 1), on a
+    # logarithmic axis whose floor is below the smallest loss, so the late losses stay apart.
+    max_loss, min_loss = max(history.step_loss), min(history.step_loss + history.epoch_validation_loss)
     assert max_loss > 2
-    assert fig.y_range.start == 0 and max_loss < fig.y_range.end <= 1.1 * max_loss
+    assert isinstance(fig.y_scale, LogScale) and isinstance(loss_axis, LogAxis)
+    assert max_loss < fig.y_range.end <= 1.5 * max_loss
+    assert min_loss / 2 <= fig.y_range.start < min_loss
     assert fig.x_range.start <= 1 and fig.x_range.end >= len(history.step_loss)
 
 
@@ -129,6 +132,19 @@ def test_non_finite_losses_do_not_break_the_range():
     history = History(framework="torch", step_loss=[2.3, math.nan, 1.0], step_accuracy=[0.1, 0.2, 0.3])
     fig = plot_history(history)
     assert math.isfinite(fig.y_range.end) and fig.y_range.end > 2.3
+    assert 0 < fig.y_range.start < 1.0
+
+
+@pytest.mark.parametrize(
+    "steps, validation, expected",
+    [
+        ([2.3, 0.1], [0.05], (0.05 / 1.5, 2.3 * 1.3)),
+        ([2.3, math.inf, 0.0, 0.2], [], (0.2 / 1.5, 2.3 * 1.3)),  # zero and inf cannot be drawn
+        ([math.nan], [], (0.01, 10.0)),
+    ],
+)
+def test_loss_range_spans_every_drawable_loss(steps, validation, expected):
+    assert loss_range(np.array(steps), np.array(validation)) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
