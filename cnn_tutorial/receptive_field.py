@@ -269,7 +269,7 @@ def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
         if m == 0:
             _image(fig, ColumnDataSource(dict(image=[image])), image.shape, _ink_mapper(image))
         else:
-            fig.add_tools(TapTool(renderers=[_unit_cells(fig, units[m - 1])], mode="replace"))
+            fig.add_tools(TapTool(renderers=[_unit_cells(fig, units[m - 1])]))
         shown = m <= level  # the starting unit's field in this map, if it has one
         keys = ("x", "y", "width", "height")
         field = {key: [start[f"{name}_{key}"][unit_index]] if shown else [] for key in keys}
