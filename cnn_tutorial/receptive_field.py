@@ -1,7 +1,8 @@
-"""Receptive fields: which input pixels a unit of a feature map depends on, and a figure to explore them.
+"""Receptive fields: the input pixels a unit of a feature map depends on, and a figure to show them.
 
 A unit of the first convolution sees a ``k x k`` window of the input. A unit of the next layer sees
-``k x k`` units of the first, whose windows overlap: together they cover a larger square of the input.
+``k x k`` units of the first, whose windows overlap: together they cover a larger square of the
+input.
 Layer by layer, with kernel ``k_l`` and stride ``s_l`` (no padding, as in the book), three numbers
 describe every unit of map ``l`` along one axis:
 
@@ -10,7 +11,8 @@ describe every unit of map ``l`` along one axis:
 * the **centre** of unit 0's field, ``c_l = c_{l-1} + (k_l - 1) / 2 * j_{l-1}``;
 
 starting from the input itself, ``r_0 = 1``, ``j_0 = 1``, ``c_0 = 0``. Unit ``i`` of map ``l`` then
-sees the input rows (or columns) ``c_l + i * j_l - (r_l - 1) / 2`` to ``c_l + i * j_l + (r_l - 1) / 2``.
+sees the input rows (or columns) ``c_l + i * j_l - (r_l - 1) / 2`` to
+``c_l + i * j_l + (r_l - 1) / 2``.
 :func:`receptive_fields` computes them; :func:`receptive_field_explorer` draws them for every unit
 of the book's network, computed once here and shipped to the browser, which only picks the ones of
 the unit the reader taps.
@@ -41,7 +43,7 @@ __all__ = ["BOOK_LAYERS", "Field", "receptive_fields", "receptive_field_explorer
 #: convolutions, stride 1, then 2x2 max pooling, stride 2 (:mod:`cnn_tutorial.numpy_net`).
 BOOK_LAYERS = (("conv1", 5, 1), ("conv2", 5, 1), ("pool", 2, 2))
 
-#: The largest image side :func:`receptive_field_explorer` takes (each pixel is a cell of the figure).
+#: The largest image side :func:`receptive_field_explorer` takes (each pixel is a cell).
 MAX_INPUT_SIDE = 64
 
 _CELL_FILL = "#e6e6e6"  # the maps' units: light grey cells
@@ -68,11 +70,13 @@ class Field(NamedTuple):
 def _check_layers(layers) -> tuple[tuple[str, int, int], ...]:
     """``layers`` as a tuple of ``(name, kernel, stride)``, names distinct, or a clear error."""
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
-        raise TypeError(f"layers must be a sequence of (name, kernel, stride) tuples, got {layers!r}")
+        raise TypeError(
+            f"layers must be a sequence of (name, kernel, stride) tuples, got {layers!r}")
     checked = []
     for number, layer in enumerate(layers):
         if isinstance(layer, (str, bytes)) or not hasattr(layer, "__len__") or len(layer) != 3:
-            raise TypeError(f"layers[{number}] must be a (name, kernel, stride) tuple, got {layer!r}")
+            raise TypeError(
+                f"layers[{number}] must be a (name, kernel, stride) tuple, got {layer!r}")
         name, kernel, stride = layer
         if not isinstance(name, str) or not name or name == "input":
             raise ValueError(f"layers[{number}]'s name must be a non-empty string other than "
@@ -88,13 +92,13 @@ def _check_layers(layers) -> tuple[tuple[str, int, int], ...]:
 
 
 def _map_sizes(layers, input_size: int, axis: str = "input_size") -> list[int]:
-    """Units along one axis of each map, the input first; an error if a layer finds less than its kernel."""
+    """Units along one axis of each map, the input first; an error if a layer's kernel won't fit."""
     sizes, path = [input_size], f"{axis} {input_size}"
     for name, kernel, stride in layers:
         if kernel > sizes[-1]:
             raise ValueError(
-                f"layers: {name}'s kernel {kernel} is larger than the {sizes[-1]} units its input has "
-                f"along an axis ({path})"
+                f"layers: {name}'s kernel {kernel} is larger than the {sizes[-1]} units its "
+                f"input has along an axis ({path})"
             )
         sizes.append(output_size(sizes[-1], kernel, stride))
         path += f", {sizes[-1]} after {name}"
@@ -144,8 +148,8 @@ def _first(field: Field) -> np.ndarray:
 
 
 def _fields_in(layers, row_sizes, col_sizes, lower: int, upper: int) -> dict:
-    """Per unit of map ``upper`` (row-major), its field in map ``lower`` (0 is the input): first and last
-    row and column, computed by :func:`receptive_fields` on the layers between, map ``lower`` their input."""
+    """Per unit of map ``upper`` (row-major), its field in map ``lower`` (0 is the input): first
+    and last row and column, by :func:`receptive_fields` on the layers between (from ``lower``)."""
     if lower == upper:
         rows, cols = np.arange(row_sizes[upper]), np.arange(col_sizes[upper])
         row_field = col_field = Field("", 0, 1, 1, 0.0)
@@ -179,40 +183,42 @@ readout.text = units.data.text[q];
 """
 
 
-def _readout_text(names, level: int, i: int, j: int, spans: list[dict], q: int) -> str:
+def _readout_text(names, level: int, q: int, columns: dict) -> str:
     """``pool unit (3, 4) sees input rows 6–15, columns 8–17: 10 × 10 pixels, through ...``."""
-    def extent(m):
-        part = spans[m]
-        return (part["last_row"][q] - part["first_row"][q] + 1, part["last_col"][q] - part["first_col"][q] + 1)
+    def at(m, key):
+        return columns[f"{names[m]}_{key}"][q]
 
-    rows, cols = extent(0)
-    text = (f"{names[level]} unit ({i}, {j}) sees input rows {spans[0]['first_row'][q]}\u2013"
-            f"{spans[0]['last_row'][q]}, columns {spans[0]['first_col'][q]}\u2013{spans[0]['last_col'][q]}: "
-            f"{rows} \u00d7 {cols} pixels")
-    between = [f"{extent(m)[0]} \u00d7 {extent(m)[1]} units of {names[m]}" for m in range(level - 1, 0, -1)]
-    if between:  # from the unit down: 2 x 2 units of conv2 and 6 x 6 units of conv1
-        text += ", through " + ", ".join(between[:-1]) + (" and " if len(between) > 1 else "") + between[-1]
+    text = (f"{names[level]} unit ({at(level, 'first_row')}, {at(level, 'first_col')}) sees input "
+            f"rows {at(0, 'first_row')}\u2013{at(0, 'last_row')}, "
+            f"columns {at(0, 'first_col')}\u2013{at(0, 'last_col')}: "
+            f"{at(0, 'height')} \u00d7 {at(0, 'width')} pixels")
+    # From the unit down: "through 2 x 2 units of conv2 and 6 x 6 units of conv1".
+    between = [f"{at(m, 'height')} \u00d7 {at(m, 'width')} units of {names[m]}"
+               for m in range(level - 1, 0, -1)]
+    if between:
+        last = between.pop()
+        text += ", through " + "".join(f"{part}, " for part in between[:-1])
+        text += f"{between[-1]} and {last}" if between else last
     return text
 
 
 def _unit_sources(layers, row_sizes, col_sizes) -> list[ColumnDataSource]:
-    """Per map (not the input), one row per unit: where it is, its text, and its field in every map up to
-    the input as ``<map>_first_row`` ... ``<map>_last_col`` and as a rectangle ``<map>_x``, ``_y``,
-    ``_width``, ``_height`` (in that map's cells)."""
+    """Per map (not the input), one row per unit: where it is, its text, and its field in every
+    map up to the input as ``<map>_first_row`` ... ``<map>_last_col`` and as a rectangle
+    ``<map>_x``, ``_y``, ``_width``, ``_height`` (in that map's cells)."""
     names = ["input"] + [name for name, _, _ in layers]
     sources = []
     for level in range(1, len(names)):
         i, j = np.divmod(np.arange(row_sizes[level] * col_sizes[level]), col_sizes[level])
         columns = dict(row=i, col=j, x=j + 0.5, y=i + 0.5)
-        spans = [_fields_in(layers, row_sizes, col_sizes, m, level) for m in range(level + 1)]
-        for m, span in enumerate(spans):
-            for key, value in span.items():
-                columns[f"{names[m]}_{key}"] = value
-            columns[f"{names[m]}_width"] = span["last_col"] - span["first_col"] + 1
-            columns[f"{names[m]}_height"] = span["last_row"] - span["first_row"] + 1
-            columns[f"{names[m]}_x"] = span["first_col"] + columns[f"{names[m]}_width"] / 2
-            columns[f"{names[m]}_y"] = span["first_row"] + columns[f"{names[m]}_height"] / 2
-        columns["text"] = [_readout_text(names, level, a, b, spans, q) for q, (a, b) in enumerate(zip(i, j))]
+        for m in range(level + 1):
+            span = _fields_in(layers, row_sizes, col_sizes, m, level)
+            width = span["last_col"] - span["first_col"] + 1
+            height = span["last_row"] - span["first_row"] + 1
+            span.update(width=width, height=height, x=span["first_col"] + width / 2,
+                        y=span["first_row"] + height / 2)
+            columns.update({f"{names[m]}_{key}": value for key, value in span.items()})
+        columns["text"] = [_readout_text(names, level, q, columns) for q in range(i.size)]
         sources.append(ColumnDataSource(columns, name=f"rf_{names[level]}_units"))
     return sources
 
@@ -238,8 +244,8 @@ def _cell_size(titles, row_sizes, col_sizes) -> float:
 
 def _field_outline(fig, source: ColumnDataSource, name: str) -> None:
     """The field's rectangles of ``source``: shaded amber, outlined amber over a black halo."""
-    fig.rect(x="x", y="y", width="width", height="height", source=source, fill_color=HIGHLIGHT_COLOR,
-             fill_alpha=0.3, line_color=None, name=f"{name}_shade")
+    fig.rect(x="x", y="y", width="width", height="height", source=source,
+             fill_color=HIGHLIGHT_COLOR, fill_alpha=0.3, line_color=None, name=f"{name}_shade")
     for color, line_width, part in ((HALO_COLOR, 4, "halo"), (HIGHLIGHT_COLOR, 2, "line")):
         fig.rect(x="x", y="y", width="width", height="height", source=source, fill_color=None,
                  line_color=color, line_width=line_width, name=f"{name}_{part}")
@@ -249,13 +255,13 @@ def _unit_cells(fig, source: ColumnDataSource):
     """Each unit of a map as a light grey cell, looking the same whether selected or not."""
     look = dict(fill_color=_CELL_FILL, fill_alpha=1.0, line_color=_CELL_LINE, line_alpha=1.0,
                 line_width=0.5)
-    return fig.rect(x="x", y="y", width=1, height=1, source=source, name=f"{fig.name}_cells", **look,
-                    **{f"{state}_{key}": value for state in ("selection", "nonselection")
+    return fig.rect(x="x", y="y", width=1, height=1, source=source, name=f"{fig.name}_cells",
+                    **look, **{f"{state}_{key}": value for state in ("selection", "nonselection")
                        for key, value in look.items()})
 
 
 def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
-    """The panels (input, then each map), their rows of two, the field sources and the unit sources."""
+    """The panels (input, then each map), in rows of two; the fields' and the units' sources."""
     row_sizes = _map_sizes(layers, image.shape[0], "image height")
     col_sizes = _map_sizes(layers, image.shape[1], "image width")
     names = ["input"] + [name for name, _, _ in layers]
