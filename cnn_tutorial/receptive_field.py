@@ -32,9 +32,9 @@ from bokeh.models import ColumnDataSource, CustomJS, TapTool
 
 from .checks import check_int, output_size
 from .interactive import (
-    _BORDER, _GAP, HALO_COLOR, HIGHLIGHT_COLOR, MAX_WIDTH, TEXT_COLOR,
+    _BORDER, _GAP, HALO_COLOR, HIGHLIGHT_COLOR, MAX_WIDTH,
     _check_side, _check_title, _finite_matrix, _image, _ink_mapper, _panel, _panel_width, _readout,
-    _times, _title_div, _widen,
+    _title_div, _widen,
 )
 
 __all__ = ["BOOK_LAYERS", "Field", "receptive_fields", "receptive_field_explorer"]
@@ -231,13 +231,18 @@ def _panel_titles(layers, row_sizes, col_sizes) -> list[str]:
 
 
 def _cell_size(titles, row_sizes, col_sizes) -> float:
-    """Pixels a cell, the same in every map, so that each row of two maps fits :data:`MAX_WIDTH`."""
+    """Pixels a cell, the same in every map, so that two columns of maps (input, conv1 on top, the
+    next two under them, ...), each as wide as its widest panel, fit :data:`MAX_WIDTH`."""
     def width(m, cell):  # a panel's width, as _panel makes it: its frame and borders, or its title
         return max(round(col_sizes[m] * cell) + 2 * _BORDER, 7 * len(titles[m]) + 4)
 
+    def total(cell):
+        left = max(width(m, cell) for m in range(0, len(titles), 2))
+        right = max(width(m, cell) for m in range(1, len(titles), 2))
+        return left + _GAP + right
+
     cell = min(_MAX_CELL, 340 / max(row_sizes))
-    pairs = [range(start, min(start + 2, len(titles))) for start in range(0, len(titles), 2)]
-    while cell > 1 and any(sum(width(m, cell) for m in pair) + _GAP > MAX_WIDTH for pair in pairs):
+    while cell > 1 and total(cell) > MAX_WIDTH:
         cell -= 0.25
     return cell
 
@@ -282,7 +287,7 @@ def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
         fields.append(ColumnDataSource(field, name=f"rf_{name}_field"))
         _field_outline(fig, fields[-1], f"rf_{name}_field")
         panels.append(fig)
-    rows = [panels[start : start + 2] for start in range(0, len(panels), 2)]
+    rows = [panels[first : first + 2] for first in range(0, len(panels), 2)]
     for column_panels in (panels[0::2], panels[1::2]):  # line the maps up in two columns
         widest = max(map(_panel_width, column_panels), default=0)
         for fig in column_panels:

@@ -273,6 +273,9 @@ def top_level_width(layout) -> int:
         lambda: receptive_field_explorer(digit(shape=(13, 64))),
         lambda: receptive_field_explorer(digit(shape=(12, 12)), layers=[("c", 3, 1)]),
         lambda: receptive_field_explorer(digit(shape=(2, 2)), layers=[("a-rather-long-layer-name", 2, 1)]),
+        # the widest panel of each column in a different row: the columns line up and still fit
+        lambda: receptive_field_explorer(digit(shape=(12, 64)), layers=[("a", 1, 1), ("b", 1, 1), ("c", 1, 1)]),
+        lambda: receptive_field_explorer(digit(shape=(64, 64)), layers=[("a", 1, 1), ("b", 2, 2), ("c", 1, 1)]),
         *[lambda layers=layers, shape=shape: receptive_field_explorer(digit(shape=shape), layers=layers)
           for layers, shape in OTHER_STACKS],
     ],
