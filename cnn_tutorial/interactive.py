@@ -8,10 +8,10 @@ pick the entries of the current position out of those sources, or blank the entr
 no arithmetic on the numbers, so what the reader sees cannot disagree with the package the tests check.
 
 Show the figures with :func:`cnn_tutorial.display.show`; they are at most 700 pixels wide (the book's
-text column), and their colours read on a white and on a near-black page alike, with or without a
-dark theme's CSS filter: backgrounds are transparent, text outside the cells is mid-grey, text inside
-a cell is black or white depending on the cell's colour, and outlines are drawn twice (a wide black
-line under a narrow amber one).
+text column), and their colours read on a white and on a near-black page alike (the book's dark
+theme restyles a figure's frame, never its data): backgrounds are transparent, text outside the
+cells is mid-grey, text inside a cell is black or white depending on the cell's colour, and
+outlines are drawn twice (a wide black line under a narrow amber one).
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ __all__ = ["convolution_explorer", "maxpool_explorer"]
 # ----------------------------------------------------------------------------- look
 
 #: Text outside the cells (headings, titles, axes, slider, readout): mid-grey, 4.3:1 contrast or more on
-#: white and on near-black, and also once a dark theme inverts the figure (CSS ``filter: invert(0.9)``).
-#: Text that took the page's colour instead would turn dark on a dark page under such a filter.
+#: white and on near-black, so it reads in both themes (Divs are not restyled by the page's theme).
 TEXT_COLOR = "#7a7a7a"
 _TEXT_STYLE = {"color": TEXT_COLOR}
 #: Outlines of the current window, cell and column: amber over a wider black line, visible on any cell.

@@ -98,6 +98,10 @@ READER_VIEW_JS = """() => {
     const body = el.querySelector("section") || el;
     return !body.checkVisibility({visibilityProperty: true});
   });
+  const visiblePre = () => Array.from(article.querySelectorAll("div.cell_input pre"))
+    .filter((pre) => pre.checkVisibility({visibilityProperty: true}));
+  const altInCode = visiblePre().filter((pre) => /\\balt\\s*=/.test(pre.innerText))
+    .map((pre) => pre.innerText.slice(0, 120));
   article.querySelectorAll("details").forEach((el) => { el.open = true; });
   article.querySelectorAll(".toggle-hidden").forEach((el) => el.classList.remove("toggle-hidden"));
   const box = article.getBoundingClientRect();
@@ -120,8 +124,13 @@ READER_VIEW_JS = """() => {
   const figures = Array.from(article.querySelectorAll(".cnn-tutorial-bokeh"),
     (el) => ({id: el.id, role: el.getAttribute("role"), alt: el.getAttribute("aria-label") || ""}))
     .concat(Array.from(article.querySelectorAll("img"),
-      (el) => ({id: el.getAttribute("src"), role: "figure", alt: el.getAttribute("alt") || ""})));
-  return {scrolling, wide, assertOnly, figures, folded,
+      (el) => ({id: el.getAttribute("src"), role: "figure", alt: el.getAttribute("alt") || ""})))
+    .concat(Array.from(article.querySelectorAll("figure.cnn-tutorial-diagram"),
+      (el) => ({id: "diagram", role: el.getAttribute("role"), alt: el.getAttribute("aria-label") || ""})));
+  const explorers = window.Bokeh && Bokeh.documents ? Bokeh.documents.filter((doc) =>
+    Array.from(doc.all_models).some((model) => model.type === "CustomJS")).length : 0;
+  const diagrams = article.querySelectorAll("figure.cnn-tutorial-diagram, img.cnn-tutorial-diagram.only-light").length;
+  return {scrolling, wide, assertOnly, figures, folded, altInCode, explorers, diagrams,
           exercises: article.querySelectorAll("div.exercise").length};
 }"""
 
@@ -138,6 +147,33 @@ class PageRecord:
     plots: list[dict] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
     reader_view: dict = field(default_factory=dict)  # READER_VIEW_JS
+    phone_view: dict = field(default_factory=dict)  # PHONE_VIEW_JS, dark theme, 390 px
+
+
+# On a phone (390 px), dark theme: figures and tables whose box runs past the screen's right edge
+# (a figure wider than the column must scroll inside its own box, with a scroll bar), and figures
+# drawn through a CSS filter (the dark theme must restyle them, not invert them).
+PHONE_VIEW_JS = """() => {
+  const article = document.querySelector("article.bd-article");
+  const seen = (el) => el.checkVisibility({visibilityProperty: true});
+  const figures = Array.from(article.querySelectorAll(
+    ".cnn-tutorial-bokeh, .cnn-tutorial-diagram, img, table, .cell_output pre")).filter(seen);
+  const box = (el) => {  // the element, or the box it scrolls in
+    for (let node = el; node && node !== article; node = node.parentElement) {
+      const style = getComputedStyle(node);
+      if (style.overflowX === "auto" || style.overflowX === "scroll") return node;
+    }
+    return el;
+  };
+  const name = (el) => `${el.tagName.toLowerCase()}.${el.className}`.slice(0, 80);
+  const cut = figures.filter((el) => box(el).getBoundingClientRect().right > innerWidth + 1).map(name);
+  const unmarked = figures.map(box).filter((el) => el.scrollWidth > el.clientWidth + 1
+    && el.offsetHeight - el.clientHeight < 2).map(name);
+  const filtered = figures.filter((el) => /cnn-tutorial|IMG/.test(el.className + el.tagName))
+    .filter((el) => getComputedStyle(el).filter !== "none").map(name);
+  return {cut, unmarked: [...new Set(unmarked)], filtered, theme: document.documentElement.dataset.theme};
+}"""
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="session")
@@ -211,6 +247,16 @@ def records(browser, book_url) -> dict[str, PageRecord]:
         record.links = page.evaluate(SAME_ORIGIN_LINKS_JS)
         record.reader_view = page.evaluate(READER_VIEW_JS)
         page.close()
+
+        phone = browser.new_page(viewport=PHONE, has_touch=True, is_mobile=True)
+        phone.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
+        phone.goto(f"{book_url}{name}.html", wait_until="networkidle")
+        try:
+            phone.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+        except PlaywrightTimeout:
+            pass
+        record.phone_view = phone.evaluate(PHONE_VIEW_JS)
+        phone.close()
     return seen
 
 
@@ -284,6 +330,31 @@ def test_every_figure_has_a_text_alternative(records, page):
     assert [figure for figure in figures if figure["role"] != "figure" or len(figure["alt"]) < 20] == []
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_no_alt_text_in_visible_code(records, page):
+    """A figure's description lives in its cell's metadata, not in the code a reader sees."""
+    assert records[page].reader_view["altInCode"] == []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_nothing_cut_at_the_right_edge_of_a_phone(records, page):
+    view = records[page].phone_view
+    assert view["theme"] == "dark"
+    assert view["cut"] == []
+    assert view["unmarked"] == [], "a box scrolls sideways without a visible scroll bar"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_figure_is_drawn_through_a_css_filter(records, page):
+    assert records[page].phone_view["filtered"] == []
+
+
+def test_book_has_explorers_and_diagrams(records):
+    views = [record.reader_view for record in records.values()]
+    assert sum(view["explorers"] for view in views) >= 4
+    assert sum(view["diagrams"] for view in views) >= 2
+
+
 @pytest.mark.parametrize("page", CHAPTERS)
 def test_chapter_has_exercises_with_folded_solutions(records, page):
     view = records[page].reader_view
@@ -295,8 +366,9 @@ def test_chapter_has_exercises_with_folded_solutions(records, page):
 @pytest.mark.parametrize("theme, dark", [("light", False), ("dark", True)])
 @pytest.mark.parametrize(
     "chapter, selector",
-    [("backprop", ".cnn-tutorial-bokeh"), ("distributed", "img.cnn-tutorial-diagram")],
-    ids=["Bokeh figure", "SVG diagram"],
+    [("backprop", ".cnn-tutorial-bokeh"), ("distributed", "img.cnn-tutorial-diagram:visible"),
+     ("backprop", "figure.cnn-tutorial-diagram")],
+    ids=["Bokeh figure", "SVG diagram", "inline SVG diagram"],
 )
 def test_figures_follow_the_theme(browser, book_url, theme, dark, chapter, selector):
     """A figure (Bokeh, or a chapter's SVG diagram) is light on the light theme and dark on the
@@ -476,3 +548,74 @@ def test_launch_buttons_open_the_chapter_at_its_real_path(book_html, page):
     binder = f"https://mybinder.org/v2/gh/{owner_repo}/{repository['branch']}?urlpath=lab/tree/{page}.ipynb"
     colab = f"https://colab.research.google.com/github/{owner_repo}/blob/{repository['branch']}/{page}.ipynb"
     assert binder in html and colab in html
+
+
+# The first diverging image on a page (a colour mapper from below zero to above it) that has a zero:
+# its rectangle on the page, in CSS pixels, after scrolling it into view.
+DIVERGING_IMAGE_JS = """() => {
+  for (const doc of Bokeh.documents) {
+    for (const renderer of doc.all_models) {
+      if (renderer.type !== "GlyphRenderer" || renderer.glyph.type !== "Image") continue;
+      const mapper = renderer.glyph.color_mapper;
+      const data = renderer.data_source.data;
+      if (!(mapper.low < 0 && mapper.high > 0) || !Array.from(data.image[0]).includes(0)) continue;
+      const plot = Array.from(doc.all_models).find((m) => m.type === "Figure" && m.renderers.includes(renderer));
+      const view = Bokeh.index.find_one(plot);
+      view.el.scrollIntoView({block: "center"});
+      const canvas = view.canvas_view.el.getBoundingClientRect();
+      const [x, y, dw, dh] = [data.x[0], data.y[0], data.dw[0], data.dh[0]];
+      const xs = [x, x + dw].map((v) => canvas.left + view.frame.x_scale.compute(v));
+      const ys = [y, y + dh].map((v) => canvas.top + view.frame.y_scale.compute(v));
+      return {x: Math.min(...xs) + 2, y: Math.min(...ys) + 2,
+              width: Math.abs(xs[1] - xs[0]) - 4, height: Math.abs(ys[1] - ys[0]) - 4};
+    }
+  }
+  return null;
+}"""
+
+
+def test_a_diverging_figure_keeps_its_colours_in_the_dark_theme(browser, book_url):
+    """The hand-made filters of the forward chapter (blue negative, white zero, red positive): the
+    image's pixels are the same in both themes, white zero included."""
+    from PIL import Image, ImageChops
+
+    shots = {}
+    for theme in ("light", "dark"):
+        page = browser.new_page(viewport=VIEWPORT)
+        page.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
+        page.goto(f"{book_url}book/forward_ops.html", wait_until="networkidle")
+        page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+        clip = page.evaluate(DIVERGING_IMAGE_JS)
+        assert clip is not None and clip["width"] > 20 and clip["height"] > 20
+        page.wait_for_timeout(300)
+        shots[theme] = Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")
+        page.close()
+    light, dark = shots["light"], shots["dark"]
+    assert light.size == dark.size
+    assert max(high for _, high in ImageChops.difference(light, dark).getextrema()) <= 2
+    assert max(high for _, high in dark.convert("L").getextrema()[1:]) >= 245  # the white zero
+
+
+def test_the_book_explorers_answer_a_touch_on_a_phone(browser, book_url):
+    """On a 390 px touch screen: tapping a unit of the receptive-field explorer (forward chapter) and
+    a pixel of the convolution-backward explorer (backprop) changes what they show."""
+    readouts = {"forward_ops": ("rf_readout", "rf_conv1", 3, 3, "(3, 3)"),
+                "backprop": ("bwd_readout", "bwd_dy", 2, 1, "dy[2, 1]")}
+    for chapter, (readout, plot, row, col, picked) in readouts.items():
+        page = browser.new_page(viewport=PHONE, has_touch=True, is_mobile=True)
+        page.goto(f"{book_url}book/{chapter}.html", wait_until="networkidle")
+        page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+        find = f"({FIND_MODEL_JS})"
+        before = page.evaluate(f"() => {find}({readout!r}).text")
+        point = page.evaluate(f"""() => {{
+          const view = Bokeh.index.find_one({find}({plot!r}));
+          view.el.scrollIntoView({{block: "center", inline: "center"}});
+          const canvas = view.canvas_view.el.getBoundingClientRect();
+          return [canvas.left + view.frame.x_scale.compute({col} + 0.5),
+                  canvas.top + view.frame.y_scale.compute({row} + 0.5)];
+        }}""")
+        page.wait_for_timeout(300)
+        page.touchscreen.tap(*point)
+        page.wait_for_function(f"() => {find}({readout!r}).text !== {before!r}", timeout=10_000)
+        assert picked in page.evaluate(f"() => {find}({readout!r}).text")
+        page.close()

@@ -356,8 +356,8 @@ def test_titles():
     ids=["convolution", "maxpool"],
 )
 def test_text_reads_in_light_and_dark_themes(layout):
-    """Mid-grey text outside the cells, not the page's colour, which a dark theme's filter would invert
-    into dark text on a dark page; transparent plots, so the page shows around the cells."""
+    """Mid-grey text outside the cells, readable on a white and a near-black page (the page's theme
+    does not restyle Divs and sliders); transparent plots, so the page shows around the cells."""
     from bokeh.models import Plot
 
     widgets = list(layout.select({"type": Div})) + list(layout.select({"type": Slider}))
