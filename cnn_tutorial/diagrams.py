@@ -47,24 +47,12 @@ _PAD = 8  # pixels from the drawing's edge to the boxes
 
 
 class Layer(NamedTuple):
-    """One row of :func:`network_diagram`.
+    """One row of :func:`network_diagram`."""
 
-    Attributes
-    ----------
-    name : str
-    shape : tuple of int
-        The output for one image, without the batch axis (drawn as
-        ``(N, ...)``).
-    tensors : tuple of (str, tuple of int)
-        The layer's parameter arrays: name and shape.
-    params : int
-        Number of parameters: the sum of the tensors' sizes.
-    """
-
-    name: str
-    shape: tuple
-    tensors: tuple = ()
-    params: int = 0
+    name: str  #: the layer's name, e.g. ``"conv 8@5×5 + ReLU"``
+    shape: tuple  #: its output for one image, without the batch axis
+    tensors: tuple = ()  #: its parameter arrays: (name, shape) pairs
+    params: int = 0  #: number of parameters: the tensors' sizes summed
 
 
 class Diagram:

@@ -407,7 +407,7 @@ POOL_STATE_JS = f"""() => {{
 }}"""
 POOL_CELL_JS = f"""([row, col]) => {{
   const view = Bokeh.index.find_one(({FIND_MODEL_JS})("pool_output"));
-  view.el.scrollIntoView({{block: "center"}});
+  view.el.scrollIntoView({{block: "center", inline: "center"}});
   const canvas = view.canvas_view.el.getBoundingClientRect();
   return [canvas.left + view.frame.x_scale.compute(col + 0.5),
           canvas.top + view.frame.y_scale.compute(row + 0.5)];
@@ -619,3 +619,17 @@ def test_the_book_explorers_answer_a_touch_on_a_phone(browser, book_url):
         page.wait_for_function(f"() => {find}({readout!r}).text !== {before!r}", timeout=10_000)
         assert picked in page.evaluate(f"() => {find}({readout!r}).text")
         page.close()
+
+
+def test_tapping_a_pooled_cell_traces_its_winner_on_a_phone(browser, book_url):
+    """The max-pool explorer, driven by touch: a tap does what hovering does with a mouse."""
+    page = browser.new_page(viewport=PHONE, has_touch=True, is_mobile=True)
+    page.goto(f"{book_url}book/backprop.html", wait_until="networkidle")
+    page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+    for row, col in [(1, 2), (3, 0)]:
+        page.evaluate(POOL_CELL_JS, [row, col])  # scrolls the explorer into view
+        page.wait_for_timeout(400)  # two taps within 300 ms are a double tap
+        page.touchscreen.tap(*page.evaluate(POOL_CELL_JS, [row, col]))
+        page.wait_for_function(f"() => ({POOL_STATE_JS})().index == {row * 4 + col}", timeout=10_000)
+        assert page.evaluate(POOL_STATE_JS)["readout"].startswith(f"out[{row}, {col}]")
+    page.close()
