@@ -20,7 +20,7 @@ import html
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import CustomJS, ColumnDataSource, Div, HoverTool, LinearColorMapper, Range1d, Slider
+from bokeh.models import CustomJS, ColumnDataSource, Div, HoverTool, LinearColorMapper, Range1d, Slider, TapTool
 from bokeh.palettes import Greys256, RdBu11
 from bokeh.plotting import figure
 
@@ -80,7 +80,8 @@ readout.text = positions.data.text[p];
 
 # Mouse over an output cell (or its upstream-gradient cell): show that cell's window, winner and text.
 _MAXPOOL_JS = """
-const hit = cb_data.index.indices;
+// A hover (mouse) gives the cells under the pointer; a tap (touch or click) selects one.
+const hit = cb_data.index ? cb_data.index.indices : cb_data.source.selected.indices;
 if (hit.length == 0 || cell_outline.data.index[0] == hit[0]) return;
 const q = hit[0];
 const at = (column) => [cells.data[column][q]];
@@ -158,6 +159,13 @@ def _check_maxpool(x, size, stride, upstream, title):
 
 
 # ----------------------------------------------------------------------------- building blocks
+
+def _tap_tool(cells, callback: CustomJS) -> TapTool:
+    """A tap (touch, or a click) on ``cells`` runs ``callback``; a tapped cell looks like the others."""
+    cells.selection_glyph = cells.glyph.clone()
+    cells.nonselection_glyph = cells.glyph.clone()
+    return TapTool(renderers=[cells], callback=callback)
+
 
 def _hex_luminance(color: str) -> float:
     """Relative luminance (WCAG) of a ``#rrggbb`` colour, 0 for black to 1 for white."""
@@ -695,10 +703,11 @@ def maxpool_explorer(x, size: int = 2, stride: int = 2, upstream=None,
         code=_MAXPOOL_JS)
     for plot, cells in parts["hovered"]:
         plot.add_tools(HoverTool(renderers=[cells], tooltips=None,
-                                 callback=trace))
+                                 callback=trace),
+                       _tap_tool(cells, trace))
 
     default = (f"Max pooling, {size}\u00d7{size} windows, stride "
-               f"{stride}: hover over out or dout")
+               f"{stride}: hover over or tap out or dout")
     heading = _title_div(title, default, width, "pool_title")
     return column(*heading, row(*parts["forward"], spacing=_GAP),
                   row(*parts["backward"], spacing=_GAP), readout)

@@ -81,8 +81,22 @@
     });
   }
 
-  window.cnnTutorialFigureTheme = apply;
+  // A figure or table wider than the column (on a phone) scrolls in its own box; data-wide marks
+  // it, and the style sheet then says so under it ("swipe sideways"), since a phone shows no
+  // scroll bar until one scrolls.
+  var WIDE = ".cnn-tutorial-bokeh, .pst-scrollable-table-container, " +
+    ".cell_output .output.text_html:has(> table), .cell_output .output.text_html:has(> div > table)";
+  function markWide() {
+    document.querySelectorAll(WIDE).forEach(function (box) {
+      var wide = box.scrollWidth > box.clientWidth + 1;
+      if (wide) box.setAttribute("data-wide", "true"); else box.removeAttribute("data-wide");
+    });
+  }
+
+  function onDrawn() { apply(); markWide(); }
+  window.cnnTutorialFigureTheme = onDrawn;
   new MutationObserver(apply).observe(document.documentElement,
     {attributes: true, attributeFilter: ["data-theme"]});
-  window.addEventListener("load", apply);
+  window.addEventListener("load", onDrawn);
+  window.addEventListener("resize", markWide);
 })();
