@@ -61,6 +61,9 @@ class NumpyCNN:
         Arrays with the names and shapes of :data:`PARAM_SHAPES`; stored as float32.
     """
 
+    IMAGE_SHAPE = (1, 28, 28)  #: one input image: (C, H, W)
+    CLASSES = 10  #: scores per image
+
     def __init__(self, params: dict):
         missing = sorted(set(PARAM_SHAPES) - set(params))
         if missing:

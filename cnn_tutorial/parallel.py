@@ -32,10 +32,8 @@ import numpy as np
 
 from .checks import check_int
 
-__all__ = ["GradientWorkers", "blas_threads", "default_workers", "split_sizes", "serve"]
+__all__ = ["GradientWorkers", "blas_threads", "default_workers", "network_description", "split_sizes", "serve"]
 
-IMAGE_SHAPE = (1, 28, 28)
-CLASSES = 10
 IMAGES_PER_WORKER = 16
 """Below about this many images per part, a helper's fixed cost per step (waking it, a few dozen
 short numpy calls) outweighs what it takes off the training process."""
@@ -66,12 +64,13 @@ class _Layout:
     """Where everything lives in the shared file: the parameters, then one region per helper
     (its images, labels, gradient, logits and loss). Both sides compute it from the same sizes."""
 
-    def __init__(self, shapes: dict, helpers: int, max_part: int):
+    def __init__(self, shapes: dict, helpers: int, max_part: int, image_shape: tuple, classes: int):
         self.shapes = shapes
         self.size = sum(math.prod(shape) for shape in shapes.values())  # parameter count
         self.max_part = max_part
-        per_helper = (max_part * math.prod(IMAGE_SHAPE) * 4 + max_part * 8  # images, labels
-                      + self.size * 4 + max_part * CLASSES * 4 + 8)  # gradient, logits, loss
+        self.image_shape, self.classes = tuple(image_shape), classes
+        per_helper = (max_part * math.prod(self.image_shape) * 4 + max_part * 8  # images, labels
+                      + self.size * 4 + max_part * classes * 4 + 8)  # gradient, logits, loss
         self.helper_bytes = -(-per_helper // 64) * 64  # each region starts on a cache line
         self.param_bytes = -(-self.size * 4 // 64) * 64
         self.total = self.param_bytes + helpers * self.helper_bytes
@@ -82,16 +81,16 @@ class _Layout:
         return _split(flat, self.shapes)
 
     def region(self, buffer, k: int):
-        """Helper ``k``'s arrays: images (max_part, 1, 28, 28), labels, gradient dict, logits, loss."""
+        """Helper ``k``'s arrays: images (max_part, *image_shape), labels, gradient dict, logits, loss."""
         offset = self.param_bytes + k * self.helper_bytes
         m = self.max_part
-        images = np.ndarray((m, *IMAGE_SHAPE), np.float32, buffer, offset)
+        images = np.ndarray((m, *self.image_shape), np.float32, buffer, offset)
         offset += images.nbytes
         labels = np.ndarray((m,), np.int64, buffer, offset)
         offset += labels.nbytes
         gradient = np.ndarray((self.size,), np.float32, buffer, offset)
         offset += gradient.nbytes
-        logits = np.ndarray((m, CLASSES), np.float32, buffer, offset)
+        logits = np.ndarray((m, self.classes), np.float32, buffer, offset)
         offset += logits.nbytes
         loss = np.ndarray((1,), np.float64, buffer, offset)
         return images, labels, _split(gradient, self.shapes), logits, loss
@@ -108,15 +107,21 @@ def _split(flat: np.ndarray, shapes: dict) -> dict:
 
 
 class GradientWorkers:
-    """``loss_and_gradients`` of a :class:`~cnn_tutorial.numpy_net.NumpyCNN`, spread over processes.
+    """``loss_and_gradients`` of a network, spread over processes.
 
     Use it as a context manager; inside it, ``net.params`` are views into shared memory, and on
     leaving they become ordinary arrays again with the trained values. With ``workers=1`` it
     starts nothing and calls the network directly.
 
+    Each helper process rebuilds the network from a description (:func:`network_description`):
+    its class, found by module and name, called with the parameter dict. Any class with that
+    constructor, a ``params`` dict of float32 arrays, ``loss_and_gradients(x, labels)`` and the
+    class attributes ``IMAGE_SHAPE`` (one image's shape) and ``CLASSES`` can be served, e.g.
+    :class:`~cnn_tutorial.numpy_net.NumpyCNN`.
+
     Parameters
     ----------
-    net : NumpyCNN
+    net : NumpyCNN or a network with the same interface
     workers : int
         Processes, the training process included.
     max_batch : int
@@ -137,8 +142,10 @@ class GradientWorkers:
             return self
         from threadpoolctl import threadpool_limits
 
+        network = network_description(self.net)
         shapes = {name: value.shape for name, value in self.net.params.items()}
-        layout = _Layout(shapes, self.workers - 1, -(-self.max_batch // self.workers))
+        layout = _Layout(shapes, self.workers - 1, -(-self.max_batch // self.workers),
+                         network["image_shape"], network["classes"])
         directory = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory, not disk, where there is one
         handle, path = tempfile.mkstemp(prefix="cnn_tutorial_", dir=directory)
         self._path = path
@@ -152,7 +159,7 @@ class GradientWorkers:
                 self.net.params[name] = view
             self.regions = [layout.region(self._file, k) for k in range(self.workers - 1)]
             spec = dict(path=path, shapes={k: list(v) for k, v in shapes.items()},
-                        helpers=self.workers - 1, max_part=layout.max_part)
+                        helpers=self.workers - 1, max_part=layout.max_part, network=network)
             for k in range(self.workers - 1):
                 self.helpers.append(_start_helper(dict(spec, index=k)))
             for k, helper in enumerate(self.helpers):
@@ -246,6 +253,34 @@ class GradientWorkers:
         return float(loss), np.concatenate(all_logits), grads
 
 
+def network_description(net) -> dict:
+    """What a helper process needs to rebuild ``net``: its class and the shapes of its data.
+
+    Returns
+    -------
+    dict
+        ``{"module": ..., "name": ..., "image_shape": [C, H, W], "classes": K}``, JSON-ready.
+    """
+    cls = type(net)
+    missing = [name for name in ("IMAGE_SHAPE", "CLASSES", "loss_and_gradients", "params")
+               if not hasattr(net, name)]
+    if missing:
+        raise TypeError(f"net must be a network with {', '.join(missing)} (like NumpyCNN), "
+                        f"got {cls.__name__}")
+    return {"module": cls.__module__, "name": cls.__qualname__,
+            "image_shape": [int(n) for n in cls.IMAGE_SHAPE], "classes": int(cls.CLASSES)}
+
+
+def _network_class(description: dict):
+    """The class that :func:`network_description` describes."""
+    import importlib
+
+    cls = importlib.import_module(description["module"])
+    for part in description["name"].split("."):
+        cls = getattr(cls, part)
+    return cls
+
+
 def _start_helper(spec: dict) -> subprocess.Popen:
     """Start one helper process (:func:`serve`) with single-threaded BLAS."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -290,13 +325,14 @@ def serve(spec: dict) -> None:
     """The helper process's loop: read a part size from stdin, compute that part's loss, logits and
     gradients from the shared parameters into the shared region, answer ``D``; 0 ends it."""
     from .memory import reuse_freed_memory
-    from .numpy_net import NumpyCNN
 
     reuse_freed_memory()
+    network = spec["network"]
     shapes = {name: tuple(shape) for name, shape in spec["shapes"].items()}
-    layout = _Layout(shapes, spec["helpers"], spec["max_part"])
+    layout = _Layout(shapes, spec["helpers"], spec["max_part"], network["image_shape"],
+                     network["classes"])
     shared = np.memmap(spec["path"], dtype=np.uint8, mode="r+", shape=(layout.total,))
-    net = NumpyCNN(layout.params(shared))
+    net = _network_class(network)(layout.params(shared))
     net.params = layout.params(shared)  # views, not the constructor's copies: they follow every update
     images, labels, gradient, logits, loss = layout.region(shared, spec["index"])
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer

@@ -33,7 +33,7 @@ import numpy as np
 from cnn_tutorial.display import CSS_CLASS
 
 # Chosen from the spread measured across CPUs, BLAS kernels and thread counts: the figures that
-# differ there use at most 9 % of it (README, "Portable outputs").
+# differ there use at most 9 % of it (CONTRIBUTING.md, "Portable outputs").
 RTOL = 1e-4
 ATOL = 1e-5
 

@@ -56,3 +56,51 @@ def test_every_third_party_import_is_declared_in_pyproject():
     missing = {name: files for name, files in _third_party_imports().items()
                if name.lower() not in declared and name not in provided_elsewhere}
     assert not missing, f"imported but not in pyproject.toml's dependencies: {missing}"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Every package module (``cnn_tutorial.ops``, ``cnn_tutorial.figures.plots``, ...) and the
+    package modules it imports, anywhere in its source (relative and absolute imports)."""
+    graph = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_package else parts)
+        here = parts[:-1]  # the package this file is in (a package's own __init__: itself)
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level + 1] if node.level else []
+                stem = ".".join(base + ([node.module] if node.module else []))
+                for alias in node.names:
+                    targets.update([stem, f"{stem}.{alias.name}"])
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+        graph[module] = targets
+    return {module: {t for t in targets if t in graph and t != module} for module, targets in graph.items()}
+
+
+def test_no_import_cycle_in_the_package():
+    """A module never imports, directly or through others, a module that imports it."""
+    graph = import_graph()
+    # A package's __init__ re-exports its modules; a module importing a sibling through the package
+    # would be a cycle too, so __init__ files count like any module, except that importing a
+    # package's own submodules is how a package is made.
+    edges = {m: {t for t in ts if not t.startswith(m + ".")} for m, ts in graph.items()}
+    done, on_path, cycles = set(), [], []
+
+    def visit(module):
+        if module in on_path:
+            cycles.append(on_path[on_path.index(module):] + [module])
+            return
+        if module in done:
+            return
+        on_path.append(module)
+        for target in sorted(edges[module]):
+            visit(target)
+        on_path.pop()
+        done.add(module)
+
+    for module in sorted(edges):
+        visit(module)
+    assert cycles == []

@@ -1,6 +1,8 @@
 """Data parallelism of the numpy CNN over processes: the same gradients, shared parameters, clean failure."""
 
+import ast
 import glob
+import inspect
 import os
 
 import numpy as np
@@ -131,13 +133,27 @@ def test_fit_refuses_a_bad_worker_count():
 
 
 def test_a_helper_that_fails_at_start_reports_its_error():
-    class WrongShapes:  # params the helpers cannot build the network from
-        params = {"f1": np.zeros((3, 3), dtype=np.float32)}
-
-    net = WrongShapes()
+    net = NumpyCNN.initialize(seed=0)
+    net.params = {"f1": np.zeros((3, 3), dtype=np.float32)}  # the helpers cannot build a NumpyCNN from it
     files = _shared_files()
     with pytest.raises(RuntimeError, match=r"gradient worker 1 stopped \(exit code 1\): ValueError: params is missing"):
         with GradientWorkers(net, 2, max_batch=32):
             pass
     assert _shared_files() == files
     assert type(net.params["f1"]) is np.ndarray and net.params["f1"].shape == (3, 3)
+
+
+def test_the_helpers_rebuild_the_network_from_its_description():
+    """The worker code names no network: it imports the class the description names."""
+    description = parallel.network_description(NumpyCNN.initialize(seed=0))
+    assert description == {"module": "cnn_tutorial.numpy_net", "name": "NumpyCNN",
+                           "image_shape": [1, 28, 28], "classes": 10}
+    assert parallel._network_class(description) is NumpyCNN
+    imported = {node.module for node in ast.walk(ast.parse(inspect.getsource(parallel)))
+                if isinstance(node, ast.ImportFrom)}
+    assert "numpy_net" not in imported  # no import cycle: numpy_net imports parallel
+
+
+def test_a_network_without_the_interface_is_refused():
+    with pytest.raises(TypeError, match="net must be a network with IMAGE_SHAPE, CLASSES, loss_and_gradients"):
+        GradientWorkers(object(), 2, max_batch=32).__enter__()
