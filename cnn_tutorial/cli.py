@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import sys
 from pathlib import Path
 
+from .history import LOG as TRAINING_LOG
 from .numpy_net import SCHEDULES
 
 HISTORY_NAME = "history.json"
@@ -146,7 +148,7 @@ def _settings(args: argparse.Namespace) -> dict:
         "root": args.data_root,
         "train_limit": args.limit,
         "download": not args.no_download,
-        "progress": True,
+        "progress": None,  # bars on a terminal only: a log file gets one line per epoch
     }
 
 
@@ -245,15 +247,7 @@ def _train(args: argparse.Namespace) -> None:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
-    validation = zip(history.epoch_validation_loss, history.epoch_validation_accuracy)
-    for epoch, (validation_loss, validation_accuracy) in enumerate(validation, start=1):
-        epoch_losses = history.step_loss[(epoch - 1) * history.steps_per_epoch : epoch * history.steps_per_epoch]
-        mean_loss = sum(epoch_losses) / len(epoch_losses)
-        print(
-            f"epoch {epoch}: mean training loss {mean_loss:.4f}, validation loss {validation_loss:.4f}, "
-            f"validation accuracy {100 * validation_accuracy:.2f} %"
-        )
-    print(f"trained in {history.seconds:.1f} s")
+    print(f"trained in {history.seconds:.1f} s")  # each epoch's line was printed as it ended
     print(f"saved model: {model_path}")
     print(f"saved history: {history_path}")
     print(f"test accuracy: {100 * history.test_accuracy:.2f} %")
@@ -304,6 +298,26 @@ def main(argv: list[str] | None = None) -> int:
         if value and args.framework != "torch":
             args.command_parser.error(f"{option} applies to --framework torch only, not {args.framework}")
     rank, world_size = _rank()
+    printer, level = _EpochLines(), TRAINING_LOG.level
+    if rank == 0:  # rank 0 alone prints
+        TRAINING_LOG.addHandler(printer)
+        TRAINING_LOG.setLevel(logging.INFO)
+    try:
+        return _run(args, rank, world_size)
+    finally:
+        TRAINING_LOG.removeHandler(printer)
+        TRAINING_LOG.setLevel(level)
+
+
+class _EpochLines(logging.Handler):
+    """Prints each finished epoch's line (:meth:`History.epoch_summary`) to stdout as it comes: a
+    log file gets one line per epoch, where a progress bar would write hundreds of redraws."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(record.getMessage(), flush=True)
+
+
+def _run(args: argparse.Namespace, rank: int, world_size: int) -> int:
     if world_size > 1:
         # torchrun stops the other processes of a group with SIGTERM when one fails: say so, and
         # where the training state is, instead of vanishing.

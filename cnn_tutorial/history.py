@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 from .files import atomic_write
+
+#: Each epoch's line (:meth:`History.epoch_summary`) goes to this logger at INFO as the epoch ends;
+#: silent unless the caller asks (the command line does), so notebooks print nothing extra.
+LOG = logging.getLogger("cnn_tutorial.training")
 
 
 class Evaluation(NamedTuple):
@@ -62,9 +67,20 @@ class History:
         self.step_accuracy.append(float(accuracy))
 
     def record_validation(self, result: Evaluation) -> None:
-        """Append the validation loss and accuracy measured after an epoch."""
+        """Append the validation loss and accuracy measured after an epoch, and log the epoch."""
         self.epoch_validation_loss.append(float(result.loss))
         self.epoch_validation_accuracy.append(float(result.accuracy))
+        LOG.info(self.epoch_summary(len(self.epoch_validation_loss)))
+
+    def epoch_summary(self, epoch: int) -> str:
+        """One line on epoch ``epoch`` (from 1), e.g. ``"epoch 2: mean training loss 0.3750,
+        validation loss 0.0432, validation accuracy 98.77 %"``."""
+        per_epoch = self.steps_per_epoch or len(self.step_loss)
+        losses = self.step_loss[(epoch - 1) * per_epoch : epoch * per_epoch]
+        mean = sum(losses) / len(losses) if losses else float("nan")
+        return (f"epoch {epoch}: mean training loss {mean:.4f}, "
+                f"validation loss {self.epoch_validation_loss[epoch - 1]:.4f}, "
+                f"validation accuracy {100 * self.epoch_validation_accuracy[epoch - 1]:.2f} %")
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the history as JSON, atomically. Returns the path written."""

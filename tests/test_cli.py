@@ -11,7 +11,7 @@ import pytest
 
 from cnn_tutorial.cli import main
 from cnn_tutorial.data import DATA_ENV_VAR
-from cnn_tutorial.history import History
+from cnn_tutorial.history import Evaluation, History
 
 LAST_LINE = re.compile(r"test accuracy: \d{1,3}\.\d\d %")
 
@@ -67,16 +67,14 @@ def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, 
 
     def fake_train_numpy(**kwargs):
         calls.append(kwargs)
-        history = History(
-            framework="numpy",
-            step_loss=[2.3, 1.0, 0.5, 0.25],
-            step_accuracy=[0.1, 0.5, 0.75, 1.0],
-            epoch_validation_loss=[0.3, 0.04321],
-            epoch_validation_accuracy=[0.9, 0.98765],
-            test_accuracy=0.9912,
-            steps_per_epoch=2,
-            seconds=1.0,
-        )
+        history = History(framework="numpy", steps_per_epoch=2, seconds=1.0)
+        for losses, accuracies, validation in [([2.3, 1.0], [0.1, 0.5], (0.3, 0.9)),
+                                               ([0.5, 0.25], [0.75, 1.0], (0.04321, 0.98765))]:
+            for loss, accuracy in zip(losses, accuracies):
+                history.record_step(loss, accuracy)
+            history.record_validation(Evaluation(*validation))  # as the trainers do after an epoch
+            print("(training)")
+        history.test_accuracy = 0.9912
         return numpy_net.NumpyCNN.initialize(0), history
 
     monkeypatch.setattr(numpy_net, "train_numpy", fake_train_numpy)
@@ -92,15 +90,24 @@ def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, 
             "root": None,
             "train_limit": 64,
             "download": True,
-            "progress": True,
+            "progress": None,
             "workers": None,
         }
     ]
     assert sorted(p.name for p in out.iterdir()) == ["history.json", "numpy_cnn.npz"]
     assert History.load(out / "history.json").epoch_validation_accuracy == [0.9, 0.98765]
     lines = capsys.readouterr().out.strip().splitlines()
-    assert "epoch 2: mean training loss 0.3750, validation loss 0.0432, validation accuracy 98.77 %" in lines
+    # Each epoch's line as the epoch ends, not after training: a log file shows progress.
+    assert lines[1:5] == [  # after the line on what is trained
+        "epoch 1: mean training loss 1.6500, validation loss 0.3000, validation accuracy 90.00 %",
+        "(training)",
+        "epoch 2: mean training loss 0.3750, validation loss 0.0432, validation accuracy 98.77 %",
+        "(training)",
+    ]
     assert lines[-1] == "test accuracy: 99.12 %"
+    # Outside the command line the epochs are not logged (a notebook prints nothing extra).
+    History(framework="numpy", steps_per_epoch=1).record_validation(Evaluation(0.1, 0.9))
+    assert capsys.readouterr().out == ""
 
 
 def test_missing_data_is_one_error_line_and_exit_1(tmp_path, capsys):
