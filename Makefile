@@ -1,5 +1,6 @@
 # Quick start:   make book   (set up .venv, build the book into _build/html)
 #                make test   (set up .venv, run every test: unit, browser, notebooks here and as another CPU)
+#                make quick  (the unit tests without the slow tiers: about a minute and a half)
 # Each target creates or refreshes .venv from requirements.txt and pyproject.toml first.
 
 PYTHON ?= python3
@@ -7,7 +8,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv book test unit notebooks notebooks-other-cpu refresh bench clean
+.PHONY: venv book test quick unit notebooks notebooks-other-cpu refresh compat bench clean
 
 venv: $(STAMP)
 
@@ -27,21 +28,26 @@ test: unit notebooks notebooks-other-cpu
 unit: venv
 	$(PY) -m pytest
 
+# Every unit test but the slow tiers (markers in pyproject.toml): no book build or browser, no torchrun
+# groups, no virtual environments, no real MNIST.
+quick: venv
+	$(PY) -m pytest -m "not (browser or torchrun or venv or mnist)"
+
 notebooks: venv
 	$(PY) -m pytest --nbval book/
 
 # One thread per chapter, as another CPU: two chapters at a time, each in its own kernel, top to bottom.
 notebooks-other-cpu: venv
-	$(PY) scripts/other_cpu.py $(PY) -m pytest --nbval book/ -n 2 --dist loadscope
+	$(PY) -m scripts.other_cpu $(PY) -m pytest --nbval book/ -n 2 --dist loadscope
 
 # Re-execute every chapter in place (after changing the package), or CHAPTERS="forward_ops backprop".
 refresh: venv
-	$(PY) scripts/refresh_notebooks.py $(CHAPTERS)
+	$(PY) -m scripts.refresh_notebooks $(CHAPTERS)
 
 # The lowest versions pyproject.toml allows (unit tests) and what Colab ships (a smoke run), each in
 # its own virtual environment: scripts/compat.py.
 compat: venv
-	$(PY) scripts/compat.py
+	$(PY) -m scripts.compat
 
 bench: venv
 	$(PY) benchmarks/bench_ops.py

@@ -9,18 +9,19 @@ an earlier one saved (the PyTorch checkpoint), exactly as for a reader going fro
 
 The book's Bokeh figures are compared by ``tests/notebook_figures.py``: their structure exactly,
 their numbers within a tolerance (a figure's data differs in its last bits from CPU to CPU).
+
+``scripts`` and ``tests`` are packages, importable because pytest puts this file's folder, the
+repository root, on the import path (as ``python -m`` does with the working directory).
 """
 
 import os
-import sys
 from pathlib import Path
 
+from scripts.toc import chapter_notebooks
+
 REPO = Path(__file__).resolve().parent
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "scripts")]
 
-from toc import chapter_notebooks  # noqa: E402  (scripts/toc.py)
-
-pytest_plugins = ["notebook_figures"]  # tests/notebook_figures.py
+pytest_plugins = ["tests.notebook_figures"]
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
 # No progress bars in the chapters' outputs (a reader's live notebook shows them; see

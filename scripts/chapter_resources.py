@@ -1,7 +1,7 @@
 """Each chapter's peak memory and time as a Binder session would run it: one CPU thread, a fresh kernel.
 
-    python scripts/chapter_resources.py                 # every chapter, in _toc.yml order
-    python scripts/chapter_resources.py backprop        # some
+    python -m scripts.chapter_resources                 # every chapter, in _toc.yml order
+    python -m scripts.chapter_resources backprop        # some
 
 mybinder.org gives a session about 2 GB of memory and one CPU, and counts every process in it
 together. Each chapter runs top to bottom in a fresh kernel of this environment with every thread
@@ -34,7 +34,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from refresh_notebooks import SEEDED_ENV, CurrentEnvKernelManager, chapter_paths
+from scripts.refresh_notebooks import SEEDED_ENV, CurrentEnvKernelManager, chapter_paths
 
 try:
     import psutil

@@ -1,7 +1,7 @@
 """Give every chapter the first code cell that installs the package on Google Colab.
 
-    python scripts/colab_cell.py            # write or update the cell in every chapter
-    python scripts/colab_cell.py --check    # exit 1 if a chapter's cell is missing or out of date
+    python -m scripts.colab_cell            # write or update the cell in every chapter
+    python -m scripts.colab_cell --check    # exit 1 if a chapter's cell is missing or out of date
 
 Colab opens a chapter's ``.ipynb`` alone, without the repository, so ``import cnn_tutorial`` would
 fail there. The cell installs the package from the repository and branch that ``_config.yml``
@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from toc import REPO, chapter_notebooks
+from scripts.toc import REPO, chapter_notebooks
 
 CELL_ID = "colab-install"
 

@@ -1,10 +1,10 @@
 """Which stored outputs of a chapter change when it runs elsewhere: compare two executed copies.
 
-    python scripts/compare_outputs.py book/backprop.ipynb /elsewhere/book/backprop.ipynb
-    python scripts/compare_outputs.py book/ /elsewhere/book/            # every chapter in both
+    python -m scripts.compare_outputs book/backprop.ipynb /elsewhere/book/backprop.ipynb
+    python -m scripts.compare_outputs book/ /elsewhere/book/            # every chapter in both
 
-Run a chapter on another machine, or here as another CPU would (``python scripts/other_cpu.py
-python scripts/refresh_notebooks.py --out DIR``), then compare. Each code cell is reported as
+Run a chapter on another machine, or here as another CPU would (``python -m scripts.other_cpu
+python -m scripts.refresh_notebooks --out DIR``), then compare. Each code cell is reported as
 
 * ``same``: identical once book/sanitize.cfg is applied, as ``pytest --nbval`` compares it;
 * ``figures within tolerance (N % of it used)``: only figure numbers differ, within the tolerance
@@ -27,9 +27,9 @@ from pathlib import Path
 import nbformat
 from nbval.plugin import coalesce_streams
 
+from tests import notebook_figures
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-import notebook_figures  # noqa: E402  (tests/notebook_figures.py)
 
 IGNORE_TAG = "nbval-ignore-output"
 

@@ -1,7 +1,7 @@
 """Check the version ranges that pyproject.toml claims, beyond the pinned versions the book uses.
 
-    python scripts/compat.py            # both checks below
-    python scripts/compat.py lowest     # or: colab
+    python -m scripts.compat            # both checks below
+    python -m scripts.compat lowest     # or: colab
 
 ``lowest``: a virtual environment ``.venv-compat-lowest`` (Python 3.11) with every dependency of
 the package, and the ``torch`` extra, at the floor ``pyproject.toml`` gives it (``numpy>=1.26``

@@ -5,7 +5,7 @@ The book shows ``X.svg`` in the light theme and ``X_dark.svg`` in the dark one (
 The dark variant swaps the page-like colours (background, text, arrows, pale box fills) for dark
 ones and keeps every outline's hue, so "the blue box" means the same box in both themes.
 
-Usage: python scripts/dark_diagram.py book/images/data_parallel.svg [...]
+Usage: python -m scripts.dark_diagram book/images/data_parallel.svg [...]
 """
 
 from __future__ import annotations

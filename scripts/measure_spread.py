@@ -1,8 +1,8 @@
 """How much a chapter's training results move from one CPU configuration to another.
 
-    python scripts/measure_spread.py numpy          # the backprop chapter's run, about a minute per setting
-    python scripts/measure_spread.py torch          # the PyTorch chapter's run, several minutes per setting
-    python scripts/measure_spread.py numpy --seeds 0 1 2 3 4 --settings "another CPU (other_cpu.py)" \
+    python -m scripts.measure_spread numpy          # the backprop chapter's run, about a minute per setting
+    python -m scripts.measure_spread torch          # the PyTorch chapter's run, several minutes per setting
+    python -m scripts.measure_spread numpy --seeds 0 1 2 3 4 --settings "another CPU (other_cpu.py)" \
         --json benchmarks/results/seed_spread_numpy.json
 
 The chapters' training runs are seeded, so on one machine they repeat bit for bit. Elsewhere the
@@ -45,9 +45,7 @@ from typing import Callable
 
 import numpy as np
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS))
-from other_cpu import ONE_THREAD, other_cpu_env  # noqa: E402
+from scripts.other_cpu import ONE_THREAD, other_cpu_env
 
 DEFAULT = "as configured"
 
@@ -190,7 +188,7 @@ def main(argv: list[str] | None = None, runner: Callable[[str, dict[str, str], i
     unknown = set(names or []) - set(chosen)
     if unknown:
         parser.error(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(chosen)}")
-    command = ["python", "scripts/measure_spread.py", *argv]
+    command = ["python", "-m", "scripts.measure_spread", *argv]
     record = {"command": shlex.join(command), "date": datetime.date.today().isoformat(), "machine": machine(),
               "runs": []}
     if args.resume:

@@ -1,7 +1,7 @@
 """Run a command as another CPU would: other BLAS kernels, one thread, numpy's and PyTorch's SIMD reduced.
 
-    python scripts/other_cpu.py python -m pytest --nbval book/      # the book's tests, "elsewhere"
-    python scripts/other_cpu.py python scripts/refresh_notebooks.py --out /tmp/elsewhere
+    python -m scripts.other_cpu python -m pytest --nbval book/      # the book's tests, "elsewhere"
+    python -m scripts.other_cpu python -m scripts.refresh_notebooks --out /tmp/elsewhere
 
 A stored output is compared exactly only if it is the same on any CPU, any BLAS kernel and any
 thread count. This machine cannot become an arm64 laptop, but it can take other code paths for the

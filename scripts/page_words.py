@@ -1,7 +1,7 @@
 """Prose words and visible code lines of each chapter page of a built book, as Chromium renders it.
 
-    python scripts/page_words.py _build/html              # every page of _toc.yml
-    python scripts/page_words.py OTHER/_build/html --toc OTHER/_toc.yml
+    python -m scripts.page_words _build/html              # every page of _toc.yml
+    python -m scripts.page_words OTHER/_build/html --toc OTHER/_toc.yml
 
 What a reader sees at 1280 px with every fold closed: prose is the rendered text (``innerText``,
 which skips what is hidden) of the article with code cells, their outputs and code blocks left
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import yaml
 
+from scripts.prose_words import MACHINERY
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-from prose_words import MACHINERY  # noqa: E402  (scripts/prose_words.py, beside this script)
 
 PAGE_JS = """() => {
   const article = document.querySelector("article.bd-article");

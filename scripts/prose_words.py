@@ -1,7 +1,7 @@
 """Words of prose a reader sees in each chapter with every fold closed, and lines of visible code.
 
-    python scripts/prose_words.py            # every chapter of _toc.yml, and the total per part
-    python scripts/prose_words.py backprop   # one chapter
+    python -m scripts.prose_words            # every chapter of _toc.yml, and the total per part
+    python -m scripts.prose_words backprop   # one chapter
 
 Prose is the text of markdown cells (headings, paragraphs, lists, tables, admonitions and exercise
 statements), without fenced code blocks, directive options, display math, and the folded solutions

@@ -1,9 +1,9 @@
 """Re-execute the book's chapters in place, so that their stored outputs are fresh.
 
-    python scripts/refresh_notebooks.py                  # every chapter, in _toc.yml order
-    python scripts/refresh_notebooks.py forward_ops      # only the chapters named
-    python scripts/refresh_notebooks.py book/backprop.ipynb --timeout 7200
-    python scripts/refresh_notebooks.py --out /tmp/elsewhere     # executed copies, book/ untouched
+    python -m scripts.refresh_notebooks                  # every chapter, in _toc.yml order
+    python -m scripts.refresh_notebooks forward_ops      # only the chapters named
+    python -m scripts.refresh_notebooks book/backprop.ipynb --timeout 7200
+    python -m scripts.refresh_notebooks --out /tmp/elsewhere     # executed copies, book/ untouched
 
 Each notebook runs top to bottom in a fresh kernel of *this* Python environment (whatever kernel
 the notebook names), with ``book/`` as working directory and the same seeded environment that
@@ -26,11 +26,11 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from cnn_tutorial.files import atomic_write
+from scripts.toc import chapter_notebooks
+
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
-sys.path.insert(0, str(REPO))
-from cnn_tutorial.files import atomic_write  # noqa: E402  (the repository's package, installed or not)
-from toc import chapter_notebooks  # noqa: E402  (scripts/toc.py, beside this script)
 
 # Same values conftest.py sets for nbval's kernels: refreshed outputs must match what nbval sees.
 SEEDED_ENV = {"PYTHONHASHSEED": "0", "CNN_TUTORIAL_PROGRESS": "0"}  # and no progress bars in stored outputs

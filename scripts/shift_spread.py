@@ -1,8 +1,8 @@
 """How far the shift experiment of "Why convolutions" moves between seeds and CPU settings.
 
-    python scripts/shift_spread.py            # seeds 0-4 as configured, seed 0 as another CPU
-    python scripts/shift_spread.py --seeds 0 1 --no-other-cpu
-    python scripts/shift_spread.py --exercise # the same for the exercise on scrambled pixels
+    python -m scripts.shift_spread            # seeds 0-4 as configured, seed 0 as another CPU
+    python -m scripts.shift_spread --seeds 0 1 --no-other-cpu
+    python -m scripts.shift_spread --exercise # the same for the exercise on scrambled pixels
 
 Runs the chapter's training and evaluation (its calls verbatim, with the seed changed), once per
 run in a fresh process: the learning rate each network chose on the validation split, the
@@ -27,14 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-SCRIPTS = Path(__file__).resolve().parent
-REPO = SCRIPTS.parent
-sys.path.insert(0, str(SCRIPTS))
-sys.path.insert(0, str(REPO))
-from measure_spread import machine  # noqa: E402
-from other_cpu import other_cpu_env  # noqa: E402
+from cnn_tutorial.files import atomic_write
+from scripts.measure_spread import machine
+from scripts.other_cpu import other_cpu_env
 
-from cnn_tutorial.files import atomic_write  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -131,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = [("as configured", seed) for seed in args.seeds]
     if not args.no_other_cpu:
         plan.append(("another CPU (other_cpu.py)", args.seeds[0]))
-    record = {"command": shlex.join(["python", "scripts/shift_spread.py", *argv]),
+    record = {"command": shlex.join(["python", "-m", "scripts.shift_spread", *argv]),
               "date": datetime.date.today().isoformat(),
               "machine": f"{machine()}; platform.processor() {platform.processor()!r}",
               "runs": []}

@@ -299,7 +299,7 @@ class _TouchScreen:
 
 
 def open_figure(browser, layout, has_touch=False, width=1280):
-    from test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page
+    from tests.test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page
 
     from cnn_tutorial.display import figure_html
 

@@ -62,6 +62,7 @@ def test_binder_python_is_the_roots():
     assert (BINDER / "runtime.txt").read_text().strip() == (REPO / "runtime.txt").read_text().strip() == "python-3.11"
 
 
+@pytest.mark.venv
 def test_post_build_installs_the_package_editable_and_downloads_mnist(tmp_path, mnist_root_for_torchvision):
     """Run binder/postBuild in a fresh environment, on a copy of the repository, with the download
     pointed at a local mirror of the real MNIST files; then import the package and look in the cache."""

@@ -12,10 +12,8 @@ from pathlib import Path
 import nbformat
 import yaml
 
-import compare_outputs
-import other_cpu
-import refresh_notebooks
-from toc import chapter_notebooks
+from scripts import compare_outputs, other_cpu, refresh_notebooks
+from scripts.toc import chapter_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,9 +49,9 @@ def test_another_cpu_takes_effect_in_a_child_process():
 
 
 def test_other_cpu_runs_the_command_with_that_environment():
-    command = [sys.executable, str(REPO / "scripts" / "other_cpu.py"), sys.executable, "-c",
+    command = [sys.executable, "-m", "scripts.other_cpu", sys.executable, "-c",
                "import os; print('threads', os.environ['OPENBLAS_NUM_THREADS'])"]
-    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120)
+    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120, cwd=REPO)
     assert result.stdout.splitlines()[0].startswith("as another CPU:")
     assert result.stdout.splitlines()[-1] == "threads 1"
 
@@ -104,7 +102,7 @@ def test_every_chapter_installs_the_package_on_colab_and_only_there(monkeypatch)
     import subprocess as subprocess_module
     import types
 
-    import colab_cell
+    from scripts import colab_cell
 
     assert colab_cell.main(["--check"]) == 0  # first code cell of every chapter, hidden in the book
     source = colab_cell.cell_source()
@@ -124,7 +122,7 @@ def test_every_chapter_installs_the_package_on_colab_and_only_there(monkeypatch)
 def test_measure_spread_runs_each_seed_and_setting_and_writes_every_run(tmp_path, capsys):
     import shlex
 
-    import measure_spread
+    from scripts import measure_spread
 
     calls = []
 
@@ -141,7 +139,7 @@ def test_measure_spread_runs_each_seed_and_setting_and_writes_every_run(tmp_path
     assert [seed for _, _, seed in calls] == [0, 1, 2, 0]
     record = json.loads(out.read_text())
     assert set(record) == {"command", "date", "machine", "runs"}
-    assert record["command"] == "python scripts/measure_spread.py " + shlex.join(argv)
+    assert record["command"] == "python -m scripts.measure_spread " + shlex.join(argv)
     assert [(run["setting"], run["seed"]) for run in record["runs"]] == [
         ("as configured", 0), ("as configured", 1), ("as configured", 2), ("1 thread", 0)]
     assert record["runs"][2]["results"] == {"validation accuracy %": [98.2, 99.0], "test accuracy %": 99.02,
@@ -157,7 +155,7 @@ def test_measure_spread_runs_each_seed_and_setting_and_writes_every_run(tmp_path
 def test_measure_spread_keeps_every_finished_run_when_a_later_one_fails(tmp_path):
     import pytest
 
-    import measure_spread
+    from scripts import measure_spread
 
     def failing_runner(framework, env, seed):
         if seed == 1:
@@ -181,7 +179,7 @@ def test_measure_spread_keeps_every_finished_run_when_a_later_one_fails(tmp_path
 
 
 def test_chapter_resources_counts_the_processes_a_chapter_starts(tmp_path):
-    import chapter_resources
+    from scripts import chapter_resources
 
     # A child that holds 300 MB for a second, then ends: the kernel alone never holds it.
     child = "import time; block = b'x' * (300 * 2**20); time.sleep(1.5)"

@@ -213,7 +213,7 @@ def test_bad_data_is_one_error_line_before_training_and_leaves_nothing_behind(tm
     """Both trainers read the data through load_mnist, so both report it the same way, before training."""
     from cnn_tutorial import numpy_net, torch_training
 
-    from test_data import DAMAGED_SPLITS, write_dataset
+    from tests.test_data import DAMAGED_SPLITS, write_dataset
 
     files, message = DAMAGED_SPLITS[damage]
     write_dataset(tmp_path / "data", files=files)

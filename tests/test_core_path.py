@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from scripts.prose_words import HIDDEN_INPUT, MACHINERY, chapter_counts, toc_parts
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-from prose_words import HIDDEN_INPUT, MACHINERY, chapter_counts, toc_parts  # noqa: E402
 
 CORE = "The core path"
 PART_BUDGET = 15_000

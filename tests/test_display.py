@@ -13,11 +13,11 @@ import re
 
 import numpy as np
 import pytest
-from toc import chapter_notebooks  # scripts/toc.py, on sys.path from the root conftest.py
 
 from cnn_tutorial import display
 from cnn_tutorial.checks import as_float_array, check_int, check_ndim, check_progress
 from cnn_tutorial.display import TeachingSource, show_source, source_bundle, teaching_source
+from scripts.toc import chapter_notebooks
 
 # The longest line a chapter may show: the book's code column holds 77 characters at 1280 px.
 MAX_LINE = 76

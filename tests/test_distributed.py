@@ -156,6 +156,7 @@ def test_torchrun_command_and_its_checks():
         distributed.torchrun("m", threads=0)
 
 
+@pytest.mark.torchrun
 def test_a_failed_launch_raises_with_what_it_printed():
     with pytest.raises(RuntimeError, match="torchrun exited with status 1"):
         distributed.torchrun("cnn_tutorial.no_such_module", processes=1, timeout=120)
@@ -251,6 +252,7 @@ def test_a_training_state_of_another_run_or_a_damaged_one_is_refused(mnist_root,
 # --- Process groups under torchrun -------------------------------------------------------------
 
 
+@pytest.mark.torchrun
 def test_two_processes_of_50_take_the_steps_of_one_process_of_100(mnist_root, tmp_path, monkeypatch):
     monkeypatch.setenv("CNN_TUTORIAL_DATA", str(mnist_root))
     out = tmp_path / "two.pt"
@@ -327,6 +329,7 @@ def _test_accuracy(stdout: str) -> float:
     return float(last.removeprefix("test accuracy: ").removesuffix(" %"))
 
 
+@pytest.mark.torchrun
 def test_a_worker_killed_mid_epoch_restarts_the_group_which_resumes_and_finishes(mnist_root, tmp_path):
     code, stdout, stderr, _ = _train_under_torchrun(tmp_path / "whole", 0, None, mnist_root)
     assert code == 0, stderr[-3000:]
@@ -344,6 +347,7 @@ def test_a_worker_killed_mid_epoch_restarts_the_group_which_resumes_and_finishes
     assert {path.name for path in out.iterdir()} == {"conv_net_model.ckpt", "history.json", TRAINING_STATE_NAME}
 
 
+@pytest.mark.torchrun
 def test_without_restarts_left_the_launch_fails_clearly_and_keeps_the_last_state(mnist_root, tmp_path):
     out = tmp_path / "run"
     code, stdout, stderr, _ = _train_under_torchrun(out, 0, 0, mnist_root)

@@ -15,8 +15,8 @@ import pytest
 from bokeh.plotting import figure
 from docutils import nodes
 
-import dark_diagram
 from cnn_tutorial import display
+from scripts import dark_diagram
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from cnn_tutorial import fast_conv, fourier, gradcheck, ops
 
-from conv_cases import CONV_CASES, as_torch, ids
+from tests.conv_cases import CONV_CASES, as_torch, ids
 
 STRIDE_1 = [case for case in CONV_CASES if case[7] == 1]
 

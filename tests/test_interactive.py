@@ -18,7 +18,7 @@ from bokeh.models import Div, Slider
 
 from cnn_tutorial import data, interactive, loops, ops
 from cnn_tutorial.interactive import convolution_explorer, maxpool_explorer
-from test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page  # browser fixture: conftest.py
+from tests.test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page  # browser fixture: conftest.py
 
 
 def made_up_digit(seed: int = 0, size: int = 28) -> np.ndarray:

@@ -12,11 +12,11 @@ import nbformat
 import numpy as np
 import pytest
 
-import notebook_figures as nf
 from cnn_tutorial.display import figure_html
 from cnn_tutorial.history import History
 from cnn_tutorial.pictures import image_grid
 from cnn_tutorial.plotting import plot_history
+from tests import notebook_figures as nf
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -150,9 +150,9 @@ display(HTML(figure_html(image_grid(data, diverging=True), element_id="cnn-bokeh
 
 
 def run_nbval(path: Path, perturbation: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "FIGURE_PERTURBATION": perturbation,
-           "PYTHONPATH": os.pathsep.join([str(REPO / "tests"), str(REPO)])}
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "notebook_figures",
+    env = {**os.environ, "FIGURE_PERTURBATION": perturbation}
+    # `python -m` in the repository: `tests.notebook_figures` is importable from the working directory.
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.notebook_figures",
                "-c", str(REPO / "pyproject.toml"), "--rootdir", str(path.parent), "--nbval", str(path)]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from cnn_tutorial import checks, fast_conv, fourier, gradcheck, loops, ops
 
-from conv_cases import CONV_CASES, as_torch, ids
+from tests.conv_cases import CONV_CASES, as_torch, ids
 
 POOL_CASES = [
     (n, c, h, w, size, stride)

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from cnn_tutorial import data, loops, ops
 
-from conv_cases import as_torch  # float64: the reference precision for both dtypes
+from tests.conv_cases import as_torch  # float64: the reference precision for both dtypes
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-9}

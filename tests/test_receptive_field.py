@@ -341,7 +341,7 @@ def expected_state(layout, name, q):
 
 @pytest.mark.browser
 def test_click_and_touch_trace_a_unit(browser):
-    from test_interactive import open_figure
+    from tests.test_interactive import open_figure
 
     layout = receptive_field_explorer(digit())
     page, errors = open_figure(browser, layout)

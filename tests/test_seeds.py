@@ -64,7 +64,7 @@ def test_torch_weights_and_shuffling_use_the_two_streams(monkeypatch, tmp_path):
     from cnn_tutorial.history import Evaluation
     from cnn_tutorial.torch_model import ConvNet
 
-    from test_data import write_dataset
+    from tests.test_data import write_dataset
 
     write_dataset(tmp_path)
     seen = {}

@@ -9,7 +9,7 @@ from cnn_tutorial.history import History
 from cnn_tutorial.torch_checkpoints import checkpoint_record, load_checkpoint, save_checkpoint
 from cnn_tutorial.torch_model import ConvNet
 
-from torch_cases import fixed_batch
+from tests.torch_cases import fixed_batch
 
 def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     torch.manual_seed(0)

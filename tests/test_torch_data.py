@@ -15,7 +15,7 @@ from cnn_tutorial.data import DATA_ENV_VAR, MNISTNotFoundError, load_mnist_split
 from cnn_tutorial.seeds import run_streams, torch_seed
 from cnn_tutorial.torch_data import mnist_datasets, mnist_loaders, mnist_transform
 
-from test_data import DAMAGED_SPLITS, write_dataset
+from tests.test_data import DAMAGED_SPLITS, write_dataset
 
 
 

@@ -7,7 +7,7 @@ import torch
 
 from cnn_tutorial.torch_model import ConvNet, choose_device
 
-from torch_cases import fixed_batch
+from tests.torch_cases import fixed_batch
 
 @pytest.mark.parametrize("relu_between_fc", [False, True])
 def test_output_shape(relu_between_fc):

@@ -14,7 +14,7 @@ from cnn_tutorial.torch_data import mnist_loaders
 from cnn_tutorial.torch_model import ConvNet
 from cnn_tutorial.torch_training import evaluate, plain_train_epoch, train_epoch, train_step, train_torch
 
-from torch_cases import fixed_batch
+from tests.torch_cases import fixed_batch
 
 
 def test_the_plain_loop_takes_train_epochs_steps_bit_for_bit():
