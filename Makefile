@@ -1,6 +1,6 @@
 # Quick start:   make book   (set up .venv, build the book into _build/html)
 #                make test   (set up .venv, run every test: unit, browser, notebooks here and as another CPU)
-#                make quick  (the unit tests without the slow tiers: about a minute and a half)
+#                make quick  (the unit tests without the slow tiers: a contributor's check, about two minutes)
 # Each target creates or refreshes .venv from requirements.txt and pyproject.toml first.
 
 PYTHON ?= python3
@@ -29,9 +29,10 @@ unit: venv
 	$(PY) -m pytest
 
 # Every unit test but the slow tiers (markers in pyproject.toml): no book build or browser, no torchrun
-# groups, no virtual environments, no real MNIST.
+# groups, no virtual environments, no real MNIST, and none of the property tests' hundreds of random
+# cases (hypothesis marks them itself).
 quick: venv
-	$(PY) -m pytest -m "not (browser or torchrun or venv or mnist)"
+	$(PY) -m pytest -m "not (browser or torchrun or venv or mnist or hypothesis)"
 
 notebooks: venv
 	$(PY) -m pytest --nbval book/
