@@ -34,7 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cnn_tutorial.distributed import torchrun_command
+from cnn_tutorial.pytorch.distributed import torchrun_command
 
 TARGET_RATIO = 1.15
 TARGET_ACCURACY = 0.99

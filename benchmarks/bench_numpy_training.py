@@ -5,7 +5,7 @@
 For each thread count, in one process: ``--repeats`` rounds, each training one epoch of the numpy
 CNN (``cnn_tutorial.numpy_net.fit``: batch 32, Adam from 2e-3, cosine schedule, the default
 number of gradient workers, which follows the thread count) and then one epoch of the same
-network in PyTorch (``cnn_tutorial.torch_twin.NumpyCNNTwin``, the same batches from the
+network in PyTorch (``cnn_tutorial.pytorch.twin.NumpyCNNTwin``, the same batches from the
 same arrays, ``torch.optim.Adam``, no DataLoader), both from the same initial weights, each
 followed by one evaluation of the 5,000 validation images. A round's ratio is numpy's epoch time
 over PyTorch's; the report gives the min / median / max over the rounds, so that a machine whose
@@ -31,10 +31,10 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from torch import nn
 
 from cnn_tutorial.data import load_mnist_splits, minibatches, normalize
-from cnn_tutorial.memory import reuse_freed_memory
+from cnn_tutorial.fast.memory import reuse_freed_memory
 from cnn_tutorial.numpy_net import NumpyCNN, evaluate, fit
-from cnn_tutorial.parallel import default_workers
-from cnn_tutorial.torch_twin import NumpyCNNTwin
+from cnn_tutorial.fast.parallel import default_workers
+from cnn_tutorial.pytorch.twin import NumpyCNNTwin
 
 BATCH = 32
 

@@ -12,11 +12,11 @@ Two workloads, each timed as forward and backward together:
 numpy's BLAS and torch run with the same number of threads, set before numpy is imported. The
 loop versions are timed on a few images only (they take ~0.1 s per image); every figure is per image.
 "numpy batched" is what training uses (``method="auto"``: the fast route with fewer multiply-adds
-for each layer, see :mod:`cnn_tutorial.fast_conv` and the chapter "Making numpy fast"); "numpy
+for each layer, see :mod:`cnn_tutorial.fast.conv` and the chapter "Making numpy fast"); "numpy
 im2col" forces the wide-row im2col route everywhere, for comparison. All arrays are
 float32, like PyTorch's default. The ratio to PyTorch is taken round by round (both timed in the
 same round) and reported as its min / median / max over the rounds. As in training, the numpy
-steps run with freed memory kept for reuse (``cnn_tutorial.memory.reuse_freed_memory``) and reuse
+steps run with freed memory kept for reuse (``cnn_tutorial.fast.memory.reuse_freed_memory``) and reuse
 the forward pass's work in the backward pass.
 """
 
@@ -47,7 +47,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cnn_tutorial import loops, ops  # noqa: E402
-from cnn_tutorial.memory import reuse_freed_memory  # noqa: E402
+from cnn_tutorial.fast.memory import reuse_freed_memory  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
 

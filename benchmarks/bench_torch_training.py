@@ -6,11 +6,11 @@ bare
     ``loss = cross_entropy(model(x), y); zero_grad(); backward(); step()`` over batches already in
     memory: the floor.
 loop, preloaded
-    :func:`cnn_tutorial.torch_training.train_epoch` over the same in-memory batches: the loop's own
+    :func:`cnn_tutorial.pytorch.training.train_epoch` over the same in-memory batches: the loop's own
     bookkeeping (device moves, recording loss and accuracy).
 loop, DataLoader + bar
-    :func:`~cnn_tutorial.torch_training.train_epoch` over the package's training loader with a progress
-    bar, as :func:`~cnn_tutorial.torch_training.train_torch` runs it: adds drawing the batches and the bar.
+    :func:`~cnn_tutorial.pytorch.training.train_epoch` over the package's training loader with a progress
+    bar, as :func:`~cnn_tutorial.pytorch.training.train_torch` runs it: adds drawing the batches and the bar.
 loop, classic per-image loader
     The same over the classic tutorial's loader, which runs ``ToTensor`` + ``Normalize`` on every
     image each time it is drawn (the same tensors as ``data.normalize`` gives): why the package does
@@ -43,9 +43,9 @@ from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from cnn_tutorial.data import resolve_root
-from cnn_tutorial.torch_data import mnist_loaders, mnist_transform
-from cnn_tutorial.torch_model import ConvNet
-from cnn_tutorial.torch_training import evaluate, train_epoch
+from cnn_tutorial.pytorch.data import mnist_loaders, mnist_transform
+from cnn_tutorial.pytorch.model import ConvNet
+from cnn_tutorial.pytorch.training import evaluate, train_epoch
 
 TARGET_OVERHEAD = 0.10
 STEPS_PER_EPOCH = 600  # 60,000 training images in batches of 100

@@ -1,10 +1,10 @@
 """cnn_tutorial: convolutional neural networks from the ground up, in numpy and PyTorch.
 
 The top level re-exports the public API. The PyTorch side lives in its own modules, imported from
-there, so that the numpy path works without torch installed: :mod:`cnn_tutorial.torch_model` (the
-ConvNet), :mod:`~cnn_tutorial.torch_data` (MNIST as tensors), :mod:`~cnn_tutorial.torch_training`
-(training and evaluation), :mod:`~cnn_tutorial.torch_checkpoints` (saving and loading) and
-:mod:`~cnn_tutorial.distributed` (training on several processes under ``torchrun``).
+there, so that the numpy path works without torch installed: :mod:`cnn_tutorial.pytorch.model` (the
+ConvNet), :mod:`~cnn_tutorial.pytorch.data` (MNIST as tensors), :mod:`~cnn_tutorial.pytorch.training`
+(training and evaluation), :mod:`~cnn_tutorial.pytorch.checkpoints` (saving and loading) and
+:mod:`~cnn_tutorial.pytorch.distributed` (training on several processes under ``torchrun``).
 """
 
 from .data import load_mnist, minibatches, normalize

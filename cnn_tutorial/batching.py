@@ -1,7 +1,7 @@
 """Cutting a long axis into consecutive pieces, for working through a large array a piece at a time.
 
 A utility beside :mod:`cnn_tutorial.checks`: the math kernels (:mod:`~cnn_tutorial.ops`,
-:mod:`~cnn_tutorial.fourier`) and the networks use it without importing the data module.
+:mod:`~cnn_tutorial.fast.fourier`) and the networks use it without importing the data module.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ validation loss and accuracy of every epoch, and prints as its last line the acc
 test images, measured once after training: ``test accuracy: NN.NN %``.
 
 Under ``torchrun`` (``torchrun --standalone --nproc_per_node=2 -m cnn_tutorial train --framework
-torch ...``), the processes train the ConvNet together (:mod:`cnn_tutorial.distributed`):
+torch ...``), the processes train the ConvNet together (:mod:`cnn_tutorial.pytorch.distributed`):
 ``--batch-size`` is the global batch, shared equally; rank 0 alone prints and writes. After every
 epoch the PyTorch run saves its training state in ``DIR`` (``training_state.pt``); ``--resume``
 goes on from it, and so does a group that torchrun restarted after losing a process. A failed run
@@ -154,10 +154,10 @@ def _settings(args: argparse.Namespace) -> dict:
 
 def _train_torch(args: argparse.Namespace, settings: dict, out: Path):
     try:
-        from .distributed import device_for, placement_from_environment
-        from .torch_checkpoints import save_checkpoint
-        from .torch_model import choose_device
-        from .torch_training import train_torch
+        from .pytorch.distributed import device_for, placement_from_environment
+        from .pytorch.checkpoints import save_checkpoint
+        from .pytorch.model import choose_device
+        from .pytorch.training import train_torch
     except ModuleNotFoundError as err:
         raise RuntimeError(f"--framework torch needs PyTorch and torchvision ({err})") from None
     placement = placement_from_environment()

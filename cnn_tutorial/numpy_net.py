@@ -34,8 +34,8 @@ from .checks import check_int, check_ndim, check_positive_float, check_progress,
 from .data import VALIDATION_SIZE, load_mnist_splits, minibatches, normalize, num_batches
 from .files import atomic_write
 from .history import Evaluation, History
-from .memory import reuse_freed_memory
-from .parallel import GradientWorkers, default_workers
+from .fast.memory import reuse_freed_memory
+from .fast.parallel import GradientWorkers, default_workers
 from .seeds import run_streams
 
 __all__ = ["PARAM_SHAPES", "SCHEDULES", "NumpyCNN", "Adam", "learning_rate", "evaluate", "fit", "train_numpy"]
@@ -351,9 +351,9 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
         Show a tqdm progress bar; None: when someone is likely watching (a terminal or a live
         notebook; see :func:`~cnn_tutorial.checks.check_progress`).
     workers : int, optional
-        Processes that share each batch's gradient (:class:`cnn_tutorial.parallel.GradientWorkers`);
+        Processes that share each batch's gradient (:class:`cnn_tutorial.fast.parallel.GradientWorkers`);
         by default as many as numpy's BLAS would use threads, at most one per 16 images of a batch
-        (:func:`cnn_tutorial.parallel.default_workers`). Different counts give the same training up
+        (:func:`cnn_tutorial.fast.parallel.default_workers`). Different counts give the same training up
         to float rounding.
 
     Returns
@@ -372,7 +372,7 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     show_progress = check_progress(progress)
     workers = (default_workers(batch_size) if workers is None
                else check_int("workers", workers, 1))
-    # see cnn_tutorial.memory: half of a step's time went to page faults
+    # see cnn_tutorial.fast.memory: half of a step's time went to page faults
     reuse_freed_memory()
     optimizer = Adam(net.params, lr=lr)
     history = History(

@@ -12,12 +12,12 @@ Convolution has one simple route and two fast ones, all behind :func:`conv2d` an
   every window into a column, one matrix product with the flattened filters does the rest; the
   backward pass is two more matrix products and :func:`col2im`, which adds each column gradient
   back where the column was copied from;
-* the **fast** routes live in :mod:`cnn_tutorial.fast_conv` (wide-row im2col in cache-sized chunks,
-  ``method="im2col"``) and :mod:`cnn_tutorial.fourier` (products of Fourier transforms, stride 1,
+* the **fast** routes live in :mod:`cnn_tutorial.fast.conv` (wide-row im2col in cache-sized chunks,
+  ``method="im2col"``) and :mod:`cnn_tutorial.fast.fourier` (products of Fourier transforms, stride 1,
   ``method="fourier"``). They give the same numbers up to float rounding.
 
 The default, ``method="auto"``, takes the fast route with fewer multiply-adds; the choice is made
-and explained in :func:`cnn_tutorial.fast_conv.choose_route`, and measured in the optional chapter
+and explained in :func:`cnn_tutorial.fast.conv.choose_route`, and measured in the optional chapter
 "Making numpy fast".
 
 Max pooling loops over the few offsets inside a window (not over pixels), comparing and routing
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import fast_conv, fourier
+from .fast import conv as fast_conv, fourier
 from .checks import (
     as_float_array,
     check_allocation,
@@ -226,10 +226,10 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
         Zeros added on every side of both spatial axes.
     method : {"auto", "simple", "im2col", "fourier"}, default "auto"
         How to compute it. ``"simple"``: :func:`im2col` and one matrix product, the route the
-        chapters teach. The fast routes of :mod:`cnn_tutorial.fast_conv`: ``"im2col"``, wide-row
+        chapters teach. The fast routes of :mod:`cnn_tutorial.fast.conv`: ``"im2col"``, wide-row
         columns in cache-sized chunks, and ``"fourier"``, products of Fourier transforms (stride 1
         only). ``"auto"`` takes the fast route with fewer multiply-adds
-        (:func:`cnn_tutorial.fast_conv.choose_route`). All give the same numbers up to rounding.
+        (:func:`cnn_tutorial.fast.conv.choose_route`). All give the same numbers up to rounding.
     saved : dict, optional
         An empty dict to pass on to :func:`conv2d_backward`: the fast routes put in it the work on
         ``x`` that the backward pass would otherwise repeat (the spectra of the Fourier route, the

@@ -53,7 +53,7 @@ DEFAULT = "as configured"
 RUNS = {
     "numpy": "from cnn_tutorial.numpy_net import train_numpy\n"
              "net, history = train_numpy(epochs=3, batch_size=32, lr=2e-3, schedule='cosine', seed=0, progress=False)",
-    "torch": "from cnn_tutorial.torch_training import train_torch\n"
+    "torch": "from cnn_tutorial.pytorch.training import train_torch\n"
              "model, history = train_torch(epochs=6, batch_size=100, lr=1e-3, seed=0, device='cpu', relu_between_fc=True,\n"
              "                             progress=False)",
 }

@@ -1,7 +1,7 @@
 """Compare the Bokeh figures stored in the chapters with fresh ones: structure exactly, numbers within
 a tolerance.
 
-A figure's stored output (see ``cnn_tutorial.display``) is a ``<div>`` plus a script that holds the
+A figure's stored output (see ``cnn_tutorial.figures.display``) is a ``<div>`` plus a script that holds the
 figure as JSON, its arrays as base64 (often gzipped) bytes. The data of a figure is computed, and
 computed numbers differ in their last bits from one CPU, BLAS kernel or thread count to another, so
 comparing those bytes exactly would fail on a reader's computer. Masking them would let a wrong
@@ -30,14 +30,14 @@ import re
 
 import numpy as np
 
-from cnn_tutorial.display import CSS_CLASS
+from cnn_tutorial.figures.display import CSS_CLASS
 
 # Chosen from the spread measured across CPUs, BLAS kernels and thread counts: the figures that
 # differ there use at most 9 % of it (CONTRIBUTING.md, "Portable outputs").
 RTOL = 1e-4
 ATOL = 1e-5
 
-# The figure JSON inside the script cnn_tutorial.display writes: ``var item = {...};``.
+# The figure JSON inside the script cnn_tutorial.figures.display writes: ``var item = {...};``.
 _ITEM = re.compile(r"(?<=\bvar item = )(\{.*?\})(?=;\n)", re.DOTALL)
 _MARKER = f'class="{CSS_CLASS}"'
 _IGNORED_KEYS = {"id", "root_id"}

@@ -1,4 +1,4 @@
-"""The convolution-backward explorer (``cnn_tutorial.backward_explorer``): its numbers are the package's.
+"""The convolution-backward explorer (``cnn_tutorial.figures.backward_explorer``): its numbers are the package's.
 
 Unit tests read the arrays the figure ships to the browser and compare them with
 ``cnn_tutorial.ops.conv2d_backward``, ``cnn_tutorial.loops.convolution_backward`` and, when it is
@@ -16,9 +16,11 @@ from bokeh.core.validation import check_integrity
 from bokeh.embed import json_item
 from bokeh.models import Div, Plot, TapTool
 
-from cnn_tutorial import backward_explorer, interactive, loops, ops
-from cnn_tutorial.backward_explorer import MAX_BACKWARD_SIDE, conv_backward_explorer
-from cnn_tutorial.pictures import MAX_WIDTH
+from cnn_tutorial import loops, ops
+from cnn_tutorial.figures import backward_explorer
+from cnn_tutorial.figures import explorers as interactive
+from cnn_tutorial.figures.backward_explorer import MAX_BACKWARD_SIDE, conv_backward_explorer
+from cnn_tutorial.figures.pictures import MAX_WIDTH
 
 
 def model(layout, name):
@@ -301,7 +303,7 @@ class _TouchScreen:
 def open_figure(browser, layout, has_touch=False, width=1280):
     from tests.test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page
 
-    from cnn_tutorial.display import figure_html
+    from cnn_tutorial.figures.display import figure_html
 
     viewport = {"width": width, "height": 1000}
     opener = _TouchScreen(browser, viewport) if has_touch else browser

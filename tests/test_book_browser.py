@@ -5,14 +5,14 @@ temporary folder, serve it on 127.0.0.1, and open every page named in ``_toc.yml
 
 * console errors and uncaught exceptions,
 * every request to another host (aborted, so the book must work offline),
-* for each Bokeh figure (``cnn_tutorial.display.show``), whether one of its canvases holds a drawing,
+* for each Bokeh figure (``cnn_tutorial.figures.display.show``), whether one of its canvases holds a drawing,
 * the page's links that stay inside the book,
 * what a reader sees at a 1280 x 900 window (every folded block opened first): code blocks that
   scroll sideways, outputs wider than the text column, visible cells that only assert, figures
   without a text alternative, and the exercises and whether their solutions start folded.
 
 The tests then assert on those records, page by page. One more test checks the other way a figure
-reaches a reader: a live notebook, where ``cnn_tutorial.display.show`` fetches BokehJS itself.
+reaches a reader: a live notebook, where ``cnn_tutorial.figures.display.show`` fetches BokehJS itself.
 
 The browser is Debian's ``chromium`` (Playwright's own browser downloads are not used), started once
 per session by ``tests/conftest.py``. Without it the tests skip, except in CI (``CI=true``), where a
@@ -389,7 +389,7 @@ def test_figures_follow_the_theme(browser, book_url, theme, dark, chapter, selec
     assert (brightness < 100) if dark else (brightness > 155), brightness
 
 
-# The interactive figures (cnn_tutorial.interactive) on their chapter pages, found by model name
+# The interactive figures (cnn_tutorial.figures.explorers) on their chapter pages, found by model name
 # among the page's Bokeh documents.
 FIND_MODEL_JS = """(name) => {
   for (const doc of Bokeh.documents) { const model = doc.get_model_by_name(name); if (model) return model; }
@@ -483,7 +483,7 @@ def open_notebook_page(browser, body: str, viewport: dict | None = None):
     """
     from bokeh import __version__ as version
 
-    from cnn_tutorial.display import installed_bokehjs
+    from cnn_tutorial.figures.display import installed_bokehjs
 
     notebook = f"<!doctype html><html><head></head><body>{body}</body></html>"
     local = {f"{name}.min.js": path for name, path in installed_bokehjs().items()}
@@ -518,7 +518,7 @@ def test_show_fetches_bokehjs_in_a_live_notebook(browser):
     from bokeh.plotting import figure
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    from cnn_tutorial.display import figure_html
+    from cnn_tutorial.figures.display import figure_html
 
     plots = []
     for title in ("first", "second"):

@@ -37,7 +37,7 @@ def test_train_torch_end_to_end(tmp_path, mnist_root):
     # The trained model is better than chance after five steps.
     assert history.test_accuracy > 0.2
     # The checkpoint loads, and records the run that trained it.
-    from cnn_tutorial.torch_checkpoints import checkpoint_record, load_checkpoint
+    from cnn_tutorial.pytorch.checkpoints import checkpoint_record, load_checkpoint
 
     # The model the PyTorch chapter chose on validation: the ConvNet with a ReLU between fc1 and fc2.
     assert load_checkpoint(out / "conv_net_model.ckpt").relu_between_fc
@@ -211,7 +211,8 @@ def test_schedule_option_reaches_the_numpy_trainer(tmp_path, monkeypatch):
 @pytest.mark.parametrize("damage", ["label 12", "no training images", "no test images"])
 def test_bad_data_is_one_error_line_before_training_and_leaves_nothing_behind(tmp_path, capsys, monkeypatch, framework, damage):
     """Both trainers read the data through load_mnist, so both report it the same way, before training."""
-    from cnn_tutorial import numpy_net, torch_training
+    from cnn_tutorial import numpy_net
+    from cnn_tutorial.pytorch import training as torch_training
 
     from tests.test_data import DAMAGED_SPLITS, write_dataset
 

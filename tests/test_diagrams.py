@@ -7,8 +7,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from cnn_tutorial import diagrams, ops
-from cnn_tutorial.diagrams import (GRADIENT_COLOR, Layer, computation_graph, network_diagram,
+from cnn_tutorial import ops
+from cnn_tutorial.figures import diagrams
+from cnn_tutorial.figures.diagrams import (GRADIENT_COLOR, Layer, computation_graph, network_diagram,
                                    numpy_cnn_layers, torch_convnet_layers)
 from cnn_tutorial.numpy_net import PARAM_SHAPES, NumpyCNN
 
@@ -92,7 +93,7 @@ def test_numpy_layers_of_a_given_net_and_a_bad_one(numpy_forward):
 @pytest.mark.parametrize("relu_between_fc", [False, True])
 def test_torch_layers_are_each_modules_output_and_parameters(relu_between_fc):
     torch = pytest.importorskip("torch")
-    from cnn_tutorial.torch_model import ConvNet
+    from cnn_tutorial.pytorch.model import ConvNet
 
     torch.manual_seed(0)
     model = ConvNet(relu_between_fc=relu_between_fc)

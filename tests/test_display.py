@@ -1,4 +1,4 @@
-"""Tests for cnn_tutorial.display's source views: what show_source shows of the package's code.
+"""Tests for cnn_tutorial.figures.display's source views: what show_source shows of the package's code.
 
 The last tests collect every ``show_source(...)`` of the chapters and check that each teaching view
 hides its docstring and fits the book's code column (77 characters at a 1280 px window).
@@ -14,9 +14,9 @@ import re
 import numpy as np
 import pytest
 
-from cnn_tutorial import display
+from cnn_tutorial.figures import display
 from cnn_tutorial.checks import as_float_array, check_int, check_ndim, check_progress
-from cnn_tutorial.display import TeachingSource, show_source, source_bundle, teaching_source
+from cnn_tutorial.figures.source import TeachingSource, show_source, source_bundle, teaching_source
 from scripts.toc import chapter_notebooks
 
 # The longest line a chapter may show: the book's code column holds 77 characters at 1280 px.
@@ -233,7 +233,7 @@ def test_a_method_alone_keeps_its_class_indent():
 def test_a_module_loses_its_docstrings():
     view = teaching_source(display)
     assert view.full == inspect.getsource(display)
-    assert '"""Show Bokeh figures' not in view.text and "def show_source(obj" in view.text
+    assert '"""Show Bokeh figures' not in view.text and "def show(obj" in view.text
     ast.parse(view.text)
 
 

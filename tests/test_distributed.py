@@ -18,17 +18,18 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler, TensorDataset
 
-from cnn_tutorial import distributed, torch_training
-from cnn_tutorial.distributed import Placement, placement_from_environment, shard
-from cnn_tutorial.first_steps import first_steps
+from cnn_tutorial.pytorch import distributed
+from cnn_tutorial.pytorch import training as torch_training
+from cnn_tutorial.pytorch.distributed import Placement, placement_from_environment, shard
+from cnn_tutorial.pytorch.first_steps import first_steps
 from cnn_tutorial.history import Evaluation
-from cnn_tutorial.torch_checkpoints import (
+from cnn_tutorial.pytorch.checkpoints import (
     TRAINING_STATE_NAME,
     load_training_state,
     remove_partial_training_states,
 )
-from cnn_tutorial.torch_model import ConvNet
-from cnn_tutorial.torch_training import adam, gradient_scaler, train_step, train_torch
+from cnn_tutorial.pytorch.model import ConvNet
+from cnn_tutorial.pytorch.training import adam, gradient_scaler, train_step, train_torch
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -257,7 +258,7 @@ def test_two_processes_of_50_take_the_steps_of_one_process_of_100(mnist_root, tm
     monkeypatch.setenv("CNN_TUTORIAL_DATA", str(mnist_root))
     out = tmp_path / "two.pt"
     printed = distributed.torchrun(
-        "cnn_tutorial.first_steps", ["--steps", 4, "--out", out], processes=2, timeout=300
+        "cnn_tutorial.pytorch.first_steps", ["--steps", 4, "--out", out], processes=2, timeout=300
     )
     assert printed.strip().splitlines()[-1] == f"saved the weights after 4 steps: {out}"
     two = torch.load(out, weights_only=True)

@@ -15,7 +15,7 @@ import pytest
 from bokeh.plotting import figure
 from docutils import nodes
 
-from cnn_tutorial import display
+from cnn_tutorial.figures import display
 from scripts import dark_diagram
 
 REPO = Path(__file__).resolve().parents[1]

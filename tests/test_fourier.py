@@ -6,7 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn_tutorial import fast_conv, fourier, gradcheck, ops
+from cnn_tutorial import gradcheck, ops
+from cnn_tutorial.fast import conv as fast_conv
+from cnn_tutorial.fast import fourier
 
 from tests.conv_cases import CONV_CASES, as_torch, ids
 

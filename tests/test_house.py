@@ -6,21 +6,25 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "cnn_tutorial"
 
 
-def _imported_modules(module: str) -> set[str]:
-    """The package modules that ``cnn_tutorial/<module>.py`` imports (relative imports only)."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            names.update([node.module] if node.module else [alias.name for alias in node.names])
-    return names
-
-
 def test_lower_floors_do_not_import_higher_ones():
-    """The readable loops stand alone; the math kernels never import the data module."""
-    assert _imported_modules("loops") <= {"checks"}
-    for kernel in ("ops", "fast_conv", "fourier", "numpy_convnet"):
-        assert "data" not in _imported_modules(kernel), kernel
+    """The readable loops stand alone; the math kernels never import the data module; the numpy
+    core never imports the figures or the PyTorch side (only the command line reaches up)."""
+    graph = import_graph()
+    assert graph["cnn_tutorial.loops"] <= {"cnn_tutorial.checks"}
+    for kernel in ("ops", "fast.conv", "fast.fourier", "pytorch.numpy_convnet"):
+        assert "cnn_tutorial.data" not in graph[f"cnn_tutorial.{kernel}"], kernel
+    core = ("loops", "ops", "data", "numpy_net", "gradcheck", "checks", "batching", "files",
+            "seeds", "history", "dense", "descent")
+    for module in core:
+        upward = {t for t in graph[f"cnn_tutorial.{module}"]
+                  if t.startswith(("cnn_tutorial.figures", "cnn_tutorial.pytorch"))}
+        assert upward == set(), module
+
+
+def test_three_sub_packages_show_the_parts():
+    """The speed work, the PyTorch side and the figures each have their own folder."""
+    packages = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert packages == {"fast", "pytorch", "figures"}
 
 
 def _third_party_imports() -> dict[str, set[str]]:
@@ -28,7 +32,7 @@ def _third_party_imports() -> dict[str, set[str]]:
     import sys
 
     found = {}
-    for path in sorted(PACKAGE.glob("*.py")):
+    for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

@@ -1,8 +1,8 @@
-"""The interactive figures of ``cnn_tutorial.interactive``: their numbers are the package's, and they move.
+"""The interactive figures of ``cnn_tutorial.figures.explorers``: their numbers are the package's, and they move.
 
 Unit tests read the data the figures ship to the browser and compare it with ``cnn_tutorial.ops`` and
 ``cnn_tutorial.loops``. Browser tests (``-m browser``) open each figure in headless Chromium, as a
-live notebook shows it (``cnn_tutorial.display.figure_html``, BokehJS from the "CDN", played by the
+live notebook shows it (``cnn_tutorial.figures.display.figure_html``, BokehJS from the "CDN", played by the
 installed bokeh package), move the slider or the mouse, and read back what the figure draws.
 """
 
@@ -16,8 +16,9 @@ from bokeh.core.validation import check_integrity
 from bokeh.embed import json_item
 from bokeh.models import Div, Slider
 
-from cnn_tutorial import data, interactive, loops, ops
-from cnn_tutorial.interactive import convolution_explorer, maxpool_explorer
+from cnn_tutorial import data, loops, ops
+from cnn_tutorial.figures import explorers as interactive
+from cnn_tutorial.figures.explorers import convolution_explorer, maxpool_explorer
 from tests.test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page  # browser fixture: conftest.py
 
 
@@ -385,7 +386,7 @@ def open_figure(browser, layout, width=1280):
 
     Returns ``(page, errors)``; ``errors`` collects console errors and uncaught exceptions.
     """
-    from cnn_tutorial.display import figure_html
+    from cnn_tutorial.figures.display import figure_html
 
     page, errors, _ = open_notebook_page(browser, figure_html(layout), {"width": width, "height": 1000})
     # Drawn: the root view exists and every plot has laid out its frame.

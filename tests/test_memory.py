@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from cnn_tutorial import memory
+from cnn_tutorial.fast import memory
 
 glibc_only = pytest.mark.skipif(memory._glibc() is None, reason="glibc's mallopt is what is tested")
 

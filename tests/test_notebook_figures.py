@@ -12,10 +12,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from cnn_tutorial.display import figure_html
+from cnn_tutorial.figures.display import figure_html
 from cnn_tutorial.history import History
-from cnn_tutorial.pictures import image_grid
-from cnn_tutorial.plotting import plot_history
+from cnn_tutorial.figures.pictures import image_grid
+from cnn_tutorial.figures.plots import plot_history
 from tests import notebook_figures as nf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -141,8 +141,8 @@ FIGURE_CELL = """\
 import os
 import numpy as np
 from IPython.display import HTML, display
-from cnn_tutorial.display import figure_html
-from cnn_tutorial.pictures import image_grid
+from cnn_tutorial.figures.display import figure_html
+from cnn_tutorial.figures.pictures import image_grid
 data = np.random.default_rng(0).standard_normal((2, 8, 8)).astype(np.float32)
 data *= np.float32(1 + float(os.environ.get("FIGURE_PERTURBATION", "0")))
 display(HTML(figure_html(image_grid(data, diverging=True), element_id="cnn-bokeh-test")))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_tutorial.numpy_convnet import convnet_logits, convnet_predict, params_from_state_dict
-from cnn_tutorial.torch_model import ConvNet
+from cnn_tutorial.pytorch.numpy_convnet import convnet_logits, convnet_predict, params_from_state_dict
+from cnn_tutorial.pytorch.model import ConvNet
 
 
 @pytest.mark.parametrize("relu_between_fc", [False, True])

@@ -5,7 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn_tutorial import checks, fast_conv, fourier, gradcheck, loops, ops
+from cnn_tutorial import checks, gradcheck, loops, ops
+from cnn_tutorial.fast import conv as fast_conv
+from cnn_tutorial.fast import fourier
 
 from tests.conv_cases import CONV_CASES, as_torch, ids
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from cnn_tutorial import parallel
+from cnn_tutorial.fast import parallel
 from cnn_tutorial.numpy_net import Adam, NumpyCNN, fit
-from cnn_tutorial.parallel import GradientWorkers, default_workers, split_sizes
+from cnn_tutorial.fast.parallel import GradientWorkers, default_workers, split_sizes
 
 
 def _batch(n, seed=0):

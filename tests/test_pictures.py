@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from bokeh.models import GridPlot, LinearColorMapper
 
-from cnn_tutorial.pictures import MAX_WIDTH, grid_columns, image_grid, shown_images
+from cnn_tutorial.figures.pictures import MAX_WIDTH, grid_columns, image_grid, shown_images
 
 
 def _mappers(grid):

@@ -1,4 +1,4 @@
-"""Tests for cnn_tutorial.plotting: the dual-axis training figure."""
+"""Tests for cnn_tutorial.figures.plots: the dual-axis training figure."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bokeh.embed import json_item
 from bokeh.models import HoverTool, LinearAxis, LogAxis, LogScale
 
 from cnn_tutorial.history import History
-from cnn_tutorial.plotting import accuracy_range, loss_range, plot_history, trailing_mean
+from cnn_tutorial.figures.plots import accuracy_range, loss_range, plot_history, trailing_mean
 
 
 def made_up_history(framework: str = "torch", epochs: int = 3, steps_per_epoch: int = 40) -> History:

@@ -1,4 +1,4 @@
-"""Receptive fields (``cnn_tutorial.receptive_field``): the rule, checked by an independent method, and the
+"""Receptive fields (``cnn_tutorial.figures.receptive_field``): the rule, checked by an independent method, and the
 explorer that ships its numbers.
 
 The independent method is the gradient route: with all-positive weights and an all-positive input, the
@@ -18,8 +18,8 @@ from bokeh.core.validation import check_integrity
 from bokeh.embed import json_item
 from bokeh.models import Div, Plot
 
-from cnn_tutorial import interactive, receptive_field
-from cnn_tutorial.receptive_field import BOOK_LAYERS, Field, receptive_field_explorer, receptive_fields
+from cnn_tutorial.figures import explorers as interactive, receptive_field
+from cnn_tutorial.figures.receptive_field import BOOK_LAYERS, Field, receptive_field_explorer, receptive_fields
 
 OTHER_STACKS = [
     # (layers, input (H, W)): strides 2 and kernels 3, a non-square input, a deeper mix, a lone pool

@@ -60,9 +60,9 @@ def test_numpy_weights_come_from_the_initialisation_stream_only():
 
 def test_torch_weights_and_shuffling_use_the_two_streams(monkeypatch, tmp_path):
     torch = pytest.importorskip("torch")
-    from cnn_tutorial import torch_training
+    from cnn_tutorial.pytorch import training as torch_training
     from cnn_tutorial.history import Evaluation
-    from cnn_tutorial.torch_model import ConvNet
+    from cnn_tutorial.pytorch.model import ConvNet
 
     from tests.test_data import write_dataset
 

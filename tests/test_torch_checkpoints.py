@@ -1,4 +1,4 @@
-"""Tests for cnn_tutorial.torch_checkpoints: saving, recording and loading the ConvNet."""
+"""Tests for cnn_tutorial.pytorch.checkpoints: saving, recording and loading the ConvNet."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cnn_tutorial.history import History
-from cnn_tutorial.torch_checkpoints import checkpoint_record, load_checkpoint, save_checkpoint
-from cnn_tutorial.torch_model import ConvNet
+from cnn_tutorial.pytorch.checkpoints import checkpoint_record, load_checkpoint, save_checkpoint
+from cnn_tutorial.pytorch.model import ConvNet
 
 from tests.torch_cases import fixed_batch
 

@@ -1,4 +1,4 @@
-"""Tests for cnn_tutorial.torch_data: MNIST tensors from the validated arrays of the numpy path."""
+"""Tests for cnn_tutorial.pytorch.data: MNIST tensors from the validated arrays of the numpy path."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Subset
 
 from cnn_tutorial.data import DATA_ENV_VAR, MNISTNotFoundError, load_mnist_splits, normalize, split_validation
 from cnn_tutorial.seeds import run_streams, torch_seed
-from cnn_tutorial.torch_data import mnist_datasets, mnist_loaders, mnist_transform
+from cnn_tutorial.pytorch.data import mnist_datasets, mnist_loaders, mnist_transform
 
 from tests.test_data import DAMAGED_SPLITS, write_dataset
 

@@ -1,11 +1,11 @@
-"""Tests for cnn_tutorial.torch_model: the classic ConvNet and the choice of device."""
+"""Tests for cnn_tutorial.pytorch.model: the classic ConvNet and the choice of device."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from cnn_tutorial.torch_model import ConvNet, choose_device
+from cnn_tutorial.pytorch.model import ConvNet, choose_device
 
 from tests.torch_cases import fixed_batch
 

@@ -1,4 +1,4 @@
-"""Tests for cnn_tutorial.torch_training: one step, evaluation, and a whole seeded run."""
+"""Tests for cnn_tutorial.pytorch.training: one step, evaluation, and a whole seeded run."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from cnn_tutorial import torch_training
+from cnn_tutorial.pytorch import training as torch_training
 from cnn_tutorial.history import Evaluation, History
 from cnn_tutorial.seeds import run_streams, torch_seed
-from cnn_tutorial.torch_data import mnist_loaders
-from cnn_tutorial.torch_model import ConvNet
-from cnn_tutorial.torch_training import evaluate, plain_train_epoch, train_epoch, train_step, train_torch
+from cnn_tutorial.pytorch.data import mnist_loaders
+from cnn_tutorial.pytorch.model import ConvNet
+from cnn_tutorial.pytorch.training import evaluate, plain_train_epoch, train_epoch, train_step, train_torch
 
 from tests.torch_cases import fixed_batch
 

@@ -1,4 +1,4 @@
-"""Tests for cnn_tutorial.torch_twin: the numpy CNN in PyTorch, and both trained side by side."""
+"""Tests for cnn_tutorial.pytorch.twin: the numpy CNN in PyTorch, and both trained side by side."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from cnn_tutorial.data import minibatches
 from cnn_tutorial.numpy_net import PARAM_SHAPES, Adam, NumpyCNN, learning_rate
 from cnn_tutorial.seeds import run_streams
-from cnn_tutorial.torch_twin import TORCH_NAMES, NumpyCNNTwin, train_side_by_side
+from cnn_tutorial.pytorch.twin import TORCH_NAMES, NumpyCNNTwin, train_side_by_side
 
 
 def trained_like_params(dtype, seed: int = 0) -> dict:

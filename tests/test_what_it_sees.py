@@ -8,8 +8,8 @@ from bokeh.layouts import GridPlot
 from bokeh.models import Div, LinearColorMapper, Plot
 
 from cnn_tutorial.numpy_net import NumpyCNN
-from cnn_tutorial.pictures import MAX_WIDTH
-from cnn_tutorial.what_it_sees import feature_maps_figure, strongest_images, strongest_images_figure
+from cnn_tutorial.figures.pictures import MAX_WIDTH
+from cnn_tutorial.figures.what_it_sees import feature_maps_figure, strongest_images, strongest_images_figure
 
 
 def relu_maps(shape, seed=0):

@@ -1,6 +1,6 @@
 """Serve BokehJS from the book's own ``_static/`` folder: no CDN, nothing inlined, versions that match.
 
-Figures shown with :func:`cnn_tutorial.display.show` are stored in the notebooks as a ``<div>`` whose
+Figures shown with :func:`cnn_tutorial.figures.display.show` are stored in the notebooks as a ``<div>`` whose
 ``data-bokehjs`` attribute lists the BokehJS bundles they need. For every page holding such a
 ``<div>``, this extension copies those bundles from the installed ``bokeh`` package into
 ``_build/html/_static/bokeh/`` (once per build) and adds them to that page's ``<head>``, so ``Bokeh``
@@ -21,11 +21,11 @@ import bokeh
 from docutils import nodes
 from sphinx.util import logging
 
-from cnn_tutorial.display import installed_bokehjs
+from cnn_tutorial.figures.display import installed_bokehjs
 
 logger = logging.getLogger(__name__)
 
-# Written by cnn_tutorial.display.figure_html; attribute order is fixed there.
+# Written by cnn_tutorial.figures.display.figure_html; attribute order is fixed there.
 _FIGURE_DIV = re.compile(r'data-bokehjs="([^"]*)" data-bokeh-version="([^"]*)"')
 
 

@@ -7,7 +7,7 @@
 * **Text alternatives.** A chapter's figure cell ends in ``show(fig)``, without a description in its
   code; the description lives in the cell's metadata, ``"alt"`` (a string, or a list for a cell
   that shows several figures). This extension writes it into the figure's ``aria-label`` (the
-  ``<div>`` that :func:`cnn_tutorial.display.figure_html` marks ``data-alt="default"``). A figure
+  ``<div>`` that :func:`cnn_tutorial.figures.display.figure_html` marks ``data-alt="default"``). A figure
   without a description, or a description without a figure, is a build warning.
 * **Phones.** ``cnn_tutorial_figures.css`` lets a figure wider than the column scroll inside its
   own box, so nothing is cut at the page's edge.

@@ -6,8 +6,8 @@ their average is the mean over the whole batch: two processes of 50 images take 
 that one process of 100 takes, up to the rounding of the sums. Dropout would draw other masks on
 each process; with it off, the weights after ``k`` steps agree to float precision.
 
-    python -m cnn_tutorial.first_steps --steps 5 --out one.pt
-    torchrun --standalone --nproc_per_node=2 -m cnn_tutorial.first_steps --steps 5 --out two.pt
+    python -m cnn_tutorial.pytorch.first_steps --steps 5 --out one.pt
+    torchrun --standalone --nproc_per_node=2 -m cnn_tutorial.pytorch.first_steps --steps 5 --out two.pt
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from .checks import check_int, check_positive_float
-from .data import load_mnist_splits, normalize
+from ..checks import check_int, check_positive_float
+from ..data import load_mnist_splits, normalize
 from .distributed import (
     barrier,
     device_for,
@@ -29,10 +29,10 @@ from .distributed import (
     process_group,
     share_of_batch,
 )
-from .files import atomic_write
-from .seeds import run_streams, torch_seed
-from .torch_model import ConvNet
-from .torch_training import adam, train_step
+from ..files import atomic_write
+from ..seeds import run_streams, torch_seed
+from .model import ConvNet
+from .training import adam, train_step
 
 
 def first_steps(
@@ -59,11 +59,11 @@ def first_steps(
     lr : float
         Adam's learning rate.
     seed : int
-        Seeds the initial weights, as in :func:`~cnn_tutorial.torch_training.train_torch`.
+        Seeds the initial weights, as in :func:`~cnn_tutorial.pytorch.training.train_torch`.
     root, download
         Where MNIST is (see :func:`~cnn_tutorial.data.load_mnist_splits`).
     fused : bool or None
-        Adam's fused kernel (:func:`~cnn_tutorial.torch_training.adam`); None: as
+        Adam's fused kernel (:func:`~cnn_tutorial.pytorch.training.adam`); None: as
         ``train_torch`` chooses, fused in a group of processes only.
 
     Returns
@@ -104,8 +104,8 @@ def first_steps(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cnn_tutorial.first_steps --steps K --out FILE``: rank 0 saves the weights."""
-    parser = argparse.ArgumentParser(prog="python -m cnn_tutorial.first_steps", description=__doc__.split("\n")[0])
+    """``python -m cnn_tutorial.pytorch.first_steps --steps K --out FILE``: rank 0 saves the weights."""
+    parser = argparse.ArgumentParser(prog="python -m cnn_tutorial.pytorch.first_steps", description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--out", type=Path, required=True, metavar="FILE")

@@ -2,7 +2,7 @@
 
 The functions take arrays, not a network, so that both networks of the book can use them: the
 numpy CNN's ``cache["r1"]`` and ``cache["r2"]`` (:meth:`cnn_tutorial.numpy_net.NumpyCNN.forward`)
-and the ConvNet's maps after each ReLU (:func:`cnn_tutorial.numpy_convnet.convnet_logits`, layer by
+and the ConvNet's maps after each ReLU (:func:`cnn_tutorial.pytorch.numpy_convnet.convnet_logits`, layer by
 layer). :func:`strongest_images` ranks images by one channel's response; :func:`feature_maps_figure`
 and :func:`strongest_images_figure` draw the arrays they are given, unchanged, one ``image`` glyph
 per panel, so a check can read them back from the figure's ``ColumnDataSource``\\ s (each panel's
@@ -23,8 +23,8 @@ from bokeh.models import ColumnDataSource, Div, HoverTool, LinearColorMapper, Ra
 from bokeh.palettes import Greys256
 from bokeh.plotting import figure
 
-from .checks import as_float_array, check_int, check_ndim, check_no_empty_axes
-from .interactive import TEXT_COLOR
+from ..checks import as_float_array, check_int, check_ndim, check_no_empty_axes
+from .explorers import TEXT_COLOR
 from .pictures import MAX_WIDTH
 
 __all__ = ["strongest_images", "feature_maps_figure", "strongest_images_figure"]

@@ -7,7 +7,7 @@ to the browser in the figure's data sources (``ColumnDataSource``). The small ``
 pick the entries of the current position out of those sources, or blank the entries after it: they do
 no arithmetic on the numbers, so what the reader sees cannot disagree with the package the tests check.
 
-Show the figures with :func:`cnn_tutorial.display.show`; they are at most 700 pixels wide (the book's
+Show the figures with :func:`cnn_tutorial.figures.display.show`; they are at most 700 pixels wide (the book's
 text column), and their colours read on a white and on a near-black page alike (the book's dark
 theme restyles a figure's frame, never its data): backgrounds are transparent, text outside the
 cells is mid-grey, text inside a cell is black or white depending on the cell's colour, and
@@ -24,8 +24,8 @@ from bokeh.models import CustomJS, ColumnDataSource, Div, HoverTool, LinearColor
 from bokeh.palettes import Greys256, RdBu11
 from bokeh.plotting import figure
 
-from . import loops, ops
-from .checks import as_float_array, check_int, check_ndim, check_no_empty_axes, check_window_fits, output_size
+from .. import loops, ops
+from ..checks import as_float_array, check_int, check_ndim, check_no_empty_axes, check_window_fits, output_size
 from .pictures import MAX_WIDTH  # one limit for every figure of the book
 
 __all__ = ["convolution_explorer", "maxpool_explorer"]
@@ -453,7 +453,7 @@ def convolution_explorer(image, kernel, *, position: int = 0,
     Returns
     -------
     bokeh.models.Column
-        Show it with :func:`cnn_tutorial.display.show`; at most
+        Show it with :func:`cnn_tutorial.figures.display.show`; at most
         :data:`MAX_WIDTH` pixels wide. Named parts: the ``Slider``
         ``"conv_position"``, the ``Div`` ``"conv_readout"``; the plots
         ``"conv_image"``, ``"conv_kernel"``, ``"conv_output"``,
@@ -676,7 +676,7 @@ def maxpool_explorer(x, size: int = 2, stride: int = 2, upstream=None,
     Returns
     -------
     bokeh.models.Column
-        Show it with :func:`cnn_tutorial.display.show`; at most
+        Show it with :func:`cnn_tutorial.figures.display.show`; at most
         :data:`MAX_WIDTH` pixels wide. Named parts: the plots
         ``"pool_input"``, ``"pool_output"``, ``"pool_upstream"``,
         ``"pool_gradient"``, their cells' renderers ``"<plot>_cells"``

@@ -5,8 +5,8 @@ steps with what GPUs and several processes need around them. The loop is the cla
 (Adam at 1e-3, batch 100, 6 epochs, cross-entropy on the logits), with a validation set held out
 and every run seeded: on the CPU the same seed repeats the weights, the dropout masks and the
 shuffling order exactly. Started by ``torchrun``, the same loop trains on several processes
-(:mod:`cnn_tutorial.distributed`), and a run saves its training state after every epoch to resume
-from (:mod:`cnn_tutorial.torch_checkpoints`).
+(:mod:`cnn_tutorial.pytorch.distributed`), and a run saves its training state after every epoch to resume
+from (:mod:`cnn_tutorial.pytorch.checkpoints`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
-from .checks import check_int, check_positive_float, check_progress
-from .data import VALIDATION_SIZE
+from ..checks import check_int, check_positive_float, check_progress
+from ..data import VALIDATION_SIZE
 from .distributed import (
     barrier,
     device_for,
@@ -37,16 +37,16 @@ from .distributed import (
     share_of_batch,
     sum_over_ranks,
 )
-from .history import Evaluation, History
-from .seeds import run_streams, torch_seed
-from .torch_checkpoints import (
+from ..history import Evaluation, History
+from ..seeds import run_streams, torch_seed
+from .checkpoints import (
     TRAINING_STATE_NAME,
     load_training_state,
     remove_partial_training_states,
     save_training_state,
 )
-from .torch_data import mnist_loaders
-from .torch_model import ConvNet, choose_device
+from .data import mnist_loaders
+from .model import ConvNet, choose_device
 
 # How often the progress bar shows the current loss: reading a loss waits for the device to finish.
 _POSTFIX_EVERY = 50
@@ -107,7 +107,7 @@ def plain_train_epoch(
     """One pass over ``loader``: the plain PyTorch training loop, one step per mini-batch.
 
     The steps of :func:`train_epoch`, and in one process on the CPU its numbers bit for bit,
-    without what that adds for GPUs and several processes (:mod:`cnn_tutorial.distributed`):
+    without what that adds for GPUs and several processes (:mod:`cnn_tutorial.pytorch.distributed`):
     the chapter "The ConvNet in PyTorch" reads it.
 
     Parameters
@@ -280,7 +280,7 @@ def evaluate(
     model : nn.Module
         Maps Tensor of shape (B, 1, 28, 28) to scores of shape (B, 10).
     loader : iterable of (Tensor of shape (B, 1, 28, 28), Tensor of shape (B,))
-        E.g. the validation loader of :func:`~cnn_tutorial.torch_data.mnist_loaders`.
+        E.g. the validation loader of :func:`~cnn_tutorial.pytorch.data.mnist_loaders`.
     device : {None, "cpu", "cuda", "cuda:N"} or torch.device
         Where the batches are sent: the model's device. ``None`` means where its parameters are.
 
@@ -290,7 +290,7 @@ def evaluate(
         ``loss``, the mean cross-entropy over all images (not a mean of batch means, which would
         weigh a short last batch more), and ``accuracy``, the fraction classified correctly, in
         [0, 1]. The model's train/eval mode is restored afterwards. In a group of processes,
-        each evaluates its own shard (:func:`cnn_tutorial.distributed.shard`) and the sums are
+        each evaluates its own shard (:func:`cnn_tutorial.pytorch.distributed.shard`) and the sums are
         added up over the ranks, so every rank gets the result for all the shards together;
         every rank must call it.
     """
@@ -354,7 +354,7 @@ def train_torch(
     Started by ``torchrun`` with ``WORLD_SIZE`` > 1, each process trains a copy of the model inside
     ``DistributedDataParallel`` on its share of every batch, evaluates its shard of the
     validation and test sets, and the results are added up over the processes
-    (:mod:`cnn_tutorial.distributed`). Every process returns the same model and history.
+    (:mod:`cnn_tutorial.pytorch.distributed`). Every process returns the same model and history.
 
     Parameters
     ----------
@@ -370,12 +370,12 @@ def train_torch(
         (:mod:`cnn_tutorial.seeds`); on the CPU the same seed gives the same run (on CUDA, cuDNN may
         choose kernels whose sums round differently from run to run).
     device : {None, "cpu", "cuda", "cuda:N"} or torch.device
-        See :func:`~cnn_tutorial.torch_model.choose_device`; ``None`` takes CUDA when available.
+        See :func:`~cnn_tutorial.pytorch.model.choose_device`; ``None`` takes CUDA when available.
         In a group, each process takes GPU number ``LOCAL_RANK``.
     root : str, PathLike or None
-        Data root (see :func:`~cnn_tutorial.torch_data.mnist_loaders`).
+        Data root (see :func:`~cnn_tutorial.pytorch.data.mnist_loaders`).
     relu_between_fc : bool
-        Train :class:`~cnn_tutorial.torch_model.ConvNet` with a ReLU between its linear layers
+        Train :class:`~cnn_tutorial.pytorch.model.ConvNet` with a ReLU between its linear layers
         (the default: the PyTorch chapter chose it on the validation set, where it did better
         than the classic model with two seeds), or without, as the classic code trains it.
     train_limit : int or None
@@ -390,7 +390,7 @@ def train_torch(
         Download MNIST when missing.
     checkpoint_dir : str, PathLike or None
         Where rank 0 writes the training state after every epoch
-        (:func:`~cnn_tutorial.torch_checkpoints.save_training_state`), atomically.
+        (:func:`~cnn_tutorial.pytorch.checkpoints.save_training_state`), atomically.
     resume : bool
         Go on from the training state in ``checkpoint_dir`` when there is one (after its last
         finished epoch, exactly as if the run had not stopped); start afresh when there is none.

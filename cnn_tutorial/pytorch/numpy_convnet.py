@@ -1,6 +1,6 @@
 """The PyTorch chapter's ConvNet, evaluated with the package's numpy ops.
 
-Given the trained weights of :class:`cnn_tutorial.torch_model.ConvNet` (its ``state_dict``), these
+Given the trained weights of :class:`cnn_tutorial.pytorch.model.ConvNet` (its ``state_dict``), these
 functions compute the same logits with :mod:`cnn_tutorial.ops` only, padding included:
 
 ==========================  ==========================  ==================
@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ops
-from .checks import check_int, check_ndim
-from .batching import batch_slices
+from .. import ops
+from ..checks import check_int, check_ndim
+from ..batching import batch_slices
 
 __all__ = ["CONVNET_SHAPES", "params_from_state_dict", "convnet_logits", "convnet_predict"]
 

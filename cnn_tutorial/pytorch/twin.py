@@ -29,10 +29,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .checks import check_int, check_ndim, check_positive_float
-from .data import minibatches, num_batches
-from .numpy_net import PARAM_SHAPES, SCHEDULES, Adam, NumpyCNN, learning_rate
-from .seeds import run_streams
+from ..checks import check_int, check_ndim, check_positive_float
+from ..data import minibatches, num_batches
+from ..numpy_net import PARAM_SHAPES, SCHEDULES, Adam, NumpyCNN, learning_rate
+from ..seeds import run_streams
 
 __all__ = ["TORCH_NAMES", "NumpyCNNTwin", "SideBySide", "train_side_by_side"]
 

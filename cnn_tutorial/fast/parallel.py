@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .checks import check_int
+from ..checks import check_int
 
 __all__ = ["GradientWorkers", "blas_threads", "default_workers", "network_description", "split_sizes", "serve"]
 
@@ -286,7 +286,7 @@ def _start_helper(spec: dict) -> subprocess.Popen:
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     package_parent = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([package_parent, *filter(None, [env.get("PYTHONPATH")])])
-    code = "import sys, json; from cnn_tutorial.parallel import serve; serve(json.loads(sys.argv[1]))"
+    code = "import sys, json; from cnn_tutorial.fast.parallel import serve; serve(json.loads(sys.argv[1]))"
     # Its error output goes to a file, not a pipe: a pipe that nobody reads could fill up (with
     # warnings, say) and stop the helper mid-step.
     error_log = tempfile.TemporaryFile()

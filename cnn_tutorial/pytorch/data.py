@@ -20,9 +20,9 @@ from torch.utils.data import DataLoader, TensorDataset
 if TYPE_CHECKING:
     from torchvision import transforms
 
-from .checks import check_int
-from .data import MNIST_MEAN, MNIST_STD, VALIDATION_SIZE, load_mnist_splits, normalize
-from .seeds import run_streams, torch_seed
+from ..checks import check_int
+from ..data import MNIST_MEAN, MNIST_STD, VALIDATION_SIZE, load_mnist_splits, normalize
+from ..seeds import run_streams, torch_seed
 
 
 def mnist_transform() -> transforms.Compose:

@@ -12,7 +12,7 @@ a time; every route gives the same numbers as the simple one, up to float roundi
   zero gradient;
 * **cache-sized chunks**: the batch goes through a few images at a time so that each chunk's column
   matrix stays in a core's cache (:func:`cache_sized_chunks`);
-* **the Fourier route** (``method="fourier"``, :mod:`cnn_tutorial.fourier`): for stride 1, products
+* **the Fourier route** (``method="fourier"``, :mod:`cnn_tutorial.fast.fourier`): for stride 1, products
   of discrete Fourier transforms in place of the sum over every window;
 * **the route choice** (:func:`choose_route`): what ``method="auto"``, the default of
   :func:`~cnn_tutorial.ops.conv2d` and :func:`~cnn_tutorial.ops.conv2d_backward`, takes.
@@ -28,8 +28,8 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from . import fourier
-from .batching import batch_slices
-from .checks import output_size
+from ..batching import batch_slices
+from ..checks import output_size
 
 __all__ = [
     "Geometry",
@@ -235,7 +235,7 @@ def wide_conv2d_backward(dout, x, w, stride: int, padding: int,
 
 def multiply_adds(x_shape, w_shape, stride: int, padding: int) -> dict:
     """Real multiply-adds of one forward pass by each fast route that can take it: ``{"im2col": ...}``
-    plus, for stride 1, ``"fourier"`` (:func:`cnn_tutorial.fourier.multiply_adds`). A strided
+    plus, for stride 1, ``"fourier"`` (:func:`cnn_tutorial.fast.fourier.multiply_adds`). A strided
     output would waste most of the Fourier route's work, so it is offered for stride 1 only."""
     (n, c), (f, _, kh, kw) = x_shape[:2], w_shape
     geo = geometry(x_shape, kh, kw, stride, padding)

@@ -12,7 +12,7 @@ from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper
 from bokeh.palettes import RdBu11, Greys256
 from bokeh.plotting import figure
 
-from .checks import as_float_array, check_int
+from ..checks import as_float_array, check_int
 
 __all__ = ["image_grid", "shown_images", "grid_columns"]
 
@@ -80,7 +80,7 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
     Returns
     -------
     bokeh.models.GridPlot
-        Show it with :func:`cnn_tutorial.display.show`.
+        Show it with :func:`cnn_tutorial.figures.display.show`.
     """
     images = as_float_array("images", images)
     if images.ndim == 2:

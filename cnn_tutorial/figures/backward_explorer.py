@@ -11,7 +11,7 @@ the package's own :func:`cnn_tutorial.ops.conv2d_backward`; all are shipped in t
 sources.
 The small ``CustomJS`` callback only picks the tapped pixel's arrays out of them: it does no
 arithmetic, so what the reader sees cannot disagree with the package the tests check. The look
-(colours, outlines, grey text, widths) is the one of :mod:`cnn_tutorial.interactive`.
+(colours, outlines, grey text, widths) is the one of :mod:`cnn_tutorial.figures.explorers`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import numpy as np
 from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper, TapTool
 
-from . import ops
-from .checks import check_int, check_window_fits, output_size
-from .interactive import (
+from .. import ops
+from ..checks import check_int, check_window_fits, output_size
+from .explorers import (
     _BORDER,
     _GAP,
     TEXT_COLOR,
@@ -309,7 +309,7 @@ def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
     Returns
     -------
     bokeh.models.Column
-        Show it with :func:`cnn_tutorial.display.show`; at most
+        Show it with :func:`cnn_tutorial.figures.display.show`; at most
         :data:`MAX_WIDTH` pixels wide. Named parts: the plots
         ``"bwd_x"``, ``"bwd_w"``, ``"bwd_dy"`` (its tappable cells
         ``"bwd_dy_cells"``), ``"bwd_dx_part"``, ``"bwd_dw_part"``,

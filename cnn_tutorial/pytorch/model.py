@@ -22,7 +22,7 @@ class ConvNet(nn.Module):
         Put a ReLU between the two linear layers. The classic model has none, so its two linear
         layers compose to a single linear map (3136 -> 10, factored through rank <= 1000); the
         default keeps that, so that the class is the classic model (and the classic code's
-        checkpoints mean what they meant there). :func:`~cnn_tutorial.torch_training.train_torch`
+        checkpoints mean what they meant there). :func:`~cnn_tutorial.pytorch.training.train_torch`
         trains with the ReLU by default, the choice the PyTorch chapter makes on validation. The
         ReLU has no parameters, so both variants share the same ``state_dict`` keys.
 

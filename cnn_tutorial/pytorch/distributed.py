@@ -30,9 +30,9 @@ import torch
 from torch import distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from .seeds import run_streams, torch_seed
-from .torch_data import mnist_datasets
-from .torch_model import choose_device
+from ..seeds import run_streams, torch_seed
+from .data import mnist_datasets
+from .model import choose_device
 
 # How long a collective may wait for the other processes before it fails (a lost process is
 # noticed by torchrun well before this).
@@ -134,7 +134,7 @@ def device_for(placement: Placement, device: str | torch.device | None = None) -
     ----------
     placement : Placement
     device : {None, "cpu", "cuda"} or torch.device
-        As in :func:`~cnn_tutorial.torch_model.choose_device`. In a group of several processes,
+        As in :func:`~cnn_tutorial.pytorch.model.choose_device`. In a group of several processes,
         ``"cuda"`` (or ``None`` with CUDA available) means this process's own GPU,
         ``cuda:<local_rank>``.
 
@@ -301,7 +301,7 @@ def distributed_mnist_loaders(
         The global batch: each of the ``world_size`` processes takes ``batch_size // world_size``
         images of it (a multiple, checked by the caller).
     root, seed, train_limit, download, validation_size, pin_memory
-        As in :func:`~cnn_tutorial.torch_data.mnist_loaders`.
+        As in :func:`~cnn_tutorial.pytorch.data.mnist_loaders`.
     placement : Placement
 
     Returns

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .files import atomic_write
-from .history import History
-from .torch_model import ConvNet
+from ..files import atomic_write
+from ..history import History
+from .model import ConvNet
 
 CHECKPOINT_NAME = "conv_net_model.ckpt"
 

@@ -12,8 +12,8 @@ import numpy as np
 from bokeh.models import ColumnDataSource, HoverTool, LinearAxis, Range1d
 from bokeh.plotting import figure
 
-from .checks import check_int
-from .history import History
+from ..checks import check_int
+from ..history import History
 
 # Renderer, axis and range names, so that callers and tests can find the parts of the figure.
 ACCURACY_RANGE = "accuracy"
@@ -149,7 +149,7 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     Parameters
     ----------
     history : History
-        From :func:`~cnn_tutorial.torch_training.train_torch` or the numpy trainer; needs at least one step.
+        From :func:`~cnn_tutorial.pytorch.training.train_torch` or the numpy trainer; needs at least one step.
     smooth : int
         Window of the trailing mean, in steps; at least 1.
     width, height : int

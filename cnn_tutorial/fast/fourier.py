@@ -17,7 +17,7 @@ becomes, for each frequency, one small complex matrix product ``(N, C) @ (C, F)`
 
 The functions here trust their inputs; :func:`cnn_tutorial.ops.conv2d` and
 :func:`cnn_tutorial.ops.conv2d_backward` validate them, and
-:func:`cnn_tutorial.fast_conv.choose_route` chooses this route when it needs fewer multiplications
+:func:`cnn_tutorial.fast.conv.choose_route` chooses this route when it needs fewer multiplications
 (:func:`multiply_adds`). The optional chapter "Making numpy fast" derives and measures it.
 """
 
@@ -27,8 +27,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .batching import batch_slices
-from .checks import check_allocation
+from ..batching import batch_slices
+from ..checks import check_allocation
 
 __all__ = ["dft2", "idft2", "correlate", "correlate_backward", "multiply_adds"]
 

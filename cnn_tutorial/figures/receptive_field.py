@@ -30,8 +30,8 @@ import numpy as np
 from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, TapTool
 
-from .checks import check_int, output_size
-from .interactive import (
+from ..checks import check_int, output_size
+from .explorers import (
     _BORDER, _GAP, HALO_COLOR, HIGHLIGHT_COLOR, MAX_WIDTH,
     _check_side, _check_title, _finite_matrix, _image, _ink_mapper, _panel, _panel_width, _readout,
     _title_div, _widen,

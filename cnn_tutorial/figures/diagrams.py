@@ -25,9 +25,9 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from . import ops
-from .checks import check_int
-from .numpy_net import NumpyCNN
+from .. import ops
+from ..checks import check_int
+from ..numpy_net import NumpyCNN
 
 __all__ = ["Diagram", "Layer", "computation_graph", "network_diagram", "numpy_cnn_layers",
            "torch_convnet_layers"]
@@ -117,7 +117,7 @@ def torch_convnet_layers(model=None) -> list[Layer]:
     ----------
     model : torch.nn.Module, optional
         Takes ``(N, 1, 28, 28)``; default: a new
-        :class:`~cnn_tutorial.torch_model.ConvNet`.
+        :class:`~cnn_tutorial.pytorch.model.ConvNet`.
 
     Returns
     -------
@@ -129,7 +129,7 @@ def torch_convnet_layers(model=None) -> list[Layer]:
     """
     import torch
 
-    from .torch_model import ConvNet
+    from ..pytorch.model import ConvNet
 
     model = ConvNet() if model is None else model
     if not isinstance(model, torch.nn.Module):
