@@ -170,10 +170,23 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     width = check_int("width", width, 200)
     height = check_int("height", height, 150)
 
+    steps_per_epoch = history.steps_per_epoch if history.steps_per_epoch > 0 else len(history.step_loss)
+    steps, validation = _history_sources(history, smooth, steps_per_epoch)
+    fig = _loss_figure(history.framework, steps, validation, width, height)
+    _add_accuracy_axis(fig, steps, validation, steps_per_epoch)
+    smoothed_loss = _draw_curves(fig, steps, smooth)
+    validation_markers = _draw_validation_markers(fig, validation)
+    _add_hover_tools(fig, smoothed_loss, validation_markers)
+    _legend_below(fig)
+    return fig
+
+
+def _history_sources(history: History, smooth: int,
+                     steps_per_epoch: int) -> tuple[ColumnDataSource, ColumnDataSource]:
+    """One row per training step (losses, accuracies in %, their trailing means), one per epoch's validation."""
     loss = np.asarray(history.step_loss, dtype=np.float64)
     accuracy = 100 * np.asarray(history.step_accuracy, dtype=np.float64)
     steps = np.arange(1, len(loss) + 1)
-    steps_per_epoch = history.steps_per_epoch if history.steps_per_epoch > 0 else len(loss)
     source = ColumnDataSource(
         {
             "step": steps,
@@ -193,12 +206,18 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
             "validation_accuracy": 100 * np.asarray(history.epoch_validation_accuracy, dtype=np.float64),
         }
     )
+    return source, validation_source
 
+
+def _loss_figure(framework: str, source: ColumnDataSource, validation_source: ColumnDataSource,
+                 width: int, height: int):
+    """The figure, its step axis and its left, logarithmic loss axis (:func:`loss_range`)."""
+    loss = source.data["loss"]
     low_loss, high_loss = loss_range(loss, validation_source.data["validation_loss"])
     fig = figure(
         width=width,
         height=height,
-        title=f"Training the {history.framework} CNN: loss and accuracy",
+        title=f"Training the {framework} CNN: loss and accuracy",
         x_axis_label="training step",
         x_range=Range1d(0, (1 + _STEP_MARGIN) * len(loss) + 1),
         y_range=Range1d(low_loss, high_loss),
@@ -210,6 +229,12 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     loss_axis.name = "loss_axis"
     loss_axis.axis_label = "loss (cross-entropy)"
     loss_axis.axis_label_text_color = LOSS_COLOR
+    return fig
+
+
+def _add_accuracy_axis(fig, source: ColumnDataSource, validation_source: ColumnDataSource,
+                       steps_per_epoch: int) -> None:
+    """The right axis, accuracy in %, on its own range from :func:`accuracy_range` to 100."""
     smoothed_accuracy = source.data["smoothed_accuracy"]
     low, high = accuracy_range(smoothed_accuracy, validation_source.data["validation_accuracy"], steps_per_epoch)
     fig.extra_y_ranges = {ACCURACY_RANGE: Range1d(low, high)}
@@ -221,6 +246,9 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     )
     fig.add_layout(accuracy_axis, "right")
 
+
+def _draw_curves(fig, source: ColumnDataSource, smooth: int):
+    """The per-step loss and batch accuracy and their trailing means; returns the smoothed loss's line."""
     fig.line("step", "loss", source=source, color=LOSS_COLOR, alpha=0.25, legend_label="loss", name="step_loss")
     smoothed_loss = fig.line(
         "step",
@@ -254,7 +282,12 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
         legend_label=f"batch accuracy, mean of {smooth} steps",
         name="smoothed_accuracy",
     )
-    validation_markers = [
+    return smoothed_loss
+
+
+def _draw_validation_markers(fig, validation_source: ColumnDataSource) -> list:
+    """A square for the validation loss and a circle for the validation accuracy after each epoch."""
+    return [
         fig.scatter(
             "step",
             "validation_loss",
@@ -279,6 +312,9 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
         ),
     ]
 
+
+def _add_hover_tools(fig, smoothed_loss, validation_markers: list) -> None:
+    """A read-out of the step under the cursor, and one of the epoch's validation marker."""
     # One tooltip per step, read from the shared source, instead of one per line under the cursor.
     fig.add_tools(
         HoverTool(
@@ -299,9 +335,11 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
             ],
         ),
     )
-    # Below the frame, in two columns: inside it the legend hid the curves it names.
+
+
+def _legend_below(fig) -> None:
+    """The legend below the frame, in two columns (inside it, it hid the curves it names)."""
     legend = fig.legend[0]
     legend.click_policy = "hide"
     legend.ncols = 2
     fig.add_layout(legend, "below")
-    return fig
