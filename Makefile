@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv book test quick unit notebooks notebooks-other-cpu refresh compat bench clean
+.PHONY: venv book html test quick unit notebooks notebooks-other-cpu refresh compat bench clean
 
 venv: $(STAMP)
 
@@ -18,8 +18,14 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-book: venv
-	$(VENV)/bin/jupyter-book build . -W --keep-going
+book: venv html
+
+# The one book-build command (the browser test calls it with BOOK_OUT set): warnings fail it, and
+# --all rebuilds every page, so a warning in a page that did not change is not hidden.
+# BOOK_OUT: the folder that gets _build/html/ (default: here).
+BOOK_OUT ?= .
+html:
+	$(VENV)/bin/jupyter-book build . -W --keep-going --all --path-output $(BOOK_OUT)
 
 # Unit tests first (fast, and they include the browser test of the built book), then every chapter,
 # on this machine as it is and then as another CPU would run it (scripts/other_cpu.py).

@@ -17,16 +17,16 @@ repository root, on the import path (as ``python -m`` does with the working dire
 import os
 from pathlib import Path
 
+from scripts.refresh_notebooks import SEEDED_ENV
 from scripts.toc import chapter_notebooks
 
 REPO = Path(__file__).resolve().parent
 
 pytest_plugins = ["tests.notebook_figures"]
 
-os.environ.setdefault("PYTHONHASHSEED", "0")
-# No progress bars in the chapters' outputs (a reader's live notebook shows them; see
-# cnn_tutorial.checks.check_progress), as when scripts/refresh_notebooks.py stored them.
-os.environ.setdefault("CNN_TUTORIAL_PROGRESS", "0")
+# The environment the stored outputs were made in (a fixed hash seed, no progress bars), unless set.
+for name, value in SEEDED_ENV.items():
+    os.environ.setdefault(name, value)
 
 
 def pytest_collection_modifyitems(session, config, items):

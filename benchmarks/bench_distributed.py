@@ -34,6 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from cnn_tutorial.checks import PROGRESS_ENV_VAR
 from cnn_tutorial.pytorch.distributed import torchrun_command
 
 TARGET_RATIO = 1.15
@@ -51,7 +52,7 @@ def run(kind: str, epochs: int, limit: int | None, out: Path, seed: int = 0) -> 
         command, threads = [sys.executable, "-m", "cnn_tutorial", *arguments], "2"
     else:
         command, threads = torchrun_command("cnn_tutorial", arguments, processes=2), "1"
-    environment = {**os.environ, "OMP_NUM_THREADS": threads, "CNN_TUTORIAL_PROGRESS": "0"}
+    environment = {**os.environ, "OMP_NUM_THREADS": threads, PROGRESS_ENV_VAR: "0"}
     result = subprocess.run(command, env=environment, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{result.stderr[-3000:]}")

@@ -26,14 +26,15 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from cnn_tutorial.checks import PROGRESS_ENV_VAR
 from cnn_tutorial.files import atomic_write
 from scripts.toc import chapter_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 
-# Same values conftest.py sets for nbval's kernels: refreshed outputs must match what nbval sees.
-SEEDED_ENV = {"PYTHONHASHSEED": "0", "CNN_TUTORIAL_PROGRESS": "0"}  # and no progress bars in stored outputs
+# conftest.py gives nbval's kernels these same values: refreshed outputs must match what nbval sees.
+SEEDED_ENV = {"PYTHONHASHSEED": "0", PROGRESS_ENV_VAR: "0"}  # and no progress bars in stored outputs
 
 
 class CurrentEnvKernelManager(KernelManager):

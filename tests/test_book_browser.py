@@ -179,11 +179,10 @@ PHONE = {"width": 390, "height": 844}
 
 @pytest.fixture(scope="session")
 def book_html(tmp_path_factory) -> Path:
-    """The book built from the repository into a temporary folder, warnings being errors."""
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book) if jupyter_book.exists() else "jupyter-book"]
+    """The book built from the repository into a temporary folder by the Makefile's one build
+    command (``make html``: warnings are errors), with this interpreter's environment."""
     out = tmp_path_factory.mktemp("book")
-    command += ["build", str(REPO), "--path-output", str(out), "-W", "--keep-going"]
+    command = ["make", "--no-print-directory", "html", f"VENV={sys.prefix}", f"BOOK_OUT={out}"]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
     if result.returncode != 0:
         pytest.fail(f"jupyter-book build failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}")

@@ -24,10 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..checks import check_int, check_ndim
-from ..batching import batch_slices
+from ..checks import check_ndim
 
-__all__ = ["CONVNET_SHAPES", "params_from_state_dict", "convnet_logits", "convnet_predict"]
+__all__ = ["CONVNET_SHAPES", "params_from_state_dict", "convnet_logits"]
 
 CONVNET_SHAPES = {
     "layer1.0.weight": (32, 1, 5, 5),
@@ -98,12 +97,3 @@ def convnet_logits(params: dict, x,
     if relu_between_fc:
         h = ops.relu(h)
     return ops.dense(h, p["fc2.weight"], p["fc2.bias"])  # (N, 10)
-
-
-def convnet_predict(params: dict, x, relu_between_fc: bool = False, batch_size: int = 500) -> np.ndarray:
-    """Predicted class of each image, ``batch_size`` images at a time: int64 array of shape (N,)."""
-    batch_size = check_int("batch_size", batch_size, 1)
-    return np.concatenate([
-        convnet_logits(params, x[batch], relu_between_fc).argmax(axis=1)
-        for batch in batch_slices(len(x), batch_size)
-    ])
