@@ -20,7 +20,9 @@ on stderr without a traceback.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
+import importlib.util
 import logging
 import os
 import signal
@@ -35,11 +37,26 @@ HISTORY_NAME = "history.json"
 TRAINING_STATE_NAME = "training_state.pt"
 NUMPY_MODEL_NAME = "numpy_cnn.npz"
 
+TRAINERS = {"torch": ("cnn_tutorial.pytorch.training", "train_torch"),
+            "numpy": ("cnn_tutorial.numpy_net", "train_numpy")}
+
+
+def trainer_defaults(framework: str) -> dict:
+    """The default arguments of ``framework``'s trainer, read from its source: the trainer's
+    signature is their one home, and reading the source needs no torch for ``--help``."""
+    module, name = TRAINERS[framework]
+    source = Path(importlib.util.find_spec(module).origin).read_text()
+    (function,) = [node for node in ast.parse(source).body
+                   if isinstance(node, ast.FunctionDef) and node.name == name]
+    arguments = function.args.args
+    defaults = dict(zip([a.arg for a in arguments[len(arguments) - len(function.args.defaults):]],
+                        function.args.defaults))
+    return {key: ast.literal_eval(value) for key, value in defaults.items()
+            if key in ("epochs", "batch_size", "lr", "schedule")}
+
+
 # Each framework's own defaults: the classic PyTorch settings, and what the numpy network needs.
-DEFAULTS = {
-    "torch": {"epochs": 6, "batch_size": 100, "lr": 1e-3},
-    "numpy": {"epochs": 3, "batch_size": 32, "lr": 2e-3, "schedule": "cosine"},
-}
+DEFAULTS = {framework: trainer_defaults(framework) for framework in TRAINERS}
 
 
 def _int_at_least(minimum: int, kind: str):
@@ -71,6 +88,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _both(setting: str) -> str:
+    """Both trainers' defaults of ``setting``, e.g. ``"torch: 6, numpy: 3"``."""
+    return ", ".join(f"{framework}: {DEFAULTS[framework][setting]:g}" for framework in TRAINERS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m cnn_tutorial``."""
     parser = argparse.ArgumentParser(
@@ -87,14 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, metavar="DIR", help="folder for the model and history.json (created if missing)"
     )
     train.add_argument(
-        "--epochs", type=_positive_int, help="passes over the training set (torch: 6, numpy: 3)"
+        "--epochs", type=_positive_int, help=f"passes over the training set ({_both('epochs')})"
     )
     train.add_argument(
         "--batch-size",
         type=_positive_int,
-        help="images per step (torch: 100, numpy: 32); under torchrun the global batch, shared by the processes",
+        help=f"images per step ({_both('batch_size')}); under torchrun the global batch, shared by the processes",
     )
-    train.add_argument("--lr", type=_positive_float, help="learning rate (torch: 0.001, numpy: 0.002)")
+    train.add_argument("--lr", type=_positive_float, help=f"learning rate ({_both('lr')})")
     train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     train.add_argument(
         "--device",

@@ -266,3 +266,18 @@ def test_a_failure_after_the_model_is_saved_removes_the_model_too(tmp_path, caps
     assert main(["train", "--framework", "numpy", "--out", str(existing)]) == 1
     assert "No space left on device" in capsys.readouterr().err
     assert existing.is_dir() and os.listdir(existing) == []  # a folder it did not create stays
+
+
+def test_the_defaults_are_the_trainers_own():
+    """The command line reads its defaults from the trainers' signatures (their one home)."""
+    import inspect
+
+    from cnn_tutorial import cli
+    from cnn_tutorial.numpy_net import train_numpy
+    from cnn_tutorial.pytorch.training import train_torch
+
+    for framework, trainer in (("numpy", train_numpy), ("torch", train_torch)):
+        signature = inspect.signature(trainer).parameters
+        assert cli.DEFAULTS[framework] == {name: signature[name].default for name in cli.DEFAULTS[framework]}
+    assert set(cli.DEFAULTS["torch"]) == {"epochs", "batch_size", "lr"}
+    assert cli.DEFAULTS["numpy"]["schedule"] == "cosine"
