@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: venv book html test quick unit notebooks notebooks-other-cpu refresh compat bench clean
+.PHONY: venv book html test quick lint unit notebooks notebooks-other-cpu refresh compat bench clean
 
 venv: $(STAMP)
 
@@ -27,9 +27,15 @@ BOOK_OUT ?= .
 html:
 	$(VENV)/bin/jupyter-book build . -W --keep-going --all --path-output $(BOOK_OUT)
 
-# Unit tests first (fast, and they include the browser test of the built book), then every chapter,
-# on this machine as it is and then as another CPU would run it (scripts/other_cpu.py).
-test: unit notebooks notebooks-other-cpu
+# Lint and format first (seconds), then the unit tests (they include the browser test of the built
+# book), then every chapter, on this machine as it is and then as another CPU would run it
+# (scripts/other_cpu.py).
+test: lint unit notebooks notebooks-other-cpu
+
+# ruff's settings are in pyproject.toml, and cnn_tutorial/ruff.toml for the package's 76 columns.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 unit: venv
 	$(PY) -m pytest
