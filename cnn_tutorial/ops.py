@@ -20,8 +20,9 @@ The default, ``method="auto"``, takes the fast route with fewer multiply-adds; t
 and explained in :func:`cnn_tutorial.fast.conv.choose_route`, and measured in the optional chapter
 "Making numpy fast".
 
-Max pooling loops over the few offsets inside a window (not over pixels), comparing and routing
-whole-batch strided views.
+Max pooling (:mod:`cnn_tutorial.pooling`) and softmax with cross-entropy (:mod:`cnn_tutorial.losses`)
+have modules of their own; their functions are importable from here too, so ``ops.maxpool2d`` or
+``ops.cross_entropy`` reach every batched operation from one place.
 
 float32 and float64 inputs keep their dtype; integer inputs are promoted to float64.
 """
@@ -41,6 +42,8 @@ from .checks import (
     check_window_fits,
     output_size,
 )
+from .losses import cross_entropy, cross_entropy_backward, log_softmax, softmax
+from .pooling import maxpool2d, maxpool2d_backward
 
 __all__ = [
     "conv2d",
@@ -322,114 +325,6 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     return dx, dw, dout.sum(axis=(0, 2, 3))
 
 
-# --------------------------------------------------------------------------- max pooling
-
-def _validate_pool(x, size, stride):
-    x = as_float_array("x", x)
-    check_ndim("x", x, 4, "(N, C, H, W)")
-    check_no_empty_axes("x", x, "(N, C, H, W)", (1, 2, 3))
-    size = check_int("size", size, 1)
-    stride = check_int("stride", stride, 1)
-    check_window_fits("pool window", (size, size), x.shape[2:], "input")
-    return x, size, stride
-
-
-def _window_offsets(x: np.ndarray, size: int, stride: int):
-    """For each offset ``(u, v)`` inside a window, in row-major order, the strided view of ``x`` that
-    holds element ``(u, v)`` of every window: ``(offset index, slices)`` with views of shape
-    ``(N, C, Ho, Wo)``. Looping over the ``size**2`` offsets (not over pixels) keeps every step a
-    whole-batch array operation."""
-    ho, wo = output_size(x.shape[2], size, stride), output_size(x.shape[3], size, stride)
-    for u in range(size):
-        for v in range(size):
-            yield u * size + v, (slice(None), slice(None), slice(u, u + stride * (ho - 1) + 1, stride),
-                                 slice(v, v + stride * (wo - 1) + 1, stride))
-
-
-def maxpool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
-    """Max pooling over ``size x size`` windows moved by ``stride``.
-
-    Parameters
-    ----------
-    x : ndarray of shape (N, C, H, W)
-    size : int, default 2
-    stride : int, default 2
-
-    Returns
-    -------
-    out : ndarray of shape (N, C, Ho, Wo)
-        ``Ho = (H - size) // stride + 1``; rows/columns a window cannot reach are dropped, as in
-        ``torch.nn.functional.max_pool2d``. NaN propagates, as in PyTorch.
-    """
-    x, size, stride = _validate_pool(x, size, stride)
-    out = None
-    for _, window_element in _window_offsets(x, size, stride):
-        out = x[window_element].copy() if out is None else np.maximum(out, x[window_element], out=out)
-    return out
-
-
-def _winner_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
-    """Index ``u * size + v`` of every window's winner, as PyTorch picks it: int8 or int32 array ``(N, C, Ho, Wo)``.
-
-    The winner is the first maximum in row-major order, or, when the window holds NaN, its last NaN
-    (PyTorch's kernel moves on when an entry is larger or is NaN; see ``loops.pool_winner``).
-    """
-    best, index = None, None
-    for k, window_element in _window_offsets(x, size, stride):
-        candidate = x[window_element]
-        if best is None:
-            best = candidate.copy()
-            index = np.zeros(best.shape, dtype=np.int8 if size * size < 128 else np.int32)
-            continue
-        # Strictly greater: on ties the earlier offset keeps the gradient, as in PyTorch. A NaN
-        # beats any number and any earlier NaN (it is the window's "maximum", which the forward
-        # pass outputs).
-        better = (candidate > best) | np.isnan(candidate)
-        # Arithmetic instead of masked assignment: the mask is random, and branch-free code is
-        # several times faster on it.
-        index += better * (k - index).astype(index.dtype)
-        np.maximum(best, candidate, out=best)
-    return index
-
-
-def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
-    """Gradient of :func:`maxpool2d` with respect to its input.
-
-    Each window sends its upstream gradient to exactly one input position, the one PyTorch picks:
-    the first maximum in row-major order, or a NaN when the window holds one (the last NaN). Ties
-    therefore do not split or duplicate the gradient. With overlapping windows (``stride < size``)
-    a pixel that is the maximum of several windows collects the sum of their gradients.
-
-    Parameters
-    ----------
-    dout : ndarray of shape (N, C, Ho, Wo)
-        Gradient of the loss with respect to the pooled output.
-    x : ndarray of shape (N, C, H, W)
-        The input the forward pass saw.
-    size, stride : int
-        As in the forward pass.
-
-    Returns
-    -------
-    dx : ndarray of shape (N, C, H, W)
-    """
-    x, size, stride = _validate_pool(x, size, stride)
-    dout = as_float_array("dout", dout)
-    n, c, h, w = x.shape
-    ho, wo = output_size(h, size, stride), output_size(w, size, stride)
-    if dout.shape != (n, c, ho, wo):
-        raise ValueError(f"dout must have shape {(n, c, ho, wo)} for x {x.shape}, got {dout.shape}")
-
-    winner = _winner_offset(x, size, stride)
-    dx = np.zeros(x.shape, dtype=np.result_type(x, dout))
-    for k, window_element in _window_offsets(x, size, stride):
-        # Within one offset the windows touch distinct pixels, so += never collides; across
-        # offsets (overlapping windows) it adds up, as the chain rule requires.
-        # np.where, not dout * (winner == k): an infinite gradient times False would be NaN.
-        dx[window_element] += np.where(winner == k, dout, 0.0)
-    return dx
-
-
 # --------------------------------------------------------------------------- dense (fully connected)
 
 def _validate_dense(x, w):
@@ -518,88 +413,3 @@ def relu_backward(dout, x) -> np.ndarray:
     if dout.shape != x.shape:
         raise ValueError(f"dout shape {dout.shape} must equal x shape {x.shape}")
     return dout * ~(x <= 0)
-
-
-# --------------------------------------------------------------------------- softmax and cross-entropy
-
-def softmax(x, axis: int = -1) -> np.ndarray:
-    """Numerically stable softmax along ``axis``.
-
-    Subtracting the maximum first leaves the result unchanged (softmax is shift invariant) but keeps
-    every exponent <= 0, so ``exp`` cannot overflow: the classic ``exp(x) / sum(exp(x))`` returns
-    ``nan`` for logits like 800.
-
-    Parameters
-    ----------
-    x : ndarray of any shape
-    axis : int, default -1
-
-    Returns
-    -------
-    ndarray, same shape and dtype as ``x``; entries along ``axis`` are >= 0 and sum to 1.
-    """
-    x = as_float_array("x", x)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=axis, keepdims=True)
-
-
-def log_softmax(x, axis: int = -1) -> np.ndarray:
-    """``log(softmax(x))`` computed stably as ``x - max - log(sum(exp(x - max)))``; never ``-inf`` for finite x."""
-    x = as_float_array("x", x)
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-
-
-def _validate_logits(logits, labels):
-    logits = as_float_array("logits", logits)
-    check_ndim("logits", logits, 2, "(N, classes)")
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
-    if labels.shape != (logits.shape[0],):
-        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits {logits.shape}, got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-        raise ValueError(f"labels must lie in [0, {logits.shape[1] - 1}], got values from {labels.min()} to {labels.max()}")
-    return logits, labels
-
-
-def cross_entropy(logits, labels) -> float:
-    """Mean cross-entropy of a batch, computed from logits (like ``torch.nn.functional.cross_entropy``).
-
-    ``loss = -mean_n log softmax(logits[n])[labels[n]]``, through :func:`log_softmax`, so it stays
-    finite even when a probability underflows to 0.
-
-    Parameters
-    ----------
-    logits : ndarray of shape (N, classes)
-        Unnormalised scores.
-    labels : ndarray of int, shape (N,)
-        Correct class of each example.
-
-    Returns
-    -------
-    float
-    """
-    logits, labels = _validate_logits(logits, labels)
-    log_probs = log_softmax(logits, axis=1)
-    return float(-log_probs[np.arange(len(labels)), labels].mean())
-
-
-def cross_entropy_backward(logits, labels) -> np.ndarray:
-    """Gradient of :func:`cross_entropy` with respect to the logits: ``(softmax(logits) - onehot(labels)) / N``.
-
-    Parameters
-    ----------
-    logits : ndarray of shape (N, classes)
-    labels : ndarray of int, shape (N,)
-
-    Returns
-    -------
-    dlogits : ndarray of shape (N, classes), dtype of ``logits``
-    """
-    logits, labels = _validate_logits(logits, labels)
-    grad = softmax(logits, axis=1)
-    grad[np.arange(len(labels)), labels] -= 1
-    grad /= len(labels)
-    return grad

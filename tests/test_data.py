@@ -1,4 +1,5 @@
-"""Tests for cnn_tutorial.data: idx parsing, validation, finding/downloading, normalising, batching."""
+"""Tests for cnn_tutorial.mnist_files (idx parsing, validation, finding, downloading) and
+cnn_tutorial.data (splitting, normalising, batching)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn_tutorial import data
+from cnn_tutorial import data, mnist_files
 from cnn_tutorial.data import (
     DATA_ENV_VAR,
     MNIST_FILES,
@@ -299,7 +300,7 @@ def no_network(url, timeout):
 
 
 def test_missing_without_download(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setattr(mnist_files, "_fetch", no_network)
     with pytest.raises(MNISTNotFoundError) as info:
         load_mnist("train", root=tmp_path, download=False)
     assert_clear_not_found(info.value, tmp_path)
@@ -307,7 +308,7 @@ def test_missing_without_download(tmp_path, monkeypatch):
 
 
 def test_partial_temp_file_is_not_trusted(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setattr(mnist_files, "_fetch", no_network)
     raw_dir = write_dataset(tmp_path)
     (raw_dir / "train-images-idx3-ubyte").rename(raw_dir / ".train-images-idx3-ubyte.x1y2.part")
     with pytest.raises(MNISTNotFoundError):
@@ -315,7 +316,7 @@ def test_partial_temp_file_is_not_trusted(tmp_path, monkeypatch):
 
 
 def test_present_files_are_not_downloaded(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setattr(mnist_files, "_fetch", no_network)
     write_dataset(tmp_path)
     images, _ = load_mnist("train", root=tmp_path, download=True)
     assert len(images) == 7
@@ -328,7 +329,7 @@ def test_failed_download_raises_clear_error_and_leaves_nothing(tmp_path, monkeyp
         tried.append(url)
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setattr(data, "_fetch", offline)
+    monkeypatch.setattr(mnist_files, "_fetch", offline)
     with pytest.raises(MNISTNotFoundError) as info:
         load_mnist("train", root=tmp_path, download=True)
     assert_clear_not_found(info.value, tmp_path)
@@ -350,7 +351,7 @@ def serve(files: dict[str, bytes], monkeypatch, failing_mirrors: tuple[str, ...]
             raise TimeoutError("timed out")
         return payloads[url.rsplit("/", 1)[1]]
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    monkeypatch.setattr(mnist_files, "_fetch", fake_fetch)
     return fetched
 
 
@@ -363,7 +364,7 @@ def test_successful_download_lands_files_and_loads(tmp_path, monkeypatch):
     # Both forms, as torchvision leaves them, and no temporary files.
     expected = sorted(ALL_NAMES + [f"{name}.gz" for name in ALL_NAMES])
     assert listing(tmp_path / "MNIST" / "raw") == expected
-    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setattr(mnist_files, "_fetch", no_network)
     images, _ = load_mnist("train", root=tmp_path, download=False)
     np.testing.assert_array_equal(images, SYNTHETIC["train"][0])
 
@@ -452,13 +453,13 @@ def test_resolve_root_expands_user(monkeypatch, tmp_path):
 
 def test_default_root_rule(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert data._default_root() == tmp_path / "cache" / "cnn_tutorial"
+    assert mnist_files._default_root() == tmp_path / "cache" / "cnn_tutorial"
     monkeypatch.setenv("HOME", str(tmp_path))
     for unusable in ("", "relative/cache"):
         monkeypatch.setenv("XDG_CACHE_HOME", unusable)
-        assert data._default_root() == tmp_path / ".cache" / "cnn_tutorial"
+        assert mnist_files._default_root() == tmp_path / ".cache" / "cnn_tutorial"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert data._default_root() == tmp_path / ".cache" / "cnn_tutorial"
+    assert mnist_files._default_root() == tmp_path / ".cache" / "cnn_tutorial"
 
 
 # --- the real data ----------------------------------------------------------------------------------
