@@ -10,7 +10,7 @@ Nothing here imports torch: the numpy path of the package works without it.
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -35,32 +35,30 @@ from .mnist_files import (
 )
 
 __all__ = [
-    # the files (cnn_tutorial.mnist_files)
     "DATA_ENV_VAR",
     "DEFAULT_ROOT",
     "MIRROR_ENV_VAR",
     "MNIST_CONTENT_MD5",
     "MNIST_FILES",
     "MNIST_MD5",
+    "MNIST_MEAN",
     "MNIST_MIRRORS",
+    "MNIST_STD",
     "MNIST_URL",
+    "SPLIT_SEED",
+    "VALIDATION_SIZE",
     "MNISTDownloadError",
     "MNISTNotFoundError",
     "download_mnist",
     "load_mnist",
-    "mirrors",
-    "read_idx",
-    "resolve_root",
-    # this module
-    "MNIST_MEAN",
-    "MNIST_STD",
-    "SPLIT_SEED",
-    "VALIDATION_SIZE",
     "load_mnist_splits",
     "minibatches",
+    "mirrors",
     "normalize",
     "num_batches",
     "pixel_statistics",
+    "read_idx",
+    "resolve_root",
     "split_validation",
 ]
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from .checks import as_float_array, check_ndim
 
-__all__ = ["softmax", "log_softmax", "cross_entropy", "cross_entropy_backward"]
+__all__ = ["cross_entropy", "cross_entropy_backward", "log_softmax", "softmax"]
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .fast import conv as fast_conv, fourier
 from .checks import (
     as_float_array,
     check_allocation,
@@ -42,24 +41,26 @@ from .checks import (
     check_window_fits,
     output_size,
 )
+from .fast import conv as fast_conv
+from .fast import fourier
 from .losses import cross_entropy, cross_entropy_backward, log_softmax, softmax
 from .pooling import maxpool2d, maxpool2d_backward
 
 __all__ = [
+    "col2im",
     "conv2d",
     "conv2d_backward",
-    "im2col",
-    "col2im",
-    "maxpool2d",
-    "maxpool2d_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
     "dense",
     "dense_backward",
+    "im2col",
+    "log_softmax",
+    "maxpool2d",
+    "maxpool2d_backward",
     "relu",
     "relu_backward",
     "softmax",
-    "log_softmax",
-    "cross_entropy",
-    "cross_entropy_backward",
 ]
 
 
