@@ -26,7 +26,6 @@ from .mnist_files import (
     MNIST_URL,
     MNISTDownloadError,
     MNISTNotFoundError,
-    _find,  # noqa: F401 -- tests/conftest.py and tests/test_properties.py reach it as data._find
     download_mnist,
     load_mnist,
     mirrors,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_tutorial import data
+from cnn_tutorial import data, mnist_files
 
 # Headless Chromium for the browser tests (test_book_browser.py, test_interactive.py): no sandbox as
 # root, no GPU, and none of its own connections to Google (this machine's network is closed).
@@ -52,7 +52,7 @@ def _real_mnist_root(uncompressed_only: bool) -> Path:
     if uncompressed_only:
         missing = [name for name in names if not (raw_dir / name).is_file()]
     else:
-        missing = [name for name in names if data._find(raw_dir, name) is None]
+        missing = [name for name in names if mnist_files._find(raw_dir, name) is None]
     if missing:
         skip_or_fail_in_ci(f"{data.DATA_ENV_VAR}={root}, but {raw_dir} lacks {', '.join(missing)}")
     return Path(root)

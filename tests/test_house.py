@@ -11,10 +11,10 @@ def test_lower_floors_do_not_import_higher_ones():
     core never imports the figures or the PyTorch side (only the command line reaches up)."""
     graph = import_graph()
     assert graph["cnn_tutorial.loops"] <= {"cnn_tutorial.checks"}
-    for kernel in ("ops", "fast.conv", "fast.fourier", "pytorch.numpy_convnet"):
+    for kernel in ("ops", "pooling", "losses", "fast.conv", "fast.fourier", "pytorch.numpy_convnet"):
         assert "cnn_tutorial.data" not in graph[f"cnn_tutorial.{kernel}"], kernel
-    core = ("loops", "ops", "data", "numpy_net", "gradcheck", "checks", "batching", "files",
-            "seeds", "history", "dense", "descent")
+    core = ("loops", "ops", "pooling", "losses", "data", "mnist_files", "numpy_net", "gradcheck",
+            "checks", "batching", "files", "seeds", "history", "dense", "descent")
     for module in core:
         upward = {t for t in graph[f"cnn_tutorial.{module}"]
                   if t.startswith(("cnn_tutorial.figures", "cnn_tutorial.pytorch"))}

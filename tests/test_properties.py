@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from cnn_tutorial import data, loops, ops
+from cnn_tutorial import data, loops, mnist_files, ops
 
 from tests.conv_cases import as_torch  # float64: the reference precision for both dtypes
 
@@ -345,7 +345,7 @@ IMAGE_COUNT = 50  # small but valid idx files cut from the real ones, so each ex
 
 
 def _real_bytes(root: Path, name: str) -> bytes:
-    path = data._find(root / "MNIST" / "raw", name)
+    path = mnist_files._find(root / "MNIST" / "raw", name)
     raw = path.read_bytes()
     return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
 
