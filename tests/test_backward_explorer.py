@@ -17,8 +17,7 @@ from bokeh.embed import json_item
 from bokeh.models import Div, Plot, TapTool
 
 from cnn_tutorial import loops, ops
-from cnn_tutorial.figures import backward_explorer
-from cnn_tutorial.figures import explorers as interactive
+from cnn_tutorial.figures import backward_explorer, explorer_parts
 from cnn_tutorial.figures.backward_explorer import MAX_BACKWARD_SIDE, conv_backward_explorer
 from cnn_tutorial.figures.pictures import MAX_WIDTH
 
@@ -171,12 +170,12 @@ def test_colour_scales():
             assert mapper.low == -mapper.high
     for name in ("bwd_w", "bwd_dx_part", "bwd_dw_part", "bwd_dx", "bwd_dw"):
         mapper = model(layout, f"{name}_pixels").glyph.color_mapper
-        assert mapper.low == -mapper.high and mapper.high > 0 and list(mapper.palette) == list(interactive._SIGNED)
+        assert mapper.low == -mapper.high and mapper.high > 0 and list(mapper.palette) == list(explorer_parts.SIGNED)
     # dy's cells: their fill is the diverging scale's colour of each value
     pixels = source_data(layout, "bwd_pixels")
     bound = np.abs(dy).max()
     index = np.clip(np.floor((dy.ravel() + bound) / (2 * bound) * 11).astype(int), 0, 10)
-    assert pixels["fill"] == [interactive._SIGNED[k] for k in index]
+    assert pixels["fill"] == [explorer_parts.SIGNED[k] for k in index]
 
 
 # ----------------------------------------------------------------------------- validation
@@ -252,9 +251,9 @@ def test_look_and_title():
     assert not list(conv_backward_explorer(x, w, dy, title="").select({"name": "bwd_title"}))
     for plot in layout.select({"type": Plot}):
         assert plot.background_fill_color is None and plot.border_fill_color is None
-        assert plot.title.text_color == interactive.TEXT_COLOR
+        assert plot.title.text_color == explorer_parts.TEXT_COLOR
     for div in layout.select({"type": Div}):
-        assert div.styles == {"color": interactive.TEXT_COLOR}
+        assert div.styles == {"color": explorer_parts.TEXT_COLOR}
 
 
 def test_public_function_fits_the_books_code_column():

@@ -17,8 +17,9 @@ from bokeh.embed import json_item
 from bokeh.models import Div, Slider
 
 from cnn_tutorial import data, loops, ops
-from cnn_tutorial.figures import explorers as interactive
+from cnn_tutorial.figures import explorer_parts, explorers as interactive
 from cnn_tutorial.figures.explorers import convolution_explorer, maxpool_explorer
+from cnn_tutorial.figures.pictures import MAX_WIDTH
 from tests.test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page  # browser fixture: conftest.py
 
 
@@ -306,7 +307,7 @@ def top_level_width(layout) -> int:
             return sum(map(width, item.children)) + item.spacing * (len(item.children) - 1)
         if hasattr(item, "children"):
             return max(map(width, item.children))
-        return item.width + 2 * interactive._WIDGET_MARGIN  # a Slider or a Div, with its margins
+        return item.width + 2 * explorer_parts.WIDGET_MARGIN  # a Slider or a Div, with its margins
 
     return width(layout)
 
@@ -336,7 +337,7 @@ def top_level_width(layout) -> int:
 def test_figures_fit_the_text_column_and_pass_bokehs_checks(make):
     layout = make()
     assert layout.sizing_mode in (None, "fixed")
-    assert interactive._TEXT_WIDTH <= top_level_width(layout) <= interactive.MAX_WIDTH
+    assert explorer_parts.TEXT_WIDTH <= top_level_width(layout) <= MAX_WIDTH
     assert_valid(layout)
 
 
@@ -364,10 +365,10 @@ def test_text_reads_in_light_and_dark_themes(layout):
     widgets = list(layout.select({"type": Div})) + list(layout.select({"type": Slider}))
     assert len(widgets) >= 2
     for widget in widgets:
-        assert widget.styles == {"color": interactive.TEXT_COLOR}, widget.name
+        assert widget.styles == {"color": explorer_parts.TEXT_COLOR}, widget.name
     for plot in layout.select({"type": Plot}):
         assert plot.background_fill_color is None and plot.border_fill_color is None
-        assert plot.title.text_color == interactive.TEXT_COLOR
+        assert plot.title.text_color == explorer_parts.TEXT_COLOR
 
 
 def test_public_functions_fit_the_books_code_column():
@@ -447,7 +448,7 @@ def test_slider_moves_the_window_and_fills_the_output(browser):
             shown = np.array(state["first_output"], dtype=float)[: min(p + 1, 200)]
             np.testing.assert_allclose(shown, expected[: len(shown)], rtol=1e-6)
             assert state["readout"] == positions["text"][p]
-        assert page.evaluate(FIGURE_WIDTH_JS) <= interactive.MAX_WIDTH
+        assert page.evaluate(FIGURE_WIDTH_JS) <= MAX_WIDTH
         assert errors == []
     finally:
         page.close()
@@ -517,7 +518,7 @@ def test_hover_traces_an_output_cell_to_its_winner(browser):
         page.mouse.move(1, 1)
         page.wait_for_timeout(200)
         assert page.evaluate(POOL_STATE_JS)["index"] == 2 * 4 + 3
-        assert page.evaluate(FIGURE_WIDTH_JS) <= interactive.MAX_WIDTH
+        assert page.evaluate(FIGURE_WIDTH_JS) <= MAX_WIDTH
         assert errors == []
     finally:
         page.close()
@@ -538,7 +539,7 @@ def test_figures_fit_the_text_column_as_drawn(browser, make):
     layout = make()
     page, errors = open_figure(browser, layout)
     try:
-        assert interactive._TEXT_WIDTH <= page.evaluate(FIGURE_WIDTH_JS) <= interactive.MAX_WIDTH
+        assert explorer_parts.TEXT_WIDTH <= page.evaluate(FIGURE_WIDTH_JS) <= MAX_WIDTH
         assert page.evaluate(FIGURE_WIDTH_JS) == top_level_width(layout)  # the models' sizes are the truth
         assert errors == []
     finally:

@@ -18,7 +18,8 @@ from bokeh.core.validation import check_integrity
 from bokeh.embed import json_item
 from bokeh.models import Div, Plot
 
-from cnn_tutorial.figures import explorers as interactive, receptive_field
+from cnn_tutorial.figures import explorer_parts, receptive_field
+from cnn_tutorial.figures.pictures import MAX_WIDTH
 from cnn_tutorial.figures.receptive_field import BOOK_LAYERS, Field, receptive_field_explorer, receptive_fields
 
 OTHER_STACKS = [
@@ -258,7 +259,7 @@ def top_level_width(layout) -> int:
             return sum(map(width, item.children)) + item.spacing * (len(item.children) - 1)
         if hasattr(item, "children"):
             return max(map(width, item.children))
-        return item.width + 2 * interactive._WIDGET_MARGIN  # a Div, with its margins
+        return item.width + 2 * explorer_parts.WIDGET_MARGIN  # a Div, with its margins
 
     return width(layout)
 
@@ -283,7 +284,7 @@ def top_level_width(layout) -> int:
 def test_figures_fit_the_text_column_and_pass_bokehs_checks(make):
     layout = make()
     assert layout.sizing_mode in (None, "fixed")
-    assert top_level_width(layout) <= interactive.MAX_WIDTH
+    assert top_level_width(layout) <= MAX_WIDTH
     issues = check_integrity([layout])
     assert issues.error == [] and issues.warning == []
     json_item(layout)  # serialises, as display.show embeds it
@@ -293,10 +294,10 @@ def test_text_reads_in_light_and_dark_themes():
     layout = receptive_field_explorer(digit(), title="<A> & B")
     assert model(layout, "rf_title").text == "<b>&lt;A&gt; &amp; B</b>"  # escaped
     for widget in layout.select({"type": Div}):
-        assert widget.styles == {"color": interactive.TEXT_COLOR}, widget.name
+        assert widget.styles == {"color": explorer_parts.TEXT_COLOR}, widget.name
     for plot in layout.select({"type": Plot}):
         assert plot.background_fill_color is None and plot.border_fill_color is None
-        assert plot.title.text_color == interactive.TEXT_COLOR
+        assert plot.title.text_color == explorer_parts.TEXT_COLOR
 
 
 def test_public_functions_fit_the_books_code_column():

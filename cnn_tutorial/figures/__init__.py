@@ -8,9 +8,11 @@ draws exactly its arrays.
 * :mod:`~cnn_tutorial.figures.plots`: the training plot;
 * :mod:`~cnn_tutorial.figures.pictures`: grids of images;
 * :mod:`~cnn_tutorial.figures.diagrams`: SVG diagrams of the network and its computation graph;
-* explorers a reader drives in the page: :mod:`~cnn_tutorial.figures.explorers` (convolution and
-  max pooling), :mod:`~cnn_tutorial.figures.backward_explorer`,
-  :mod:`~cnn_tutorial.figures.receptive_field`; and :mod:`~cnn_tutorial.figures.what_it_sees`.
+* explorers a reader drives in the page: :mod:`~cnn_tutorial.figures.explorers` (convolution,
+  :mod:`~cnn_tutorial.figures.conv_explorer`, and max pooling,
+  :mod:`~cnn_tutorial.figures.pool_explorer`), :mod:`~cnn_tutorial.figures.backward_explorer`,
+  :mod:`~cnn_tutorial.figures.receptive_field`, all built from the shared parts of
+  :mod:`~cnn_tutorial.figures.explorer_parts`; and :mod:`~cnn_tutorial.figures.what_it_sees`.
 """
 
 from .display import show

@@ -11,7 +11,8 @@ the package's own :func:`cnn_tutorial.ops.conv2d_backward`; all are shipped in t
 sources.
 The small ``CustomJS`` callback only picks the tapped pixel's arrays out of them: it does no
 arithmetic, so what the reader sees cannot disagree with the package the tests check. The look
-(colours, outlines, grey text, widths) is the one of :mod:`cnn_tutorial.figures.explorers`.
+(colours, outlines, grey text, widths) is the explorers' own, from
+:mod:`cnn_tutorial.figures.explorer_parts`.
 """
 
 from __future__ import annotations
@@ -22,25 +23,26 @@ from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper, TapTool
 
 from .. import ops
 from ..checks import check_int, check_window_fits, output_size
-from .explorers import (
-    _BORDER,
-    _GAP,
+from .explorer_parts import (
+    BORDER,
+    GAP,
     TEXT_COLOR,
-    _check_side,
-    _check_title,
-    _finite_matrix,
-    _image,
-    _ink_mapper,
-    _ink_on,
-    _mapped,
-    _outline,
-    _panel,
-    _panel_width,
-    _readout,
-    _signed_mapper,
-    _times,
-    _title_div,
-    _title_room,
+    check_side,
+    check_title,
+    draw_image,
+    draw_outline,
+    finite_matrix,
+    ink_mapper,
+    ink_on,
+    label_font_size,
+    mapped_colors,
+    panel,
+    panel_width,
+    readout_div,
+    shape_text,
+    signed_mapper,
+    title_div,
+    title_room,
 )
 from .pictures import MAX_WIDTH
 
@@ -74,12 +76,12 @@ readout.text = pixels.data.text[p];
 # ----------------------------------------------------------------------------- checks
 
 def _check_arguments(x, w, dy, position, title):
-    x = _finite_matrix("x", x, "(H, W)")
-    _check_side("x", x, MAX_BACKWARD_SIDE, "pixels", "the figure ships one dx per pixel of dy")
-    w = _finite_matrix("w", w, "(kh, kw)")
+    x = finite_matrix("x", x, "(H, W)")
+    check_side("x", x, MAX_BACKWARD_SIDE, "pixels", "the figure ships one dx per pixel of dy")
+    w = finite_matrix("w", w, "(kh, kw)")
     check_window_fits("filter w", w.shape, x.shape, "input x")
     ho, wo = output_size(x.shape[0], w.shape[0], 1), output_size(x.shape[1], w.shape[1], 1)
-    dy = _finite_matrix("dy", dy, "(Ho, Wo)")
+    dy = finite_matrix("dy", dy, "(Ho, Wo)")
     if dy.shape != (ho, wo):
         raise ValueError(
             f"dy must have the output's shape {(ho, wo)} (x {x.shape}, w {w.shape}, stride 1, "
@@ -93,7 +95,7 @@ def _check_arguments(x, w, dy, position, title):
             f"position must index dy, of shape {(ho, wo)}: 0 <= i < {ho}, 0 <= j < {wo}; "
             f"got {(i, j)}"
         )
-    _check_title(title)
+    check_title(title)
     dtype = np.result_type(x, w, dy)
     x, w, dy = (a.astype(dtype, copy=False) for a in (x, w, dy))
     return x, w, dy, (i, j)
@@ -133,8 +135,8 @@ def _sizes(x_shape, w_shape) -> tuple[float, float]:
     that the bottom row (two input-sized and two filter-sized panels) fits :data:`MAX_WIDTH`."""
     (h, wd), (kh, kw) = x_shape, w_shape
     small_cell = min(32, 100 / max(kh, kw))
-    small = max(round(small_cell * kw) + 2 * _BORDER, *map(_title_room, _SMALL_TITLES))
-    frames = MAX_WIDTH - 4 - 3 * _GAP - 2 * small - 2 * 2 * _BORDER  # what the two dx panels share
+    small = max(round(small_cell * kw) + 2 * BORDER, *map(title_room, _SMALL_TITLES))
+    frames = MAX_WIDTH - 4 - 3 * GAP - 2 * small - 2 * 2 * BORDER  # what the two dx panels share
     return min(frames / (2 * wd), 300 / h, 36), small_cell
 
 
@@ -151,12 +153,12 @@ def _labels(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float,
     i, j = np.divmod(np.arange(values.size), cols)
     source = ColumnDataSource(
         dict(x=j + 0.5, y=i + 0.5, label=[_short(v) for v in values.ravel()],
-             ink=_ink_on(_mapped(values, mapper))),
+             ink=ink_on(mapped_colors(values, mapper))),
         name=name,
     )
     fig.text(
         x="x", y="y", text="label", text_color="ink", source=source, text_align="center",
-        text_baseline="middle", text_font_size=f"{max(7, min(13, round(cell * 0.3)))}px",
+        text_baseline="middle", text_font_size=label_font_size(cell),
     )
     return source
 
@@ -167,29 +169,29 @@ def _pixel_columns(data: dict, dy: np.ndarray, w_shape, dy_mapper, dw_mapper,
     ho, wo = dy.shape
     kh, kw = w_shape
     i, j = np.divmod(np.arange(ho * wo), wo)
-    fills, parts = _mapped(dy, dy_mapper), data["dw_parts"]
+    fills, parts = mapped_colors(dy, dy_mapper), data["dw_parts"]
     return dict(
         p=np.arange(ho * wo), i=i, j=j, value=dy.ravel(), x=j + 0.5, y=i + 0.5,
-        window_x=j + kw / 2, window_y=i + kh / 2, fill=fills, ink=_ink_on(fills),
+        window_x=j + kw / 2, window_y=i + kh / 2, fill=fills, ink=ink_on(fills),
         label=[_short(v) if print_dy else "" for v in dy.ravel()],
         dx_part=list(data["dx_parts"]), dw_part=list(data["dw_parts"]),
         # what the callback prints in the "added to dw" panel (nothing where w is too large)
         dw_label=[[_short(v) for v in part.ravel()] if print_dw else [] for part in parts],
-        dw_ink=[_ink_on(_mapped(part, dw_mapper)) if print_dw else [] for part in parts],
+        dw_ink=[ink_on(mapped_colors(part, dw_mapper)) if print_dw else [] for part in parts],
         text=data["text"],
     )
 
 
 def _dy_panel(dy: np.ndarray, cell: float, pixels: ColumnDataSource):
     """dy as cells a reader can tap: one glyph per pixel, from ``pixels`` (row p = pixel p)."""
-    fig = _panel("bwd_dy", "dy: tap a pixel", dy.shape, cell)
+    fig = panel("bwd_dy", "dy: tap a pixel", dy.shape, cell)
     cells = fig.rect(
         x="x", y="y", width=1, height=1, source=pixels, fill_color="fill", line_color=TEXT_COLOR,
         line_alpha=0.5, name="bwd_dy_cells",
     )
     words = fig.text(
         x="x", y="y", text="label", text_color="ink", source=pixels, text_align="center",
-        text_baseline="middle", text_font_size=f"{max(7, min(13, round(cell * 0.3)))}px",
+        text_baseline="middle", text_font_size=label_font_size(cell),
     )
     for renderer in (cells, words):  # a picked pixel looks like the others; its outline marks it
         renderer.selection_glyph = renderer.glyph.clone()
@@ -209,12 +211,12 @@ def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
     cell, small_cell = _sizes(x.shape, w.shape)
     print_small, print_dy = small_cell >= 25, cell >= 22  # room for "-0.41"
     p = position[0] * dy.shape[1] + position[1]
-    x_mapper = _signed_mapper(x) if x.min() < 0 else _ink_mapper(x)
-    dy_mapper, w_mapper = _signed_mapper(dy), _signed_mapper(w)
+    x_mapper = signed_mapper(x) if x.min() < 0 else ink_mapper(x)
+    dy_mapper, w_mapper = signed_mapper(dy), signed_mapper(w)
     # The two "added" panels: one scale over all pixels' contributions, so that picks compare.
-    dx_part_mapper = _signed_mapper(data["dx_parts"])
-    dw_part_mapper = _signed_mapper(data["dw_parts"])
-    dx_mapper, dw_mapper = _signed_mapper(data["dx"]), _signed_mapper(data["dw"])
+    dx_part_mapper = signed_mapper(data["dx_parts"])
+    dw_part_mapper = signed_mapper(data["dw_parts"])
+    dx_mapper, dw_mapper = signed_mapper(data["dx"]), signed_mapper(data["dw"])
 
     pixels = ColumnDataSource(
         _pixel_columns(data, dy, w.shape, dy_mapper, dw_part_mapper, print_dy, print_small),
@@ -231,9 +233,9 @@ def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
         ("bwd_dx", "dx, all pixels", data["dx"], x.shape, cell, dx_mapper),
         ("bwd_dw", "dw, all pixels", data["dw"], w.shape, small_cell, dw_mapper),
     ):
-        plots[name] = _panel(name, title, shape, size)
+        plots[name] = panel(name, title, shape, size)
         source = ColumnDataSource(dict(image=[values]), name=f"{name}_source")
-        _image(plots[name], source, shape, mapper)
+        draw_image(plots[name], source, shape, mapper)
         if name in ("bwd_dx_part", "bwd_dw_part"):
             sources[name[4:]] = source
         if name in ("bwd_w", "bwd_dw_part", "bwd_dw") and print_small:
@@ -249,13 +251,13 @@ def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
     if "dw_text" not in sources:  # filters too large to print: an empty source for the callback
         sources["dw_text"] = ColumnDataSource(dict(x=[], y=[], label=[], ink=[]),
                                               name="bwd_dw_part_text")
-    _outline(plots["bwd_dy"], sources["cell"], 1, 1, "bwd_cell")
+    draw_outline(plots["bwd_dy"], sources["cell"], 1, 1, "bwd_cell")
     for name in ("bwd_x", "bwd_dx_part", "bwd_dx"):
-        _outline(plots[name], sources["window"], w.shape[1], w.shape[0], "bwd_window")
+        draw_outline(plots[name], sources["window"], w.shape[1], w.shape[0], "bwd_window")
 
     top = [plots[name] for name in ("bwd_x", "bwd_w", "bwd_dy")]
     bottom = [plots[name] for name in ("bwd_dx_part", "bwd_dw_part", "bwd_dx", "bwd_dw")]
-    width = max(sum(map(_panel_width, panels)) + (len(panels) - 1) * _GAP
+    width = max(sum(map(panel_width, panels)) + (len(panels) - 1) * GAP
                 for panels in (top, bottom))
     return dict(top=top, bottom=bottom, width=width, sources=sources)
 
@@ -328,7 +330,7 @@ def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
     src, width = parts["sources"], parts["width"]
 
     p = position[0] * dy.shape[1] + position[1]
-    readout = _readout(data["text"][p], width, "bwd_readout")
+    readout = readout_div(data["text"][p], width, "bwd_readout")
     # In the browser: show the arrays of the pixel tapped.
     src["pixels"].selected.js_on_change("indices", CustomJS(
         args=dict(pixels=src["pixels"], cell=src["cell"],
@@ -337,8 +339,8 @@ def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
                   readout=readout),
         code=_PICK_JS))
 
-    default = (f"Backward pass of a {_times(w.shape)} filter over a "
-               f"{_times(x.shape)} input")
-    heading = _title_div(title, default, width, "bwd_title")
-    return column(*heading, row(*parts["top"], spacing=_GAP),
-                  row(*parts["bottom"], spacing=_GAP), readout)
+    default = (f"Backward pass of a {shape_text(w.shape)} filter over a "
+               f"{shape_text(x.shape)} input")
+    heading = title_div(title, default, width, "bwd_title")
+    return column(*heading, row(*parts["top"], spacing=GAP),
+                  row(*parts["bottom"], spacing=GAP), readout)

@@ -31,11 +31,12 @@ from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, TapTool
 
 from ..checks import check_int, output_size
-from .explorers import (
-    _BORDER, _GAP, HALO_COLOR, HIGHLIGHT_COLOR, MAX_WIDTH,
-    _check_side, _check_title, _finite_matrix, _image, _ink_mapper, _panel, _panel_width, _readout,
-    _title_div, _widen,
+from .explorer_parts import (
+    BORDER, GAP, HALO_COLOR, HIGHLIGHT_COLOR,
+    check_side, check_title, draw_image, finite_matrix, ink_mapper, panel, panel_width, readout_div,
+    title_div, widen,
 )
+from .pictures import MAX_WIDTH
 
 __all__ = ["BOOK_LAYERS", "Field", "receptive_fields", "receptive_field_explorer"]
 
@@ -233,13 +234,13 @@ def _panel_titles(layers, row_sizes, col_sizes) -> list[str]:
 def _cell_size(titles, row_sizes, col_sizes) -> float:
     """Pixels a cell, the same in every map, so that two columns of maps (input, conv1 on top, the
     next two under them, ...), each as wide as its widest panel, fit :data:`MAX_WIDTH`."""
-    def width(m, cell):  # a panel's width, as _panel makes it: its frame and borders, or its title
-        return max(round(col_sizes[m] * cell) + 2 * _BORDER, 7 * len(titles[m]) + 4)
+    def width(m, cell):  # a panel's width, as explorer_parts.panel makes it: its frame and borders, or its title
+        return max(round(col_sizes[m] * cell) + 2 * BORDER, 7 * len(titles[m]) + 4)
 
     def total(cell):
         left = max(width(m, cell) for m in range(0, len(titles), 2))
         right = max(width(m, cell) for m in range(1, len(titles), 2))
-        return left + _GAP + right
+        return left + GAP + right
 
     cell = min(_MAX_CELL, 340 / max(row_sizes))
     while cell > 1 and total(cell) > MAX_WIDTH:
@@ -276,9 +277,9 @@ def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
     start = units[level - 1].data
     panels, fields = [], []
     for m, name in enumerate(names):
-        fig = _panel(f"rf_{name}", titles[m], (row_sizes[m], col_sizes[m]), cell)
+        fig = panel(f"rf_{name}", titles[m], (row_sizes[m], col_sizes[m]), cell)
         if m == 0:
-            _image(fig, ColumnDataSource(dict(image=[image])), image.shape, _ink_mapper(image))
+            draw_image(fig, ColumnDataSource(dict(image=[image])), image.shape, ink_mapper(image))
         else:
             fig.add_tools(TapTool(renderers=[_unit_cells(fig, units[m - 1])]))
         shown = m <= level  # the starting unit's field in this map, if it has one
@@ -289,16 +290,16 @@ def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
         panels.append(fig)
     rows = [panels[first : first + 2] for first in range(0, len(panels), 2)]
     for column_panels in (panels[0::2], panels[1::2]):  # line the maps up in two columns
-        widest = max(map(_panel_width, column_panels), default=0)
+        widest = max(map(panel_width, column_panels), default=0)
         for fig in column_panels:
-            _widen(fig, widest)
-    width = max(sum(map(_panel_width, pair)) + _GAP * (len(pair) - 1) for pair in rows)
+            widen(fig, widest)
+    width = max(sum(map(panel_width, pair)) + GAP * (len(pair) - 1) for pair in rows)
     return dict(rows=rows, width=width, fields=fields, units=units, names=names)
 
 
 def _check_explorer(image, layers, layer, unit, title):
-    image = _finite_matrix("image", image, "(H, W)")
-    _check_side("image", image, MAX_INPUT_SIDE, "pixels", "each pixel is a cell of the figure")
+    image = finite_matrix("image", image, "(H, W)")
+    check_side("image", image, MAX_INPUT_SIDE, "pixels", "each pixel is a cell of the figure")
     layers = _check_layers(layers)
     names = [name for name, _, _ in layers]
     layer = names[-1] if layer is None else layer
@@ -315,7 +316,7 @@ def _check_explorer(image, layers, layer, unit, title):
     if not (0 <= unit[0] < h and 0 <= unit[1] < w):
         raise ValueError(f"unit must lie in {layer}'s {h}x{w} map, 0 <= row < {h} and 0 <= column "
                          f"< {w}, got {tuple(unit)}")
-    _check_title(title)
+    check_title(title)
     return image, layers, level, int(unit[0]) * w + int(unit[1])
 
 
@@ -370,7 +371,7 @@ def receptive_field_explorer(image, *, layers=BOOK_LAYERS,
     units, width = parts["units"], parts["width"]
 
     text = units[level - 1].data["text"][start]
-    readout = _readout(text, width, "rf_readout")
+    readout = readout_div(text, width, "rf_readout")
     units[level - 1].selected.indices = [start]
     # In the browser: a tap selects a unit; show that unit's fields.
     for source in units:
@@ -381,6 +382,6 @@ def receptive_field_explorer(image, *, layers=BOOK_LAYERS,
             code=_TAP_JS))
 
     default = "Receptive fields: tap a unit of a map"
-    heading = _title_div(title, default, width, "rf_title")
-    grid = [row(*pair, spacing=_GAP) for pair in parts["rows"]]
+    heading = title_div(title, default, width, "rf_title")
+    grid = [row(*pair, spacing=GAP) for pair in parts["rows"]]
     return column(*heading, *grid, readout)

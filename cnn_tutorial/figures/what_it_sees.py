@@ -24,7 +24,7 @@ from bokeh.palettes import Greys256
 from bokeh.plotting import figure
 
 from ..checks import as_float_array, check_int, check_ndim, check_no_empty_axes
-from .explorers import TEXT_COLOR
+from .explorer_parts import TEXT_COLOR
 from .pictures import MAX_WIDTH
 
 __all__ = ["strongest_images", "feature_maps_figure", "strongest_images_figure"]
