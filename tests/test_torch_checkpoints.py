@@ -1,12 +1,21 @@
-"""Tests for cnn_tutorial.pytorch.checkpoints: saving, recording and loading the ConvNet."""
+"""Tests for cnn_tutorial.pytorch.checkpoints: saving, recording and loading the ConvNet, and a run's training state."""
 
 from __future__ import annotations
 
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
-from cnn_tutorial.history import History
-from cnn_tutorial.pytorch.checkpoints import checkpoint_record, load_checkpoint, save_checkpoint
+from cnn_tutorial.history import Evaluation, History
+from cnn_tutorial.pytorch.checkpoints import (
+    TRAINING_STATE_NAME,
+    checkpoint_record,
+    load_checkpoint,
+    resume_run,
+    save_checkpoint,
+    save_run,
+)
+from cnn_tutorial.pytorch.distributed import Placement
 from cnn_tutorial.pytorch.model import ConvNet
 
 from tests.torch_cases import fixed_batch
@@ -91,3 +100,50 @@ def test_load_checkpoint_errors(tmp_path):
     torch.save(torch.nn.Linear(2, 2).state_dict(), path)
     with pytest.raises(RuntimeError, match="state_dict"):
         load_checkpoint(path)
+
+
+def _small_run(seed: int):
+    """A model, Adam and a shuffling loader over 40 fixed images, seeded by ``seed``."""
+    torch.manual_seed(seed)
+    model = ConvNet()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images, labels = fixed_batch(40)
+    loader = DataLoader(TensorDataset(images, labels), batch_size=10, shuffle=True,
+                        generator=torch.Generator().manual_seed(seed))
+    config = {"epochs": 3, "batch_size": 10, "lr": 1e-3, "seed": seed}
+    return model, optimizer, loader, History(framework="torch", steps_per_epoch=4, config=config)
+
+
+def _orders(loader, epochs: int = 2) -> list[torch.Tensor]:
+    return [labels for _ in range(epochs) for _, labels in loader]
+
+
+def test_a_resumed_run_goes_on_with_the_saved_weights_optimiser_and_generators(tmp_path):
+    model, optimizer, loader, history = _small_run(seed=0)
+    for images, labels in loader:  # one epoch
+        optimizer.zero_grad()
+        torch.nn.functional.cross_entropy(model(images), labels).backward()
+        optimizer.step()
+    history.record_validation(Evaluation(loss=1.0, accuracy=0.25))
+    save_run(tmp_path, model, optimizer, history, loader, Placement(), torch.device("cpu"))
+    dropout_after, order_after = torch.rand(5), _orders(loader)  # what the run would draw next
+
+    new_model, new_optimizer, new_loader, new_history = _small_run(seed=0)
+    new_history.config["epochs"] = 5  # a longer run goes on from the saved one
+    partial = tmp_path / f".{TRAINING_STATE_NAME}.1234.part"  # left by a killed save
+    partial.write_bytes(b"half")
+    resumed = resume_run(tmp_path, new_model, new_optimizer, new_history, new_loader, Placement(),
+                         torch.device("cpu"))
+    assert not partial.exists()
+    assert resumed.epoch_validation_accuracy == [0.25] and resumed.config["epochs"] == 5
+    assert all(torch.equal(value, new_model.state_dict()[name]) for name, value in model.state_dict().items())
+    assert new_optimizer.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"] == 4
+    assert torch.equal(torch.rand(5), dropout_after)
+    assert all(torch.equal(a, b) for a, b in zip(_orders(new_loader), order_after))
+
+
+def test_resume_run_without_a_state_keeps_the_new_run(tmp_path):
+    model, optimizer, loader, history = _small_run(seed=1)
+    weights = {name: value.clone() for name, value in model.state_dict().items()}
+    assert resume_run(tmp_path, model, optimizer, history, loader, Placement(), torch.device("cpu")) is history
+    assert all(torch.equal(value, model.state_dict()[name]) for name, value in weights.items())

@@ -5,13 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from cnn_tutorial.pytorch import training as torch_training
 from cnn_tutorial.history import Evaluation, History
 from cnn_tutorial.seeds import run_streams, torch_seed
 from cnn_tutorial.pytorch.data import mnist_loaders
+from cnn_tutorial.pytorch.distributed import Placement
 from cnn_tutorial.pytorch.model import ConvNet
+from cnn_tutorial.pytorch.run import Run, prepare_run
 from cnn_tutorial.pytorch.training import evaluate, plain_train_epoch, train_epoch, train_step, train_torch
 
 from tests.torch_cases import fixed_batch
@@ -48,6 +50,33 @@ def test_train_torch_on_one_process_is_the_plain_loop(mnist_root, monkeypatch):
         losses += epoch_losses
         accuracies += epoch_accuracies
     assert losses == history.step_loss and accuracies == history.step_accuracy
+
+
+def test_a_run_on_one_process_is_the_seeded_model_and_the_plain_loaders(mnist_root):
+    run = prepare_run(Placement(), torch.device("cpu"), batch_size=100, seed=3, root=mnist_root,
+                      relu_between_fc=False, train_limit=300, validation_size=5000, download=False)
+    assert run.trained is run.model and not run.model.relu_between_fc
+    initialization, _ = run_streams(3)
+    torch.manual_seed(torch_seed(initialization))
+    weights = ConvNet(relu_between_fc=False).state_dict()
+    assert all(torch.equal(value, run.model.state_dict()[name]) for name, value in weights.items())
+    train_loader, _, _ = mnist_loaders(100, mnist_root, seed=3, train_limit=300)
+    assert [len(loader.dataset) for loader in (run.train_loader, run.validation_loader, run.test_loader)] == [
+        300, 5000, 10000]
+    assert run.batches_of_epoch(0) is run.train_loader
+    assert all(torch.equal(ours[1], theirs[1]) for ours, theirs in zip(run.train_loader, train_loader))
+
+
+def test_each_epoch_of_a_group_is_shuffled_in_its_own_order():
+    dataset = TensorDataset(*fixed_batch(40))
+    sampler = DistributedSampler(dataset, num_replicas=2, rank=0, shuffle=True, seed=5)
+    loader = DataLoader(dataset, batch_size=10, sampler=sampler)
+    run = Run(ConvNet(), ConvNet(), loader, loader, loader)
+    orders = [[labels for _, labels in run.batches_of_epoch(epoch)] for epoch in (0, 1, 0)]
+    assert sampler.epoch == 0
+    assert not all(torch.equal(a, b) for a, b in zip(orders[0], orders[1]))
+    assert all(torch.equal(a, b) for a, b in zip(orders[0], orders[2]))
+
 
 def test_one_optimiser_step_lowers_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)

@@ -2,6 +2,9 @@
 
 Checkpoints are written into a directory that is created when missing, atomically, with the file
 name joined by a path separator (the classic code concatenated directory and name as strings).
+
+A run's training state (:func:`save_training_state`) holds everything it needs to go on after an
+epoch; :func:`save_run` and :func:`resume_run` save it and load it back in every process of a run.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
 
 from ..files import atomic_write
 from ..history import History
+from .distributed import Placement, barrier, gather_from_ranks
 from .model import ConvNet
 
 CHECKPOINT_NAME = "conv_net_model.ckpt"
@@ -272,3 +277,104 @@ def remove_partial_training_states(directory: str | os.PathLike) -> list[Path]:
         partial.unlink(missing_ok=True)
         removed.append(partial)
     return removed
+
+
+def save_run(
+    directory: str | os.PathLike,
+    model: ConvNet,
+    optimizer: torch.optim.Optimizer,
+    history: History,
+    train_loader: DataLoader,
+    placement: Placement,
+    device: torch.device,
+    scaler=None,
+) -> None:
+    """Save a run's training state after an epoch: every rank's generators, written by rank 0.
+
+    Every rank of a group must call it: each hands rank 0 the generators of its dropout masks (on
+    the CPU, and on CUDA) and of its shuffling, and rank 0 writes them with the model, the
+    optimiser, the gradient scaler and the history (:func:`save_training_state`).
+
+    Parameters
+    ----------
+    directory : str or PathLike
+    model, optimizer, history, scaler
+        As in :func:`save_training_state`.
+    train_loader : DataLoader
+        The run's training loader; its ``generator`` (None in a group, whose sampler shuffles
+        by seed and epoch) is saved.
+    placement : Placement
+        This process's place in its group.
+    device : torch.device
+        The model's device.
+    """
+    random_states = gather_from_ranks(_random_state(train_loader, device))
+    if placement.is_main:
+        save_training_state(
+            directory, model, optimizer, history, random_states, scaler
+        )
+
+
+def resume_run(
+    directory: str | os.PathLike,
+    model: ConvNet,
+    optimizer: torch.optim.Optimizer,
+    history: History,
+    train_loader: DataLoader,
+    placement: Placement,
+    device: torch.device,
+    scaler=None,
+) -> History:
+    """Load the training state in ``directory`` into a new run, if there is one (see :func:`save_run`).
+
+    Rank 0 first removes what a killed save left behind (:func:`remove_partial_training_states`).
+    With a state, the model, the optimiser, the scaler and this rank's generators are set to it,
+    so that the run goes on after its last finished epoch exactly as if it had not stopped. Every
+    rank of a group must call it.
+
+    Parameters
+    ----------
+    directory : str or PathLike
+    model, optimizer, train_loader, placement, device, scaler
+        As in :func:`save_run`, of the new run.
+    history : History
+        The new run's empty history: its ``config`` must match the saved run's
+        (:func:`load_training_state`).
+
+    Returns
+    -------
+    History
+        The saved run's history with the new run's ``config`` (its ``epochs``), or ``history``
+        itself when there is no training state.
+    """
+    path = Path(directory) / TRAINING_STATE_NAME
+    if placement.is_main:
+        remove_partial_training_states(directory)
+    barrier()  # no rank looks before rank 0 has tidied up
+    if not path.is_file():
+        return history
+    state = load_training_state(path, history.config, device)
+    model.load_state_dict(state["state_dict"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None:
+        scaler.load_state_dict(state["scaler"])
+    random = state["random_states"][placement.rank]
+    torch.set_rng_state(random["torch"].cpu())
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(random["cuda"].cpu(), device)
+    if train_loader.generator is not None:
+        train_loader.generator.set_state(random["shuffle"].cpu())
+    resumed = state["history"]
+    resumed.config = history.config  # the new run's settings (its epochs)
+    return resumed
+
+
+def _random_state(train_loader, device: torch.device) -> dict:
+    """This process's generators: dropout masks (CPU, and CUDA) and shuffling (one process)."""
+    generator = train_loader.generator
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": (torch.cuda.get_rng_state(device)
+                 if device.type == "cuda" else None),
+        "shuffle": None if generator is None else generator.get_state(),
+    }

@@ -4,49 +4,43 @@
 steps with what GPUs and several processes need around them. The loop is the classic tutorial's
 (Adam at 1e-3, batch 100, 6 epochs, cross-entropy on the logits), with a validation set held out
 and every run seeded: on the CPU the same seed repeats the weights, the dropout masks and the
-shuffling order exactly. Started by ``torchrun``, the same loop trains on several processes
-(:mod:`cnn_tutorial.pytorch.distributed`), and a run saves its training state after every epoch to resume
-from (:mod:`cnn_tutorial.pytorch.checkpoints`).
+shuffling order exactly.
+
+:func:`train_torch` is that loop over the epochs, with what else a run needs wrapped around it:
+started by ``torchrun``, the same loop trains on several processes
+(:func:`~cnn_tutorial.pytorch.run.prepare_run` builds the loaders and the model for one process or a
+group, :mod:`cnn_tutorial.pytorch.distributed`), a run saves its training state after every epoch
+and resumes from it (:func:`~cnn_tutorial.pytorch.checkpoints.save_run`,
+:func:`~cnn_tutorial.pytorch.checkpoints.resume_run`), and mixed precision is a gradient scaler
+handed to every step (:func:`gradient_scaler`).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 from typing import Iterable
 
 import torch
 from torch import distributed as dist
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DistributedSampler
 from tqdm import tqdm
 
 from ..checks import check_int, check_positive_float, check_progress
 from ..data import VALIDATION_SIZE
+from ..history import Evaluation, History
+from .checkpoints import resume_run, save_run
 from .distributed import (
-    barrier,
     device_for,
-    distributed_mnist_loaders,
-    gather_from_ranks,
     in_group,
     placement_from_environment,
     process_group,
     share_of_batch,
     sum_over_ranks,
 )
-from ..history import Evaluation, History
-from ..seeds import run_streams, torch_seed
-from .checkpoints import (
-    TRAINING_STATE_NAME,
-    load_training_state,
-    remove_partial_training_states,
-    save_training_state,
-)
-from .data import mnist_loaders
 from .model import ConvNet, choose_device
+from .run import prepare_run
 
 # How often the progress bar shows the current loss: reading a loss waits for the device to finish.
 _POSTFIX_EVERY = 50
@@ -417,74 +411,32 @@ def train_torch(
     show_progress = check_progress(progress) and placement.is_main
     device = device_for(placement, device)
     with process_group(placement, device):
-        train_loader, validation_loader, test_loader = (
-            distributed_mnist_loaders(
-                batch_size, root, seed, train_limit, download,
-                validation_size, placement, device.type == "cuda",
-            )
-            if placement.is_distributed
-            else mnist_loaders(
-                batch_size, root, seed, train_limit, download,
-                validation_size, device.type == "cuda",
-            )
-        )
-
-        # the loaders shuffle with the other stream
-        initialization, _ = run_streams(seed)
-        # the weights and dropout masks
-        torch.manual_seed(torch_seed(initialization))
-        model = ConvNet(relu_between_fc).to(device)
-        trained = model
-        if placement.is_distributed:
-            # Every process its own dropout masks, from its own stream.
-            streams = initialization.spawn(placement.world_size)
-            torch.manual_seed(torch_seed(streams[placement.rank]))
-            trained = DistributedDataParallel(
-                model, device_ids=None if device.type == "cpu" else [device]
-            )
+        run = prepare_run(placement, device, batch_size, seed, root,
+                          relu_between_fc, train_limit, validation_size,
+                          download)
+        model = run.model
         optimizer = adam(model, lr, fused=placement.is_distributed)
         scaler = gradient_scaler(device) if mixed_precision else None
-        history = History(
-            framework="torch",
-            steps_per_epoch=len(train_loader),
-            config={
-                "epochs": epochs,
-                "batch_size": batch_size,
-                "lr": lr,
-                "optimizer": "Adam",
-                "seed": seed,
-                "device": str(device),
-                "relu_between_fc": relu_between_fc,
-                "train_limit": train_limit,
-                "train_size": len(train_loader.dataset),
-                "validation_size": validation_size,
-                "processes": placement.world_size,
-                "batch_per_process": share,
-                "mixed_precision": mixed_precision,
-                "fused_adam": optimizer.defaults.get("fused") is True,
-                "torch_version": torch.__version__,
-            },
-        )
+        history = _new_history(
+            run, optimizer, placement, device, epochs=epochs,
+            batch_size=batch_size, lr=lr, seed=seed,
+            relu_between_fc=relu_between_fc, train_limit=train_limit,
+            validation_size=validation_size, batch_per_process=share,
+            mixed_precision=mixed_precision)
         if resume:
-            history = _resume(checkpoint_dir, model, optimizer, scaler,
-                              history, train_loader, placement, device)
+            history = resume_run(checkpoint_dir, model, optimizer, history,
+                                 run.train_loader, placement, device, scaler)
         start = time.perf_counter() - history.seconds
         for epoch in range(len(history.epoch_validation_accuracy), epochs):
-            if isinstance(train_loader.sampler, DistributedSampler):
-                # A new order every epoch: it shuffles by seed + epoch.
-                train_loader.sampler.set_epoch(epoch)
-            with tqdm(
-                total=len(train_loader),
-                desc=f"epoch {epoch + 1}/{epochs}",
-                unit="step",
-                disable=not show_progress,
-            ) as bar:
+            batches = run.batches_of_epoch(epoch)
+            with tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{epochs}",
+                      unit="step", disable=not show_progress) as bar:
                 losses, accuracies = train_epoch(
-                    trained, optimizer, train_loader, device, bar, scaler
+                    run.trained, optimizer, batches, device, bar, scaler
                 )
                 for loss, accuracy in zip(losses, accuracies):
                     history.record_step(loss, accuracy)
-                validation = evaluate(model, validation_loader)
+                validation = evaluate(model, run.validation_loader)
                 history.record_validation(validation)
                 bar.set_postfix(
                     loss=f"{losses[-1]:.4f}",
@@ -492,55 +444,34 @@ def train_torch(
                 )
             history.seconds = time.perf_counter() - start
             if checkpoint_dir is not None:
-                _save_state(checkpoint_dir, model, optimizer, scaler,
-                            history, train_loader, placement, device)
-        history.test_accuracy = evaluate(model, test_loader).accuracy
+                save_run(checkpoint_dir, model, optimizer, history,
+                         run.train_loader, placement, device, scaler)
+        history.test_accuracy = evaluate(model, run.test_loader).accuracy
         history.seconds = time.perf_counter() - start
     model.eval()
     return model, history
 
 
-def _random_state(train_loader, device: torch.device) -> dict:
-    """This process's generators: dropout masks (CPU, and CUDA) and shuffling (one process)."""
-    generator = train_loader.generator
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": (torch.cuda.get_rng_state(device)
-                 if device.type == "cuda" else None),
-        "shuffle": None if generator is None else generator.get_state(),
+def _new_history(run, optimizer, placement, device, *, epochs, batch_size, lr,
+                 seed, relu_between_fc, train_limit, validation_size,
+                 batch_per_process, mixed_precision) -> History:
+    """An empty history of the run, with its settings."""
+    config = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": "Adam",
+        "seed": seed,
+        "device": str(device),
+        "relu_between_fc": relu_between_fc,
+        "train_limit": train_limit,
+        "train_size": len(run.train_loader.dataset),
+        "validation_size": validation_size,
+        "processes": placement.world_size,
+        "batch_per_process": batch_per_process,
+        "mixed_precision": mixed_precision,
+        "fused_adam": optimizer.defaults.get("fused") is True,
+        "torch_version": torch.__version__,
     }
-
-
-def _save_state(directory, model, optimizer, scaler, history, train_loader,
-                placement, device) -> None:
-    """Every rank hands its generators to rank 0, which writes the training state."""
-    random_states = gather_from_ranks(_random_state(train_loader, device))
-    if placement.is_main:
-        save_training_state(
-            directory, model, optimizer, history, random_states, scaler
-        )
-
-
-def _resume(directory, model, optimizer, scaler, history, train_loader,
-            placement, device) -> History:
-    """Load the training state in ``directory`` into the run, if there is one: its history."""
-    path = Path(directory) / TRAINING_STATE_NAME
-    if placement.is_main:
-        remove_partial_training_states(directory)
-    barrier()  # no rank looks before rank 0 has tidied up
-    if not path.is_file():
-        return history
-    state = load_training_state(path, history.config, device)
-    model.load_state_dict(state["state_dict"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scaler is not None:
-        scaler.load_state_dict(state["scaler"])
-    random = state["random_states"][placement.rank]
-    torch.set_rng_state(random["torch"].cpu())
-    if device.type == "cuda":
-        torch.cuda.set_rng_state(random["cuda"].cpu(), device)
-    if train_loader.generator is not None:
-        train_loader.generator.set_state(random["shuffle"].cpu())
-    resumed = state["history"]
-    resumed.config = history.config  # the new run's settings (its epochs)
-    return resumed
+    return History(framework="torch", steps_per_epoch=len(run.train_loader),
+                   config=config)

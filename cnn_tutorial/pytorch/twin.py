@@ -240,20 +240,7 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
     SideBySide
         Both loss curves, the weight differences, and both trained networks.
     """
-    images = np.asarray(images)
-    labels = np.asarray(labels)
-    check_ndim("images", images, 4, "(N, 1, 28, 28)")
-    if images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"images must have shape (N, 1, 28, 28), got {images.shape}")
-    if images.dtype != np.float32:
-        # NumpyCNN.forward reads its input as float32; the twin must see the very same numbers.
-        raise TypeError(f"images must be float32, as cnn_tutorial.data.normalize returns them, got dtype {images.dtype}")
-    if labels.shape != (len(images),):
-        raise ValueError(f"labels must have shape ({len(images)},) to match images {images.shape}, got {labels.shape}")
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
-    if len(images) == 0:
-        raise ValueError("images is empty: there is nothing to train on")
+    images, labels = _check_images_and_labels(images, labels)
     steps = check_int("steps", steps, 1)
     batch_size = check_int("batch_size", batch_size, 1)
     lr = check_positive_float("lr", lr)
@@ -321,6 +308,25 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
         net=net,
         twin=twin,
     )
+
+
+def _check_images_and_labels(images, labels) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`train_side_by_side`'s training set as arrays, after checking their shapes and dtypes."""
+    images = np.asarray(images)
+    labels = np.asarray(labels)
+    check_ndim("images", images, 4, "(N, 1, 28, 28)")
+    if images.shape[1:] != (1, 28, 28):
+        raise ValueError(f"images must have shape (N, 1, 28, 28), got {images.shape}")
+    if images.dtype != np.float32:
+        # NumpyCNN.forward reads its input as float32; the twin must see the very same numbers.
+        raise TypeError(f"images must be float32, as cnn_tutorial.data.normalize returns them, got dtype {images.dtype}")
+    if labels.shape != (len(images),):
+        raise ValueError(f"labels must have shape ({len(images)},) to match images {images.shape}, got {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+    if len(images) == 0:
+        raise ValueError("images is empty: there is nothing to train on")
+    return images, labels
 
 
 def _max_difference(numpy_params: dict, torch_params: dict) -> float:
