@@ -44,7 +44,17 @@ TWO = "two processes, one thread each"
 
 
 def run(kind: str, epochs: int, limit: int | None, out: Path, seed: int = 0) -> dict:
-    arguments = ["train", "--framework", "torch", "--epochs", str(epochs), "--out", str(out), "--device", "cpu"]
+    arguments = [
+        "train",
+        "--framework",
+        "torch",
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     arguments += ["--seed", str(seed)]
     if limit is not None:
         arguments += ["--limit", str(limit)]
@@ -88,21 +98,31 @@ def main() -> None:
                     f"validation {accuracies} %; {this_round[kind]['last_line']}",
                     flush=True,
                 )
-            ratios.append(this_round[TWO]["seconds_per_epoch"] / this_round[ONE]["seconds_per_epoch"])
-    print(f"\n{args.epochs} epoch(s), {args.rounds} round(s), seed {args.seed}, "
-          f"{'all 55,000' if args.limit is None else f'the first {args.limit}'} training images")
+            ratios.append(
+                this_round[TWO]["seconds_per_epoch"] / this_round[ONE]["seconds_per_epoch"]
+            )
+    print(
+        f"\n{args.epochs} epoch(s), {args.rounds} round(s), seed {args.seed}, "
+        f"{'all 55,000' if args.limit is None else f'the first {args.limit}'} training images"
+    )
     for kind, runs in results.items():
         seconds = sorted(r["seconds_per_epoch"] for r in runs)
         tests = ", ".join(f"{100 * r['test']:.2f}" for r in runs)
-        print(f"{kind:32s} s per epoch: min {seconds[0]:.1f}, median {statistics.median(seconds):.1f}, "
-              f"max {seconds[-1]:.1f}; test accuracy {tests} %")
+        print(
+            f"{kind:32s} s per epoch: min {seconds[0]:.1f}, median {statistics.median(seconds):.1f}, "
+            f"max {seconds[-1]:.1f}; test accuracy {tests} %"
+        )
     ratios.sort()
-    print(f"two processes / one process, paired per round: min {ratios[0]:.3f}, "
-          f"median {statistics.median(ratios):.3f}, max {ratios[-1]:.3f} (target <= {TARGET_RATIO})")
+    print(
+        f"two processes / one process, paired per round: min {ratios[0]:.3f}, "
+        f"median {statistics.median(ratios):.3f}, max {ratios[-1]:.3f} (target <= {TARGET_RATIO})"
+    )
     if args.epochs >= 6 and args.limit is None:
         worst = min(r["test"] for r in results[TWO])
-        print(f"two processes, {args.epochs} epochs: lowest test accuracy {100 * worst:.2f} % "
-              f"(target >= {100 * TARGET_ACCURACY:.1f} %)")
+        print(
+            f"two processes, {args.epochs} epochs: lowest test accuracy {100 * worst:.2f} % "
+            f"(target >= {100 * TARGET_ACCURACY:.1f} %)"
+        )
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ from torch import nn
 
 from cnn_tutorial.data import load_mnist_splits, minibatches, normalize
 from cnn_tutorial.fast.memory import reuse_freed_memory
-from cnn_tutorial.numpy_net import NumpyCNN, evaluate, fit
 from cnn_tutorial.fast.parallel import default_workers
+from cnn_tutorial.numpy_net import NumpyCNN, fit
 from cnn_tutorial.pytorch.twin import NumpyCNNTwin
 
 BATCH = 32
@@ -72,15 +72,23 @@ def torch_epoch(train, validation, seed: int) -> tuple[float, float]:
         schedule.step()
     model.eval()
     with torch.no_grad():
-        logits = torch.cat([model(torch.from_numpy(validation[0][i : i + 500])) for i in range(0, len(validation[0]), 500)])
+        logits = torch.cat(
+            [
+                model(torch.from_numpy(validation[0][i : i + 500]))
+                for i in range(0, len(validation[0]), 500)
+            ]
+        )
     accuracy = float((logits.argmax(1).numpy() == validation[1]).mean())
     return time.perf_counter() - start, accuracy
 
 
 def blas_kernel() -> str:
     """OpenBLAS's kernel ("architecture") as threadpoolctl reports it."""
-    names = {entry.get("architecture") or entry.get("internal_api") for entry in threadpool_info()
-             if entry.get("user_api") == "blas"}
+    names = {
+        entry.get("architecture") or entry.get("internal_api")
+        for entry in threadpool_info()
+        if entry.get("user_api") == "blas"
+    }
     return ", ".join(sorted(filter(None, names))) or "unknown"
 
 
@@ -90,8 +98,10 @@ def main() -> int:
     (train_images, train_y), (validation_images, validation_y), _ = load_mnist_splits()
     train = (normalize(train_images), train_y)
     validation = (normalize(validation_images), validation_y)
-    print(f"numpy {np.__version__} (OpenBLAS kernel: {blas_kernel()}), torch {torch.__version__}; "
-          f"{len(train_y):,} training images, batch {BATCH}, {args.repeats} rounds per thread count")
+    print(
+        f"numpy {np.__version__} (OpenBLAS kernel: {blas_kernel()}), torch {torch.__version__}; "
+        f"{len(train_y):,} training images, batch {BATCH}, {args.repeats} rounds per thread count"
+    )
     for threads in args.threads:
         torch.set_num_threads(threads)
         with threadpool_limits(threads, user_api="blas"):
@@ -103,13 +113,19 @@ def main() -> int:
                 numpy_times.append(numpy_seconds)
                 torch_times.append(torch_seconds)
                 ratios.append(numpy_seconds / torch_seconds)
-                print(f"  {threads} thread(s), round {round_ + 1}: numpy {numpy_seconds:5.2f} s "
-                      f"({numpy_accuracy * 100:.2f} % validation), PyTorch {torch_seconds:5.2f} s "
-                      f"({torch_accuracy * 100:.2f} %), ratio {ratios[-1]:.2f}", flush=True)
-        print(f"{threads} thread(s), numpy with {workers} gradient worker(s): epoch numpy / PyTorch "
-              f"min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f} "
-              f"(numpy median {statistics.median(numpy_times):.2f} s, "
-              f"PyTorch median {statistics.median(torch_times):.2f} s; target <= 1.0)\n", flush=True)
+                print(
+                    f"  {threads} thread(s), round {round_ + 1}: numpy {numpy_seconds:5.2f} s "
+                    f"({numpy_accuracy * 100:.2f} % validation), PyTorch {torch_seconds:5.2f} s "
+                    f"({torch_accuracy * 100:.2f} %), ratio {ratios[-1]:.2f}",
+                    flush=True,
+                )
+        print(
+            f"{threads} thread(s), numpy with {workers} gradient worker(s): epoch numpy / PyTorch "
+            f"min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, max {max(ratios):.2f} "
+            f"(numpy median {statistics.median(numpy_times):.2f} s, "
+            f"PyTorch median {statistics.median(torch_times):.2f} s; target <= 1.0)\n",
+            flush=True,
+        )
     return 0
 
 

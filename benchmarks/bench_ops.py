@@ -31,10 +31,18 @@ import time
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="threads for numpy's BLAS and torch")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds; each times every version in turn")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each batched version per round")
-    parser.add_argument("--loop-images", type=int, default=2, help="images timed with the loop versions")
+    parser.add_argument(
+        "--threads", type=int, default=os.cpu_count(), help="threads for numpy's BLAS and torch"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds; each times every version in turn"
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="timed runs of each batched version per round"
+    )
+    parser.add_argument(
+        "--loop-images", type=int, default=2, help="images timed with the loop versions"
+    )
     return parser.parse_args()
 
 
@@ -77,6 +85,7 @@ def round_times(steps: dict, rounds: int) -> dict:
 
 # ----------------------------------------------------------------------------- (a) classic stack
 
+
 def classic_stack_workload(rng):
     x = rng.standard_normal((32, 1, 28, 28)).astype(np.float32)
     f1 = (rng.standard_normal((8, 1, 5, 5)) / np.sqrt(200)).astype(np.float32)
@@ -97,6 +106,7 @@ def classic_loops(x, f1, b1, f2, b2, dpool, n_images):
             dr2 = loops.maxpool_backward(dpool[i], r2)
             dr1, _, _ = loops.convolution_backward(ops.relu_backward(dr2, c2), r1, f2)
             loops.convolution_backward(ops.relu_backward(dr1, c1), x[i], f1)
+
     return step
 
 
@@ -109,8 +119,13 @@ def classic_batched(x, f1, b1, f2, b2, dpool, method):
         r2 = ops.relu(c2)
         ops.maxpool2d(r2)
         dr2 = ops.maxpool2d_backward(dpool, r2)
-        dr1, _, _ = ops.conv2d_backward(ops.relu_backward(dr2, c2), r1, f2, method=method, saved=saved2)
-        ops.conv2d_backward(ops.relu_backward(dr1, c1), x, f1, need_dx=False, method=method, saved=saved1)
+        dr1, _, _ = ops.conv2d_backward(
+            ops.relu_backward(dr2, c2), r1, f2, method=method, saved=saved2
+        )
+        ops.conv2d_backward(
+            ops.relu_backward(dr1, c1), x, f1, need_dx=False, method=method, saved=saved1
+        )
+
     return step
 
 
@@ -123,10 +138,12 @@ def classic_torch(x, f1, b1, f2, b2, dpool):
         w1, c1, w2, c2 = params
         out = F.max_pool2d(F.relu(F.conv2d(F.relu(F.conv2d(xt, w1, c1)), w2, c2)), 2)
         out.backward(dpool_t)
+
     return step
 
 
 # ----------------------------------------------------------------------------- (b) chapter layer 2
+
 
 def layer2_workload(rng):
     x = rng.standard_normal((100, 32, 14, 14)).astype(np.float32)
@@ -139,9 +156,12 @@ def layer2_workload(rng):
 def layer2_loops(x, w, b, dout, n_images):
     def step():
         for i in range(n_images):
-            padded = np.pad(x[i], ((0, 0), (2, 2), (2, 2)))  # the loop version has no padding argument
+            padded = np.pad(
+                x[i], ((0, 0), (2, 2), (2, 2))
+            )  # the loop version has no padding argument
             loops.convolution(padded, w, b)
             loops.convolution_backward(dout[i], padded, w)
+
     return step
 
 
@@ -150,20 +170,27 @@ def layer2_batched(x, w, b, dout, method):
         saved = {}
         ops.conv2d(x, w, b, padding=2, method=method, saved=saved)
         ops.conv2d_backward(dout, x, w, padding=2, method=method, saved=saved)
+
     return step
 
 
 def layer2_torch(x, w, b, dout):
     xt = torch.from_numpy(x).requires_grad_()
-    wt, bt = torch.from_numpy(w.copy()).requires_grad_(), torch.from_numpy(b.copy()).requires_grad_()
+    wt, bt = (
+        torch.from_numpy(w.copy()).requires_grad_(),
+        torch.from_numpy(b.copy()).requires_grad_(),
+    )
     dout_t = torch.from_numpy(dout)
 
     def step():
         F.conv2d(xt, wt, bt, padding=2).backward(dout_t)
+
     return step
 
 
-def report(name: str, batch: int, loop_step, loop_images: int, batched_step, torch_step, target: float) -> dict:
+def report(
+    name: str, batch: int, loop_step, loop_images: int, batched_step, torch_step, target: float
+) -> dict:
     """Time every version of one workload; ``batched_step(method)`` makes the numpy step."""
     times = round_times(
         {
@@ -174,32 +201,55 @@ def report(name: str, batch: int, loop_step, loop_images: int, batched_step, tor
         },
         ARGS.rounds,
     )
-    per_image = {version: min(t) / (loop_images if version == "loops" else batch) for version, t in times.items()}
+    per_image = {
+        version: min(t) / (loop_images if version == "loops" else batch)
+        for version, t in times.items()
+    }
     ratios = [ours / theirs for ours, theirs in zip(times["numpy batched"], times["torch CPU"])]
     print(f"\n{name}")
     for version, t in per_image.items():
         print(f"  {version:14s} {t * 1e3:10.4f} ms per image (fastest of {ARGS.rounds} rounds)")
-    print(f"  loops / numpy batched   = {per_image['loops'] / per_image['numpy batched']:8.0f}x  (target >= 300x)")
-    print(f"  numpy batched / torch   = min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "
-          f"max {max(ratios):.2f}x over the rounds  (target <= {target}x at two threads)")
-    print(f"  im2col / numpy batched  = {per_image['numpy im2col'] / per_image['numpy batched']:8.2f}x  "
-          "(what method='auto' gains over im2col alone)")
+    print(
+        f"  loops / numpy batched   = {per_image['loops'] / per_image['numpy batched']:8.0f}x  (target >= 300x)"
+    )
+    print(
+        f"  numpy batched / torch   = min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "
+        f"max {max(ratios):.2f}x over the rounds  (target <= {target}x at two threads)"
+    )
+    print(
+        f"  im2col / numpy batched  = {per_image['numpy im2col'] / per_image['numpy batched']:8.2f}x  "
+        "(what method='auto' gains over im2col alone)"
+    )
     return per_image
 
 
 def main() -> int:
     reuse_freed_memory()  # as numpy_net.fit does: freed memory kept for reuse, no page faults
-    print(f"threads: {ARGS.threads} (numpy BLAS and torch); numpy {np.__version__}, torch {torch.__version__}; "
-          f"python {sys.version.split()[0]}")
+    print(
+        f"threads: {ARGS.threads} (numpy BLAS and torch); numpy {np.__version__}, torch {torch.__version__}; "
+        f"python {sys.version.split()[0]}"
+    )
     rng = np.random.default_rng(0)
     a = classic_stack_workload(rng)
-    report("(a) classic conv stack, batch 32, 1x28x28 -> conv 8@5x5 -> ReLU -> conv 8@5x5 -> ReLU -> maxpool 2",
-           32, classic_loops(*a, ARGS.loop_images), ARGS.loop_images,
-           lambda method: classic_batched(*a, method), classic_torch(*a), target=1.5)
+    report(
+        "(a) classic conv stack, batch 32, 1x28x28 -> conv 8@5x5 -> ReLU -> conv 8@5x5 -> ReLU -> maxpool 2",
+        32,
+        classic_loops(*a, ARGS.loop_images),
+        ARGS.loop_images,
+        lambda method: classic_batched(*a, method),
+        classic_torch(*a),
+        target=1.5,
+    )
     b = layer2_workload(rng)
-    report("(b) PyTorch chapter layer 2, batch 100, 32x14x14 -> conv 64@5x5, padding 2",
-           100, layer2_loops(*b, ARGS.loop_images), ARGS.loop_images,
-           lambda method: layer2_batched(*b, method), layer2_torch(*b), target=2)
+    report(
+        "(b) PyTorch chapter layer 2, batch 100, 32x14x14 -> conv 64@5x5, padding 2",
+        100,
+        layer2_loops(*b, ARGS.loop_images),
+        ARGS.loop_images,
+        lambda method: layer2_batched(*b, method),
+        layer2_torch(*b),
+        target=2,
+    )
     return 0
 
 

@@ -74,7 +74,9 @@ def read_batches(batches) -> None:
 
 def classic_loader(root, n_images: int, batch_size: int) -> DataLoader:
     """The classic tutorial's training loader: transforms applied per image, on every draw."""
-    dataset = torchvision.datasets.MNIST(root=str(resolve_root(root)), train=True, transform=mnist_transform())
+    dataset = torchvision.datasets.MNIST(
+        root=str(resolve_root(root)), train=True, transform=mnist_transform()
+    )
     return DataLoader(
         Subset(dataset, range(n_images)),
         batch_size=batch_size,
@@ -85,7 +87,9 @@ def classic_loader(root, n_images: int, batch_size: int) -> DataLoader:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=30, help="turns each variant takes (default 30)")
+    parser.add_argument(
+        "--rounds", type=int, default=30, help="turns each variant takes (default 30)"
+    )
     parser.add_argument("--chunk", type=int, default=5, help="batches per turn (default 5)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
@@ -153,9 +157,18 @@ def main() -> None:
         f"{args.rounds} rounds of {args.chunk} batches per variant; load average now {os.getloadavg()[0]:.2f}"
     )
     paired = {
-        name: statistics.median(t / bare for t, bare in zip(seconds[name], seconds[BARE])) - 1 for name in TRAINING
+        name: statistics.median(t / bare for t, bare in zip(seconds[name], seconds[BARE])) - 1
+        for name in TRAINING
     }
-    header = ["min ms/step", "median", "overhead (min)", "(median)", "(paired)", "CPU ms/step", "CPU overhead"]
+    header = [
+        "min ms/step",
+        "median",
+        "overhead (min)",
+        "(median)",
+        "(paired)",
+        "CPU ms/step",
+        "CPU overhead",
+    ]
     print(f"  {'':38s} " + " ".join(f"{h:>14s}" for h in header))
     for name in TRAINING:
         columns = [

@@ -22,4 +22,7 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     list of slice
         ``ceil(n / batch_size)`` slices; empty for ``n == 0``.
     """
-    return [slice(start, start + batch_size) for start in range(0, n, batch_size)]
+    return [
+        slice(start, start + batch_size)
+        for start in range(0, n, batch_size)
+    ]

@@ -26,16 +26,24 @@ def as_float_array(name: str, value) -> np.ndarray:
         return array
     if array.dtype.kind in "biu":
         return array.astype(np.float64)
-    raise TypeError(f"{name} must be a real numeric array, got dtype {array.dtype}")
+    raise TypeError(
+        f"{name} must be a real numeric array, got dtype {array.dtype}"
+    )
 
 
-def check_ndim(name: str, array: np.ndarray, ndim: int, layout: str) -> None:
+def check_ndim(
+    name: str, array: np.ndarray, ndim: int, layout: str
+) -> None:
     """Raise ``ValueError`` unless ``array`` has ``ndim`` dimensions; ``layout`` names them, e.g. ``"(N, C, H, W)"``."""
     if array.ndim != ndim:
-        raise ValueError(f"{name} must be a {ndim}-D array of shape {layout}, got shape {array.shape}")
+        raise ValueError(
+            f"{name} must be a {ndim}-D array of shape {layout}, got shape {array.shape}"
+        )
 
 
-def check_no_empty_axes(name: str, array: np.ndarray, layout: str, axes: tuple[int, ...]) -> None:
+def check_no_empty_axes(
+    name: str, array: np.ndarray, layout: str, axes: tuple[int, ...]
+) -> None:
     """Raise ``ValueError`` if ``array`` has length 0 along any of ``axes``.
 
     ``layout`` names the axes, e.g. ``"(F, C, kh, kw)"``: a filter bank with no filters, no channels
@@ -44,7 +52,9 @@ def check_no_empty_axes(name: str, array: np.ndarray, layout: str, axes: tuple[i
     names = layout.strip("()").split(", ")
     empty = [names[axis] for axis in axes if array.shape[axis] == 0]
     if empty:
-        raise ValueError(f"{name} must have at least 1 entry along {', '.join(empty)}; got shape {array.shape} {layout}")
+        raise ValueError(
+            f"{name} must have at least 1 entry along {', '.join(empty)}; got shape {array.shape} {layout}"
+        )
 
 
 #: The largest array (4 GiB) an operation allocates from sizes it was given (padding, a file's
@@ -76,7 +86,9 @@ def _readable_bytes(nbytes: int) -> str:
 def check_int(name: str, value, minimum: int) -> int:
     """Return ``value`` as ``int`` if it is an integer ``>= minimum``, else raise ``TypeError``/``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be an integer, got {value!r} of type {type(value).__name__}"
+        )
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
@@ -85,7 +97,9 @@ def check_int(name: str, value, minimum: int) -> int:
 def check_real(name: str, value) -> float:
     """Return ``value`` as ``float`` if it is a real number (not a bool), else raise ``TypeError``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r} of type {type(value).__name__}")
+        raise TypeError(
+            f"{name} must be a number, got {value!r} of type {type(value).__name__}"
+        )
     return float(value)
 
 
@@ -93,11 +107,15 @@ def check_positive_float(name: str, value) -> float:
     """Return ``value`` as ``float`` if it is a real number, positive and finite, else raise ``TypeError``/``ValueError``."""
     value = check_real(name, value)
     if not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
+        raise ValueError(
+            f"{name} must be a positive finite number, got {value}"
+        )
     return value
 
 
-def check_window_fits(name: str, window: tuple[int, int], spatial: tuple[int, int], what: str) -> None:
+def check_window_fits(
+    name: str, window: tuple[int, int], spatial: tuple[int, int], what: str
+) -> None:
     """Raise ``ValueError`` if a ``window`` (height, width) is larger than the ``spatial`` (height, width) it slides over."""
     if window[0] > spatial[0] or window[1] > spatial[1]:
         raise ValueError(
@@ -105,7 +123,9 @@ def check_window_fits(name: str, window: tuple[int, int], spatial: tuple[int, in
         )
 
 
-def output_size(size: int, window: int, stride: int, padding: int = 0) -> int:
+def output_size(
+    size: int, window: int, stride: int, padding: int = 0
+) -> int:
     """Number of window positions along one axis: ``(size + 2 * padding - window) // stride + 1``.
 
     Windows that would run past the (padded) edge are dropped, as in PyTorch.
@@ -136,7 +156,11 @@ def check_progress(progress) -> bool:
         setting = os.environ.get(PROGRESS_ENV_VAR, "")
         if setting in ("0", "1"):
             return setting == "1"
-        return (sys.stderr is not None and sys.stderr.isatty()) or "ipykernel" in sys.modules
+        return (
+            sys.stderr is not None and sys.stderr.isatty()
+        ) or "ipykernel" in sys.modules
     if not isinstance(progress, bool):
-        raise TypeError(f"progress must be None, True or False, got {progress!r}")
+        raise TypeError(
+            f"progress must be None, True or False, got {progress!r}"
+        )
     return progress

@@ -37,8 +37,10 @@ HISTORY_NAME = "history.json"
 TRAINING_STATE_NAME = "training_state.pt"
 NUMPY_MODEL_NAME = "numpy_cnn.npz"
 
-TRAINERS = {"torch": ("cnn_tutorial.pytorch.training", "train_torch"),
-            "numpy": ("cnn_tutorial.numpy_net", "train_numpy")}
+TRAINERS = {
+    "torch": ("cnn_tutorial.pytorch.training", "train_torch"),
+    "numpy": ("cnn_tutorial.numpy_net", "train_numpy"),
+}
 
 
 def trainer_defaults(framework: str) -> dict:
@@ -46,17 +48,34 @@ def trainer_defaults(framework: str) -> dict:
     signature is their one home, and reading the source needs no torch for ``--help``."""
     module, name = TRAINERS[framework]
     source = Path(importlib.util.find_spec(module).origin).read_text()
-    (function,) = [node for node in ast.parse(source).body
-                   if isinstance(node, ast.FunctionDef) and node.name == name]
+    (function,) = [
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.FunctionDef) and node.name == name
+    ]
     arguments = function.args.args
-    defaults = dict(zip([a.arg for a in arguments[len(arguments) - len(function.args.defaults):]],
-                        function.args.defaults))
-    return {key: ast.literal_eval(value) for key, value in defaults.items()
-            if key in ("epochs", "batch_size", "lr", "schedule")}
+    defaults = dict(
+        zip(
+            [
+                a.arg
+                for a in arguments[
+                    len(arguments) - len(function.args.defaults) :
+                ]
+            ],
+            function.args.defaults,
+        )
+    )
+    return {
+        key: ast.literal_eval(value)
+        for key, value in defaults.items()
+        if key in ("epochs", "batch_size", "lr", "schedule")
+    }
 
 
 # Each framework's own defaults: the classic PyTorch settings, and what the numpy network needs.
-DEFAULTS = {framework: trainer_defaults(framework) for framework in TRAINERS}
+DEFAULTS = {
+    framework: trainer_defaults(framework) for framework in TRAINERS
+}
 
 
 def _int_at_least(minimum: int, kind: str):
@@ -66,9 +85,13 @@ def _int_at_least(minimum: int, kind: str):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a {kind} integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                f"expected a {kind} integer, got {text!r}"
+            ) from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"expected a {kind} integer, got {value}")
+            raise argparse.ArgumentTypeError(
+                f"expected a {kind} integer, got {value}"
+            )
         return value
 
     return parse
@@ -82,42 +105,70 @@ def _positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, got {text!r}"
+        ) from None
     if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive finite number, got {text}"
+        )
     return value
 
 
 def _both(setting: str) -> str:
     """Both trainers' defaults of ``setting``, e.g. ``"torch: 6, numpy: 3"``."""
-    return ", ".join(f"{framework}: {DEFAULTS[framework][setting]:g}" for framework in TRAINERS)
+    return ", ".join(
+        f"{framework}: {DEFAULTS[framework][setting]:g}"
+        for framework in TRAINERS
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m cnn_tutorial``."""
     parser = argparse.ArgumentParser(
-        prog="python -m cnn_tutorial", description="Train the tutorial's CNNs on MNIST."
+        prog="python -m cnn_tutorial",
+        description="Train the tutorial's CNNs on MNIST.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
     train = commands.add_parser(
         "train",
         help="train a network and save it",
         description="Train a network on MNIST; save the model and its history into --out.",
     )
-    train.add_argument("--framework", required=True, choices=sorted(DEFAULTS), help="which network to train")
     train.add_argument(
-        "--out", required=True, type=Path, metavar="DIR", help="folder for the model and history.json (created if missing)"
+        "--framework",
+        required=True,
+        choices=sorted(DEFAULTS),
+        help="which network to train",
     )
     train.add_argument(
-        "--epochs", type=_positive_int, help=f"passes over the training set ({_both('epochs')})"
+        "--out",
+        required=True,
+        type=Path,
+        metavar="DIR",
+        help="folder for the model and history.json (created if missing)",
+    )
+    train.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help=f"passes over the training set ({_both('epochs')})",
     )
     train.add_argument(
         "--batch-size",
         type=_positive_int,
         help=f"images per step ({_both('batch_size')}); under torchrun the global batch, shared by the processes",
     )
-    train.add_argument("--lr", type=_positive_float, help=f"learning rate ({_both('lr')})")
-    train.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
+    train.add_argument(
+        "--lr", type=_positive_float, help=f"learning rate ({_both('lr')})"
+    )
+    train.add_argument(
+        "--seed",
+        type=_non_negative_int,
+        default=0,
+        help="random seed (default: 0)",
+    )
     train.add_argument(
         "--device",
         choices=("auto", "cpu", "cuda"),
@@ -147,14 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="numpy only: processes that share each batch (default: as many as numpy's BLAS threads, "
         "at most one per 16 images)",
     )
-    train.add_argument("--limit", type=_positive_int, metavar="N", help="train on the first N images only (quick runs)")
+    train.add_argument(
+        "--limit",
+        type=_positive_int,
+        metavar="N",
+        help="train on the first N images only (quick runs)",
+    )
     train.add_argument(
         "--data-root",
         type=Path,
         metavar="DIR",
         help="folder holding MNIST/raw/ (default: $CNN_TUTORIAL_DATA, else the cache)",
     )
-    train.add_argument("--no-download", action="store_true", help="fail instead of downloading missing data")
+    train.add_argument(
+        "--no-download",
+        action="store_true",
+        help="fail instead of downloading missing data",
+    )
     # Lets main() report a misuse of `train` with that subcommand's usage line.
     train.set_defaults(command_parser=train)
     return parser
@@ -163,8 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _settings(args: argparse.Namespace) -> dict:
     defaults = DEFAULTS[args.framework]
     return {
-        "epochs": args.epochs if args.epochs is not None else defaults["epochs"],
-        "batch_size": args.batch_size if args.batch_size is not None else defaults["batch_size"],
+        "epochs": args.epochs
+        if args.epochs is not None
+        else defaults["epochs"],
+        "batch_size": args.batch_size
+        if args.batch_size is not None
+        else defaults["batch_size"],
         "lr": args.lr if args.lr is not None else defaults["lr"],
         "seed": args.seed,
         "root": args.data_root,
@@ -176,18 +240,31 @@ def _settings(args: argparse.Namespace) -> dict:
 
 def _train_torch(args: argparse.Namespace, settings: dict, out: Path):
     try:
-        from .pytorch.distributed import device_for, placement_from_environment
         from .pytorch.checkpoints import save_checkpoint
+        from .pytorch.distributed import (
+            device_for,
+            placement_from_environment,
+        )
         from .pytorch.model import choose_device
         from .pytorch.training import train_torch
     except ModuleNotFoundError as err:
-        raise RuntimeError(f"--framework torch needs PyTorch and torchvision ({err})") from None
+        raise RuntimeError(
+            f"--framework torch needs PyTorch and torchvision ({err})"
+        ) from None
     placement = placement_from_environment()
     # Checked before the data is read, so a missing GPU is reported at once.
-    device = device_for(placement, choose_device(None if args.device in (None, "auto") else args.device))
+    device = device_for(
+        placement,
+        choose_device(
+            None if args.device in (None, "auto") else args.device
+        ),
+    )
     say = print if placement.is_main else _quiet
     where = f"{device.type}" if placement.is_distributed else f"{device}"
-    say(f"training the PyTorch ConvNet on {where}: {_describe(settings)}", flush=True)
+    say(
+        f"training the PyTorch ConvNet on {where}: {_describe(settings)}",
+        flush=True,
+    )
     if placement.is_distributed:
         ranks, batch = placement.world_size, settings["batch_size"]
         say(
@@ -199,7 +276,11 @@ def _train_torch(args: argparse.Namespace, settings: dict, out: Path):
     resume = args.resume or placement.restart_count > 0
     state = out / TRAINING_STATE_NAME
     if resume and state.is_file():
-        restart = f" (restart {placement.restart_count} of the group)" if placement.restart_count else ""
+        restart = (
+            f" (restart {placement.restart_count} of the group)"
+            if placement.restart_count
+            else ""
+        )
         say(f"resuming from {state}{restart}", flush=True)
     model, history = train_torch(
         device=device,
@@ -221,15 +302,26 @@ def _train_numpy(args: argparse.Namespace, settings: dict, out: Path):
     from .numpy_net import train_numpy
 
     schedule = args.schedule or DEFAULTS["numpy"]["schedule"]
-    print(f"training the numpy CNN: {_describe(settings)}, {schedule} learning-rate schedule", flush=True)
-    model, history = train_numpy(schedule=schedule, workers=args.workers, **settings)
+    print(
+        f"training the numpy CNN: {_describe(settings)}, {schedule} learning-rate schedule",
+        flush=True,
+    )
+    model, history = train_numpy(
+        schedule=schedule, workers=args.workers, **settings
+    )
     return model.save(out / NUMPY_MODEL_NAME), history
 
 
 def _describe(settings: dict) -> str:
     limit = settings["train_limit"]
-    images = "all training images" if limit is None else f"the first {limit} training images"
-    epochs = f"{settings['epochs']} epoch" + ("" if settings["epochs"] == 1 else "s")
+    images = (
+        "all training images"
+        if limit is None
+        else f"the first {limit} training images"
+    )
+    epochs = f"{settings['epochs']} epoch" + (
+        "" if settings["epochs"] == 1 else "s"
+    )
     return f"{epochs}, batch {settings['batch_size']}, lr {settings['lr']:g}, seed {settings['seed']}, {images}"
 
 
@@ -254,9 +346,13 @@ def _train(args: argparse.Namespace) -> None:
     written = []
     try:
         settings = _settings(args)
-        trainer = _train_torch if args.framework == "torch" else _train_numpy
+        trainer = (
+            _train_torch if args.framework == "torch" else _train_numpy
+        )
         model_path, history = trainer(args, settings, out)
-        if model_path is None:  # another process of a group than rank 0: rank 0 reports
+        if (
+            model_path is None
+        ):  # another process of a group than rank 0: rank 0 reports
             return
         written.append(model_path)
         history_path = history.save(out / HISTORY_NAME)
@@ -269,7 +365,9 @@ def _train(args: argparse.Namespace) -> None:
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
-    print(f"trained in {history.seconds:.1f} s")  # each epoch's line was printed as it ended
+    print(
+        f"trained in {history.seconds:.1f} s"
+    )  # each epoch's line was printed as it ended
     print(f"saved model: {model_path}")
     print(f"saved history: {history_path}")
     print(f"test accuracy: {100 * history.test_accuracy:.2f} %")
@@ -280,7 +378,9 @@ class StoppedByLauncher(RuntimeError):
 
 
 def _stop_on_sigterm(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the reporting is not to be cut short
+    signal.signal(
+        signal.SIGTERM, signal.SIG_IGN
+    )  # once: the reporting is not to be cut short
     raise StoppedByLauncher(
         "stopped by torchrun: another process of the group failed, or the launch was stopped "
         "(torchrun restarts the group if --max-restarts allows)"
@@ -290,7 +390,9 @@ def _stop_on_sigterm(signum, frame):
 def _rank() -> tuple[int, int]:
     """``(rank, world_size)`` from torchrun's variables, without importing torch; (0, 1) if unreadable."""
     try:
-        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+        return int(os.environ.get("RANK", "0")), int(
+            os.environ.get("WORLD_SIZE", "1")
+        )
     except ValueError:
         return 0, 1
 
@@ -312,13 +414,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.device is not None and args.framework != "torch":
-        args.command_parser.error(f"--device applies to --framework torch only, not {args.framework}")
-    for option, value in (("--schedule", args.schedule), ("--workers", args.workers)):
+        args.command_parser.error(
+            f"--device applies to --framework torch only, not {args.framework}"
+        )
+    for option, value in (
+        ("--schedule", args.schedule),
+        ("--workers", args.workers),
+    ):
         if value is not None and args.framework != "numpy":
-            args.command_parser.error(f"{option} applies to --framework numpy only, not {args.framework}")
-    for option, value in (("--resume", args.resume), ("--mixed-precision", args.mixed_precision)):
+            args.command_parser.error(
+                f"{option} applies to --framework numpy only, not {args.framework}"
+            )
+    for option, value in (
+        ("--resume", args.resume),
+        ("--mixed-precision", args.mixed_precision),
+    ):
         if value and args.framework != "torch":
-            args.command_parser.error(f"{option} applies to --framework torch only, not {args.framework}")
+            args.command_parser.error(
+                f"{option} applies to --framework torch only, not {args.framework}"
+            )
     rank, world_size = _rank()
     printer, level = _EpochLines(), TRAINING_LOG.level
     if rank == 0:  # rank 0 alone prints
@@ -348,11 +462,19 @@ def _run(args: argparse.Namespace, rank: int, world_size: int) -> int:
         _train(args)
     except (OSError, ValueError, RuntimeError) as err:
         if world_size > 1:
-            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one report, not cut short by a stop
+            signal.signal(
+                signal.SIGTERM, signal.SIG_IGN
+            )  # one report, not cut short by a stop
         # One line, whatever the message's layout: the data loader explains itself over several.
-        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        message = " ".join(
+            line.strip() for line in str(err).splitlines() if line.strip()
+        )
         message = message or type(err).__name__
-        if type(err).__name__ in ("DistBackendError", "DistNetworkError", "DistError"):
+        if type(err).__name__ in (
+            "DistBackendError",
+            "DistNetworkError",
+            "DistError",
+        ):
             message = f"lost another process of the group (it crashed or was stopped): {message}"
         state = args.out.expanduser() / TRAINING_STATE_NAME
         if args.framework == "torch" and state.is_file():

@@ -95,14 +95,20 @@ def split_validation(
     """
     size = check_int("validation_size", size, 1)
     if len(images) != len(labels):
-        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
+        raise ValueError(
+            f"images ({len(images)}) and labels ({len(labels)}) differ in length"
+        )
     if size >= len(images):
-        raise ValueError(f"validation_size must be less than the {len(images)} training images, got {size}")
+        raise ValueError(
+            f"validation_size must be less than the {len(images)} training images, got {size}"
+        )
     held_out = np.zeros(len(images), dtype=bool)
     order = np.random.default_rng(seed).permutation(len(images))
     held_out[order[:size]] = True
-    return ((images[~held_out], labels[~held_out]),
-            (images[held_out], labels[held_out]))
+    return (
+        (images[~held_out], labels[~held_out]),
+        (images[held_out], labels[held_out]),
+    )
 
 
 def load_mnist_splits(
@@ -110,7 +116,11 @@ def load_mnist_splits(
     download: bool = True,
     train_limit: int | None = None,
     validation_size: int = VALIDATION_SIZE,
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+) -> tuple[
+    tuple[np.ndarray, np.ndarray],
+    tuple[np.ndarray, np.ndarray],
+    tuple[np.ndarray, np.ndarray],
+]:
     """Training, validation and test sets: what both trainers train, choose and test on.
 
     The 60,000 training images are split by :func:`split_validation` into 55,000 to train on and
@@ -138,18 +148,25 @@ def load_mnist_splits(
     validation_size = check_int("validation_size", validation_size, 1)
     images, labels = load_mnist("train", root, download)
     test = load_mnist("test", root, download)
-    (train_images, train_labels), validation = split_validation(images, labels, validation_size)
+    (train_images, train_labels), validation = split_validation(
+        images, labels, validation_size
+    )
     if train_limit is not None:
         if train_limit > len(train_images):
             raise ValueError(
                 f"train_limit must be at most {len(train_images)}, the training images left after holding "
                 f"out {validation_size} for validation, got {train_limit}"
             )
-        train_images, train_labels = train_images[:train_limit], train_labels[:train_limit]
+        train_images, train_labels = (
+            train_images[:train_limit],
+            train_labels[:train_limit],
+        )
     return (train_images, train_labels), validation, test
 
 
-def pixel_statistics(images: np.ndarray, chunk: int = 1000) -> tuple[float, float]:
+def pixel_statistics(
+    images: np.ndarray, chunk: int = 1000
+) -> tuple[float, float]:
     """Mean and standard deviation of all pixels divided by 255, without a float copy of them.
 
     A uint8 pixel takes one of 256 values, so the statistics only need how often each value occurs:
@@ -172,14 +189,20 @@ def pixel_statistics(images: np.ndarray, chunk: int = 1000) -> tuple[float, floa
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        raise TypeError(f"images must be uint8 pixels (0..255), got dtype {images.dtype}")
+        raise TypeError(
+            f"images must be uint8 pixels (0..255), got dtype {images.dtype}"
+        )
     if images.ndim == 0 or images.size == 0:
-        raise ValueError(f"images must be an array of shape (N, ...) with N >= 1 pixels, got shape {images.shape}")
+        raise ValueError(
+            f"images must be an array of shape (N, ...) with N >= 1 pixels, got shape {images.shape}"
+        )
     chunk = check_int("chunk", chunk, 1)
     counts = np.zeros(256, dtype=np.int64)
     for start in range(0, len(images), chunk):
-        counts += np.bincount(images[start:start + chunk].ravel(), minlength=256)
-    value = np.arange(256) / 255                          # float64 (256,)
+        counts += np.bincount(
+            images[start : start + chunk].ravel(), minlength=256
+        )
+    value = np.arange(256) / 255  # float64 (256,)
     mean = (counts * value).sum() / images.size
     variance = (counts * (value - mean) ** 2).sum() / images.size
     return float(mean), float(np.sqrt(variance))
@@ -202,11 +225,15 @@ def normalize(images: np.ndarray) -> np.ndarray:
     """
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        raise TypeError(f"images must be uint8 pixels (0..255), got dtype {images.dtype}")
+        raise TypeError(
+            f"images must be uint8 pixels (0..255), got dtype {images.dtype}"
+        )
     if images.ndim == 3:
         images = images[:, None]
     elif images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"images must have shape (N, H, W) or (N, 1, H, W), got {images.shape}")
+        raise ValueError(
+            f"images must have shape (N, H, W) or (N, 1, H, W), got {images.shape}"
+        )
     # In place on one float32 copy: the training set is 188 MB as float32, so temporaries cost time.
     x = images.astype(np.float32)
     x /= 255
@@ -272,9 +299,15 @@ def minibatches(
     """
     batch_size = check_int("batch_size", batch_size, 1)
     if len(images) != len(labels):
-        raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}")
+        raise ValueError(
+            f"images and labels differ in length: {len(images)} vs {len(labels)}"
+        )
     n = len(images)
-    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    order = (
+        np.random.default_rng(seed).permutation(n)
+        if shuffle
+        else np.arange(n)
+    )
     stop = num_batches(n, batch_size, drop_last) * batch_size
 
     def batches() -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -37,13 +37,19 @@ class Classifier:
         """Mean cross-entropy of a batch and the gradient of every parameter."""
         logits, cache = self.forward(x)
         loss = ops.cross_entropy(logits, labels)
-        grads = self.backward(ops.cross_entropy_backward(logits, labels), cache)
+        grads = self.backward(
+            ops.cross_entropy_backward(logits, labels), cache
+        )
         return loss, grads
 
     def predict(self, x: np.ndarray, batch_size: int = 1000) -> np.ndarray:
         """Predicted digit of each image of ``x`` (N, 1, 28, 28): int64 array of shape (N,)."""
-        return np.concatenate([self.forward(x[batch])[0].argmax(axis=1)
-                               for batch in batch_slices(len(x), batch_size)])
+        return np.concatenate(
+            [
+                self.forward(x[batch])[0].argmax(axis=1)
+                for batch in batch_slices(len(x), batch_size)
+            ]
+        )
 
 
 class MLP(Classifier):
@@ -63,19 +69,23 @@ class MLP(Classifier):
         # He initialisation for the layer before the ReLU, 1/sqrt(fan-in) for the logits: both
         # keep the outputs' scale about that of the inputs.
         self.params = {
-            "A1": rng.normal(0, np.sqrt(2 / 784), (hidden, 784)).astype(np.float32),
+            "A1": rng.normal(0, np.sqrt(2 / 784), (hidden, 784)).astype(
+                np.float32
+            ),
             "b1": np.zeros(hidden, np.float32),
-            "A2": rng.normal(0, np.sqrt(1 / hidden), (10, hidden)).astype(np.float32),
+            "A2": rng.normal(0, np.sqrt(1 / hidden), (10, hidden)).astype(
+                np.float32
+            ),
             "b2": np.zeros(10, np.float32),
         }
 
     def forward(self, x: np.ndarray):
         """Logits of a batch ``x`` of shape (N, 1, 28, 28), and what :meth:`backward` needs."""
         p = self.params
-        flat = x.reshape(len(x), -1)                  # (N, 784)
-        z1 = ops.dense(flat, p["A1"], p["b1"])        # (N, 100)
-        h1 = ops.relu(z1)                             # (N, 100)
-        logits = ops.dense(h1, p["A2"], p["b2"])      # (N, 10)
+        flat = x.reshape(len(x), -1)  # (N, 784)
+        z1 = ops.dense(flat, p["A1"], p["b1"])  # (N, 100)
+        h1 = ops.relu(z1)  # (N, 100)
+        logits = ops.dense(h1, p["A2"], p["b2"])  # (N, 10)
         return logits, (flat, z1, h1)
 
     def backward(self, dlogits: np.ndarray, cache) -> dict:
@@ -84,17 +94,23 @@ class MLP(Classifier):
         flat, z1, h1 = cache
         grads = {}
         dh1, grads["A2"], grads["b2"] = ops.dense_backward(
-            dlogits, h1, p["A2"])                     # dh1: (N, 100)
-        dz1 = ops.relu_backward(dh1, z1)              # (N, 100)
+            dlogits, h1, p["A2"]
+        )  # dh1: (N, 100)
+        dz1 = ops.relu_backward(dh1, z1)  # (N, 100)
         # The pixels need no gradient: drop the first output.
-        _, grads["A1"], grads["b1"] = ops.dense_backward(
-            dz1, flat, p["A1"])
+        _, grads["A1"], grads["b1"] = ops.dense_backward(dz1, flat, p["A1"])
         return grads
 
 
-def train(net, x: np.ndarray, labels: np.ndarray, epochs: int = 1,
-          batch_size: int = 64, lr: float = 0.05,
-          seed: int = 0) -> np.ndarray:
+def train(
+    net,
+    x: np.ndarray,
+    labels: np.ndarray,
+    epochs: int = 1,
+    batch_size: int = 64,
+    lr: float = 0.05,
+    seed: int = 0,
+) -> np.ndarray:
     """Plain mini-batch stochastic gradient descent: ``theta -= lr * gradient``, batch after batch.
 
     Parameters
@@ -122,12 +138,12 @@ def train(net, x: np.ndarray, labels: np.ndarray, epochs: int = 1,
     shuffle = np.random.default_rng(run_streams(seed)[1])
     losses = []
     for _ in range(epochs):
-        order = shuffle.permutation(len(x))       # a new order every epoch
+        order = shuffle.permutation(len(x))  # a new order every epoch
         for start in range(0, len(x), batch_size):
             batch = order[start : start + batch_size]  # (batch_size,)
             loss, grads = net.loss_and_gradients(x[batch], labels[batch])
             for name, theta in net.params.items():
-                theta -= lr * grads[name]          # a step downhill
+                theta -= lr * grads[name]  # a step downhill
             losses.append(loss)
     return np.array(losses)
 
@@ -137,8 +153,16 @@ def accuracy(net, x: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(net.predict(x) == labels))
 
 
-def train_with_best_rate(make_net, x: np.ndarray, labels: np.ndarray, x_validation: np.ndarray,
-                         validation_labels: np.ndarray, learning_rates, seed: int = 0, **options):
+def train_with_best_rate(
+    make_net,
+    x: np.ndarray,
+    labels: np.ndarray,
+    x_validation: np.ndarray,
+    validation_labels: np.ndarray,
+    learning_rates,
+    seed: int = 0,
+    **options,
+):
     """Train a fresh network with each learning rate; keep the one most accurate on the validation set.
 
     Parameters
@@ -167,7 +191,12 @@ def train_with_best_rate(make_net, x: np.ndarray, labels: np.ndarray, x_validati
     for lr in learning_rates:
         net = make_net(seed=seed)
         train(net, x, labels, lr=lr, seed=seed, **options)
-        validation_accuracy[lr] = accuracy(net, x_validation, validation_labels)
-        if best_net is None or validation_accuracy[lr] > validation_accuracy[best_rate]:
+        validation_accuracy[lr] = accuracy(
+            net, x_validation, validation_labels
+        )
+        if (
+            best_net is None
+            or validation_accuracy[lr] > validation_accuracy[best_rate]
+        ):
             best_net, best_rate = net, lr
     return best_net, best_rate, validation_accuracy

@@ -19,7 +19,16 @@ from bokeh.plotting import figure
 
 from .checks import as_float_array, check_int, check_positive_float
 
-__all__ = ["toy_data", "loss", "gradient", "best_fit", "gradient_descent", "sgd", "loss_grid", "descent_figure"]
+__all__ = [
+    "toy_data",
+    "loss",
+    "gradient",
+    "best_fit",
+    "gradient_descent",
+    "sgd",
+    "loss_grid",
+    "descent_figure",
+]
 
 # One colour per path; each path's line is named after it, so tests can find it.
 PATH_COLORS = ("#d95f02", "#1b9e77", "#7570b3")
@@ -27,7 +36,9 @@ PATH_COLORS = ("#d95f02", "#1b9e77", "#7570b3")
 MINIMUM_COLOR = "#e7298a"
 
 
-def toy_data(size: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def toy_data(
+    size: int = 200, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """``size`` points near the line ``y = 1 + 0.5 x``, with ``x`` uniform in [0, 4].
 
     Returns
@@ -65,8 +76,7 @@ def best_fit(x, y) -> np.ndarray:
     return np.linalg.lstsq(design, y, rcond=None)[0]
 
 
-def gradient_descent(theta, x, y, lr: float,
-                     steps: int) -> np.ndarray:
+def gradient_descent(theta, x, y, lr: float, steps: int) -> np.ndarray:
     """Plain gradient descent, every step on all points: the path, shape (steps + 1, 2)."""
     theta = _check_theta(theta)
     lr = check_positive_float("lr", lr)
@@ -78,8 +88,9 @@ def gradient_descent(theta, x, y, lr: float,
     return np.array(path)  # (steps + 1, 2)
 
 
-def sgd(theta, x, y, lr: float, steps: int, batch_size: int,
-        seed: int = 0) -> np.ndarray:
+def sgd(
+    theta, x, y, lr: float, steps: int, batch_size: int, seed: int = 0
+) -> np.ndarray:
     """Mini-batch SGD: each step on ``batch_size`` points drawn without replacement.
 
     The points are shuffled once per pass over the data (an epoch) and cut into batches; a last
@@ -90,7 +101,9 @@ def sgd(theta, x, y, lr: float, steps: int, batch_size: int,
     steps = check_int("steps", steps, 0)
     batch_size = check_int("batch_size", batch_size, 1)
     if batch_size > len(x):
-        raise ValueError(f"batch_size must be <= {len(x)} (the number of points), got {batch_size}")
+        raise ValueError(
+            f"batch_size must be <= {len(x)} (the number of points), got {batch_size}"
+        )
     rng = np.random.default_rng(seed)
     path = [theta]
     while len(path) <= steps:
@@ -106,13 +119,18 @@ def sgd(theta, x, y, lr: float, steps: int, batch_size: int,
 
 def loss_grid(x, y, theta0: np.ndarray, theta1: np.ndarray) -> np.ndarray:
     """:func:`loss` at every pair of the grid: shape (len(theta1), len(theta0)), rows along ``theta1``."""
-    theta0, theta1 = as_float_array("theta0", theta0), as_float_array("theta1", theta1)
+    theta0, theta1 = (
+        as_float_array("theta0", theta0),
+        as_float_array("theta1", theta1),
+    )
     # residuals of every grid point and data point: (len(theta1), len(theta0), N)
     residual = theta0[None, :, None] + theta1[:, None, None] * x - y
     return np.mean(residual**2, axis=-1) / 2
 
 
-def descent_figure(x, y, paths: dict, theta0: np.ndarray, theta1: np.ndarray):
+def descent_figure(
+    x, y, paths: dict, theta0: np.ndarray, theta1: np.ndarray
+):
     """The contours of :func:`loss` over the grid ``theta0`` x ``theta1``, and each path on them.
 
     Parameters
@@ -129,22 +147,56 @@ def descent_figure(x, y, paths: dict, theta0: np.ndarray, theta1: np.ndarray):
     bokeh.plotting.figure
     """
     if not 1 <= len(paths) <= len(PATH_COLORS):
-        raise ValueError(f"paths must hold 1 to {len(PATH_COLORS)} paths, got {len(paths)}")
+        raise ValueError(
+            f"paths must hold 1 to {len(PATH_COLORS)} paths, got {len(paths)}"
+        )
     surface = loss_grid(x, y, theta0, theta1)  # (G1, G0)
     lowest = loss(best_fit(x, y), x, y)
     # Levels that double their height above the minimum, so the narrow valley shows.
     levels = lowest + 0.01 * 2.0 ** np.arange(12)
-    fig = figure(width=560, height=440, x_axis_label="θ₀ (intercept)", y_axis_label="θ₁ (slope)",
-                 x_range=(theta0[0], theta0[-1]), y_range=(theta1[0], theta1[-1]),
-                 title="Loss contours and the paths of two methods")
-    fig.contour(theta0, theta1, surface, levels, line_color="#999999", line_width=1)
+    fig = figure(
+        width=560,
+        height=440,
+        x_axis_label="θ₀ (intercept)",
+        y_axis_label="θ₁ (slope)",
+        x_range=(theta0[0], theta0[-1]),
+        y_range=(theta1[0], theta1[-1]),
+        title="Loss contours and the paths of two methods",
+    )
+    fig.contour(
+        theta0, theta1, surface, levels, line_color="#999999", line_width=1
+    )
     for (name, path), color in zip(paths.items(), PATH_COLORS):
-        source = ColumnDataSource({"theta0": path[:, 0], "theta1": path[:, 1]})
-        fig.line("theta0", "theta1", source=source, color=color, line_width=2, legend_label=name, name=name)
-        fig.scatter("theta0", "theta1", source=source, color=color, size=4, legend_label=name)
+        source = ColumnDataSource(
+            {"theta0": path[:, 0], "theta1": path[:, 1]}
+        )
+        fig.line(
+            "theta0",
+            "theta1",
+            source=source,
+            color=color,
+            line_width=2,
+            legend_label=name,
+            name=name,
+        )
+        fig.scatter(
+            "theta0",
+            "theta1",
+            source=source,
+            color=color,
+            size=4,
+            legend_label=name,
+        )
     minimum = best_fit(x, y)
-    fig.scatter([minimum[0]], [minimum[1]], marker="x", size=14, line_width=3, color=MINIMUM_COLOR,
-                legend_label="minimum")
+    fig.scatter(
+        [minimum[0]],
+        [minimum[1]],
+        marker="x",
+        size=14,
+        line_width=3,
+        color=MINIMUM_COLOR,
+        legend_label="minimum",
+    )
     fig.legend.location = "top_right"
     return fig
 

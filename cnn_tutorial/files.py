@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 
 def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
@@ -19,7 +20,14 @@ def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
     while True:
         tmp_name = str(directory / f".{name}.{secrets.token_hex(6)}.part")
         try:
-            return os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp_name
+            return os.open(
+                tmp_name,
+                os.O_WRONLY
+                | os.O_CREAT
+                | os.O_EXCL
+                | getattr(os, "O_BINARY", 0),
+                0o666,
+            ), tmp_name
         except FileExistsError:
             continue
 

@@ -12,7 +12,7 @@ agrees to about 1e-9 relative error; a wrong one is off by order 1.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,8 +31,9 @@ def _as_float64(name: str, x) -> np.ndarray:
     return x
 
 
-def numerical_gradient(f: Callable[[np.ndarray], float], x,
-                       eps: float = 1e-6, indices=None) -> np.ndarray:
+def numerical_gradient(
+    f: Callable[[np.ndarray], float], x, eps: float = 1e-6, indices=None
+) -> np.ndarray:
     """Central-difference estimate of the gradient of a scalar function.
 
     Parameters
@@ -55,7 +56,9 @@ def numerical_gradient(f: Callable[[np.ndarray], float], x,
     if not eps > 0:
         raise ValueError(f"eps must be positive, got {eps}")
     if not (x.flags.c_contiguous and x.flags.writeable):
-        raise ValueError("x must be a writeable C-contiguous array: it is perturbed in place")
+        raise ValueError(
+            "x must be a writeable C-contiguous array: it is perturbed in place"
+        )
     grad = np.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     for i in range(x.size) if indices is None else indices:
@@ -78,13 +81,23 @@ def relative_error(analytic, numeric) -> float:
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numeric, dtype=np.float64)
     if a.shape != n.shape:
-        raise ValueError(f"analytic gradient shape {a.shape} differs from numeric shape {n.shape}")
-    denominator = max(np.linalg.norm(a) + np.linalg.norm(n), np.finfo(np.float64).tiny)
+        raise ValueError(
+            f"analytic gradient shape {a.shape} differs from numeric shape {n.shape}"
+        )
+    denominator = max(
+        np.linalg.norm(a) + np.linalg.norm(n), np.finfo(np.float64).tiny
+    )
     return float(np.linalg.norm(a - n) / denominator)
 
 
-def gradcheck(f: Callable[[np.ndarray], float], x, analytic, eps: float = 1e-6,
-              samples: int | None = None, seed: int = 0) -> float:
+def gradcheck(
+    f: Callable[[np.ndarray], float],
+    x,
+    analytic,
+    eps: float = 1e-6,
+    samples: int | None = None,
+    seed: int = 0,
+) -> float:
     """Compare an analytic gradient with finite differences; return the relative error.
 
     Parameters
@@ -108,11 +121,17 @@ def gradcheck(f: Callable[[np.ndarray], float], x, analytic, eps: float = 1e-6,
     x = _as_float64("x", x)
     analytic = np.asarray(analytic)
     if analytic.shape != x.shape:
-        raise ValueError(f"analytic gradient shape {analytic.shape} differs from x shape {x.shape}")
+        raise ValueError(
+            f"analytic gradient shape {analytic.shape} differs from x shape {x.shape}"
+        )
     if samples is None or samples >= x.size:
         indices = np.arange(x.size)
     else:
         samples = check_int("samples", samples, 1)
-        indices = np.random.default_rng(seed).choice(x.size, size=samples, replace=False)
+        indices = np.random.default_rng(seed).choice(
+            x.size, size=samples, replace=False
+        )
     numeric = numerical_gradient(f, x, eps, indices)
-    return relative_error(analytic.reshape(-1)[indices], numeric.reshape(-1)[indices])
+    return relative_error(
+        analytic.reshape(-1)[indices], numeric.reshape(-1)[indices]
+    )

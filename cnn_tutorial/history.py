@@ -78,9 +78,11 @@ class History:
         per_epoch = self.steps_per_epoch or len(self.step_loss)
         losses = self.step_loss[(epoch - 1) * per_epoch : epoch * per_epoch]
         mean = sum(losses) / len(losses) if losses else float("nan")
-        return (f"epoch {epoch}: mean training loss {mean:.4f}, "
-                f"validation loss {self.epoch_validation_loss[epoch - 1]:.4f}, "
-                f"validation accuracy {100 * self.epoch_validation_accuracy[epoch - 1]:.2f} %")
+        return (
+            f"epoch {epoch}: mean training loss {mean:.4f}, "
+            f"validation loss {self.epoch_validation_loss[epoch - 1]:.4f}, "
+            f"validation accuracy {100 * self.epoch_validation_accuracy[epoch - 1]:.2f} %"
+        )
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the history as JSON, atomically. Returns the path written."""
@@ -90,11 +92,13 @@ class History:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "History":
+    def load(cls, path: str | os.PathLike) -> History:
         """Read a history written by :meth:`save`."""
         with open(path) as handle:
             data = json.load(handle)
         try:
             return cls(**data)
         except TypeError as err:
-            raise ValueError(f"{path} is not a saved History: {err}") from None
+            raise ValueError(
+                f"{path} is not a saved History: {err}"
+            ) from None

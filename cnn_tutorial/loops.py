@@ -86,8 +86,9 @@ def convolution(image, filt, bias, s: int = 1) -> np.ndarray:
     bias = check_bias(bias, n_f)
     _, h, w = image.shape
     out_h, out_w = output_size(h, kh, s), output_size(w, kw, s)
-    out = np.zeros((n_f, out_h, out_w),
-                   dtype=np.result_type(image, filt, bias))
+    out = np.zeros(
+        (n_f, out_h, out_w), dtype=np.result_type(image, filt, bias)
+    )
     for f in range(n_f):
         for y in range(out_h):
             for x in range(out_w):
@@ -137,8 +138,11 @@ def convolution_backward(dconv_prev, conv_in, filt, s: int = 1):
         for y in range(out_h):
             for x in range(out_w):
                 g = dconv_prev[f, y, x]
-                window = (slice(None), slice(y * s, y * s + kh),
-                          slice(x * s, x * s + kw))
+                window = (
+                    slice(None),
+                    slice(y * s, y * s + kh),
+                    slice(x * s, x * s + kw),
+                )
                 dfilt[f] += g * conv_in[window]
                 dout[window] += g * filt[f]
         dbias[f] = np.sum(dconv_prev[f])
@@ -179,7 +183,8 @@ def maxpool(image, f: int = 2, s: int = 2) -> np.ndarray:
         for y in range(out_h):
             for x in range(out_w):
                 out[ch, y, x] = np.max(
-                    image[ch, y * s : y * s + f, x * s : x * s + f])
+                    image[ch, y * s : y * s + f, x * s : x * s + f]
+                )
     return out
 
 
@@ -234,8 +239,10 @@ def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
     c, h, w = orig.shape
     out_h, out_w = output_size(h, f, s), output_size(w, f, s)
     if dpool.shape != (c, out_h, out_w):
-        raise ValueError(f"dpool must have shape {(c, out_h, out_w)} for "
-                         f"orig {orig.shape}, got {dpool.shape}")
+        raise ValueError(
+            f"dpool must have shape {(c, out_h, out_w)} for "
+            f"orig {orig.shape}, got {dpool.shape}"
+        )
     dout = np.zeros(orig.shape, dtype=np.result_type(dpool, orig))
     for ch in range(c):
         for y in range(out_h):
@@ -292,11 +299,15 @@ def categorical_cross_entropy(probs, label) -> float:
     k = probs.shape[0]
     label_array = np.asarray(label)
     if label_array.ndim == 0:
-        index = check_int("label", label_array.item()
-                          if label_array.dtype.kind in "iu" else label, 0)
+        index = check_int(
+            "label",
+            label_array.item() if label_array.dtype.kind in "iu" else label,
+            0,
+        )
         if index >= k:
             raise ValueError(
-                f"label {index} is out of range for {k} classes")
+                f"label {index} is out of range for {k} classes"
+            )
         onehot = np.zeros(k, dtype=probs.dtype)
         onehot[index] = 1
     else:
@@ -304,6 +315,7 @@ def categorical_cross_entropy(probs, label) -> float:
         if onehot.shape != (k,):
             raise ValueError(
                 f"label must be a class index or have {k} entries like "
-                f"probs {probs.shape}, got shape {label_array.shape}")
+                f"probs {probs.shape}, got shape {label_array.shape}"
+            )
     tiny = np.finfo(probs.dtype).tiny
     return float(-np.sum(onehot * np.log(np.clip(probs, tiny, None))))

@@ -13,7 +13,12 @@ import numpy as np
 
 from .checks import as_float_array, check_ndim
 
-__all__ = ["cross_entropy", "cross_entropy_backward", "log_softmax", "softmax"]
+__all__ = [
+    "cross_entropy",
+    "cross_entropy_backward",
+    "log_softmax",
+    "softmax",
+]
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:
@@ -50,11 +55,19 @@ def _validate_logits(logits, labels):
     check_ndim("logits", logits, 2, "(N, classes)")
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        raise TypeError(
+            f"labels must be integer class indices, got dtype {labels.dtype}"
+        )
     if labels.shape != (logits.shape[0],):
-        raise ValueError(f"labels must have shape ({logits.shape[0]},) to match logits {logits.shape}, got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= logits.shape[1]):
-        raise ValueError(f"labels must lie in [0, {logits.shape[1] - 1}], got values from {labels.min()} to {labels.max()}")
+        raise ValueError(
+            f"labels must have shape ({logits.shape[0]},) to match logits {logits.shape}, got {labels.shape}"
+        )
+    if labels.size and (
+        labels.min() < 0 or labels.max() >= logits.shape[1]
+    ):
+        raise ValueError(
+            f"labels must lie in [0, {logits.shape[1] - 1}], got values from {labels.min()} to {labels.max()}"
+        )
     return logits, labels
 
 

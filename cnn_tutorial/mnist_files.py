@@ -84,7 +84,11 @@ DATA_ENV_VAR = "CNN_TUTORIAL_DATA"
 def _default_root() -> Path:
     # XDG Base Directory rule: an unset, empty or relative XDG_CACHE_HOME means ~/.cache.
     cache = os.environ.get("XDG_CACHE_HOME", "")
-    base = Path(cache) if cache and os.path.isabs(cache) else Path.home() / ".cache"
+    base = (
+        Path(cache)
+        if cache and os.path.isabs(cache)
+        else Path.home() / ".cache"
+    )
     return base / "cnn_tutorial"
 
 
@@ -169,7 +173,9 @@ def _read_idx_stream(stream, path: Path) -> np.ndarray:
     """:func:`read_idx` on an open binary stream positioned at the start of the idx data."""
     head = stream.read(4)
     if len(head) < 4:
-        raise ValueError(f"{path}: {len(head)} bytes is too short for an idx header")
+        raise ValueError(
+            f"{path}: {len(head)} bytes is too short for an idx header"
+        )
     magic = int.from_bytes(head, "big")
     if magic not in _IDX_MAGIC:
         raise ValueError(
@@ -179,9 +185,13 @@ def _read_idx_stream(stream, path: Path) -> np.ndarray:
     ndim = magic & 0xFF
     dims = stream.read(4 * ndim)
     if len(dims) < 4 * ndim:
-        raise ValueError(f"{path}: truncated header ({4 + len(dims)} bytes, {4 + 4 * ndim} needed for {ndim} dimensions)")
+        raise ValueError(
+            f"{path}: truncated header ({4 + len(dims)} bytes, {4 + 4 * ndim} needed for {ndim} dimensions)"
+        )
     shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4"))
-    check_allocation(f"{path}: the data its header declares", shape, np.uint8)
+    check_allocation(
+        f"{path}: the data its header declares", shape, np.uint8
+    )
     # Read straight into the array (no second copy of tens of megabytes); readinto may stop short.
     array = np.empty(shape, dtype=np.uint8)
     buffer, filled = memoryview(array.reshape(-1)), 0
@@ -245,17 +255,25 @@ def _download_verified(gz_name: str, timeout: float) -> bytes:
         url = mirror + gz_name
         try:
             payload = _fetch(url, timeout)
-        except (OSError, http.client.HTTPException, ValueError) as err:  # ValueError: a malformed URL
+        except (
+            OSError,
+            http.client.HTTPException,
+            ValueError,
+        ) as err:  # ValueError: a malformed URL
             failures.append(f"{url}: {err}")
             continue
         problem = _verified(gz_name, payload)
         if problem is None:
             return payload
         failures.append(f"{url}: {problem}")
-    raise MNISTDownloadError(f"could not download {gz_name}:\n  " + "\n  ".join(failures))
+    raise MNISTDownloadError(
+        f"could not download {gz_name}:\n  " + "\n  ".join(failures)
+    )
 
 
-def download_mnist(root: str | os.PathLike | None = None, timeout: float = 30) -> Path:
+def download_mnist(
+    root: str | os.PathLike | None = None, timeout: float = 30
+) -> Path:
     """Download the MNIST files that are missing from ``<root>/MNIST/raw/``.
 
     Each ``.gz`` file is fetched from torchvision's mirror (or ``$CNN_TUTORIAL_MNIST_URL``, see
@@ -294,7 +312,9 @@ def download_mnist(root: str | os.PathLike | None = None, timeout: float = 30) -
     return raw_dir
 
 
-def _not_found_message(raw_dir: Path, missing: list[str], download_problem: str) -> str:
+def _not_found_message(
+    raw_dir: Path, missing: list[str], download_problem: str
+) -> str:
     all_names = [name for names in MNIST_FILES.values() for name in names]
     return "\n".join(
         [
@@ -311,7 +331,9 @@ def _not_found_message(raw_dir: Path, missing: list[str], download_problem: str)
 
 
 def load_mnist(
-    split: str = "train", root: str | os.PathLike | None = None, download: bool = True
+    split: str = "train",
+    root: str | os.PathLike | None = None,
+    download: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load one split of MNIST from ``<root>/MNIST/raw/``, downloading it when missing.
 
@@ -349,27 +371,45 @@ def load_mnist(
     if None in paths:
         missing = [name for name, path in zip(names, paths) if path is None]
         if not download:
-            raise MNISTNotFoundError(_not_found_message(raw_dir, missing, "Downloading was off (download=False)."))
+            raise MNISTNotFoundError(
+                _not_found_message(
+                    raw_dir,
+                    missing,
+                    "Downloading was off (download=False).",
+                )
+            )
         try:
             download_mnist(root)
         except MNISTDownloadError as err:
-            raise MNISTNotFoundError(_not_found_message(raw_dir, missing, f"Downloading failed: {err}")) from err
+            raise MNISTNotFoundError(
+                _not_found_message(
+                    raw_dir, missing, f"Downloading failed: {err}"
+                )
+            ) from err
         paths = [_find(raw_dir, name) for name in names]
     image_path, label_path = paths
 
     images = read_idx(image_path)
     labels = read_idx(label_path)
     if images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{image_path}: expected images of shape (N, 28, 28), got {images.shape}")
+        raise ValueError(
+            f"{image_path}: expected images of shape (N, 28, 28), got {images.shape}"
+        )
     if labels.ndim != 1:
-        raise ValueError(f"{label_path}: expected labels of shape (N,), got {labels.shape}")
+        raise ValueError(
+            f"{label_path}: expected labels of shape (N,), got {labels.shape}"
+        )
     if len(images) != len(labels):
         raise ValueError(
             f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels"
         )
     if len(images) == 0:
-        raise ValueError(f"{image_path} holds no images (its header declares shape {images.shape})")
+        raise ValueError(
+            f"{image_path} holds no images (its header declares shape {images.shape})"
+        )
     if labels.max() > 9:
         bad = int(np.argmax(labels > 9))
-        raise ValueError(f"{label_path}: labels must be digits 0..9, found {labels[bad]} at index {bad}")
+        raise ValueError(
+            f"{label_path}: labels must be digits 0..9, found {labels[bad]} at index {bad}"
+        )
     return images, labels.astype(np.int64)

@@ -30,15 +30,36 @@ from tqdm import tqdm
 
 from . import ops
 from .batching import batch_slices
-from .checks import check_int, check_ndim, check_positive_float, check_progress, check_real
-from .data import VALIDATION_SIZE, load_mnist_splits, minibatches, normalize, num_batches
-from .files import atomic_write
-from .history import Evaluation, History
+from .checks import (
+    check_int,
+    check_ndim,
+    check_positive_float,
+    check_progress,
+    check_real,
+)
+from .data import (
+    VALIDATION_SIZE,
+    load_mnist_splits,
+    minibatches,
+    normalize,
+    num_batches,
+)
 from .fast.memory import reuse_freed_memory
 from .fast.parallel import GradientWorkers, default_workers
+from .files import atomic_write
+from .history import Evaluation, History
 from .seeds import run_streams
 
-__all__ = ["PARAM_SHAPES", "SCHEDULES", "NumpyCNN", "Adam", "learning_rate", "evaluate", "fit", "train_numpy"]
+__all__ = [
+    "PARAM_SHAPES",
+    "SCHEDULES",
+    "NumpyCNN",
+    "Adam",
+    "learning_rate",
+    "evaluate",
+    "fit",
+    "train_numpy",
+]
 
 PARAM_SHAPES = {
     "f1": (8, 1, 5, 5),
@@ -67,16 +88,20 @@ class NumpyCNN:
     def __init__(self, params: dict):
         missing = sorted(set(PARAM_SHAPES) - set(params))
         if missing:
-            raise ValueError(f"params is missing {missing}; expected keys {sorted(PARAM_SHAPES)}")
+            raise ValueError(
+                f"params is missing {missing}; expected keys {sorted(PARAM_SHAPES)}"
+            )
         self.params = {}
         for name, shape in PARAM_SHAPES.items():
             value = np.asarray(params[name])
             if value.shape != shape:
-                raise ValueError(f"params[{name!r}] must have shape {shape}, got {value.shape}")
+                raise ValueError(
+                    f"params[{name!r}] must have shape {shape}, got {value.shape}"
+                )
             self.params[name] = value.astype(np.float32)
 
     @classmethod
-    def initialize(cls, seed: int = 0) -> "NumpyCNN":
+    def initialize(cls, seed: int = 0) -> NumpyCNN:
         """The classic initialisation, seeded.
 
         Filters are normal with standard deviation ``1 / sqrt(number of filter entries)``
@@ -96,7 +121,8 @@ class NumpyCNN:
         for name, shape in PARAM_SHAPES.items():
             if name.startswith("f"):
                 params[name] = rng.normal(
-                    0.0, 1.0 / np.sqrt(np.prod(shape)), size=shape)
+                    0.0, 1.0 / np.sqrt(np.prod(shape)), size=shape
+                )
             elif name.startswith("w"):
                 params[name] = rng.standard_normal(shape) * 0.01
             else:
@@ -120,23 +146,37 @@ class NumpyCNN:
         x = np.asarray(x, dtype=np.float32)
         check_ndim("x", x, 4, "(N, 1, 28, 28)")
         if x.shape[1:] != (1, 28, 28):
-            raise ValueError(f"x must have shape (N, 1, 28, 28), got {x.shape}")
+            raise ValueError(
+                f"x must have shape (N, 1, 28, 28), got {x.shape}"
+            )
         p = self.params
         # The conv routes put here the work on their input that the backward
         # pass would repeat.
         saved1, saved2 = {}, {}
         c1 = ops.conv2d(x, p["f1"], p["b1"], saved=saved1)  # (N, 8, 24, 24)
         r1 = ops.relu(c1)
-        c2 = ops.conv2d(r1, p["f2"], p["b2"],
-                        saved=saved2)  # (N, 8, 20, 20)
+        c2 = ops.conv2d(
+            r1, p["f2"], p["b2"], saved=saved2
+        )  # (N, 8, 20, 20)
         r2 = ops.relu(c2)
         pooled = ops.maxpool2d(r2, 2, 2)  # (N, 8, 10, 10)
         flat = pooled.reshape(len(x), -1)  # (N, 800)
         z3 = ops.dense(flat, p["w3"], p["b3"])  # (N, 128)
         a3 = ops.relu(z3)
         logits = ops.dense(a3, p["w4"], p["b4"])  # (N, 10)
-        cache = dict(x=x, c1=c1, r1=r1, c2=c2, r2=r2, pooled=pooled,
-                     flat=flat, z3=z3, a3=a3, saved1=saved1, saved2=saved2)
+        cache = dict(
+            x=x,
+            c1=c1,
+            r1=r1,
+            c2=c2,
+            r2=r2,
+            pooled=pooled,
+            flat=flat,
+            z3=z3,
+            a3=a3,
+            saved1=saved1,
+            saved2=saved2,
+        )
         return logits, cache
 
     def backward(self, dlogits: np.ndarray, cache: dict) -> dict:
@@ -156,21 +196,26 @@ class NumpyCNN:
         """
         p, c = self.params, cache
         grads = {}
-        da3, grads["w4"], grads["b4"] = ops.dense_backward(dlogits, c["a3"],
-                                                           p["w4"])
+        da3, grads["w4"], grads["b4"] = ops.dense_backward(
+            dlogits, c["a3"], p["w4"]
+        )
         dz3 = ops.relu_backward(da3, c["z3"])
-        dflat, grads["w3"], grads["b3"] = ops.dense_backward(dz3, c["flat"],
-                                                             p["w3"])
-        dr2 = ops.maxpool2d_backward(dflat.reshape(c["pooled"].shape),
-                                     c["r2"], 2, 2)
+        dflat, grads["w3"], grads["b3"] = ops.dense_backward(
+            dz3, c["flat"], p["w3"]
+        )
+        dr2 = ops.maxpool2d_backward(
+            dflat.reshape(c["pooled"].shape), c["r2"], 2, 2
+        )
         dc2 = ops.relu_backward(dr2, c["c2"])
         dr1, grads["f2"], grads["b2"] = ops.conv2d_backward(
-            dc2, c["r1"], p["f2"], saved=c["saved2"])
+            dc2, c["r1"], p["f2"], saved=c["saved2"]
+        )
         dc1 = ops.relu_backward(dr1, c["c1"])
         # The image needs no gradient, so the first layer skips its input
         # gradient.
         _, grads["f1"], grads["b1"] = ops.conv2d_backward(
-            dc1, c["x"], p["f1"], need_dx=False, saved=c["saved1"])
+            dc1, c["x"], p["f1"], need_dx=False, saved=c["saved1"]
+        )
         return grads
 
     def loss_and_gradients(self, x: np.ndarray, labels: np.ndarray):
@@ -189,13 +234,20 @@ class NumpyCNN:
         """
         logits, cache = self.forward(x)
         loss = ops.cross_entropy(logits, labels)
-        grads = self.backward(ops.cross_entropy_backward(logits, labels), cache)
+        grads = self.backward(
+            ops.cross_entropy_backward(logits, labels), cache
+        )
         return loss, logits, grads
 
     def logits(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Logits for any number of images, computed ``batch_size`` at a time. Shape (N, 10)."""
         batch_size = check_int("batch_size", batch_size, 1)
-        return np.concatenate([self.forward(x[batch])[0] for batch in batch_slices(len(x), batch_size)])
+        return np.concatenate(
+            [
+                self.forward(x[batch])[0]
+                for batch in batch_slices(len(x), batch_size)
+            ]
+        )
 
     def predict(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Predicted class of each image: ``int64`` array of shape (N,)."""
@@ -209,7 +261,7 @@ class NumpyCNN:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "NumpyCNN":
+    def load(cls, path: str | os.PathLike) -> NumpyCNN:
         """Read parameters written by :meth:`save`."""
         with np.load(path) as archive:
             return cls({name: archive[name] for name in archive.files})
@@ -240,21 +292,37 @@ class Adam:
     eps : float, default 1e-8
     """
 
-    def __init__(self, params: dict, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8):
-        lr, eps = check_positive_float("lr", lr), check_positive_float("eps", eps)
+    def __init__(
+        self,
+        params: dict,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+    ):
+        lr, eps = (
+            check_positive_float("lr", lr),
+            check_positive_float("eps", eps),
+        )
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             if not 0 <= check_real(name, value) < 1:
                 raise ValueError(f"{name} must lie in [0, 1), got {value}")
         self.params = params
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.t = 0
-        self.m = {name: np.zeros_like(value) for name, value in params.items()}
-        self.v = {name: np.zeros_like(value) for name, value in params.items()}
+        self.m = {
+            name: np.zeros_like(value) for name, value in params.items()
+        }
+        self.v = {
+            name: np.zeros_like(value) for name, value in params.items()
+        }
 
     def step(self, grads: dict) -> None:
         """Apply one update from ``grads`` (same keys and shapes as the parameters)."""
         if grads.keys() != self.params.keys():
-            raise ValueError(f"grads has keys {sorted(grads)}, expected {sorted(self.params)}")
+            raise ValueError(
+                f"grads has keys {sorted(grads)}, expected {sorted(self.params)}"
+            )
         self.t += 1
         correction1 = 1 - self.beta1**self.t
         correction2 = 1 - self.beta2**self.t
@@ -265,11 +333,19 @@ class Adam:
             m += (1 - self.beta1) * g
             v *= self.beta2
             v += (1 - self.beta2) * g * g
-            p -= ((self.lr / correction1) * m
-                  / (np.sqrt(v / correction2) + self.eps))
+            p -= (
+                (self.lr / correction1)
+                * m
+                / (np.sqrt(v / correction2) + self.eps)
+            )
 
 
-def evaluate(net: NumpyCNN, images: np.ndarray, labels: np.ndarray, batch_size: int = 500) -> Evaluation:
+def evaluate(
+    net: NumpyCNN,
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int = 500,
+) -> Evaluation:
     """Mean cross-entropy and accuracy of ``net`` on ``images``, ``batch_size`` images at a time.
 
     Parameters
@@ -287,17 +363,30 @@ def evaluate(net: NumpyCNN, images: np.ndarray, labels: np.ndarray, batch_size: 
         correctly, in [0, 1]).
     """
     if len(images) != len(labels):
-        raise ValueError(f"images ({len(images)}) and labels ({len(labels)}) differ in length")
+        raise ValueError(
+            f"images ({len(images)}) and labels ({len(labels)}) differ in length"
+        )
     if len(images) == 0:
-        raise ValueError("no images to evaluate: images and labels are empty")
+        raise ValueError(
+            "no images to evaluate: images and labels are empty"
+        )
     logits = net.logits(images, batch_size)  # (N, 10)
-    return Evaluation(loss=ops.cross_entropy(logits, labels), accuracy=float(np.mean(logits.argmax(axis=1) == labels)))
+    return Evaluation(
+        loss=ops.cross_entropy(logits, labels),
+        accuracy=float(np.mean(logits.argmax(axis=1) == labels)),
+    )
 
 
 SCHEDULES = ("cosine", "step", "constant")
 
 
-def learning_rate(lr: float, schedule: str, step: int, total_steps: int, steps_per_epoch: int) -> float:
+def learning_rate(
+    lr: float,
+    schedule: str,
+    step: int,
+    total_steps: int,
+    steps_per_epoch: int,
+) -> float:
     """The learning rate of training step ``step`` (counting from 0) of ``total_steps``.
 
     * ``"cosine"``: ``lr * (1 + cos(pi * step / total_steps)) / 2``, a smooth fall from ``lr``
@@ -312,21 +401,40 @@ def learning_rate(lr: float, schedule: str, step: int, total_steps: int, steps_p
     step = check_int("step", step, 0)
     total_steps = check_int("total_steps", total_steps, 1)
     steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1)
-    if schedule == "cosine":  # math.cos: a Python float keeps Adam's update in float32
-        return lr * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps)) / 2.0
+    if (
+        schedule == "cosine"
+    ):  # math.cos: a Python float keeps Adam's update in float32
+        return (
+            lr
+            * (
+                1.0
+                + math.cos(math.pi * min(step, total_steps) / total_steps)
+            )
+            / 2.0
+        )
     if schedule == "step":
         return lr * 0.5 ** (step // steps_per_epoch)
     if schedule == "constant":
         return lr
-    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    raise ValueError(
+        f"schedule must be one of {SCHEDULES}, got {schedule!r}"
+    )
 
 
-def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
-        validation_images: np.ndarray, validation_labels: np.ndarray,
-        epochs: int = 3, batch_size: int = 32, lr: float = 2e-3,
-        schedule: str = "cosine", seed: int = 0,
-        progress: bool | None = None,
-        workers: int | None = None) -> History:
+def fit(
+    net: NumpyCNN,
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    validation_images: np.ndarray,
+    validation_labels: np.ndarray,
+    epochs: int = 3,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    schedule: str = "cosine",
+    seed: int = 0,
+    progress: bool | None = None,
+    workers: int | None = None,
+) -> History:
     """Train ``net`` in place with Adam on given arrays; evaluate on the validation arrays after each epoch.
 
     Parameters
@@ -364,25 +472,40 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     """
     epochs = check_int("epochs", epochs, 1)
     batch_size = check_int("batch_size", batch_size, 1)
-    for name, array in (("train_images", train_images), ("validation_images", validation_images)):
+    for name, array in (
+        ("train_images", train_images),
+        ("validation_images", validation_images),
+    ):
         if len(array) == 0:
-            raise ValueError(f"{name} is empty: there is nothing to train on or to validate on")
+            raise ValueError(
+                f"{name} is empty: there is nothing to train on or to validate on"
+            )
     if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        raise ValueError(
+            f"schedule must be one of {SCHEDULES}, got {schedule!r}"
+        )
     show_progress = check_progress(progress)
-    workers = (default_workers(batch_size) if workers is None
-               else check_int("workers", workers, 1))
+    workers = (
+        default_workers(batch_size)
+        if workers is None
+        else check_int("workers", workers, 1)
+    )
     # see cnn_tutorial.fast.memory: half of a step's time went to page faults
     reuse_freed_memory()
     optimizer = Adam(net.params, lr=lr)
     history = History(
         framework="numpy",
         steps_per_epoch=num_batches(len(train_images), batch_size),
-        config=dict(epochs=epochs, batch_size=batch_size, lr=lr,
-                    schedule=schedule, seed=seed,
-                    train_size=len(train_images),
-                    validation_size=len(validation_images),
-                    workers=workers),
+        config=dict(
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            schedule=schedule,
+            seed=seed,
+            train_size=len(train_images),
+            validation_size=len(validation_images),
+            workers=workers,
+        ),
     )
     _, shuffle_stream = run_streams(seed)
     shuffling = np.random.default_rng(shuffle_stream)
@@ -391,31 +514,51 @@ def fit(net: NumpyCNN, train_images: np.ndarray, train_labels: np.ndarray,
     start = time.perf_counter()
     with GradientWorkers(net, workers, batch_size) as parallel:
         for epoch in range(epochs):
-            with tqdm(total=history.steps_per_epoch,
-                      desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
-                      leave=False, disable=not show_progress) as bar:
-                for x, y in minibatches(train_images, train_labels,
-                                        batch_size, seed=shuffling):
-                    optimizer.lr = learning_rate(lr, schedule, step,
-                                                 total_steps,
-                                                 history.steps_per_epoch)
-                    loss, logits, grads = parallel.loss_and_gradients(
-                        x, y)
+            with tqdm(
+                total=history.steps_per_epoch,
+                desc=f"epoch {epoch + 1}/{epochs}",
+                unit="batch",
+                leave=False,
+                disable=not show_progress,
+            ) as bar:
+                for x, y in minibatches(
+                    train_images, train_labels, batch_size, seed=shuffling
+                ):
+                    optimizer.lr = learning_rate(
+                        lr,
+                        schedule,
+                        step,
+                        total_steps,
+                        history.steps_per_epoch,
+                    )
+                    loss, logits, grads = parallel.loss_and_gradients(x, y)
                     optimizer.step(grads)
                     step += 1
                     history.record_step(
-                        loss, np.mean(logits.argmax(axis=1) == y))
+                        loss, np.mean(logits.argmax(axis=1) == y)
+                    )
                     bar.update()
                     bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
             history.record_validation(
-                evaluate(net, validation_images, validation_labels))
+                evaluate(net, validation_images, validation_labels)
+            )
     history.seconds = time.perf_counter() - start
     return history
 
 
-def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedule: str = "cosine", seed: int = 0,
-                root=None, train_limit: int | None = None, validation_size: int = VALIDATION_SIZE,
-                progress: bool | None = None, download: bool = True, workers: int | None = None):
+def train_numpy(
+    epochs: int = 3,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    schedule: str = "cosine",
+    seed: int = 0,
+    root=None,
+    train_limit: int | None = None,
+    validation_size: int = VALIDATION_SIZE,
+    progress: bool | None = None,
+    download: bool = True,
+    workers: int | None = None,
+):
     """Train the numpy CNN on MNIST from scratch; validate after every epoch, test once at the end.
 
     It trains on 55,000 training images, validates on the 5,000 held out
@@ -445,12 +588,27 @@ def train_numpy(epochs: int = 3, batch_size: int = 32, lr: float = 2e-3, schedul
     history : History
         With ``test_accuracy`` set.
     """
-    (train_images, train_labels), (validation_images, validation_labels), (test_images, test_labels) = (
-        load_mnist_splits(root, download, train_limit, validation_size)
-    )
+    (
+        (train_images, train_labels),
+        (validation_images, validation_labels),
+        (test_images, test_labels),
+    ) = load_mnist_splits(root, download, train_limit, validation_size)
     net = NumpyCNN.initialize(seed)
-    history = fit(net, normalize(train_images), train_labels, normalize(validation_images), validation_labels,
-                  epochs=epochs, batch_size=batch_size, lr=lr, schedule=schedule, seed=seed, progress=progress,
-                  workers=workers)
-    history.test_accuracy = evaluate(net, normalize(test_images), test_labels).accuracy
+    history = fit(
+        net,
+        normalize(train_images),
+        train_labels,
+        normalize(validation_images),
+        validation_labels,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        schedule=schedule,
+        seed=seed,
+        progress=progress,
+        workers=workers,
+    )
+    history.test_accuracy = evaluate(
+        net, normalize(test_images), test_labels
+    ).accuracy
     return net, history

@@ -43,7 +43,12 @@ from .checks import (
 )
 from .fast import conv as fast_conv
 from .fast import fourier
-from .losses import cross_entropy, cross_entropy_backward, log_softmax, softmax
+from .losses import (
+    cross_entropy,
+    cross_entropy_backward,
+    log_softmax,
+    softmax,
+)
 from .pooling import maxpool2d, maxpool2d_backward
 
 __all__ = [
@@ -66,8 +71,10 @@ __all__ = [
 
 # --------------------------------------------------------------------------- convolution
 
-def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1,
-           padding: int = 0) -> np.ndarray:
+
+def im2col(
+    x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0
+) -> np.ndarray:
     """Copy every ``kh x kw`` window of a batch into the columns of a matrix, one matrix per image.
 
     ``cols[n, (c, u, v), (i, j)] = xp[n, c, i*stride + u, j*stride + v]``, where ``xp`` is ``x``
@@ -91,22 +98,35 @@ def im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1,
         ``Ho = (H + 2*padding - kh) // stride + 1`` and likewise ``Wo``.
     """
     n, c, h, w = x.shape
-    ho, wo = (output_size(h, kh, stride, padding),
-              output_size(w, kw, stride, padding))
-    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding),
-                    (padding, padding)))  # (N, C, H+2P, W+2P)
+    ho, wo = (
+        output_size(h, kh, stride, padding),
+        output_size(w, kw, stride, padding),
+    )
+    xp = np.pad(
+        x, ((0, 0), (0, 0), (padding, padding), (padding, padding))
+    )  # (N, C, H+2P, W+2P)
     cols = np.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
     for u in range(kh):
         for v in range(kw):
             # Element (u, v) of every window: rows u, u + stride, ...,
             # columns v, v + stride, ...
-            cols[:, :, u, v] = xp[:, :, u : u + stride * ho : stride,
-                                  v : v + stride * wo : stride]
+            cols[:, :, u, v] = xp[
+                :,
+                :,
+                u : u + stride * ho : stride,
+                v : v + stride * wo : stride,
+            ]
     return cols.reshape(n, c * kh * kw, ho * wo)
 
 
-def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int = 1,
-           padding: int = 0) -> np.ndarray:
+def col2im(
+    cols: np.ndarray,
+    x_shape,
+    kh: int,
+    kw: int,
+    stride: int = 1,
+    padding: int = 0,
+) -> np.ndarray:
     """Adjoint of :func:`im2col`: add every column entry back onto the input pixel it was copied from.
 
     A pixel that lies in several windows was copied into several columns, so it collects the sum of
@@ -127,35 +147,46 @@ def col2im(cols: np.ndarray, x_shape, kh: int, kw: int, stride: int = 1,
     x : ndarray of shape (N, C, H, W)
     """
     n, c, h, w = x_shape
-    ho, wo = (output_size(h, kh, stride, padding),
-              output_size(w, kw, stride, padding))
+    ho, wo = (
+        output_size(h, kh, stride, padding),
+        output_size(w, kw, stride, padding),
+    )
     cols = cols.reshape(n, c, kh, kw, ho, wo)
-    xp = np.zeros((n, c, h + 2 * padding, w + 2 * padding),
-                  dtype=cols.dtype)
+    xp = np.zeros(
+        (n, c, h + 2 * padding, w + 2 * padding), dtype=cols.dtype
+    )
     for u in range(kh):
         for v in range(kw):
-            xp[:, :, u : u + stride * ho : stride,
-               v : v + stride * wo : stride] += cols[:, :, u, v]
+            xp[
+                :,
+                :,
+                u : u + stride * ho : stride,
+                v : v + stride * wo : stride,
+            ] += cols[:, :, u, v]
     # drop the padding
     return xp[:, :, padding : padding + h, padding : padding + w].copy()
 
 
-def _simple_conv2d(x: np.ndarray, w: np.ndarray, stride: int,
-                   padding: int) -> np.ndarray:
+def _simple_conv2d(
+    x: np.ndarray, w: np.ndarray, stride: int, padding: int
+) -> np.ndarray:
     """:func:`conv2d` without bias by the simple route: :func:`im2col`, then one matrix product.
     ``x`` and ``w`` share a dtype."""
     f, _, kh, kw = w.shape
     n, _, h, wd = x.shape
-    ho, wo = (output_size(h, kh, stride, padding),
-              output_size(wd, kw, stride, padding))
+    ho, wo = (
+        output_size(h, kh, stride, padding),
+        output_size(wd, kw, stride, padding),
+    )
     # (N, K, Ho*Wo) with K = C*kh*kw
     cols = im2col(x, kh, kw, stride, padding)
     out = w.reshape(f, -1) @ cols  # (F, K) @ (N, K, Ho*Wo) -> (N, F, Ho*Wo)
     return out.reshape(n, f, ho, wo)
 
 
-def _simple_conv2d_backward(dout, x, w, stride: int, padding: int,
-                            need_dx: bool):
+def _simple_conv2d_backward(
+    dout, x, w, stride: int, padding: int, need_dx: bool
+):
     """``(dx or None, dw)`` of :func:`_simple_conv2d`: two matrix products and :func:`col2im`.
     All arrays share a dtype."""
     n, f = dout.shape[:2]
@@ -177,7 +208,9 @@ METHODS = ("auto", "simple", "im2col", "fourier")
 
 def _validate_conv(x, w, stride, padding, method, saved=None):
     if saved is not None and not isinstance(saved, dict):
-        raise TypeError(f"saved must be a dict (or None), got {type(saved).__name__}")
+        raise TypeError(
+            f"saved must be a dict (or None), got {type(saved).__name__}"
+        )
     x = as_float_array("x", x)
     w = as_float_array("w", w)
     check_ndim("x", x, 4, "(N, C, H, W)")
@@ -192,26 +225,48 @@ def _validate_conv(x, w, stride, padding, method, saved=None):
     stride = check_int("stride", stride, 1)
     padding = check_int("padding", padding, 0)
     padded = (x.shape[2] + 2 * padding, x.shape[3] + 2 * padding)
-    check_window_fits("kernel", w.shape[2:], padded, f"padded input (padding={padding})")
+    check_window_fits(
+        "kernel", w.shape[2:], padded, f"padded input (padding={padding})"
+    )
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "fourier" and stride != 1:
-        raise ValueError(f"method='fourier' needs stride 1, got stride={stride}")
+        raise ValueError(
+            f"method='fourier' needs stride 1, got stride={stride}"
+        )
     # Before anything is allocated: a large padding or a large batch asks for huge arrays. The
     # wide-row buffer of the fast route is at least as large as the simple route's padded input.
     (n, c), (f, _, kh, kw) = x.shape[:2], w.shape
     geo = fast_conv.geometry(x.shape, kh, kw, stride, padding)
     dtype = np.result_type(x, w)
-    check_allocation(f"conv2d's padded input (padding={padding})", (n, c, geo.rows, geo.pitch), dtype)
+    check_allocation(
+        f"conv2d's padded input (padding={padding})",
+        (n, c, geo.rows, geo.pitch),
+        dtype,
+    )
     check_allocation("conv2d's output", (n, f, geo.ho, geo.wo), dtype)
-    check_allocation("conv2d's columns of one image", (c * kh * kw, geo.ho * geo.pitch), dtype)
+    check_allocation(
+        "conv2d's columns of one image",
+        (c * kh * kw, geo.ho * geo.pitch),
+        dtype,
+    )
     if method == "simple":
-        check_allocation("conv2d's columns", (n, c * kh * kw, geo.ho * geo.wo), dtype)
+        check_allocation(
+            "conv2d's columns", (n, c * kh * kw, geo.ho * geo.wo), dtype
+        )
     return x, w, stride, padding
 
 
-def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "auto",
-           saved: dict | None = None) -> np.ndarray:
+def conv2d(
+    x,
+    w,
+    b=None,
+    stride: int = 1,
+    padding: int = 0,
+    *,
+    method: str = "auto",
+    saved: dict | None = None,
+) -> np.ndarray:
     """2-D convolution (cross-correlation, as in every deep-learning library) of a batch.
 
     ``out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] * xp[n, c, i*stride + u, j*stride + v]``
@@ -245,11 +300,17 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
         ``Ho = (H + 2*padding - kh) // stride + 1`` and likewise ``Wo``. Matches
         ``torch.nn.functional.conv2d(x, w, b, stride, padding)``.
     """
-    x, w, stride, padding = _validate_conv(x, w, stride, padding, method, saved)
+    x, w, stride, padding = _validate_conv(
+        x, w, stride, padding, method, saved
+    )
     dtype = np.result_type(x, w)
-    bias = None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
+    bias = (
+        None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
+    )
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
-    route = fast_conv.choose_route(method, x.shape, w.shape, stride, padding, (x, w))
+    route = fast_conv.choose_route(
+        method, x.shape, w.shape, stride, padding, (x, w)
+    )
     work = None if saved is None or route == "simple" else []
     if route == "simple":
         out = _simple_conv2d(x, w, stride, padding)
@@ -259,7 +320,9 @@ def conv2d(x, w, b=None, stride: int = 1, padding: int = 0, *, method: str = "au
         out = fast_conv.wide_conv2d(x, w, stride, padding, saved=work)
     if work is not None:
         saved.clear()
-        saved.update(route=route, x=x, w=w, stride=stride, padding=padding, work=work)
+        saved.update(
+            route=route, x=x, w=w, stride=stride, padding=padding, work=work
+        )
     if bias is not None:
         out += bias[:, None, None]
     return out
@@ -270,13 +333,27 @@ def _saved_work(saved, route, x, w, stride, padding):
     if not saved:
         return None
     same = saved["route"] == route and saved["x"] is x and saved["w"] is w
-    return saved["work"] if (
-        same and (saved["stride"], saved["padding"]) == (stride, padding)
-    ) else None
+    return (
+        saved["work"]
+        if (
+            same
+            and (saved["stride"], saved["padding"]) == (stride, padding)
+        )
+        else None
+    )
 
 
-def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: bool = True, method: str = "auto",
-                    saved: dict | None = None):
+def conv2d_backward(
+    dout,
+    x,
+    w,
+    stride: int = 1,
+    padding: int = 0,
+    *,
+    need_dx: bool = True,
+    method: str = "auto",
+    saved: dict | None = None,
+):
     """Gradients of :func:`conv2d` with respect to its input, filters and bias.
 
     Parameters
@@ -306,27 +383,43 @@ def conv2d_backward(dout, x, w, stride: int = 1, padding: int = 0, *, need_dx: b
     db : ndarray of shape (F,)
         ``dout`` summed over the batch and both spatial axes.
     """
-    x, w, stride, padding = _validate_conv(x, w, stride, padding, method, saved)
+    x, w, stride, padding = _validate_conv(
+        x, w, stride, padding, method, saved
+    )
     dout = as_float_array("dout", dout)
     f, _, kh, kw = w.shape
     n, _, h, wd = x.shape
-    ho, wo = output_size(h, kh, stride, padding), output_size(wd, kw, stride, padding)
+    ho, wo = (
+        output_size(h, kh, stride, padding),
+        output_size(wd, kw, stride, padding),
+    )
     if dout.shape != (n, f, ho, wo):
-        raise ValueError(f"dout must have shape {(n, f, ho, wo)} for x {x.shape} and w {w.shape}, got {dout.shape}")
+        raise ValueError(
+            f"dout must have shape {(n, f, ho, wo)} for x {x.shape} and w {w.shape}, got {dout.shape}"
+        )
     dtype = np.result_type(dout, x, w)
     dout, x, w = (a.astype(dtype, copy=False) for a in (dout, x, w))
-    route = fast_conv.choose_route(method, x.shape, w.shape, stride, padding, (dout, x, w))
+    route = fast_conv.choose_route(
+        method, x.shape, w.shape, stride, padding, (dout, x, w)
+    )
     work = _saved_work(saved, route, x, w, stride, padding)
     if route == "simple":
-        dx, dw = _simple_conv2d_backward(dout, x, w, stride, padding, need_dx)
+        dx, dw = _simple_conv2d_backward(
+            dout, x, w, stride, padding, need_dx
+        )
     elif route == "fourier":
-        dx, dw = fourier.correlate_backward(dout, x, w, padding, need_dx, saved=work)
+        dx, dw = fourier.correlate_backward(
+            dout, x, w, padding, need_dx, saved=work
+        )
     else:
-        dx, dw = fast_conv.wide_conv2d_backward(dout, x, w, stride, padding, need_dx, saved=work)
+        dx, dw = fast_conv.wide_conv2d_backward(
+            dout, x, w, stride, padding, need_dx, saved=work
+        )
     return dx, dw, dout.sum(axis=(0, 2, 3))
 
 
 # --------------------------------------------------------------------------- dense (fully connected)
+
 
 def _validate_dense(x, w):
     x = as_float_array("x", x)
@@ -334,7 +427,9 @@ def _validate_dense(x, w):
     check_ndim("x", x, 2, "(N, in_features)")
     check_ndim("w", w, 2, "(out_features, in_features)")
     if x.shape[1] != w.shape[1]:
-        raise ValueError(f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})")
+        raise ValueError(
+            f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})"
+        )
     return x, w
 
 
@@ -380,11 +475,14 @@ def dense_backward(dout, x, w):
     x, w = _validate_dense(x, w)
     dout = as_float_array("dout", dout)
     if dout.shape != (x.shape[0], w.shape[0]):
-        raise ValueError(f"dout must have shape {(x.shape[0], w.shape[0])} for x {x.shape} and w {w.shape}, got {dout.shape}")
+        raise ValueError(
+            f"dout must have shape {(x.shape[0], w.shape[0])} for x {x.shape} and w {w.shape}, got {dout.shape}"
+        )
     return dout @ w, dout.T @ x, dout.sum(axis=0)
 
 
 # --------------------------------------------------------------------------- ReLU
+
 
 def relu(x) -> np.ndarray:
     """Rectified linear unit, ``max(x, 0)`` element-wise. Any shape; dtype kept."""
@@ -412,5 +510,7 @@ def relu_backward(dout, x) -> np.ndarray:
     x = as_float_array("x", x)
     dout = as_float_array("dout", dout)
     if dout.shape != x.shape:
-        raise ValueError(f"dout shape {dout.shape} must equal x shape {x.shape}")
+        raise ValueError(
+            f"dout shape {dout.shape} must equal x shape {x.shape}"
+        )
     return dout * ~(x <= 0)

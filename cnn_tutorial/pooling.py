@@ -39,11 +39,21 @@ def _window_offsets(x: np.ndarray, size: int, stride: int):
     holds element ``(u, v)`` of every window: ``(offset index, slices)`` with views of shape
     ``(N, C, Ho, Wo)``. Looping over the ``size**2`` offsets (not over pixels) keeps every step a
     whole-batch array operation."""
-    ho, wo = output_size(x.shape[2], size, stride), output_size(x.shape[3], size, stride)
+    ho, wo = (
+        output_size(x.shape[2], size, stride),
+        output_size(x.shape[3], size, stride),
+    )
     for u in range(size):
         for v in range(size):
-            yield u * size + v, (slice(None), slice(None), slice(u, u + stride * (ho - 1) + 1, stride),
-                                 slice(v, v + stride * (wo - 1) + 1, stride))
+            yield (
+                u * size + v,
+                (
+                    slice(None),
+                    slice(None),
+                    slice(u, u + stride * (ho - 1) + 1, stride),
+                    slice(v, v + stride * (wo - 1) + 1, stride),
+                ),
+            )
 
 
 def maxpool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
@@ -64,7 +74,11 @@ def maxpool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
     x, size, stride = _validate_pool(x, size, stride)
     out = None
     for _, window_element in _window_offsets(x, size, stride):
-        out = x[window_element].copy() if out is None else np.maximum(out, x[window_element], out=out)
+        out = (
+            x[window_element].copy()
+            if out is None
+            else np.maximum(out, x[window_element], out=out)
+        )
     return out
 
 
@@ -79,7 +93,9 @@ def _winner_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
         candidate = x[window_element]
         if best is None:
             best = candidate.copy()
-            index = np.zeros(best.shape, dtype=np.int8 if size * size < 128 else np.int32)
+            index = np.zeros(
+                best.shape, dtype=np.int8 if size * size < 128 else np.int32
+            )
             continue
         # Strictly greater: on ties the earlier offset keeps the gradient, as in PyTorch. A NaN
         # beats any number and any earlier NaN (it is the window's "maximum", which the forward
@@ -92,7 +108,9 @@ def _winner_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
     return index
 
 
-def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
+def maxpool2d_backward(
+    dout, x, size: int = 2, stride: int = 2
+) -> np.ndarray:
     """Gradient of :func:`maxpool2d` with respect to its input.
 
     Each window sends its upstream gradient to exactly one input position, the one PyTorch picks:
@@ -118,7 +136,9 @@ def maxpool2d_backward(dout, x, size: int = 2, stride: int = 2) -> np.ndarray:
     n, c, h, w = x.shape
     ho, wo = output_size(h, size, stride), output_size(w, size, stride)
     if dout.shape != (n, c, ho, wo):
-        raise ValueError(f"dout must have shape {(n, c, ho, wo)} for x {x.shape}, got {dout.shape}")
+        raise ValueError(
+            f"dout must have shape {(n, c, ho, wo)} for x {x.shape}, got {dout.shape}"
+        )
 
     winner = _winner_offset(x, size, stride)
     dx = np.zeros(x.shape, dtype=np.result_type(x, dout))

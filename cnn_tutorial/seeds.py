@@ -18,7 +18,9 @@ import numpy as np
 from .checks import check_int
 
 
-def run_streams(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+def run_streams(
+    seed: int,
+) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
     """The two independent streams of a training run with this ``seed``.
 
     Parameters

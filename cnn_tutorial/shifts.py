@@ -21,8 +21,15 @@ from .data import normalize
 from .dense import Classifier
 from .seeds import run_streams
 
-__all__ = ["DIRECTIONS", "shift_images", "shift_randomly", "SmallCNN", "accuracy_by_shift",
-           "plot_accuracy_by_shift", "SHIFT_COLORS"]
+__all__ = [
+    "DIRECTIONS",
+    "shift_images",
+    "shift_randomly",
+    "SmallCNN",
+    "accuracy_by_shift",
+    "plot_accuracy_by_shift",
+    "SHIFT_COLORS",
+]
 
 # One pixel right, left, down, up, as (rows, columns).
 DIRECTIONS = ((0, 1), (0, -1), (1, 0), (-1, 0))
@@ -55,20 +62,29 @@ def shift_images(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
     out = np.zeros_like(images)
     if abs(rows) >= height or abs(columns) >= width:
         return out
-    (rows_from, rows_to), (columns_from, columns_to) = _span(rows, height), _span(columns, width)
+    (rows_from, rows_to), (columns_from, columns_to) = (
+        _span(rows, height),
+        _span(columns, width),
+    )
     out[..., rows_to, columns_to] = images[..., rows_from, columns_from]
     return out
 
 
-def shift_randomly(images: np.ndarray, distance: int, seed: int = 0) -> np.ndarray:
+def shift_randomly(
+    images: np.ndarray, distance: int, seed: int = 0
+) -> np.ndarray:
     """Move each image of ``images`` (N, H, W) by ``distance`` pixels right, left, down or up, the
     direction drawn at random for each image (seeded). Shape and dtype kept."""
     distance = check_int("distance", distance, 0)
-    direction = np.random.default_rng(seed).integers(len(DIRECTIONS), size=len(images))  # (N,)
+    direction = np.random.default_rng(seed).integers(
+        len(DIRECTIONS), size=len(images)
+    )  # (N,)
     out = np.empty_like(images)
     for d, (rows, columns) in enumerate(DIRECTIONS):
         chosen = direction == d
-        out[chosen] = shift_images(images[chosen], rows * distance, columns * distance)
+        out[chosen] = shift_images(
+            images[chosen], rows * distance, columns * distance
+        )
     return out
 
 
@@ -97,20 +113,24 @@ class SmallCNN(Classifier):
         rng = np.random.default_rng(run_streams(seed)[0])
         features = filters * 12 * 12
         self.params = {
-            "K1": rng.normal(0, np.sqrt(2 / 25), (filters, 1, 5, 5)).astype(np.float32),
+            "K1": rng.normal(0, np.sqrt(2 / 25), (filters, 1, 5, 5)).astype(
+                np.float32
+            ),
             "b1": np.zeros(filters, np.float32),
-            "A2": rng.normal(0, np.sqrt(1 / features), (10, features)).astype(np.float32),
+            "A2": rng.normal(
+                0, np.sqrt(1 / features), (10, features)
+            ).astype(np.float32),
             "b2": np.zeros(10, np.float32),
         }
 
     def forward(self, x: np.ndarray):
         """Logits of a batch ``x`` of shape (N, 1, 28, 28), and what :meth:`backward` needs."""
         p = self.params
-        c1 = ops.conv2d(x, p["K1"], p["b1"])           # (N, 8, 24, 24)
+        c1 = ops.conv2d(x, p["K1"], p["b1"])  # (N, 8, 24, 24)
         r1 = ops.relu(c1)
-        pooled = ops.maxpool2d(r1, 2, 2)               # (N, 8, 12, 12)
-        flat = pooled.reshape(len(x), -1)              # (N, 1152)
-        logits = ops.dense(flat, p["A2"], p["b2"])     # (N, 10)
+        pooled = ops.maxpool2d(r1, 2, 2)  # (N, 8, 12, 12)
+        flat = pooled.reshape(len(x), -1)  # (N, 1152)
+        logits = ops.dense(flat, p["A2"], p["b2"])  # (N, 10)
         return logits, (x, c1, r1, flat)
 
     def backward(self, dlogits: np.ndarray, cache) -> dict:
@@ -118,15 +138,26 @@ class SmallCNN(Classifier):
         p = self.params
         x, c1, r1, flat = cache
         grads = {}
-        dflat, grads["A2"], grads["b2"] = ops.dense_backward(dlogits, flat, p["A2"])
-        dr1 = ops.maxpool2d_backward(dflat.reshape(len(x), -1, 12, 12), r1, 2, 2)
+        dflat, grads["A2"], grads["b2"] = ops.dense_backward(
+            dlogits, flat, p["A2"]
+        )
+        dr1 = ops.maxpool2d_backward(
+            dflat.reshape(len(x), -1, 12, 12), r1, 2, 2
+        )
         dc1 = ops.relu_backward(dr1, c1)
-        _, grads["K1"], grads["b1"] = ops.conv2d_backward(dc1, x, p["K1"], need_dx=False)
+        _, grads["K1"], grads["b1"] = ops.conv2d_backward(
+            dc1, x, p["K1"], need_dx=False
+        )
         return grads
 
 
-def accuracy_by_shift(net, images: np.ndarray, labels: np.ndarray, distances=range(5),
-                      seed: int = 0) -> np.ndarray:
+def accuracy_by_shift(
+    net,
+    images: np.ndarray,
+    labels: np.ndarray,
+    distances=range(5),
+    seed: int = 0,
+) -> np.ndarray:
     """Accuracy of ``net`` on raw ``images`` (N, 28, 28), uint8, each shifted by each of ``distances``
     pixels in a random direction (:func:`shift_randomly`, seeded), then normalised.
 
@@ -135,11 +166,20 @@ def accuracy_by_shift(net, images: np.ndarray, labels: np.ndarray, distances=ran
     ndarray of float64, shape (len(distances),)
         Fractions between 0 and 1.
     """
-    return np.array([np.mean(net.predict(normalize(shift_randomly(images, d, seed))) == labels)
-                     for d in distances])
+    return np.array(
+        [
+            np.mean(
+                net.predict(normalize(shift_randomly(images, d, seed)))
+                == labels
+            )
+            for d in distances
+        ]
+    )
 
 
-def plot_accuracy_by_shift(distances, accuracies: dict, width: int = 600, height: int = 380):
+def plot_accuracy_by_shift(
+    distances, accuracies: dict, width: int = 600, height: int = 380
+):
     """Test accuracy (%) against the shift in pixels, one line per network.
 
     Parameters
@@ -148,14 +188,32 @@ def plot_accuracy_by_shift(distances, accuracies: dict, width: int = 600, height
     accuracies : dict of str to ndarray
         For each network's name, its accuracies (fractions) at ``distances``.
     """
-    fig = figure(width=width, height=height, title="Test accuracy on shifted digits",
-                 x_axis_label="shift (pixels)", y_axis_label="test accuracy (%)",
-                 y_range=Range1d(0, 100), tools="pan,box_zoom,reset,save", toolbar_location="above")
+    fig = figure(
+        width=width,
+        height=height,
+        title="Test accuracy on shifted digits",
+        x_axis_label="shift (pixels)",
+        y_axis_label="test accuracy (%)",
+        y_range=Range1d(0, 100),
+        tools="pan,box_zoom,reset,save",
+        toolbar_location="above",
+    )
     for (name, values), color in zip(accuracies.items(), SHIFT_COLORS):
         percent = 100 * np.asarray(values, dtype=np.float64)
-        fig.line(list(distances), percent, color=color, line_width=2.5, legend_label=name, name=name)
-        fig.scatter(list(distances), percent, color=color, size=8, legend_label=name)
+        fig.line(
+            list(distances),
+            percent,
+            color=color,
+            line_width=2.5,
+            legend_label=name,
+            name=name,
+        )
+        fig.scatter(
+            list(distances), percent, color=color, size=8, legend_label=name
+        )
     fig.xaxis.ticker = list(distances)
     fig.legend.location = "bottom_left"
-    fig.add_tools(HoverTool(tooltips=[("shift", "@x px"), ("accuracy", "@y{0.0} %")]))
+    fig.add_tools(
+        HoverTool(tooltips=[("shift", "@x px"), ("accuracy", "@y{0.0} %")])
+    )
     return fig

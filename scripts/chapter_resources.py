@@ -63,7 +63,14 @@ def _status_mb(pid: int, field: str) -> float:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0.0
-    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith(field + ":")), 0.0)
+    return next(
+        (
+            int(line.split()[1]) / 1024
+            for line in status.splitlines()
+            if line.startswith(field + ":")
+        ),
+        0.0,
+    )
 
 
 def tree_resident_mb(pid: int) -> float:
@@ -92,7 +99,9 @@ def tree_proportional_mb(pid: int) -> float:
             rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
         except OSError:  # ended between listing and reading
             continue
-        total_kb += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+        total_kb += next(
+            (int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0
+        )
     return total_kb / 1024
 
 
@@ -139,7 +148,9 @@ class TimedClient(NotebookClient):
         self.interval = interval
         self.sampler: TreeMemorySampler | None = None
         self.cell_seconds: list[tuple[float, str]] = []
-        self.peak_raised: list[tuple[float, str]] = []  # (MB the summed peak rose by, the cell's first line)
+        self.peak_raised: list[
+            tuple[float, str]
+        ] = []  # (MB the summed peak rose by, the cell's first line)
         self.peak_mb = 0.0  # the kernel and every process it started, summed
         self.kernel_peak_mb = 0.0  # the kernel alone (VmHWM)
 
@@ -152,8 +163,12 @@ class TimedClient(NotebookClient):
         if cell.cell_type == "code":
             first_line = cell.source.splitlines()[0] if cell.source else ""
             self.cell_seconds.append((time.perf_counter() - start, first_line))
-            self.kernel_peak_mb = max(self.kernel_peak_mb, peak_resident_mb(self.km.provisioner.process.pid))
-            peak = max(self.sampler.sample(), self.kernel_peak_mb)  # both fall short of the true peak at most
+            self.kernel_peak_mb = max(
+                self.kernel_peak_mb, peak_resident_mb(self.km.provisioner.process.pid)
+            )
+            peak = max(
+                self.sampler.sample(), self.kernel_peak_mb
+            )  # both fall short of the true peak at most
             if peak > self.peak_mb:
                 self.peak_raised.append((peak - self.peak_mb, first_line))
                 self.peak_mb = peak
@@ -172,8 +187,13 @@ def run_chapter(path: Path, interval: float = 0.05) -> tuple[TimedClient, float,
     """
     notebook = nbformat.read(path, as_version=4)
     kernel = CurrentEnvKernelManager()
-    client = TimedClient(notebook, km=kernel, timeout=3600, interval=interval,
-                         resources={"metadata": {"path": str(path.parent)}})
+    client = TimedClient(
+        notebook,
+        km=kernel,
+        timeout=3600,
+        interval=interval,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     start, error = time.perf_counter(), ""
     try:
         client.execute()
@@ -188,24 +208,36 @@ def run_chapter(path: Path, interval: float = 0.05) -> tuple[TimedClient, float,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("chapters", nargs="*", help="chapter names or notebook paths (default: all)")
-    parser.add_argument("--slow", type=float, default=20.0, help="report cells slower than this (seconds)")
-    parser.add_argument("--interval", type=float, default=0.05,
-                        help="seconds between samples of the summed memory (default 0.05)")
+    parser.add_argument(
+        "chapters", nargs="*", help="chapter names or notebook paths (default: all)"
+    )
+    parser.add_argument(
+        "--slow", type=float, default=20.0, help="report cells slower than this (seconds)"
+    )
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=0.05,
+        help="seconds between samples of the summed memory (default 0.05)",
+    )
     args = parser.parse_args(argv)
     os.environ.update(SEEDED_ENV)
     os.environ.update(ONE_THREAD)  # inherited by the kernels started below
     status = 0
-    print(f"{'chapter':28s} {'peak PSS, all':>14s} {'peak RSS, all':>14s} {'kernel alone':>13s} {'time':>8s}"
-          "   (one thread; all: the kernel and every process it starts)")
+    print(
+        f"{'chapter':28s} {'peak PSS, all':>14s} {'peak RSS, all':>14s} {'kernel alone':>13s} {'time':>8s}"
+        "   (one thread; all: the kernel and every process it starts)"
+    )
     for path in chapter_paths(args.chapters):
         client, seconds, error = run_chapter(path, args.interval)
         status = status or bool(error)
         failed = f"   FAILED: {error[:60]}" if error else ""
         pss = client.sampler.peak_pss_mb if client.sampler is not None else float("nan")
-        print(f"{path.name:28s} {pss:11.0f} MB {client.peak_mb:11.0f} MB {client.kernel_peak_mb:10.0f} MB "
-              f"{seconds:7.0f} s{failed}",
-              flush=True)
+        print(
+            f"{path.name:28s} {pss:11.0f} MB {client.peak_mb:11.0f} MB {client.kernel_peak_mb:10.0f} MB "
+            f"{seconds:7.0f} s{failed}",
+            flush=True,
+        )
         for cell_time, first_line in client.cell_seconds:
             if cell_time > args.slow:
                 print(f"    {cell_time:6.0f} s  {first_line[:70]}", flush=True)

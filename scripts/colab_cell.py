@@ -28,7 +28,7 @@ def cell_source(repo: Path = REPO) -> str:
     """The cell's code, for the repository and branch of ``repo/_config.yml``."""
     repository = yaml.safe_load((repo / "_config.yml").read_text())["repository"]
     url, branch = repository["url"].rstrip("/"), repository["branch"]
-    return f'''# On Google Colab only: install this book's package, cnn_tutorial, from
+    return f"""# On Google Colab only: install this book's package, cnn_tutorial, from
 # {url} (branch {branch}). Elsewhere this cell does nothing.
 import sys
 
@@ -36,7 +36,7 @@ if "google.colab" in sys.modules:
     import subprocess
 
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "cnn_tutorial @ git+{url}@{branch}"], check=True)'''
+                    "cnn_tutorial @ git+{url}@{branch}"], check=True)"""
 
 
 def first_code_cell(notebook) -> int | None:
@@ -47,8 +47,12 @@ def first_code_cell(notebook) -> int | None:
 def up_to_date(notebook, source: str) -> bool:
     """True when the notebook's first code cell is the install cell, as ``source`` says."""
     i = first_code_cell(notebook)
-    return i is not None and notebook.cells[i].get("id") == CELL_ID and notebook.cells[i].source == source \
+    return (
+        i is not None
+        and notebook.cells[i].get("id") == CELL_ID
+        and notebook.cells[i].source == source
         and notebook.cells[i].metadata.get("tags") == ["remove-cell"]
+    )
 
 
 def add_or_update(notebook, source: str) -> None:
@@ -66,7 +70,9 @@ def add_or_update(notebook, source: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="only report chapters whose cell is missing or stale")
+    parser.add_argument(
+        "--check", action="store_true", help="only report chapters whose cell is missing or stale"
+    )
     args = parser.parse_args(argv)
     source = cell_source()
     stale = []

@@ -37,7 +37,10 @@ IGNORE_TAG = "nbval-ignore-output"
 def sanitizers(path: Path = REPO / "book" / "sanitize.cfg") -> list[tuple[re.Pattern, str]]:
     parser = configparser.ConfigParser()
     parser.read(path)
-    return [(re.compile(parser[section]["regex"]), parser[section]["replace"]) for section in parser.sections()]
+    return [
+        (re.compile(parser[section]["regex"]), parser[section]["replace"])
+        for section in parser.sections()
+    ]
 
 
 def output_text(outputs, patterns) -> list[str]:
@@ -65,14 +68,21 @@ def compare_notebooks(stored_path: Path, fresh_path: Path) -> bool:
     stored_cells = [cell for cell in stored.cells if cell.cell_type == "code"]
     fresh_cells = [cell for cell in fresh.cells if cell.cell_type == "code"]
     if [cell.source for cell in stored_cells] != [cell.source for cell in fresh_cells]:
-        print(f"{stored_path.name}: the two copies have different code cells; compare copies of one version")
+        print(
+            f"{stored_path.name}: the two copies have different code cells; compare copies of one version"
+        )
         return False
     print(f"== {stored_path.name}")
     all_agree = True
     for number, (old, new) in enumerate(zip(stored_cells, fresh_cells), start=1):
         ignored = IGNORE_TAG in old.metadata.get("tags", [])
-        difference, new_outputs, used = notebook_figures.compare_cell_figures(new.outputs, old.outputs)
-        old_lines, new_lines = output_text(old.outputs, patterns), output_text(new_outputs, patterns)
+        difference, new_outputs, used = notebook_figures.compare_cell_figures(
+            new.outputs, old.outputs
+        )
+        old_lines, new_lines = (
+            output_text(old.outputs, patterns),
+            output_text(new_outputs, patterns),
+        )
         first_line = old.source.splitlines()[0] if old.source else ""
         label = f"cell {number:3d} ({first_line[:60]})"
         if difference is None and old_lines == new_lines:
@@ -93,7 +103,9 @@ def compare_notebooks(stored_path: Path, fresh_path: Path) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stored", type=Path, help="a notebook, or a folder of them (the reference)")
-    parser.add_argument("fresh", type=Path, help="the same notebook executed elsewhere, or a folder")
+    parser.add_argument(
+        "fresh", type=Path, help="the same notebook executed elsewhere, or a folder"
+    )
     args = parser.parse_args(argv)
     if args.stored.is_dir():
         pairs = [(path, args.fresh / path.name) for path in sorted(args.stored.glob("*.ipynb"))]

@@ -28,16 +28,36 @@ import re
 import subprocess
 import sys
 import sysconfig
-import tomllib
 from pathlib import Path
 
+import tomllib
+
 REPO = Path(__file__).resolve().parents[1]
-COLAB = ["torch==2.11.*", "torchvision==0.26.*", "numpy==2.1.*", "bokeh==3.8.*", "tqdm",
-         "threadpoolctl", "ipykernel"]
+COLAB = [
+    "torch==2.11.*",
+    "torchvision==0.26.*",
+    "numpy==2.1.*",
+    "bokeh==3.8.*",
+    "tqdm",
+    "threadpoolctl",
+    "ipykernel",
+]
 TEST_TOOLS = ["pytest", "pytest-timeout", "nbval", "nbclient", "hypothesis", "pyyaml"]
 # The unit tests that check the package (not the repository's scripts, not Binder's postBuild).
-UNIT_TESTS = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not browser", "tests",
-              "--ignore", "tests/test_book_scripts.py", "-k", "not post_build"]
+UNIT_TESTS = [
+    "-m",
+    "pytest",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+    "-m",
+    "not browser",
+    "tests",
+    "--ignore",
+    "tests/test_book_scripts.py",
+    "-k",
+    "not post_build",
+]
 VERSIONS = """import sys, numpy, bokeh, tqdm, threadpoolctl, torch, torchvision
 print("python", sys.version.split()[0], "numpy", numpy.__version__, "bokeh", bokeh.__version__,
       "tqdm", tqdm.__version__, "threadpoolctl", threadpoolctl.__version__,
@@ -64,8 +84,12 @@ def make_venv(name: str, python: str, packages: list[str], parent_env: bool) -> 
     venv_python = venv / "bin" / "python"
     subprocess.run([venv_python, "-m", "pip", "install", "--quiet", *packages], check=True)
     if parent_env:
-        site = subprocess.run([venv_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        site = subprocess.run(
+            [venv_python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         Path(site, "parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return venv_python
 
@@ -80,7 +104,10 @@ def lowest() -> int:
 
 def find_python(version: str) -> str:
     """A working ``python<version>``: on PATH, or one that pyenv installed."""
-    candidates = [f"python{version}", *map(str, sorted(Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}")))]
+    candidates = [
+        f"python{version}",
+        *map(str, sorted(Path.home().glob(f".pyenv/versions/{version}*/bin/python{version}"))),
+    ]
     for candidate in candidates:
         try:
             if subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
@@ -95,16 +122,23 @@ def colab() -> int:
     print("colab:", python, " ".join(COLAB), flush=True)
     venv_python = make_venv(".venv-compat-colab", python, COLAB + TEST_TOOLS, parent_env=False)
     subprocess.run([venv_python, "-c", VERSIONS], check=True)
-    env = dict(os.environ, PYTHONPATH=str(REPO))  # the package from this checkout, as Colab's install
+    env = dict(
+        os.environ, PYTHONPATH=str(REPO)
+    )  # the package from this checkout, as Colab's install
     unit = subprocess.run([venv_python, *UNIT_TESTS], cwd=REPO, env=env).returncode
-    chapters = subprocess.run([venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                               "book/"], cwd=REPO, env=env).returncode
+    chapters = subprocess.run(
+        [venv_python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax", "book/"],
+        cwd=REPO,
+        env=env,
+    ).returncode
     return unit or chapters
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("checks", nargs="*", choices=["lowest", "colab"], default=["lowest", "colab"])
+    parser.add_argument(
+        "checks", nargs="*", choices=["lowest", "colab"], default=["lowest", "colab"]
+    )
     args = parser.parse_args(argv)
     failed = [name for name in args.checks if {"lowest": lowest, "colab": colab}[name]() != 0]
     print("compat:", "failed: " + ", ".join(failed) if failed else "passed", flush=True)

@@ -29,8 +29,11 @@ def dark_variant(svg: str) -> str:
     """The dark variant of a light diagram's SVG text."""
     if "<svg" not in svg:
         raise ValueError("not an SVG document: no <svg> element")
-    swapped = re.sub(r'(fill|stroke)="([^"]+)"',
-                     lambda m: f'{m.group(1)}="{DARK.get(m.group(2), m.group(2))}"', svg)
+    swapped = re.sub(
+        r'(fill|stroke)="([^"]+)"',
+        lambda m: f'{m.group(1)}="{DARK.get(m.group(2), m.group(2))}"',
+        svg,
+    )
     # Text without its own fill is drawn in the root's fill: the dark theme's text colour.
     return swapped.replace("<svg ", f'<svg fill="{TEXT}" ', 1)
 

@@ -40,8 +40,8 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -52,10 +52,10 @@ DEFAULT = "as configured"
 # The chapters' calls, verbatim in their arguments.
 RUNS = {
     "numpy": "from cnn_tutorial.numpy_net import train_numpy\n"
-             "net, history = train_numpy(epochs=3, batch_size=32, lr=2e-3, schedule='cosine', seed=0, progress=False)",
+    "net, history = train_numpy(epochs=3, batch_size=32, lr=2e-3, schedule='cosine', seed=0, progress=False)",
     "torch": "from cnn_tutorial.pytorch.training import train_torch\n"
-             "model, history = train_torch(epochs=6, batch_size=100, lr=1e-3, seed=0, device='cpu', relu_between_fc=True,\n"
-             "                             progress=False)",
+    "model, history = train_torch(epochs=6, batch_size=100, lr=1e-3, seed=0, device='cpu', relu_between_fc=True,\n"
+    "                             progress=False)",
 }
 
 _SUMMARY = """
@@ -95,8 +95,13 @@ def call(framework: str, seed: int = 0) -> str:
 
 def run(framework: str, env: dict[str, str], seed: int = 0) -> dict:
     """Train once, in a fresh process with environment ``env``; return what the chapter prints."""
-    result = subprocess.run([sys.executable, "-c", call(framework, seed) + _SUMMARY], env=env,
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", call(framework, seed) + _SUMMARY],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -105,8 +110,10 @@ def machine() -> str:
     fields = {}
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        fields = {key.strip(): value.strip() for key, _, value in
-                  (line.partition(":") for line in out.splitlines())}
+        fields = {
+            key.strip(): value.strip()
+            for key, _, value in (line.partition(":") for line in out.splitlines())
+        }
     except (OSError, subprocess.CalledProcessError):
         pass
     parts = [fields.get("Model name", "unknown CPU"), f"{os.cpu_count()} cores"]
@@ -114,15 +121,21 @@ def machine() -> str:
         parts.append(f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']}")
     try:
         from threadpoolctl import threadpool_info
-        kernels = [f"{info['internal_api']} {info.get('architecture')}" for info in threadpool_info()
-                   if info["user_api"] == "blas"]
+
+        kernels = [
+            f"{info['internal_api']} {info.get('architecture')}"
+            for info in threadpool_info()
+            if info["user_api"] == "blas"
+        ]
         parts.append("BLAS kernel " + (", ".join(kernels) or "unknown"))
     except ImportError:
         pass
     return ", ".join(parts)
 
 
-def plan(seeds: list[int] | None, names: list[str] | None, setting_seeds: list[int]) -> list[tuple[str, int]]:
+def plan(
+    seeds: list[int] | None, names: list[str] | None, setting_seeds: list[int]
+) -> list[tuple[str, int]]:
     """The (setting, seed) pairs to run, in order.
 
     Without ``seeds``: the named settings (default: every setting) with each of ``setting_seeds``
@@ -137,7 +150,13 @@ def plan(seeds: list[int] | None, names: list[str] | None, setting_seeds: list[i
 
 
 def settings_names() -> list[str]:
-    return [DEFAULT, "1 thread", "2 threads", "OpenBLAS Haswell, 1 thread", "another CPU (other_cpu.py)"]
+    return [
+        DEFAULT,
+        "1 thread",
+        "2 threads",
+        "OpenBLAS Haswell, 1 thread",
+        "another CPU (other_cpu.py)",
+    ]
 
 
 def deviations(runs: list[dict]) -> dict[str, dict[str, list | float]]:
@@ -149,14 +168,23 @@ def deviations(runs: list[dict]) -> dict[str, dict[str, list | float]]:
     out = {}
     for key in reference["results"]:
         ref = np.asarray(reference["results"][key], dtype=float)
+
         def largest(pairs):
-            devs = [np.abs(np.asarray(a["results"][key], dtype=float) - np.asarray(b["results"][key], dtype=float))
-                    for a, b in pairs]
+            devs = [
+                np.abs(
+                    np.asarray(a["results"][key], dtype=float)
+                    - np.asarray(b["results"][key], dtype=float)
+                )
+                for a, b in pairs
+            ]
             return np.max(devs, axis=0).tolist() if devs else None
+
         out[key] = {
             "all runs": largest([(r, reference) for r in runs]),
             "seeds": largest([(r, reference) for r in runs if r["setting"] == DEFAULT]),
-            "settings": largest([(r, by_seed.get(r["seed"], reference)) for r in runs if r["setting"] != DEFAULT]),
+            "settings": largest(
+                [(r, by_seed.get(r["seed"], reference)) for r in runs if r["setting"] != DEFAULT]
+            ),
             "reference": ref.tolist(),
         }
     return out
@@ -166,22 +194,50 @@ def _rounded(value):
     return None if value is None else np.round(value, 4).tolist()
 
 
-def main(argv: list[str] | None = None, runner: Callable[[str, dict[str, str], int], dict] = run) -> int:
+def main(
+    argv: list[str] | None = None, runner: Callable[[str, dict[str, str], int], dict] = run
+) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("framework", choices=sorted(RUNS))
-    parser.add_argument("--only", action="append", metavar="SETTING",
-                        help="run only this setting (repeatable), e.g. --only '1 thread'")
-    parser.add_argument("--settings", nargs="+", metavar="SETTING",
-                        help="run these settings (with seed 0, or each of --setting-seeds)")
-    parser.add_argument("--seeds", nargs="+", type=int, metavar="SEED",
-                        help="run the default setting with each of these seeds")
-    parser.add_argument("--setting-seeds", nargs="+", type=int, default=[0], metavar="SEED",
-                        help="seeds for the runs of --settings/--only (default: 0)")
-    parser.add_argument("--json", type=Path, metavar="PATH",
-                        help="write the runs to PATH (atomically, after every run)")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the runs already in --json PATH from this same command, run only the rest")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="SETTING",
+        help="run only this setting (repeatable), e.g. --only '1 thread'",
+    )
+    parser.add_argument(
+        "--settings",
+        nargs="+",
+        metavar="SETTING",
+        help="run these settings (with seed 0, or each of --setting-seeds)",
+    )
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        metavar="SEED",
+        help="run the default setting with each of these seeds",
+    )
+    parser.add_argument(
+        "--setting-seeds",
+        nargs="+",
+        type=int,
+        default=[0],
+        metavar="SEED",
+        help="seeds for the runs of --settings/--only (default: 0)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="write the runs to PATH (atomically, after every run)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs already in --json PATH from this same command, run only the rest",
+    )
     args = parser.parse_args(argv)
     chosen = settings()
     names = (args.only or []) + (args.settings or []) or None
@@ -189,15 +245,21 @@ def main(argv: list[str] | None = None, runner: Callable[[str, dict[str, str], i
     if unknown:
         parser.error(f"unknown setting(s) {sorted(unknown)}; choose from {sorted(chosen)}")
     command = ["python", "-m", "scripts.measure_spread", *argv]
-    record = {"command": shlex.join(command), "date": datetime.date.today().isoformat(), "machine": machine(),
-              "runs": []}
+    record = {
+        "command": shlex.join(command),
+        "date": datetime.date.today().isoformat(),
+        "machine": machine(),
+        "runs": [],
+    }
     if args.resume:
         if args.json is None:
             parser.error("--resume needs --json PATH")
         if args.json.exists():
             earlier = json.loads(args.json.read_text())
             same = shlex.split(earlier["command"])
-            if [word for word in same if word != "--resume"] != [word for word in command if word != "--resume"]:
+            if [word for word in same if word != "--resume"] != [
+                word for word in command if word != "--resume"
+            ]:
                 parser.error(f"{args.json} holds the runs of another command: {earlier['command']}")
             if earlier["machine"] != record["machine"]:
                 parser.error(f"{args.json} was measured on another machine: {earlier['machine']}")
@@ -213,6 +275,7 @@ def main(argv: list[str] | None = None, runner: Callable[[str, dict[str, str], i
         print(f"{name}, seed {seed} ({seconds:.0f} s): {json.dumps(results)}", flush=True)
         if args.json is not None:
             from cnn_tutorial.files import atomic_write
+
             with atomic_write(args.json, "w") as file:
                 json.dump(record, file, indent=1)
                 file.write("\n")
@@ -223,11 +286,15 @@ def main(argv: list[str] | None = None, runner: Callable[[str, dict[str, str], i
             values = np.array([r["results"][key] for r in runs], dtype=float)
             spread = values.max(axis=0) - values.min(axis=0)
             relative = spread / np.abs(values).min(axis=0)
-            print(f"  {key}: {np.round(spread, 4).tolist()}  (relative: {np.round(relative, 4).tolist()})")
+            print(
+                f"  {key}: {np.round(spread, 4).tolist()}  (relative: {np.round(relative, 4).tolist()})"
+            )
     print(f"\nlargest deviation from the run with seed 0 as configured ({len(runs)} runs):")
     for key, dev in deviations(runs).items():
-        print(f"  {key}: all runs {_rounded(dev['all runs'])}; across seeds {_rounded(dev['seeds'])}; "
-              f"across settings {_rounded(dev['settings'])}  (seed 0: {_rounded(dev['reference'])})")
+        print(
+            f"  {key}: all runs {_rounded(dev['all runs'])}; across seeds {_rounded(dev['seeds'])}; "
+            f"across settings {_rounded(dev['settings'])}  (seed 0: {_rounded(dev['reference'])})"
+        )
     return 0
 
 

@@ -44,7 +44,9 @@ print(json.dumps({
 
 
 def _report(env: dict[str, str]) -> dict:
-    result = subprocess.run([sys.executable, "-c", _REPORT], env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", _REPORT], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(result.stdout)
 
 
@@ -71,7 +73,11 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 2
     env = other_cpu_env()
     changed = {name: env[name] for name in sorted(env) if os.environ.get(name) != env[name]}
-    print("as another CPU:", " ".join(f"{name}={value!r}" for name, value in changed.items()), flush=True)
+    print(
+        "as another CPU:",
+        " ".join(f"{name}={value!r}" for name, value in changed.items()),
+        flush=True,
+    )
     print("in effect:", json.dumps(_report(env)), flush=True)
     os.execvpe(argv[0], argv, env)
 

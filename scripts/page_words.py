@@ -56,7 +56,9 @@ def toc_pages(toc_path: Path) -> list[str]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("html", type=Path, help="the built book's html folder")
     parser.add_argument("--toc", type=Path, default=REPO / "_toc.yml")
     args = parser.parse_args()
@@ -66,7 +68,12 @@ def main() -> int:
     if chromium is None:
         print("error: Debian's chromium is not installed", file=sys.stderr)
         return 1
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+    ]
     print(f"{'page':28s} {'prose words':>11s} {'code lines':>10s}  machinery in visible code")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=flags)
@@ -79,8 +86,14 @@ def main() -> int:
             seen = page.evaluate(PAGE_JS)
             words = len(re.findall(r"\S+", seen["text"]))
             lines = sum(1 for block in seen["code"] for line in block.splitlines() if line.strip())
-            found = sorted({word for block in seen["code"] for word in MACHINERY
-                            if re.search(rf"\b{re.escape(word)}", block)})
+            found = sorted(
+                {
+                    word
+                    for block in seen["code"]
+                    for word in MACHINERY
+                    if re.search(rf"\b{re.escape(word)}", block)
+                }
+            )
             print(f"{Path(name).name:28s} {words:11,d} {lines:10d}  {', '.join(found)}", flush=True)
         browser.close()
     return 0

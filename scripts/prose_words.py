@@ -23,9 +23,23 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 HIDDEN_INPUT = {"remove-cell", "remove-input", "hide-input", "hide-cell"}
 # The speed and scale-out machinery that "Going further" teaches and the core path's code never shows.
-MACHINERY = ["GradientWorkers", "reuse_freed_memory", "workers=", "saved1", "saved2", "saved=",
-             "DistributedDataParallel", "torchrun", "autocast", "GradScaler", "scaler", "fast_conv",
-             "non_blocking", "pin_memory", "method="]
+MACHINERY = [
+    "GradientWorkers",
+    "reuse_freed_memory",
+    "workers=",
+    "saved1",
+    "saved2",
+    "saved=",
+    "DistributedDataParallel",
+    "torchrun",
+    "autocast",
+    "GradScaler",
+    "scaler",
+    "fast_conv",
+    "non_blocking",
+    "pin_memory",
+    "method=",
+]
 
 
 def _markdown_words(text: str) -> int:
@@ -50,9 +64,9 @@ def _markdown_words(text: str) -> int:
         kept.append(line)
     prose = "\n".join(kept)
     prose = re.sub(r"\$[^$\n]+\$", " FORMULA ", prose)
-    prose = re.sub(r"\]\([^)]*\)", "]", prose)            # link targets
-    prose = re.sub(r"\{[\w-]+\}`[^`]*`", " REF ", prose)   # roles: {cite:p}`x`, {ref}`y`
-    prose = re.sub(r"<[^>]+>", " ", prose)                # html tags
+    prose = re.sub(r"\]\([^)]*\)", "]", prose)  # link targets
+    prose = re.sub(r"\{[\w-]+\}`[^`]*`", " REF ", prose)  # roles: {cite:p}`x`, {ref}`y`
+    prose = re.sub(r"<[^>]+>", " ", prose)  # html tags
     prose = re.sub(r"[|#*_>\-:=]+", " ", prose)
     return len(re.findall(r"[\w`'’.,()%/+]+", prose, flags=re.U))
 
@@ -88,13 +102,22 @@ def toc_parts() -> dict[str, list[Path]]:
         parts["(chapters)"] = [entry["file"] for entry in toc["chapters"]]
     found = {}
     for caption, names in parts.items():
-        found[caption] = [p for name in names for p in (REPO / f"{name}.ipynb", REPO / f"{name}.md") if p.is_file()]
+        found[caption] = [
+            p
+            for name in names
+            for p in (REPO / f"{name}.ipynb", REPO / f"{name}.md")
+            if p.is_file()
+        ]
     return found
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("chapters", nargs="*", help="chapter names (default: every chapter of _toc.yml)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "chapters", nargs="*", help="chapter names (default: every chapter of _toc.yml)"
+    )
     args = parser.parse_args()
     parts = toc_parts()
     if args.chapters:

@@ -34,7 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
 
 # conftest.py gives nbval's kernels these same values: refreshed outputs must match what nbval sees.
-SEEDED_ENV = {"PYTHONHASHSEED": "0", PROGRESS_ENV_VAR: "0"}  # and no progress bars in stored outputs
+SEEDED_ENV = {
+    "PYTHONHASHSEED": "0",
+    PROGRESS_ENV_VAR: "0",
+}  # and no progress bars in stored outputs
 
 
 class CurrentEnvKernelManager(KernelManager):
@@ -97,11 +100,17 @@ def refresh(path: Path, timeout: int, target: Path | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("chapters", nargs="*", help="chapter names or notebook paths (default: all)")
+    parser.add_argument(
+        "chapters", nargs="*", help="chapter names or notebook paths (default: all)"
+    )
     parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write the executed chapters into DIR instead of in place (to compare them "
-                             "with scripts/compare_outputs.py)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="write the executed chapters into DIR instead of in place (to compare them "
+        "with scripts/compare_outputs.py)",
+    )
     args = parser.parse_args(argv)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -93,8 +93,14 @@ print(json.dumps({f"{name} scrambled validation %": 100 * acc for name, acc in s
 
 
 def run(seed: int, env: dict[str, str], code: str = RUN) -> dict:
-    result = subprocess.run([sys.executable, "-c", code.replace("SEED", str(seed))], env=env,
-                            capture_output=True, text=True, check=True, cwd=REPO)
+    result = subprocess.run(
+        [sys.executable, "-c", code.replace("SEED", str(seed))],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -105,13 +111,17 @@ def spread(runs: list[dict]) -> dict:
     out = {}
     for key in reference:
         ref = np.asarray(reference[key], dtype=float)
+
         def largest(chosen):
             devs = [np.abs(np.asarray(r["results"][key], dtype=float) - ref) for r in chosen]
             return np.round(np.max(devs, axis=0), 4).tolist() if devs else None
-        out[key] = {"reference": np.round(ref, 4).tolist(),
-                    "all runs": largest(runs),
-                    "seeds": largest([r for r in runs if r["setting"] == "as configured"]),
-                    "another CPU": largest([r for r in runs if r["setting"] != "as configured"])}
+
+        out[key] = {
+            "reference": np.round(ref, 4).tolist(),
+            "all runs": largest(runs),
+            "seeds": largest([r for r in runs if r["setting"] == "as configured"]),
+            "another CPU": largest([r for r in runs if r["setting"] != "as configured"]),
+        }
     return out
 
 
@@ -120,18 +130,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--no-other-cpu", action="store_true", help="skip the run as another CPU")
-    parser.add_argument("--exercise", action="store_true", help="measure the exercise on scrambled pixels")
-    parser.add_argument("--json", type=Path, help="where to write (default: benchmarks/results/...)")
+    parser.add_argument(
+        "--exercise", action="store_true", help="measure the exercise on scrambled pixels"
+    )
+    parser.add_argument(
+        "--json", type=Path, help="where to write (default: benchmarks/results/...)"
+    )
     args = parser.parse_args(argv)
     code = EXERCISE if args.exercise else RUN
-    output = args.json or RESULTS / ("shift_spread_exercise.json" if args.exercise else "shift_spread.json")
+    output = args.json or RESULTS / (
+        "shift_spread_exercise.json" if args.exercise else "shift_spread.json"
+    )
     plan = [("as configured", seed) for seed in args.seeds]
     if not args.no_other_cpu:
         plan.append(("another CPU (other_cpu.py)", args.seeds[0]))
-    record = {"command": shlex.join(["python", "-m", "scripts.shift_spread", *argv]),
-              "date": datetime.date.today().isoformat(),
-              "machine": f"{machine()}; platform.processor() {platform.processor()!r}",
-              "runs": []}
+    record = {
+        "command": shlex.join(["python", "-m", "scripts.shift_spread", *argv]),
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{machine()}; platform.processor() {platform.processor()!r}",
+        "runs": [],
+    }
     for setting, seed in plan:
         env = dict(os.environ) if setting == "as configured" else other_cpu_env()
         results = run(seed, env, code)
@@ -139,8 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{setting}, seed {seed}: {json.dumps(results)}", flush=True)
     record["spread"] = spread(record["runs"])
     for key, value in record["spread"].items():
-        print(f"{key}: reference {value['reference']}, largest deviation {value['all runs']} "
-              f"(seeds {value['seeds']}, another CPU {value['another CPU']})")
+        print(
+            f"{key}: reference {value['reference']}, largest deviation {value['all runs']} "
+            f"(seeds {value['seeds']}, another CPU {value['another CPU']})"
+        )
     with atomic_write(output, "w") as file:
         json.dump(record, file, indent=2)
         file.write("\n")

@@ -17,6 +17,10 @@ REPO = Path(__file__).resolve().parents[1]
 def chapter_notebooks(repo: Path = REPO) -> list[Path]:
     """The ``.ipynb`` files named in ``repo/_toc.yml``, root first, in the order of the table of contents."""
     toc = yaml.safe_load((repo / "_toc.yml").read_text())
-    entries = toc.get("chapters", []) + [entry for part in toc.get("parts", []) for entry in part["chapters"]]
+    entries = toc.get("chapters", []) + [
+        entry for part in toc.get("parts", []) for entry in part["chapters"]
+    ]
     names = [toc["root"]] + [entry["file"] for entry in entries]
-    return [(repo / f"{name}.ipynb").resolve() for name in names if (repo / f"{name}.ipynb").is_file()]
+    return [
+        (repo / f"{name}.ipynb").resolve() for name in names if (repo / f"{name}.ipynb").is_file()
+    ]

@@ -19,7 +19,12 @@ from cnn_tutorial import data, mnist_files
 
 # Headless Chromium for the browser tests (test_book_browser.py, test_interactive.py): no sandbox as
 # root, no GPU, and none of its own connections to Google (this machine's network is closed).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 TIER_OF_FIXTURE = {
     "mnist_root": "mnist",
@@ -31,7 +36,11 @@ TIER_OF_FIXTURE = {
 def pytest_collection_modifyitems(items):
     for item in items:
         # fixturenames holds every fixture the test needs, those of its fixtures included.
-        for tier in {TIER_OF_FIXTURE[name] for name in getattr(item, "fixturenames", ()) if name in TIER_OF_FIXTURE}:
+        for tier in {
+            TIER_OF_FIXTURE[name]
+            for name in getattr(item, "fixturenames", ())
+            if name in TIER_OF_FIXTURE
+        }:
             item.add_marker(tier)
 
 
@@ -46,7 +55,9 @@ def _real_mnist_root(uncompressed_only: bool) -> Path:
     """``$CNN_TUTORIAL_DATA`` when it holds all four MNIST files; otherwise the test skips (fails in CI)."""
     root = os.environ.get(data.DATA_ENV_VAR, "")
     if not root:
-        skip_or_fail_in_ci(f"{data.DATA_ENV_VAR} is not set; point it at a folder holding MNIST/raw/ to run this")
+        skip_or_fail_in_ci(
+            f"{data.DATA_ENV_VAR} is not set; point it at a folder holding MNIST/raw/ to run this"
+        )
     raw_dir = Path(root) / "MNIST" / "raw"
     names = [name for names in data.MNIST_FILES.values() for name in names]
     if uncompressed_only:

@@ -55,7 +55,9 @@ def figure_json(html: str) -> str | None:
         return None
     match = _ITEM.search(html)
     if match is None:
-        raise ValueError("a Bokeh figure's HTML without 'var item = {...};' (has display.py's template changed?)")
+        raise ValueError(
+            "a Bokeh figure's HTML without 'var item = {...};' (has display.py's template changed?)"
+        )
     return match.group(1)
 
 
@@ -67,7 +69,9 @@ def decode_ndarray(node: dict) -> np.ndarray:
     raw = base64.b64decode(payload["data"])
     if raw[:2] == b"\x1f\x8b":  # Bokeh gzips large buffers
         raw = gzip.decompress(raw)
-    dtype = np.dtype(node["dtype"]).newbyteorder("<" if node.get("order", "little") == "little" else ">")
+    dtype = np.dtype(node["dtype"]).newbyteorder(
+        "<" if node.get("order", "little") == "little" else ">"
+    )
     return np.frombuffer(raw, dtype=dtype).reshape(node["shape"])
 
 
@@ -95,7 +99,11 @@ class _TreeComparison:
             ok = fresh64 == stored64
         else:
             finite = np.isfinite(stored64)
-            special_kept = np.where(finite, np.isfinite(fresh64), (fresh64 == stored64) | (np.isnan(fresh64) & np.isnan(stored64)))
+            special_kept = np.where(
+                finite,
+                np.isfinite(fresh64),
+                (fresh64 == stored64) | (np.isnan(fresh64) & np.isnan(stored64)),
+            )
             scale = float(np.max(np.abs(stored64[finite]))) if finite.any() else 0.0
             with np.errstate(invalid="ignore"):  # inf - inf where both are infinite: judged above
                 deviation = np.where(finite & special_kept, np.abs(fresh64 - stored64), 0.0)
@@ -104,7 +112,11 @@ class _TreeComparison:
             return None
         index = int(np.flatnonzero(~ok)[0])
         where = [int(i) for i in np.unravel_index(index, stored.shape)] if stored.ndim else ""
-        beyond = f" ({int(np.sum(~ok))} of {ok.size} values beyond {RTOL:g} relative + {ATOL:g} x {scale:.4g})" if stored.dtype.kind == "f" else ""
+        beyond = (
+            f" ({int(np.sum(~ok))} of {ok.size} values beyond {RTOL:g} relative + {ATOL:g} x {scale:.4g})"
+            if stored.dtype.kind == "f"
+            else ""
+        )
         return f"{path}{where}: stored {stored64[index].item()!r}, fresh {fresh64[index].item()!r}{beyond}"
 
     def trees(self, fresh, stored, path: str) -> str | None:
@@ -114,12 +126,18 @@ class _TreeComparison:
             return self.arrays(decode_ndarray(fresh), decode_ndarray(stored), path)
         if type(fresh) is not type(stored):
             return f"{path}: stored {stored!r}, fresh {fresh!r}"
-        if isinstance(stored, dict) and stored.get("type") == "map" and isinstance(stored.get("entries"), list):
+        if (
+            isinstance(stored, dict)
+            and stored.get("type") == "map"
+            and isinstance(stored.get("entries"), list)
+        ):
             # A column data source: name each column in the path.
             if len(fresh.get("entries", [])) != len(stored["entries"]):
                 return f"{path}: stored {len(stored['entries'])} entries, fresh {len(fresh.get('entries', []))}"
             for (fresh_key, fresh_value), (key, value) in zip(fresh["entries"], stored["entries"]):
-                difference = self.trees(fresh_key, key, path) or self.trees(fresh_value, value, f"{path}[{key!r}]")
+                difference = self.trees(fresh_key, key, path) or self.trees(
+                    fresh_value, value, f"{path}[{key!r}]"
+                )
                 if difference:
                     return difference
             return None
@@ -134,7 +152,11 @@ class _TreeComparison:
         if isinstance(stored, dict):
             if fresh.keys() != stored.keys():
                 return f"{path}: stored keys {sorted(stored)}, fresh keys {sorted(fresh)}"
-            pairs = [(fresh[key], stored[key], f"{path}.{key}") for key in stored if key not in _IGNORED_KEYS]
+            pairs = [
+                (fresh[key], stored[key], f"{path}.{key}")
+                for key in stored
+                if key not in _IGNORED_KEYS
+            ]
         elif isinstance(stored, list):
             if len(fresh) != len(stored):
                 return f"{path}: stored {len(stored)} items, fresh {len(fresh)}"
@@ -160,8 +182,15 @@ def _compare_figure_html(fresh_html: str, stored_html: str) -> tuple[str | None,
     fresh_text, stored_text = figure_json(fresh_html), figure_json(stored_html)
     if fresh_text is None or stored_text is None:
         if (fresh_text is None) != (stored_text is None):
-            return ("stored output is a figure, fresh one is not" if fresh_text is None
-                    else "fresh output is a figure, stored one is not"), fresh_html, 0.0
+            return (
+                (
+                    "stored output is a figure, fresh one is not"
+                    if fresh_text is None
+                    else "fresh output is a figure, stored one is not"
+                ),
+                fresh_html,
+                0.0,
+            )
         return None, fresh_html, 0.0
     comparison = _TreeComparison()
     difference = comparison.trees(json.loads(fresh_text), json.loads(stored_text), "$")
@@ -202,7 +231,9 @@ def compare_cell_figures(fresh_outputs, stored_outputs) -> tuple[str | None, lis
         return None, fresh_outputs, 0.0
     worst = 0.0
     for fresh, stored in zip(fresh_html, stored_html):
-        difference, html, used = _compare_figure_html(fresh["data"]["text/html"], stored["data"]["text/html"])
+        difference, html, used = _compare_figure_html(
+            fresh["data"]["text/html"], stored["data"]["text/html"]
+        )
         worst = max(worst, used)
         if difference:
             return difference, fresh_outputs, worst

@@ -62,7 +62,10 @@ def test_contributions_sum_to_the_packages_gradients(x, w, dy):
     assert dx_parts.dtype == dw_parts.dtype == x.dtype
 
     dx, dw, _ = ops.conv2d_backward(dy[None, None], x[None, None], w[None, None], method="simple")
-    shown_dx, shown_dw = source_data(layout, "bwd_dx_source")["image"][0], source_data(layout, "bwd_dw_source")["image"][0]
+    shown_dx, shown_dw = (
+        source_data(layout, "bwd_dx_source")["image"][0],
+        source_data(layout, "bwd_dw_source")["image"][0],
+    )
     np.testing.assert_array_equal(shown_dx, dx[0, 0])  # the full gradients drawn are the package's
     np.testing.assert_array_equal(shown_dw, dw[0, 0])
     tol = dict(rtol=1e-5, atol=1e-5) if x.dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
@@ -82,8 +85,12 @@ def test_contributions_sum_to_pytorchs_autograd(x, w, dy):
     tw = torch.tensor(w[None, None].astype(np.float64), requires_grad=True)
     torch.nn.functional.conv2d(tx, tw).backward(torch.tensor(dy[None, None].astype(np.float64)))
     tol = dict(rtol=1e-5, atol=1e-5) if x.dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(np.array(pixels["dx_part"]).sum(axis=0), tx.grad.numpy()[0, 0], **tol)
-    np.testing.assert_allclose(np.array(pixels["dw_part"]).sum(axis=0), tw.grad.numpy()[0, 0], **tol)
+    np.testing.assert_allclose(
+        np.array(pixels["dx_part"]).sum(axis=0), tx.grad.numpy()[0, 0], **tol
+    )
+    np.testing.assert_allclose(
+        np.array(pixels["dw_part"]).sum(axis=0), tw.grad.numpy()[0, 0], **tol
+    )
 
 
 @pytest.mark.parametrize("x, w, dy", CASES, ids=IDS)
@@ -97,18 +104,28 @@ def test_each_pixel_ships_exactly_its_contribution(x, w, dy):
     for p in range(ho * wo):
         i, j = divmod(p, wo)
         assert (pixels["p"][p], pixels["i"][p], pixels["j"][p]) == (p, i, j)
-        assert (pixels["x"][p], pixels["y"][p]) == (j + 0.5, i + 0.5)  # the centre of dy's cell (i, j)
+        assert (pixels["x"][p], pixels["y"][p]) == (
+            j + 0.5,
+            i + 0.5,
+        )  # the centre of dy's cell (i, j)
         assert (pixels["window_x"][p], pixels["window_y"][p]) == (j + kw / 2, i + kh / 2)
         assert pixels["value"][p] == dy[i, j]
         stamped = np.zeros_like(x)
         stamped[i : i + kh, j : j + kw] = dy[i, j] * w
         np.testing.assert_array_equal(pixels["dx_part"][p], stamped)
         np.testing.assert_array_equal(pixels["dw_part"][p], dy[i, j] * x[i : i + kh, j : j + kw])
-        labels = [backward_explorer._short(v) for v in (dy[i, j] * x[i : i + kh, j : j + kw]).ravel()]
-        assert pixels["dw_label"][p] == (labels if max(kh, kw) <= 4 else [])  # printed in small cells
+        labels = [
+            backward_explorer._short(v) for v in (dy[i, j] * x[i : i + kh, j : j + kw]).ravel()
+        ]
+        assert pixels["dw_label"][p] == (
+            labels if max(kh, kw) <= 4 else []
+        )  # printed in small cells
         g = f"{dy[i, j]:.2f}"
         window = f"[{i}:{i + kh}, {j}:{j + kw}]"
-        assert pixels["text"][p] == f"dy[{i}, {j}] = {g}: adds {g} \u00d7 w to dx{window} and {g} \u00d7 x{window} to dw"
+        assert (
+            pixels["text"][p]
+            == f"dy[{i}, {j}] = {g}: adds {g} \u00d7 w to dx{window} and {g} \u00d7 x{window} to dw"
+        )
 
 
 @pytest.mark.parametrize("position", [(0, 0), (2, 3), (5, 5), (4, 0)])
@@ -121,8 +138,12 @@ def test_starts_with_the_given_pixel_picked(position):
     assert model(layout, "bwd_pixels").selected.indices == [p]
     assert source_data(layout, "bwd_cell") == {"x": [j + 0.5], "y": [i + 0.5]}
     assert source_data(layout, "bwd_window") == {"x": [j + 1.5], "y": [i + 1.5]}
-    np.testing.assert_array_equal(source_data(layout, "bwd_dx_part_source")["image"][0], pixels["dx_part"][p])
-    np.testing.assert_array_equal(source_data(layout, "bwd_dw_part_source")["image"][0], pixels["dw_part"][p])
+    np.testing.assert_array_equal(
+        source_data(layout, "bwd_dx_part_source")["image"][0], pixels["dx_part"][p]
+    )
+    np.testing.assert_array_equal(
+        source_data(layout, "bwd_dw_part_source")["image"][0], pixels["dw_part"][p]
+    )
     assert source_data(layout, "bwd_dw_part_text")["label"] == pixels["dw_label"][p]
     readout = model(layout, "bwd_readout")
     assert isinstance(readout, Div) and readout.render_as_text and readout.text == pixels["text"][p]
@@ -147,7 +168,15 @@ def test_the_tap_tool_picks_from_dys_cells_and_the_callback_only_selects():
 def test_labels_fit_a_small_cell():
     short = backward_explorer._short
     assert [short(v) for v in (0.414, -4.984, 9.994, 9.996, -13.68, 99.94, 142.4, -1234.5)] == [
-        "0.41", "-4.98", "9.99", "10.0", "-13.7", "99.9", "142", "-1234"]
+        "0.41",
+        "-4.98",
+        "9.99",
+        "10.0",
+        "-13.7",
+        "99.9",
+        "142",
+        "-1234",
+    ]
 
 
 def test_integer_input_and_a_dy_of_zeros():
@@ -170,7 +199,11 @@ def test_colour_scales():
             assert mapper.low == -mapper.high
     for name in ("bwd_w", "bwd_dx_part", "bwd_dw_part", "bwd_dx", "bwd_dw"):
         mapper = model(layout, f"{name}_pixels").glyph.color_mapper
-        assert mapper.low == -mapper.high and mapper.high > 0 and list(mapper.palette) == list(explorer_parts.SIGNED)
+        assert (
+            mapper.low == -mapper.high
+            and mapper.high > 0
+            and list(mapper.palette) == list(explorer_parts.SIGNED)
+        )
     # dy's cells: their fill is the diverging scale's colour of each value
     pixels = source_data(layout, "bwd_pixels")
     bound = np.abs(dy).max()
@@ -198,8 +231,18 @@ X, W, DY = example(8)
         ((X, W * np.inf, DY), {}, ValueError, "w must hold only finite numbers"),
         ((X, W, np.full_like(DY, np.inf)), {}, ValueError, "dy must hold only finite numbers"),
         ((X, np.ones((9, 3)), DY), {}, ValueError, "filter w 9x3 is larger than the input x 8x8"),
-        ((np.zeros((17, 8)), W, np.zeros((15, 6))), {}, ValueError, "x is 17x8, but this figure takes at most 16"),
-        ((X, W, DY), {"position": (6, 0)}, ValueError, r"position must index dy, of shape \(6, 6\)"),
+        (
+            (np.zeros((17, 8)), W, np.zeros((15, 6))),
+            {},
+            ValueError,
+            "x is 17x8, but this figure takes at most 16",
+        ),
+        (
+            (X, W, DY),
+            {"position": (6, 0)},
+            ValueError,
+            r"position must index dy, of shape \(6, 6\)",
+        ),
         ((X, W, DY), {"position": (0, 6)}, ValueError, "position must index dy"),
         ((X, W, DY), {"position": (-1, 0)}, ValueError, r"position\[0\] must be >= 0"),
         ((X, W, DY), {"position": (0, 1.0)}, TypeError, r"position\[1\] must be an integer"),
@@ -227,8 +270,17 @@ def row_widths(layout) -> list[int]:
 
 @pytest.mark.parametrize(
     "x_shape, w_shape",
-    [((8, 8), (3, 3)), ((16, 16), (1, 1)), ((16, 16), (3, 3)), ((16, 16), (5, 5)), ((16, 16), (16, 16)),
-     ((1, 16), (1, 1)), ((16, 1), (1, 1)), ((1, 1), (1, 1)), ((3, 16), (2, 7))],
+    [
+        ((8, 8), (3, 3)),
+        ((16, 16), (1, 1)),
+        ((16, 16), (3, 3)),
+        ((16, 16), (5, 5)),
+        ((16, 16), (16, 16)),
+        ((1, 16), (1, 1)),
+        ((16, 1), (1, 1)),
+        ((1, 1), (1, 1)),
+        ((3, 16), (2, 7)),
+    ],
 )
 def test_fits_the_text_column_and_passes_bokehs_checks(x_shape, w_shape):
     layout = conv_backward_explorer(*example(9, x_shape, w_shape))
@@ -247,7 +299,9 @@ def test_look_and_title():
     x, w, dy = example(10)
     layout = conv_backward_explorer(x, w, dy)
     assert "3\u00d73 filter over a 8\u00d78 input" in model(layout, "bwd_title").text
-    assert model(conv_backward_explorer(x, w, dy, title="<A>"), "bwd_title").text == "<b>&lt;A&gt;</b>"
+    assert (
+        model(conv_backward_explorer(x, w, dy, title="<A>"), "bwd_title").text == "<b>&lt;A&gt;</b>"
+    )
     assert not list(conv_backward_explorer(x, w, dy, title="").select({"name": "bwd_title"}))
     for plot in layout.select({"type": Plot}):
         assert plot.background_fill_color is None and plot.border_fill_color is None
@@ -300,9 +354,8 @@ class _TouchScreen:
 
 
 def open_figure(browser, layout, has_touch=False, width=1280):
-    from tests.test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page
-
     from cnn_tutorial.figures.display import figure_html
+    from tests.test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page
 
     viewport = {"width": width, "height": 1000}
     opener = _TouchScreen(browser, viewport) if has_touch else browser
@@ -330,7 +383,9 @@ def test_tapping_a_pixel_of_dy_shows_its_contributions(browser, touch):
         for i, j in [(2, 3), (5, 0), (0, 5)]:
             p = i * 6 + j
             sx, sy = page.evaluate(CELL_CENTRE_JS, ["bwd_dy", i, j])
-            page.wait_for_timeout(400)  # two taps in quick succession are a double tap, not two picks
+            page.wait_for_timeout(
+                400
+            )  # two taps in quick succession are a double tap, not two picks
             if touch:
                 page.touchscreen.tap(sx, sy)
             else:
@@ -350,7 +405,9 @@ def test_tapping_a_pixel_of_dy_shows_its_contributions(browser, touch):
         page.mouse.click(sx, sy) if not touch else page.touchscreen.tap(sx, sy)
         page.wait_for_timeout(200)
         assert page.evaluate(STATE_JS)["readout"] == pixels["text"][5]
-        assert page.evaluate("() => [...Bokeh.index][0].el.getBoundingClientRect().width") <= MAX_WIDTH
+        assert (
+            page.evaluate("() => [...Bokeh.index][0].el.getBoundingClientRect().width") <= MAX_WIDTH
+        )
         assert errors == []
     finally:
         page.close()

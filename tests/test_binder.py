@@ -46,7 +46,9 @@ def test_binder_pins_are_the_roots_with_cpu_only_torch():
     assert binder["torch"].endswith("+cpu") and binder["torchvision"].endswith("+cpu")
     assert other == ["--extra-index-url https://download.pytorch.org/whl/cpu"]
     # What the chapters import at run time, with the notebooks' kernel:
-    assert {"torch", "torchvision", "numpy", "bokeh", "tqdm", "ipykernel", "threadpoolctl"} <= set(binder)
+    assert {"torch", "torchvision", "numpy", "bokeh", "tqdm", "ipykernel", "threadpoolctl"} <= set(
+        binder
+    )
 
 
 def test_binder_installs_nothing_a_reader_does_not_need():
@@ -65,10 +67,17 @@ def test_binder_python_is_the_projects():
 
 
 @pytest.mark.venv
-def test_post_build_installs_the_package_editable_and_downloads_mnist(tmp_path, mnist_root_for_torchvision):
+def test_post_build_installs_the_package_editable_and_downloads_mnist(
+    tmp_path, mnist_root_for_torchvision
+):
     """Run binder/postBuild in a fresh environment, on a copy of the repository, with the download
     pointed at a local mirror of the real MNIST files; then import the package and look in the cache."""
-    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, check=True).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
     copy = tmp_path / "repo"
     for name in filter(None, tracked.decode().split("\0")):
         if name.startswith("book/") and name.endswith(".ipynb"):
@@ -82,31 +91,50 @@ def test_post_build_installs_the_package_editable_and_downloads_mnist(tmp_path, 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     Path(site, "parent_env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     for path in (mnist_root_for_torchvision / "MNIST" / "raw").iterdir():
         (mirror / f"{path.name}.gz").write_bytes(gzip.compress(path.read_bytes()))
     env = {key: value for key, value in os.environ.items() if key != "CNN_TUTORIAL_DATA"}
-    env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}", XDG_CACHE_HOME=str(tmp_path / "cache"),
-               CNN_TUTORIAL_MNIST_URL=mirror.as_uri(), PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0",
-               HOME=str(tmp_path / "home"))
-    result = subprocess.run(["bash", str(copy / "binder" / "postBuild")], env=env, capture_output=True,
-                            text=True, timeout=300)
+    env.update(
+        PATH=f"{venv / 'bin'}{os.pathsep}{env['PATH']}",
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        CNN_TUTORIAL_MNIST_URL=mirror.as_uri(),
+        PIP_NO_INDEX="1",
+        PIP_NO_BUILD_ISOLATION="0",
+        HOME=str(tmp_path / "home"),
+    )
+    result = subprocess.run(
+        ["bash", str(copy / "binder" / "postBuild")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     # The package imports from the copy (an edit there takes effect), and loads MNIST from the cache
     # without a network or CNN_TUTORIAL_DATA.
-    check = ("import cnn_tutorial, cnn_tutorial.data as d; print(cnn_tutorial.__file__); "
-             "print(d.resolve_root()); print(len(d.load_mnist('test', download=False)[0]))")
-    out = subprocess.run([python, "-c", check], env=env, capture_output=True, text=True, cwd=tmp_path)
+    check = (
+        "import cnn_tutorial, cnn_tutorial.data as d; print(cnn_tutorial.__file__); "
+        "print(d.resolve_root()); print(len(d.load_mnist('test', download=False)[0]))"
+    )
+    out = subprocess.run(
+        [python, "-c", check], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     package_file, root, test_images = out.stdout.split()
     assert Path(package_file).resolve().is_relative_to(copy.resolve())
     assert Path(root) == tmp_path / "cache" / "cnn_tutorial" and test_images == "10000"
-    assert sorted(p.name for p in (Path(root) / "MNIST" / "raw").iterdir() if not p.name.endswith(".gz")) == \
-        sorted(p.name for p in (mnist_root_for_torchvision / "MNIST" / "raw").iterdir())
+    assert sorted(
+        p.name for p in (Path(root) / "MNIST" / "raw").iterdir() if not p.name.endswith(".gz")
+    ) == sorted(p.name for p in (mnist_root_for_torchvision / "MNIST" / "raw").iterdir())
 
 
 @pytest.mark.parametrize("stray", ["setup.py", "environment.yml", "Pipfile"])

@@ -240,7 +240,9 @@ def records(browser, book_url) -> dict[str, PageRecord]:
         _watch(page, record)
         page.goto(f"{book_url}{name}.html", wait_until="networkidle")
         try:
-            page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+            page.wait_for_function(
+                f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS
+            )
         except PlaywrightTimeout:
             pass  # recorded below; test_bokeh_plots_drew says which figure
         record.plots = page.evaluate(PLOTS_JS)
@@ -249,10 +251,14 @@ def records(browser, book_url) -> dict[str, PageRecord]:
         page.close()
 
         phone = browser.new_page(viewport=PHONE, has_touch=True, is_mobile=True)
-        phone.add_init_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
+        phone.add_init_script(
+            "localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');"
+        )
         phone.goto(f"{book_url}{name}.html", wait_until="networkidle")
         try:
-            phone.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+            phone.wait_for_function(
+                f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS
+            )
         except PlaywrightTimeout:
             pass
         record.phone_view = phone.evaluate(PHONE_VIEW_JS)
@@ -273,7 +279,7 @@ class _Anchors(HTMLParser):
                 self.ids.add(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fetch_anchors(url: str) -> set[str] | str:
     """The anchor ids of the page at ``url``, or an error message if it cannot be fetched."""
     try:
@@ -327,7 +333,9 @@ def test_no_visible_cell_only_asserts(records, page):
 @pytest.mark.parametrize("page", PAGES)
 def test_every_figure_has_a_text_alternative(records, page):
     figures = records[page].reader_view["figures"]
-    assert [figure for figure in figures if figure["role"] != "figure" or len(figure["alt"]) < 20] == []
+    assert [
+        figure for figure in figures if figure["role"] != "figure" or len(figure["alt"]) < 20
+    ] == []
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -366,8 +374,11 @@ def test_chapter_has_exercises_with_folded_solutions(records, page):
 @pytest.mark.parametrize("theme, dark", [("light", False), ("dark", True)])
 @pytest.mark.parametrize(
     "chapter, selector",
-    [("backprop", ".cnn-tutorial-bokeh"), ("distributed", "img.cnn-tutorial-diagram:visible"),
-     ("backprop", "figure.cnn-tutorial-diagram")],
+    [
+        ("backprop", ".cnn-tutorial-bokeh"),
+        ("distributed", "img.cnn-tutorial-diagram:visible"),
+        ("backprop", "figure.cnn-tutorial-diagram"),
+    ],
     ids=["Bokeh figure", "SVG diagram", "inline SVG diagram"],
 )
 def test_figures_follow_the_theme(browser, book_url, theme, dark, chapter, selector):
@@ -376,7 +387,9 @@ def test_figures_follow_the_theme(browser, book_url, theme, dark, chapter, selec
     from PIL import Image, ImageStat
 
     page = browser.new_page(viewport=VIEWPORT)
-    page.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
+    page.add_init_script(
+        f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');"
+    )
     page.goto(f"{book_url}book/{chapter}.html", wait_until="networkidle")
     page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
     assert page.evaluate("document.documentElement.dataset.theme") == theme
@@ -431,7 +444,9 @@ def test_the_convolution_slider_moves_the_window_in_the_book(browser, book_url):
     handle.focus()
     for _ in range(3):
         page.keyboard.press("ArrowLeft")
-    page.wait_for_function(f"() => ({EXPLORER_STATE_JS})().value == {before['value'] - 3}", timeout=10_000)
+    page.wait_for_function(
+        f"() => ({EXPLORER_STATE_JS})().value == {before['value'] - 3}", timeout=10_000
+    )
     after = page.evaluate(EXPLORER_STATE_JS)
     page.close()
     assert before["shown"] == before["value"] + 1  # the output filled in up to the window
@@ -446,10 +461,14 @@ def test_hovering_a_pooled_cell_traces_its_winner_in_the_book(browser, book_url)
     for row, col in [(1, 2), (3, 0)]:
         x, y = page.evaluate(POOL_CELL_JS, [row, col])
         page.mouse.move(x, y)
-        page.wait_for_function(f"() => ({POOL_STATE_JS})().index == {row * 4 + col}", timeout=10_000)
+        page.wait_for_function(
+            f"() => ({POOL_STATE_JS})().index == {row * 4 + col}", timeout=10_000
+        )
         states.append(page.evaluate(POOL_STATE_JS))
     page.close()
-    assert states[0]["readout"].startswith("out[1, 2]") and states[1]["readout"].startswith("out[3, 0]")
+    assert states[0]["readout"].startswith("out[1, 2]") and states[1]["readout"].startswith(
+        "out[3, 0]"
+    )
     assert states[0]["winner"] != states[1]["winner"]
     assert record.console_errors == []
 
@@ -526,7 +545,9 @@ def test_show_fetches_bokehjs_in_a_live_notebook(browser):
         plots.append(column(plot, Slider(start=0, end=1, value=0.5, step=0.1)))  # + bokeh-widgets
     page, errors, fetched = open_notebook_page(browser, "".join(map(figure_html, plots)))
     try:
-        page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+        page.wait_for_function(
+            f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS
+        )
     except PlaywrightTimeout:
         pass  # reported by the asserts below
     drawn = [plot["drawn"] for plot in page.evaluate(PLOTS_JS)]
@@ -582,9 +603,13 @@ def test_a_diverging_figure_keeps_its_colours_in_the_dark_theme(browser, book_ur
     shots = {}
     for theme in ("light", "dark"):
         page = browser.new_page(viewport=VIEWPORT)
-        page.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
+        page.add_init_script(
+            f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');"
+        )
         page.goto(f"{book_url}book/forward_ops.html", wait_until="networkidle")
-        page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+        page.wait_for_function(
+            f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS
+        )
         clip = page.evaluate(DIVERGING_IMAGE_JS)
         assert clip is not None and clip["width"] > 20 and clip["height"] > 20
         page.wait_for_timeout(300)
@@ -599,12 +624,16 @@ def test_a_diverging_figure_keeps_its_colours_in_the_dark_theme(browser, book_ur
 def test_the_book_explorers_answer_a_touch_on_a_phone(browser, book_url):
     """On a 390 px touch screen: tapping a unit of the receptive-field explorer (forward chapter) and
     a pixel of the convolution-backward explorer (backprop) changes what they show."""
-    readouts = {"forward_ops": ("rf_readout", "rf_conv1", 3, 3, "(3, 3)"),
-                "backprop": ("bwd_readout", "bwd_dy", 2, 1, "dy[2, 1]")}
+    readouts = {
+        "forward_ops": ("rf_readout", "rf_conv1", 3, 3, "(3, 3)"),
+        "backprop": ("bwd_readout", "bwd_dy", 2, 1, "dy[2, 1]"),
+    }
     for chapter, (readout, plot, row, col, picked) in readouts.items():
         page = browser.new_page(viewport=PHONE, has_touch=True, is_mobile=True)
         page.goto(f"{book_url}book/{chapter}.html", wait_until="networkidle")
-        page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+        page.wait_for_function(
+            f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS
+        )
         find = f"({FIND_MODEL_JS})"
         before = page.evaluate(f"() => {find}({readout!r}).text")
         point = page.evaluate(f"""() => {{
@@ -630,6 +659,8 @@ def test_tapping_a_pooled_cell_traces_its_winner_on_a_phone(browser, book_url):
         page.evaluate(POOL_CELL_JS, [row, col])  # scrolls the explorer into view
         page.wait_for_timeout(400)  # two taps within 300 ms are a double tap
         page.touchscreen.tap(*page.evaluate(POOL_CELL_JS, [row, col]))
-        page.wait_for_function(f"() => ({POOL_STATE_JS})().index == {row * 4 + col}", timeout=10_000)
+        page.wait_for_function(
+            f"() => ({POOL_STATE_JS})().index == {row * 4 + col}", timeout=10_000
+        )
         assert page.evaluate(POOL_STATE_JS)["readout"].startswith(f"out[{row}, {col}]")
     page.close()

@@ -20,7 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_chapters_come_in_the_order_of_the_table_of_contents():
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    names = [entry["file"] for part in toc["parts"] for entry in part["chapters"] if (REPO / f"{entry['file']}.ipynb").is_file()]
+    names = [
+        entry["file"]
+        for part in toc["parts"]
+        for entry in part["chapters"]
+        if (REPO / f"{entry['file']}.ipynb").is_file()
+    ]
     chapters = chapter_notebooks(REPO)
     assert [path.relative_to(REPO).with_suffix("").as_posix() for path in chapters] == names
     # The chapter that loads the PyTorch checkpoint comes after the one that saves it,
@@ -43,15 +48,25 @@ def test_another_cpu_takes_effect_in_a_child_process():
     here = other_cpu._report(dict(os.environ))
     assert effect["numpy SIMD dispatch in use"] == []  # baseline only
     assert all(threads == 1 for _, _, threads in effect["BLAS (library, kernel, threads)"])
-    assert [kernel for _, kernel, _ in effect["BLAS (library, kernel, threads)"]] == [env["OPENBLAS_CORETYPE"]]
+    assert [kernel for _, kernel, _ in effect["BLAS (library, kernel, threads)"]] == [
+        env["OPENBLAS_CORETYPE"]
+    ]
     assert effect["BLAS (library, kernel, threads)"] != here["BLAS (library, kernel, threads)"]
     assert effect["torch CPU capability"] == "DEFAULT" and effect["torch threads"] == 1
 
 
 def test_other_cpu_runs_the_command_with_that_environment():
-    command = [sys.executable, "-m", "scripts.other_cpu", sys.executable, "-c",
-               "import os; print('threads', os.environ['OPENBLAS_NUM_THREADS'])"]
-    result = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120, cwd=REPO)
+    command = [
+        sys.executable,
+        "-m",
+        "scripts.other_cpu",
+        sys.executable,
+        "-c",
+        "import os; print('threads', os.environ['OPENBLAS_NUM_THREADS'])",
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, check=True, timeout=120, cwd=REPO
+    )
     assert result.stdout.splitlines()[0].startswith("as another CPU:")
     assert result.stdout.splitlines()[-1] == "threads 1"
 
@@ -69,9 +84,15 @@ def _notebook(path: Path, outputs: list[str], ignored: int | None = None) -> Pat
 
 
 def test_compare_outputs_finds_what_nbval_would_fail_on(tmp_path, capsys):
-    stored = _notebook(tmp_path / "stored.ipynb", ["shape (2, 3)\n", "loss 0.1497\n", "took 43 s\n"], ignored=2)
-    same = _notebook(tmp_path / "same.ipynb", ["shape (2, 3)\n", "loss 0.1497\n", "took 39 s\n"], ignored=2)
-    moved = _notebook(tmp_path / "moved.ipynb", ["shape (2, 3)\n", "loss 0.1500\n", "took 39 s\n"], ignored=2)
+    stored = _notebook(
+        tmp_path / "stored.ipynb", ["shape (2, 3)\n", "loss 0.1497\n", "took 43 s\n"], ignored=2
+    )
+    same = _notebook(
+        tmp_path / "same.ipynb", ["shape (2, 3)\n", "loss 0.1497\n", "took 39 s\n"], ignored=2
+    )
+    moved = _notebook(
+        tmp_path / "moved.ipynb", ["shape (2, 3)\n", "loss 0.1500\n", "took 39 s\n"], ignored=2
+    )
     assert compare_outputs.main([str(stored), str(same)]) == 0
     assert "cell   3 (print(2)): not compared" in capsys.readouterr().out
     assert compare_outputs.main([str(stored), str(moved)]) == 1
@@ -82,7 +103,9 @@ def test_compare_outputs_finds_what_nbval_would_fail_on(tmp_path, capsys):
 def test_compare_outputs_joins_split_streams_as_nbval_does(tmp_path):
     stored = _notebook(tmp_path / "stored.ipynb", ["a\nb\n"])
     split = nbformat.read(stored, as_version=4)
-    split.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in ("a\n", "b\n")]
+    split.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text=text) for text in ("a\n", "b\n")
+    ]
     nbformat.write(split, tmp_path / "split.ipynb")
     assert compare_outputs.main([str(stored), str(tmp_path / "split.ipynb")]) == 0
 
@@ -92,10 +115,18 @@ def test_stored_chapters_tag_every_assertion_cell_and_no_timing_is_asserted():
         notebook = json.loads(path.read_text())
         for cell in notebook["cells"]:
             source = "".join(cell["source"])
-            if cell["cell_type"] == "code" and source.lstrip().startswith(("assert", "#")) and "assert" in source:
+            if (
+                cell["cell_type"] == "code"
+                and source.lstrip().startswith(("assert", "#"))
+                and "assert" in source
+            ):
                 tags = cell["metadata"].get("tags", [])
-                assert "remove-cell" in tags, f"{path.name}: an assertion cell readers would see:\n{source}"
-                assert "seconds" not in source and "_ms" not in source, f"{path.name}: a timing is asserted:\n{source}"
+                assert "remove-cell" in tags, (
+                    f"{path.name}: an assertion cell readers would see:\n{source}"
+                )
+                assert "seconds" not in source and "_ms" not in source, (
+                    f"{path.name}: a timing is asserted:\n{source}"
+                )
 
 
 def test_every_chapter_installs_the_package_on_colab_and_only_there(monkeypatch):
@@ -108,15 +139,25 @@ def test_every_chapter_installs_the_package_on_colab_and_only_there(monkeypatch)
     source = colab_cell.cell_source()
     config = yaml.safe_load((REPO / "_config.yml").read_text())["repository"]
     # Elsewhere: nothing printed, nothing installed.
-    quiet = subprocess.run([sys.executable, "-c", source], capture_output=True, text=True, check=True)
+    quiet = subprocess.run(
+        [sys.executable, "-c", source], capture_output=True, text=True, check=True
+    )
     assert quiet.stdout == quiet.stderr == ""
     # On Colab: pip installs the package from the repository and branch of _config.yml.
     calls = []
     monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     monkeypatch.setattr(subprocess_module, "run", lambda command, check: calls.append(command))
     exec(compile(source, "colab-install", "exec"), {})
-    assert calls == [[sys.executable, "-m", "pip", "install", "--quiet",
-                      f"cnn_tutorial @ git+{config['url']}@{config['branch']}"]]
+    assert calls == [
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            f"cnn_tutorial @ git+{config['url']}@{config['branch']}",
+        ]
+    ]
 
 
 def test_measure_spread_runs_each_seed_and_setting_and_writes_every_run(tmp_path, capsys):
@@ -126,11 +167,16 @@ def test_measure_spread_runs_each_seed_and_setting_and_writes_every_run(tmp_path
 
     calls = []
 
-    def fake_runner(framework, env, seed):  # no training: results that move with the seed and setting
+    def fake_runner(
+        framework, env, seed
+    ):  # no training: results that move with the seed and setting
         calls.append((framework, env.get("OMP_NUM_THREADS"), seed))
         one_thread = env.get("OMP_NUM_THREADS") == "1"
-        return {"validation accuracy %": [98.0 + seed / 10, 99.0 - one_thread / 10],
-                "test accuracy %": 99.0 + seed / 100, "misclassified": 100 - seed + one_thread}
+        return {
+            "validation accuracy %": [98.0 + seed / 10, 99.0 - one_thread / 10],
+            "test accuracy %": 99.0 + seed / 100,
+            "misclassified": 100 - seed + one_thread,
+        }
 
     out = tmp_path / "results" / "spread.json"
     argv = ["numpy", "--seeds", "0", "1", "2", "--settings", "1 thread", "--json", str(out)]
@@ -141,15 +187,26 @@ def test_measure_spread_runs_each_seed_and_setting_and_writes_every_run(tmp_path
     assert set(record) == {"command", "date", "machine", "runs"}
     assert record["command"] == "python -m scripts.measure_spread " + shlex.join(argv)
     assert [(run["setting"], run["seed"]) for run in record["runs"]] == [
-        ("as configured", 0), ("as configured", 1), ("as configured", 2), ("1 thread", 0)]
-    assert record["runs"][2]["results"] == {"validation accuracy %": [98.2, 99.0], "test accuracy %": 99.02,
-                                            "misclassified": 98}
+        ("as configured", 0),
+        ("as configured", 1),
+        ("as configured", 2),
+        ("1 thread", 0),
+    ]
+    assert record["runs"][2]["results"] == {
+        "validation accuracy %": [98.2, 99.0],
+        "test accuracy %": 99.02,
+        "misclassified": 98,
+    }
     printed = capsys.readouterr().out
     assert "misclassified: all runs 2.0; across seeds 2.0; across settings 1.0" in printed
     assert "validation accuracy %: all runs [0.2, 0.1]" in printed
     # The chapter's call with the seed swapped in, and nothing else changed.
-    assert measure_spread.call("torch", 3) == measure_spread.RUNS["torch"].replace("seed=0", "seed=3")
-    assert "seed=3" in measure_spread.call("torch", 3) and "seed=0" not in measure_spread.call("torch", 3)
+    assert measure_spread.call("torch", 3) == measure_spread.RUNS["torch"].replace(
+        "seed=0", "seed=3"
+    )
+    assert "seed=3" in measure_spread.call("torch", 3) and "seed=0" not in measure_spread.call(
+        "torch", 3
+    )
 
 
 def test_measure_spread_keeps_every_finished_run_when_a_later_one_fails(tmp_path):
@@ -169,13 +226,20 @@ def test_measure_spread_keeps_every_finished_run_when_a_later_one_fails(tmp_path
     assert [run["seed"] for run in json.loads(out.read_text())["runs"]] == [0]
     # --resume keeps that run and runs only the rest; it refuses another command's file.
     seeds = []
-    measure_spread.main(argv + ["--resume"], runner=lambda framework, env, seed: seeds.append(seed) or {"test accuracy %": 99.0})
+    measure_spread.main(
+        argv + ["--resume"],
+        runner=lambda framework, env, seed: seeds.append(seed) or {"test accuracy %": 99.0},
+    )
     assert seeds == [1, 2]
     assert [run["seed"] for run in json.loads(out.read_text())["runs"]] == [0, 1, 2]
     with pytest.raises(SystemExit):
-        measure_spread.main(["torch", "--seeds", "5", "--json", str(out), "--resume"], runner=failing_runner)
+        measure_spread.main(
+            ["torch", "--seeds", "5", "--json", str(out), "--resume"], runner=failing_runner
+        )
     # Without the new options: every setting once, with seed 0, as before.
-    assert measure_spread.plan(None, None, [0]) == [(name, 0) for name in measure_spread.settings_names()]
+    assert measure_spread.plan(None, None, [0]) == [
+        (name, 0) for name in measure_spread.settings_names()
+    ]
 
 
 def test_chapter_resources_counts_the_processes_a_chapter_starts(tmp_path):
@@ -183,14 +247,18 @@ def test_chapter_resources_counts_the_processes_a_chapter_starts(tmp_path):
 
     # A child that holds 300 MB for a second, then ends: the kernel alone never holds it.
     child = "import time; block = b'x' * (300 * 2**20); time.sleep(1.5)"
-    cells = [nbformat.v4.new_code_cell("import subprocess, sys"),
-             nbformat.v4.new_code_cell(f"subprocess.run([sys.executable, '-c', {child!r}], check=True)")]
+    cells = [
+        nbformat.v4.new_code_cell("import subprocess, sys"),
+        nbformat.v4.new_code_cell(f"subprocess.run([sys.executable, '-c', {child!r}], check=True)"),
+    ]
     path = tmp_path / "child.ipynb"
     nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     client, _, error = chapter_resources.run_chapter(path, interval=0.05)
     assert error == ""
     assert client.peak_mb > client.kernel_peak_mb + 250
-    assert client.sampler.peak_pss_mb > 250  # the child's private pages count in the proportional sum too
+    assert (
+        client.sampler.peak_pss_mb > 250
+    )  # the child's private pages count in the proportional sum too
     assert client.peak_raised[-1][1].startswith("subprocess.run(")
     # A chapter that fails is reported, with its peak up to the failing cell.
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), path)

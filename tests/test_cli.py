@@ -19,19 +19,40 @@ LAST_LINE = re.compile(r"test accuracy: \d{1,3}\.\d\d %")
 def test_train_torch_end_to_end(tmp_path, mnist_root):
     root = mnist_root
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "cnn_tutorial", "train", "--framework", "torch", "--epochs", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "cnn_tutorial",
+        "train",
+        "--framework",
+        "torch",
+        "--epochs",
+        "1",
+    ]
     command += ["--limit", "500", "--device", "cpu", "--out", str(out), "--no-download"]
     result = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, DATA_ENV_VAR: str(root)}, timeout=300
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, DATA_ENV_VAR: str(root)},
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert LAST_LINE.fullmatch(lines[-1]), lines[-1]
     assert "epoch 1" in result.stdout
     # The model, its history, and the training state to go on from (Adam's moments, the epoch).
-    assert sorted(p.name for p in out.iterdir()) == ["conv_net_model.ckpt", "history.json", "training_state.pt"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "conv_net_model.ckpt",
+        "history.json",
+        "training_state.pt",
+    ]
     history = History.load(out / "history.json")
-    assert history.framework == "torch" and history.steps_per_epoch == 5 and len(history.step_loss) == 5
+    assert (
+        history.framework == "torch"
+        and history.steps_per_epoch == 5
+        and len(history.step_loss) == 5
+    )
     assert history.config["train_limit"] == 500 and history.config["device"] == "cpu"
     assert lines[-1] == f"test accuracy: {100 * history.test_accuracy:.2f} %"
     # The trained model is better than chance after five steps.
@@ -46,12 +67,18 @@ def test_train_torch_end_to_end(tmp_path, mnist_root):
     assert record["epoch_validation_accuracy"] == history.epoch_validation_accuracy
     # Validation results per epoch (5,000 held-out images), the test set once at the end.
     assert history.config["validation_size"] == 5000 and len(history.epoch_validation_accuracy) == 1
-    assert f"validation accuracy {100 * history.epoch_validation_accuracy[0]:.2f} %" in result.stdout
+    assert (
+        f"validation accuracy {100 * history.epoch_validation_accuracy[0]:.2f} %" in result.stdout
+    )
 
     # --resume goes on from the state the run left, here for a second epoch.
     command[command.index("--epochs") + 1] = "2"
     result = subprocess.run(
-        command + ["--resume"], capture_output=True, text=True, env={**os.environ, DATA_ENV_VAR: str(root)}, timeout=300
+        command + ["--resume"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, DATA_ENV_VAR: str(root)},
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert f"resuming from {out / 'training_state.pt'}" in result.stdout
@@ -68,8 +95,10 @@ def test_train_numpy_passes_its_defaults_and_writes_its_files(tmp_path, capsys, 
     def fake_train_numpy(**kwargs):
         calls.append(kwargs)
         history = History(framework="numpy", steps_per_epoch=2, seconds=1.0)
-        for losses, accuracies, validation in [([2.3, 1.0], [0.1, 0.5], (0.3, 0.9)),
-                                               ([0.5, 0.25], [0.75, 1.0], (0.04321, 0.98765))]:
+        for losses, accuracies, validation in [
+            ([2.3, 1.0], [0.1, 0.5], (0.3, 0.9)),
+            ([0.5, 0.25], [0.75, 1.0], (0.04321, 0.98765)),
+        ]:
             for loss, accuracy in zip(losses, accuracies):
                 history.record_step(loss, accuracy)
             history.record_validation(Evaluation(*validation))  # as the trainers do after an epoch
@@ -161,11 +190,23 @@ def test_missing_cuda_is_one_error_line_and_exit_1(tmp_path, capsys, monkeypatch
         (["train", "--framework", "torch", "--out", "x", "--device", "tpu"], "--device"),
         (["train", "--framework", "numpy", "--out", "x", "--device", "cpu"], "torch only"),
         (["train", "--framework", "torch", "--out", "x", "--schedule", "step"], "numpy only"),
-        (["train", "--framework", "torch", "--out", "x", "--workers", "2"], "--workers applies to --framework numpy only"),
-        (["train", "--framework", "numpy", "--out", "x", "--resume"], "--resume applies to --framework torch only"),
-        (["train", "--framework", "numpy", "--out", "x", "--mixed-precision"], "--mixed-precision applies to"),
+        (
+            ["train", "--framework", "torch", "--out", "x", "--workers", "2"],
+            "--workers applies to --framework numpy only",
+        ),
+        (
+            ["train", "--framework", "numpy", "--out", "x", "--resume"],
+            "--resume applies to --framework torch only",
+        ),
+        (
+            ["train", "--framework", "numpy", "--out", "x", "--mixed-precision"],
+            "--mixed-precision applies to",
+        ),
         (["train", "--framework", "numpy", "--out", "x", "--workers", "0"], "--workers"),
-        (["train", "--framework", "numpy", "--out", "x", "--schedule", "linear"], "invalid choice: 'linear'"),
+        (
+            ["train", "--framework", "numpy", "--out", "x", "--schedule", "linear"],
+            "invalid choice: 'linear'",
+        ),
         (["fly"], "invalid choice: 'fly'"),
         ([], "COMMAND"),
     ],
@@ -196,24 +237,37 @@ def test_schedule_option_reaches_the_numpy_trainer(tmp_path, monkeypatch):
 
     def fake_train_numpy(**kwargs):
         calls.append(kwargs)
-        history = History(framework="numpy", step_loss=[1.0], step_accuracy=[0.5], epoch_validation_loss=[1.0],
-                          epoch_validation_accuracy=[0.5], test_accuracy=0.5, steps_per_epoch=1, seconds=0.1)
+        history = History(
+            framework="numpy",
+            step_loss=[1.0],
+            step_accuracy=[0.5],
+            epoch_validation_loss=[1.0],
+            epoch_validation_accuracy=[0.5],
+            test_accuracy=0.5,
+            steps_per_epoch=1,
+            seconds=0.1,
+        )
         return numpy_net.NumpyCNN.initialize(0), history
 
     monkeypatch.setattr(numpy_net, "train_numpy", fake_train_numpy)
-    assert main(["train", "--framework", "numpy", "--out", str(tmp_path), "--schedule", "step"]) == 0
+    assert (
+        main(["train", "--framework", "numpy", "--out", str(tmp_path), "--schedule", "step"]) == 0
+    )
     assert calls[0]["schedule"] == "step" and calls[0]["workers"] is None
-    assert main(["train", "--framework", "numpy", "--out", str(tmp_path / "w"), "--workers", "2"]) == 0
+    assert (
+        main(["train", "--framework", "numpy", "--out", str(tmp_path / "w"), "--workers", "2"]) == 0
+    )
     assert calls[1]["workers"] == 2
 
 
 @pytest.mark.parametrize("framework", ["numpy", "torch"])
 @pytest.mark.parametrize("damage", ["label 12", "no training images", "no test images"])
-def test_bad_data_is_one_error_line_before_training_and_leaves_nothing_behind(tmp_path, capsys, monkeypatch, framework, damage):
+def test_bad_data_is_one_error_line_before_training_and_leaves_nothing_behind(
+    tmp_path, capsys, monkeypatch, framework, damage
+):
     """Both trainers read the data through load_mnist, so both report it the same way, before training."""
     from cnn_tutorial import numpy_net
     from cnn_tutorial.pytorch import training as torch_training
-
     from tests.test_data import DAMAGED_SPLITS, write_dataset
 
     files, message = DAMAGED_SPLITS[damage]
@@ -225,21 +279,34 @@ def test_bad_data_is_one_error_line_before_training_and_leaves_nothing_behind(tm
     monkeypatch.setattr(numpy_net, "fit", no_training)
     monkeypatch.setattr(torch_training, "train_epoch", no_training)
     out = tmp_path / "runs" / "first"
-    argv = ["train", "--framework", framework, "--out", str(out), "--data-root", str(tmp_path / "data"), "--no-download"]
+    argv = [
+        "train",
+        "--framework",
+        framework,
+        "--out",
+        str(out),
+        "--data-root",
+        str(tmp_path / "data"),
+        "--no-download",
+    ]
     assert main(argv + (["--device", "cpu"] if framework == "torch" else [])) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
     assert not (tmp_path / "runs").exists()  # the folders it made are gone again
 
 
-def test_out_with_a_tilde_is_expanded_and_an_interrupted_run_removes_what_it_created(tmp_path, capsys, monkeypatch):
+def test_out_with_a_tilde_is_expanded_and_an_interrupted_run_removes_what_it_created(
+    tmp_path, capsys, monkeypatch
+):
     from cnn_tutorial import numpy_net
 
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
 
     def interrupted(**kwargs):
-        assert (tmp_path / "home" / "runs" / "a").is_dir()  # made before training, under the real home
+        assert (
+            tmp_path / "home" / "runs" / "a"
+        ).is_dir()  # made before training, under the real home
         raise KeyboardInterrupt
 
     monkeypatch.setattr(numpy_net, "train_numpy", interrupted)
@@ -278,6 +345,8 @@ def test_the_defaults_are_the_trainers_own():
 
     for framework, trainer in (("numpy", train_numpy), ("torch", train_torch)):
         signature = inspect.signature(trainer).parameters
-        assert cli.DEFAULTS[framework] == {name: signature[name].default for name in cli.DEFAULTS[framework]}
+        assert cli.DEFAULTS[framework] == {
+            name: signature[name].default for name in cli.DEFAULTS[framework]
+        }
     assert set(cli.DEFAULTS["torch"]) == {"epochs", "batch_size", "lr"}
     assert cli.DEFAULTS["numpy"]["schedule"] == "cosine"

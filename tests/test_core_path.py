@@ -35,7 +35,11 @@ def test_the_toc_has_parts_and_why_convolutions_opens_the_core_path():
     captions = [part["caption"] for part in toc["parts"]]
     assert captions[:2] == [CORE, "Going further"]
     core = [entry["file"] for entry in toc["parts"][0]["chapters"]]
-    assert core.index("book/why_convolutions") < core.index("book/forward_ops") < core.index("book/backprop")
+    assert (
+        core.index("book/why_convolutions")
+        < core.index("book/forward_ops")
+        < core.index("book/backprop")
+    )
     assert core.index("book/pytorch_convnet") + 1 == core.index("book/numpy_meets_pytorch")
 
 
@@ -62,8 +66,14 @@ def _visible_code(notebook: Path):
                 yield index, "".join(output.get("data", {}).get("text/plain", ""))
 
 
-@pytest.mark.parametrize("notebook", [p for p in core_pages() if p.suffix == ".ipynb"], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "notebook", [p for p in core_pages() if p.suffix == ".ipynb"], ids=lambda p: p.stem
+)
 def test_core_code_shows_no_speed_or_scale_out_machinery(notebook):
-    found = [(index, word) for index, text in _visible_code(notebook)
-             for word in MACHINERY if re.search(rf"\b{re.escape(word)}", text)]
+    found = [
+        (index, word)
+        for index, text in _visible_code(notebook)
+        for word in MACHINERY
+        if re.search(rf"\b{re.escape(word)}", text)
+    ]
     assert not found, f"{notebook.name}: machinery in visible code (cell, word): {found}"

@@ -83,7 +83,9 @@ def listing(folder: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
-@pytest.mark.parametrize("shape", [(5,), (4, 28, 28), (3, 2, 6)], ids=["labels", "images", "rectangular"])
+@pytest.mark.parametrize(
+    "shape", [(5,), (4, 28, 28), (3, 2, 6)], ids=["labels", "images", "rectangular"]
+)
 def test_read_idx_round_trip(tmp_path, gz, shape):
     array = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
     content = idx_bytes(array)
@@ -227,24 +229,37 @@ def test_load_mnist_corrupt_file_names_file(tmp_path):
 
 def _damaged(**replaced: bytes) -> dict[str, bytes]:
     """The synthetic files with some replaced (keyword: file name with ``-`` written as ``_``)."""
-    return synthetic_files() | {name.replace("_", "-"): content for name, content in replaced.items()}
+    return synthetic_files() | {
+        name.replace("_", "-"): content for name, content in replaced.items()
+    }
 
 
 _NO_IMAGES, _NO_LABELS = idx_bytes(np.zeros((0, 28, 28))), idx_bytes(np.zeros(0))
 
 # Damaged splits and the message each gets, on both trainers' data path (the message names the file).
 DAMAGED_SPLITS = {
-    "label 12": (_damaged(train_labels_idx1_ubyte=idx_bytes(np.array([3, 12, 0, 1, 2, 3, 4]))),
-                 "train-labels-idx1-ubyte: labels must be digits 0..9, found 12 at index 1"),
-    "count mismatch": (_damaged(train_labels_idx1_ubyte=idx_bytes(np.arange(6))), "holds 7 images but"),
-    "truncated": (_damaged(train_images_idx3_ubyte=synthetic_files()["train-images-idx3-ubyte"][:-100]),
-                  "train-images-idx3-ubyte: truncated"),
+    "label 12": (
+        _damaged(train_labels_idx1_ubyte=idx_bytes(np.array([3, 12, 0, 1, 2, 3, 4]))),
+        "train-labels-idx1-ubyte: labels must be digits 0..9, found 12 at index 1",
+    ),
+    "count mismatch": (
+        _damaged(train_labels_idx1_ubyte=idx_bytes(np.arange(6))),
+        "holds 7 images but",
+    ),
+    "truncated": (
+        _damaged(train_images_idx3_ubyte=synthetic_files()["train-images-idx3-ubyte"][:-100]),
+        "train-images-idx3-ubyte: truncated",
+    ),
     # Before: 0 training images trained nothing, saved an untrained model, then hit ZeroDivisionError;
     # an empty test set failed with "need at least one array to concatenate" after the whole training.
-    "no training images": (_damaged(train_images_idx3_ubyte=_NO_IMAGES, train_labels_idx1_ubyte=_NO_LABELS),
-                           "train-images-idx3-ubyte holds no images"),
-    "no test images": (_damaged(t10k_images_idx3_ubyte=_NO_IMAGES, t10k_labels_idx1_ubyte=_NO_LABELS),
-                       "t10k-images-idx3-ubyte holds no images"),
+    "no training images": (
+        _damaged(train_images_idx3_ubyte=_NO_IMAGES, train_labels_idx1_ubyte=_NO_LABELS),
+        "train-images-idx3-ubyte holds no images",
+    ),
+    "no test images": (
+        _damaged(t10k_images_idx3_ubyte=_NO_IMAGES, t10k_labels_idx1_ubyte=_NO_LABELS),
+        "t10k-images-idx3-ubyte holds no images",
+    ),
 }
 
 
@@ -262,7 +277,10 @@ def test_load_mnist_refuses_a_split_without_images(tmp_path, case):
     "header, words",
     [
         (b"", ["magic number 0x00000000"]),  # a file of zeros named like the training images
-        (struct.pack(">4I", 0x0803, 100_000, 1000, 1000), ["declares", "(100000, 1000, 1000)", "93.1 GiB", "MAX_ARRAY_BYTES"]),
+        (
+            struct.pack(">4I", 0x0803, 100_000, 1000, 1000),
+            ["declares", "(100000, 1000, 1000)", "93.1 GiB", "MAX_ARRAY_BYTES"],
+        ),
     ],
     ids=["zeros", "huge header"],
 )
@@ -375,7 +393,9 @@ def test_the_mirror_can_be_replaced_by_an_environment_variable(tmp_path, monkeyp
     raw_dir = data.download_mnist(tmp_path, timeout=1)
     assert len(fetched) == 4
     assert all(url.startswith("https://mirror.example.org/mnist/") for url in fetched)
-    np.testing.assert_array_equal(read_idx(raw_dir / "t10k-labels-idx1-ubyte"), SYNTHETIC["test"][1])
+    np.testing.assert_array_equal(
+        read_idx(raw_dir / "t10k-labels-idx1-ubyte"), SYNTHETIC["test"][1]
+    )
 
 
 def test_only_the_live_mirror_is_tried():
@@ -390,21 +410,28 @@ def test_a_differently_compressed_copy_passes_by_its_content(tmp_path, monkeypat
         monkeypatch.setitem(data.MNIST_MD5, f"{name}.gz", "0" * 32)
         monkeypatch.setitem(data.MNIST_CONTENT_MD5, name, hashlib.md5(content).hexdigest())
     data.download_mnist(tmp_path)
-    np.testing.assert_array_equal(read_idx(tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte"),
-                                  SYNTHETIC["train"][1])
+    np.testing.assert_array_equal(
+        read_idx(tmp_path / "MNIST" / "raw" / "train-labels-idx1-ubyte"), SYNTHETIC["train"][1]
+    )
 
 
-def test_a_local_mirror_of_the_real_files_is_accepted(tmp_path, monkeypatch, mnist_root_for_torchvision):
+def test_a_local_mirror_of_the_real_files_is_accepted(
+    tmp_path, monkeypatch, mnist_root_for_torchvision
+):
     """A file:// mirror holding gzipped copies of the real files (compressed here, so their .gz MD5s
     differ from torchvision's): the real files' content MD5s accept them."""
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     for name in ALL_NAMES:
-        (mirror / f"{name}.gz").write_bytes(gzip.compress((mnist_root_for_torchvision / "MNIST" / "raw" / name).read_bytes()))
+        (mirror / f"{name}.gz").write_bytes(
+            gzip.compress((mnist_root_for_torchvision / "MNIST" / "raw" / name).read_bytes())
+        )
     monkeypatch.setenv(data.MIRROR_ENV_VAR, mirror.as_uri())
     raw_dir = data.download_mnist(tmp_path / "root")
     for name in ALL_NAMES:
-        assert (raw_dir / name).read_bytes() == (mnist_root_for_torchvision / "MNIST" / "raw" / name).read_bytes()
+        assert (raw_dir / name).read_bytes() == (
+            mnist_root_for_torchvision / "MNIST" / "raw" / name
+        ).read_bytes()
 
 
 def test_download_skips_present_files(tmp_path, monkeypatch):
@@ -412,7 +439,9 @@ def test_download_skips_present_files(tmp_path, monkeypatch):
     write_dataset(tmp_path, files={name: files[name] for name in MNIST_FILES["train"]})
     fetched = serve(files, monkeypatch)
     data.download_mnist(tmp_path)
-    assert [url.rsplit("/", 1)[1] for url in fetched] == [f"{name}.gz" for name in MNIST_FILES["test"]]
+    assert [url.rsplit("/", 1)[1] for url in fetched] == [
+        f"{name}.gz" for name in MNIST_FILES["test"]
+    ]
 
 
 def test_md5_mismatch_raises_and_leaves_nothing(tmp_path, monkeypatch):
@@ -430,7 +459,9 @@ def test_md5_mismatch_raises_and_leaves_nothing(tmp_path, monkeypatch):
 
 def test_data_module_does_not_import_torch():
     code = "import sys, cnn_tutorial.data; assert 'torch' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+    subprocess.run(
+        [sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1]
+    )
 
 
 # --- resolve_root -----------------------------------------------------------------------------------
@@ -494,10 +525,15 @@ def test_real_splits_hold_out_the_same_5000_training_images_in_every_run(real_tr
     train, validation, test = load_mnist_splits(root=mnist_root, download=False)
     assert [len(images) for images, _ in (train, validation, test)] == [55_000, 5_000, 10_000]
     again = load_mnist_splits(root=mnist_root, download=False, train_limit=100)
-    assert np.array_equal(again[1][0], validation[0])  # a train_limit does not move the validation set
+    assert np.array_equal(
+        again[1][0], validation[0]
+    )  # a train_limit does not move the validation set
     assert np.array_equal(again[0][0], train[0][:100])
     # Every digit is held out in about its share (10 %, +-2 points, of 5,000 images).
-    assert np.all(np.abs(np.bincount(validation[1], minlength=10) / 5_000 - np.array(TRAIN_COUNTS) / 60_000) < 0.02)
+    assert np.all(
+        np.abs(np.bincount(validation[1], minlength=10) / 5_000 - np.array(TRAIN_COUNTS) / 60_000)
+        < 0.02
+    )
 
 
 # --- the validation split ---------------------------------------------------------------------------
@@ -510,7 +546,9 @@ def test_split_validation_is_a_seeded_partition_in_the_original_order():
     assert len(train_x) == 80 and len(val_x) == 20
     assert np.array_equal(np.sort(np.concatenate([train_x, val_x])), images)  # every image once
     assert np.all(np.diff(train_x) > 0) and np.all(np.diff(val_x) > 0)  # original order kept
-    assert np.array_equal(train_y, (train_x // 10) % 10) and np.array_equal(val_y, (val_x // 10) % 10)
+    assert np.array_equal(train_y, (train_x // 10) % 10) and np.array_equal(
+        val_y, (val_x // 10) % 10
+    )
     (_, _), (same, _) = split_validation(images, labels, size=20)
     (_, _), (other, _) = split_validation(images, labels, size=20, seed=1)
     assert np.array_equal(same, val_x) and not np.array_equal(other, val_x)
@@ -519,8 +557,11 @@ def test_split_validation_is_a_seeded_partition_in_the_original_order():
 
 @pytest.mark.parametrize(
     "size, error, match",
-    [(0, ValueError, "validation_size must be >= 1"), (10, ValueError, "less than the 10 training images"),
-     (2.5, TypeError, "validation_size")],
+    [
+        (0, ValueError, "validation_size must be >= 1"),
+        (10, ValueError, "less than the 10 training images"),
+        (2.5, TypeError, "validation_size"),
+    ],
 )
 def test_split_validation_rejects_bad_sizes(size, error, match):
     with pytest.raises(error, match=match):
@@ -535,7 +576,9 @@ def test_split_validation_rejects_mismatched_lengths():
 # --- pixel_statistics -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("shape, chunk", [((7, 5, 3), 1), ((7, 5, 3), 3), ((7, 5, 3), 100), ((1, 1), 1)])
+@pytest.mark.parametrize(
+    "shape, chunk", [((7, 5, 3), 1), ((7, 5, 3), 3), ((7, 5, 3), 100), ((1, 1), 1)]
+)
 def test_pixel_statistics_equal_numpys_mean_and_std(shape, chunk):
     images = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
     mean, std = pixel_statistics(images, chunk=chunk)
@@ -549,12 +592,15 @@ def test_real_mnist_pixel_statistics_are_the_normalisation_constants(real_train)
     assert round(mean, 4) == MNIST_MEAN and round(std, 4) == MNIST_STD
 
 
-@pytest.mark.parametrize("images, chunk, error, match", [
-    (np.zeros((2, 3), dtype=np.float32), 1000, TypeError, "uint8"),
-    (np.zeros((0, 3), dtype=np.uint8), 1000, ValueError, "N >= 1"),
-    (np.uint8(3), 1000, ValueError, "shape"),
-    (np.zeros((2, 3), dtype=np.uint8), 0, ValueError, "chunk"),
-])
+@pytest.mark.parametrize(
+    "images, chunk, error, match",
+    [
+        (np.zeros((2, 3), dtype=np.float32), 1000, TypeError, "uint8"),
+        (np.zeros((0, 3), dtype=np.uint8), 1000, ValueError, "N >= 1"),
+        (np.uint8(3), 1000, ValueError, "shape"),
+        (np.zeros((2, 3), dtype=np.uint8), 0, ValueError, "chunk"),
+    ],
+)
 def test_pixel_statistics_refuse_bad_input(images, chunk, error, match):
     with pytest.raises(error, match=match):
         pixel_statistics(images, chunk=chunk)
@@ -645,7 +691,14 @@ def test_minibatches_length_mismatch():
 
 @pytest.mark.parametrize(
     "n, batch_size, drop_last, expected",
-    [(0, 4, False, 0), (8, 4, False, 2), (9, 4, False, 3), (9, 4, True, 2), (3, 4, True, 0), (60000, 32, False, 1875)],
+    [
+        (0, 4, False, 0),
+        (8, 4, False, 2),
+        (9, 4, False, 3),
+        (9, 4, True, 2),
+        (3, 4, True, 0),
+        (60000, 32, False, 1875),
+    ],
 )
 def test_num_batches(n, batch_size, drop_last, expected):
     assert num_batches(n, batch_size, drop_last) == expected

@@ -24,7 +24,11 @@ def _float64(net):
 def test_shapes_and_initialisation():
     net = MLP(hidden=100, seed=3)
     assert {name: value.shape for name, value in net.params.items()} == {
-        "A1": (100, 784), "b1": (100,), "A2": (10, 100), "b2": (10,)}
+        "A1": (100, 784),
+        "b1": (100,),
+        "A2": (10, 100),
+        "b2": (10,),
+    }
     assert all(value.dtype == np.float32 for value in net.params.values())
     assert net.params["A1"].std() == pytest.approx(np.sqrt(2 / 784), rel=0.05)
     assert net.params["A2"].std() == pytest.approx(np.sqrt(1 / 100), rel=0.1)
@@ -105,8 +109,17 @@ def test_train_rejects_bad_arguments():
 def test_train_with_best_rate_keeps_the_most_accurate_on_validation():
     x, labels = _batch(n=64, seed=1, dtype=np.float32)
     rates = [1e-6, 0.05]
-    net, rate, validation = train_with_best_rate(lambda seed: MLP(hidden=16, seed=seed), x, labels, x, labels,
-                                                 rates, seed=0, epochs=10, batch_size=16)
+    net, rate, validation = train_with_best_rate(
+        lambda seed: MLP(hidden=16, seed=seed),
+        x,
+        labels,
+        x,
+        labels,
+        rates,
+        seed=0,
+        epochs=10,
+        batch_size=16,
+    )
     assert list(validation) == rates
     assert rate == 0.05 and validation[0.05] > validation[1e-6]
     assert accuracy(net, x, labels) == validation[0.05]

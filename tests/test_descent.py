@@ -62,8 +62,10 @@ def test_loss_grid_matches_loss(points):
 
 def test_figure_draws_exactly_the_paths(points):
     x, y = points
-    paths = {"gradient descent": descent.gradient_descent([-1.0, 2.5], x, y, lr=0.2, steps=10),
-             "mini-batch SGD": descent.sgd([-1.0, 2.5], x, y, lr=0.2, steps=10, batch_size=5)}
+    paths = {
+        "gradient descent": descent.gradient_descent([-1.0, 2.5], x, y, lr=0.2, steps=10),
+        "mini-batch SGD": descent.sgd([-1.0, 2.5], x, y, lr=0.2, steps=10, batch_size=5),
+    }
     fig = descent.descent_figure(x, y, paths, np.linspace(-2, 2.5, 30), np.linspace(-0.5, 3, 25))
     for name, path in paths.items():
         data = fig.select_one({"name": name}).data_source.data
@@ -71,14 +73,24 @@ def test_figure_draws_exactly_the_paths(points):
         assert np.array_equal(data["theta1"], path[:, 1])
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"theta": [1.0, 2.0, 3.0]}, "theta must have shape"),
-    ({"lr": 0.0}, "lr"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"batch_size": 51}, "batch_size must be <= 50"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"theta": [1.0, 2.0, 3.0]}, "theta must have shape"),
+        ({"lr": 0.0}, "lr"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 51}, "batch_size must be <= 50"),
+    ],
+)
 def test_sgd_rejects_bad_arguments(points, kwargs, message):
     x, y = points
-    arguments = {"theta": [0.0, 0.0], "x": x, "y": y, "lr": 0.1, "steps": 3, "batch_size": 5} | kwargs
+    arguments = {
+        "theta": [0.0, 0.0],
+        "x": x,
+        "y": y,
+        "lr": 0.1,
+        "steps": 3,
+        "batch_size": 5,
+    } | kwargs
     with pytest.raises(ValueError, match=message):
         descent.sgd(**arguments)

@@ -9,8 +9,14 @@ import pytest
 
 from cnn_tutorial import ops
 from cnn_tutorial.figures import diagrams
-from cnn_tutorial.figures.diagrams import (GRADIENT_COLOR, Layer, computation_graph, network_diagram,
-                                   numpy_cnn_layers, torch_convnet_layers)
+from cnn_tutorial.figures.diagrams import (
+    GRADIENT_COLOR,
+    Layer,
+    computation_graph,
+    network_diagram,
+    numpy_cnn_layers,
+    torch_convnet_layers,
+)
 from cnn_tutorial.numpy_net import PARAM_SHAPES, NumpyCNN
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -51,7 +57,8 @@ def drawn_layers(diagram) -> list[Layer]:
     rows = []
     for group in groups(parse(diagram), "layer"):
         (name,), (shape,), (params,), (tensors,) = (
-            texts(group, cls) for cls in ("name", "shape", "params", "tensors"))
+            texts(group, cls) for cls in ("name", "shape", "params", "tensors")
+        )
         tensors = tensors_of(tensors or "")
         rows.append(Layer(name, shape_of(shape), tuple(tensors.items()), count_of(params)))
     return rows
@@ -71,8 +78,16 @@ def numpy_forward():
 def test_numpy_layers_are_the_forward_pass_and_the_parameters(numpy_forward):
     net, logits, cache = numpy_forward
     layers = numpy_cnn_layers()
-    outputs = [cache["x"], cache["r1"], cache["r2"], cache["pooled"], cache["flat"], cache["a3"],
-               logits, ops.softmax(logits)]
+    outputs = [
+        cache["x"],
+        cache["r1"],
+        cache["r2"],
+        cache["pooled"],
+        cache["flat"],
+        cache["a3"],
+        logits,
+        ops.softmax(logits),
+    ]
     assert [layer.shape for layer in layers] == [out.shape[1:] for out in outputs]
     assert [name for layer in layers for name, _ in layer.tensors] == list(PARAM_SHAPES)
     for layer in layers:
@@ -102,8 +117,15 @@ def test_torch_layers_are_each_modules_output_and_parameters(relu_between_fc):
     assert torch.equal(torch.get_rng_state(), state)  # dropout drew nothing
     assert model.training  # the mode is given back
     # The forward pass, module by module, as ConvNet.forward writes it.
-    modules = [*model.layer1, *model.layer2, "flatten", model.drop_out, model.fc1,
-               model.fc_activation, model.fc2]
+    modules = [
+        *model.layer1,
+        *model.layer2,
+        "flatten",
+        model.drop_out,
+        model.fc1,
+        model.fc_activation,
+        model.fc2,
+    ]
     out, expected = torch.zeros(1, 1, 28, 28), [Layer("input x", (1, 28, 28))]
     with torch.no_grad():
         for module in modules:
@@ -135,7 +157,8 @@ def test_network_diagram_draws_exactly_the_layers():
     assert drawn_layers(diagram) == layers
     assert texts(parse(diagram), "total") == ["total: 105,634 parameters"]
     assert diagram.alt.startswith(
-        "The numpy CNN: 7 layers, 105,634 parameters; input (N, 1, 28, 28)")
+        "The numpy CNN: 7 layers, 105,634 parameters; input (N, 1, 28, 28)"
+    )
 
 
 def test_network_diagram_of_the_torch_convnet_draws_its_numbers():
@@ -208,17 +231,31 @@ def test_computation_graph_draws_backwards_gradients_with_their_shapes(batch_siz
         return (batch, *shape[1:]) if batch else shape
 
     assert {k: v for k, v in drawn_grads.items() if k[1:] in PARAM_SHAPES} == {
-        f"d{name}": grad.shape for name, grad in param_grads.items()}
+        f"d{name}": grad.shape for name, grad in param_grads.items()
+    }
     assert drawn_params == {name: value.shape for name, value in net.params.items()}
     assert {k[1:]: v for k, v in drawn_grads.items() if k[1:] not in PARAM_SHAPES} == {
-        name: expected(grad.shape) for name, grad in value_grads.items()}
+        name: expected(grad.shape) for name, grad in value_grads.items()
+    }
     values = ["x", "c1", "r1", "c2", "r2", "pooled", "flat", "z3", "a3", "logits"]
     assert drawn_values == {name: expected(cache[name].shape) for name in values} | {
-        "labels": expected(labels.shape)}
+        "labels": expected(labels.shape)
+    }
     assert texts(root, "note") == ["(no gradient for the data)"]  # backward skips dx
-    assert texts(root, "name") == ["x (images)", "conv2d", "relu", "conv2d", "relu", "maxpool2d",
-                                   "reshape", "dense", "relu", "dense", "cross_entropy",
-                                   "L (mean loss)"]
+    assert texts(root, "name") == [
+        "x (images)",
+        "conv2d",
+        "relu",
+        "conv2d",
+        "relu",
+        "maxpool2d",
+        "reshape",
+        "dense",
+        "relu",
+        "dense",
+        "cross_entropy",
+        "L (mean loss)",
+    ]
 
 
 def test_computation_graph_arrows_forward_solid_gradients_dashed_orange():
@@ -247,8 +284,11 @@ def test_computation_graph_bad_batch_size():
 
 
 def all_diagrams():
-    made = [network_diagram(numpy_cnn_layers(), "The numpy CNN"), computation_graph(),
-            computation_graph(32)]
+    made = [
+        network_diagram(numpy_cnn_layers(), "The numpy CNN"),
+        computation_graph(),
+        computation_graph(32),
+    ]
     try:
         made.append(network_diagram(torch_convnet_layers(), "The PyTorch ConvNet"))
     except ImportError:
@@ -282,8 +322,9 @@ def test_fits_the_column_and_has_a_text_alternative(diagram):
     _, _, width, height = map(float, root.get("viewBox").split())
     assert width == diagrams.WIDTH <= 680 and height > 0
     assert root.get("width") == "100%" and f"max-width: {diagrams.WIDTH}px" in root.get("style")
-    smallest = min(float(text.get("font-size", root.get("font-size")))
-                   for text in root.iter(f"{SVG}text"))
+    smallest = min(
+        float(text.get("font-size", root.get("font-size"))) for text in root.iter(f"{SVG}text")
+    )
     assert smallest * 358 / width >= 10  # pixels, in a phone's 358 pixel column
     figure = ET.fromstring(diagram._repr_html_())
     assert figure.tag == "figure" and figure.get("role") == "figure"
@@ -333,7 +374,7 @@ def test_text_fits_and_does_not_overlap_as_drawn(browser, width):
                 assert size * svg["scale"] >= 9.9, text
             boxes = svg["texts"]
             for i, a in enumerate(boxes):
-                for b in boxes[i + 1:]:
+                for b in boxes[i + 1 :]:
                     overlap_x = min(a[2], b[2]) - max(a[0], b[0])
                     overlap_y = min(a[3], b[3]) - max(a[1], b[1])
                     assert overlap_x <= 0.5 or overlap_y <= 0.5, (a[4], b[4])

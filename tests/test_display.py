@@ -14,8 +14,8 @@ import re
 import numpy as np
 import pytest
 
-from cnn_tutorial.figures import display
 from cnn_tutorial.checks import as_float_array, check_int, check_ndim, check_progress
+from cnn_tutorial.figures import display
 from cnn_tutorial.figures.source import TeachingSource, show_source, source_bundle, teaching_source
 from scripts.toc import chapter_notebooks
 
@@ -98,7 +98,9 @@ def nothing_to_hide(x):
     return x + 1
 
 
+# fmt: off
 def on_the_def_line(x): x = as_float_array("x", x); return x  # noqa: E702, E704
+# fmt: on
 
 
 def non_ascii_docstring(x):
@@ -285,7 +287,10 @@ def test_the_plain_text_is_the_view_and_the_note():
 
 
 def test_the_html_names_a_method_by_its_qualified_name():
-    assert "Full source of <code>Counter.__init__</code>" in source_bundle(Counter.__init__)["text/html"]
+    assert (
+        "Full source of <code>Counter.__init__</code>"
+        in source_bundle(Counter.__init__)["text/html"]
+    )
 
 
 def test_full_shows_exactly_what_ipythons_code_showed():
@@ -293,7 +298,9 @@ def test_full_shows_exactly_what_ipythons_code_showed():
 
     bundle = source_bundle(checked_sum, full=True)
     assert bundle["text/plain"] == inspect.getsource(checked_sum)
-    assert bundle["text/html"] == Code(inspect.getsource(checked_sum), language="python")._repr_html_()
+    assert (
+        bundle["text/html"] == Code(inspect.getsource(checked_sum), language="python")._repr_html_()
+    )
     # Nothing to leave out: the same, without a note or a second copy.
     assert source_bundle(nothing_to_hide) == source_bundle(nothing_to_hide, full=True)
 
@@ -310,7 +317,9 @@ def test_show_source_displays_the_bundle_raw(monkeypatch):
     import IPython.display
 
     shown = []
-    monkeypatch.setattr(IPython.display, "display", lambda *args, **kwargs: shown.append((args, kwargs)))
+    monkeypatch.setattr(
+        IPython.display, "display", lambda *args, **kwargs: shown.append((args, kwargs))
+    )
     show_source(checked_sum)
     show_source(checked_sum, full=True)
     assert shown == [
@@ -326,8 +335,13 @@ def _code_cells(notebook) -> list[str]:
     cells = json.loads(notebook.read_text())["cells"]
     sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
     # IPython's %magics and !shell lines are no Python: blanked, so each cell still parses.
-    return ["\n".join("" if line.lstrip()[:1] in "%!" and line.strip() else line for line in source.splitlines())
-            for source in sources]
+    return [
+        "\n".join(
+            "" if line.lstrip()[:1] in "%!" and line.strip() else line
+            for line in source.splitlines()
+        )
+        for source in sources
+    ]
 
 
 def _chapter_targets() -> list[tuple[str, str, object]]:
@@ -339,14 +353,33 @@ def _chapter_targets() -> list[tuple[str, str, object]]:
         expressions = []
         for source in _code_cells(notebook):
             for node in ast.walk(ast.parse(source)):
-                if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "cnn_tutorial":
-                    exec(compile(ast.Module([node], type_ignores=[]), str(notebook), "exec"), namespace)
-                elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == "cnn_tutorial" for a in node.names):
-                    exec(compile(ast.Module([node], type_ignores=[]), str(notebook), "exec"), namespace)
-                elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-                      and node.func.id == "show_source" and node.args):
-                    full = any(k.arg == "full" and isinstance(k.value, ast.Constant) and k.value.value is True
-                               for k in node.keywords)
+                if (
+                    isinstance(node, ast.ImportFrom)
+                    and (node.module or "").split(".")[0] == "cnn_tutorial"
+                ):
+                    exec(
+                        compile(ast.Module([node], type_ignores=[]), str(notebook), "exec"),
+                        namespace,
+                    )
+                elif isinstance(node, ast.Import) and any(
+                    a.name.split(".")[0] == "cnn_tutorial" for a in node.names
+                ):
+                    exec(
+                        compile(ast.Module([node], type_ignores=[]), str(notebook), "exec"),
+                        namespace,
+                    )
+                elif (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id == "show_source"
+                    and node.args
+                ):
+                    full = any(
+                        k.arg == "full"
+                        and isinstance(k.value, ast.Constant)
+                        and k.value.value is True
+                        for k in node.keywords
+                    )
                     expressions.append((ast.unparse(node.args[0]), full))
         for expression, full in expressions:
             found.append((notebook.stem, expression, full, eval(expression, namespace)))
@@ -354,8 +387,11 @@ def _chapter_targets() -> list[tuple[str, str, object]]:
 
 
 CHAPTER_TARGETS = _chapter_targets()
-TEACHING_VIEWS = [(f"{chapter}:{expression}", obj) for chapter, expression, full, obj in CHAPTER_TARGETS
-                  if not full]
+TEACHING_VIEWS = [
+    (f"{chapter}:{expression}", obj)
+    for chapter, expression, full, obj in CHAPTER_TARGETS
+    if not full
+]
 
 
 def test_the_chapters_show_package_code():
@@ -368,8 +404,12 @@ def test_the_chapters_show_package_code():
 def _docstrings(text: str) -> list[str]:
     """The names of the functions and classes in ``text`` that still have a docstring."""
     tree = ast.parse("if 1:\n" + text if text[:1].isspace() else text)
-    return [node.name for node in ast.walk(tree)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and ast.get_docstring(node)]
+    return [
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and ast.get_docstring(node)
+    ]
 
 
 @pytest.mark.parametrize("name, obj", TEACHING_VIEWS, ids=[name for name, _ in TEACHING_VIEWS])
@@ -392,12 +432,16 @@ def _small_figure():
 
 
 def test_figure_html_labels_the_figure_for_screen_readers():
-    html = display.figure_html(_small_figure(), element_id="cnn-bokeh-x", alt='Loss "falls" <fast> & settles')
+    html = display.figure_html(
+        _small_figure(), element_id="cnn-bokeh-x", alt='Loss "falls" <fast> & settles'
+    )
     assert 'role="figure"' in html
     assert 'aria-label="Loss &quot;falls&quot; &lt;fast&gt; &amp; settles"' in html
 
 
-@pytest.mark.parametrize("alt, error", [("", ValueError), ("   ", ValueError), (3, TypeError), (["a"], TypeError)])
+@pytest.mark.parametrize(
+    "alt, error", [("", ValueError), ("   ", ValueError), (3, TypeError), (["a"], TypeError)]
+)
 def test_figure_html_refuses_an_empty_text_alternative(alt, error):
     with pytest.raises(error, match="alt"):
         display.figure_html(_small_figure(), alt=alt)
@@ -417,7 +461,10 @@ def test_show_without_alt_labels_the_figure_by_its_titles_marked_default(monkeyp
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda bundle, raw: shown.append(bundle))
     display.show(_small_figure())
-    left, right = figure(width=100, height=100, title="Loss"), figure(width=100, height=100, title="Accuracy")
+    left, right = (
+        figure(width=100, height=100, title="Loss"),
+        figure(width=100, height=100, title="Accuracy"),
+    )
     for fig in (left, right):
         fig.line([0, 1], [0, 1])
     display.show(row(left, right))

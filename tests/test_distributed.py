@@ -18,16 +18,16 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler, TensorDataset
 
+from cnn_tutorial.history import Evaluation
 from cnn_tutorial.pytorch import distributed
 from cnn_tutorial.pytorch import training as torch_training
-from cnn_tutorial.pytorch.distributed import Placement, placement_from_environment, shard
-from cnn_tutorial.pytorch.first_steps import first_steps
-from cnn_tutorial.history import Evaluation
 from cnn_tutorial.pytorch.checkpoints import (
     TRAINING_STATE_NAME,
     load_training_state,
     remove_partial_training_states,
 )
+from cnn_tutorial.pytorch.distributed import Placement, placement_from_environment, shard
+from cnn_tutorial.pytorch.first_steps import first_steps
 from cnn_tutorial.pytorch.model import ConvNet
 from cnn_tutorial.pytorch.training import adam, gradient_scaler, train_step, train_torch
 
@@ -61,19 +61,25 @@ def test_contradictory_variables_are_named(environ, message):
 def test_each_process_takes_an_equal_share_of_the_batch(monkeypatch):
     assert distributed.share_of_batch(100, Placement(0, 0, 2)) == 50
     assert distributed.share_of_batch(100, Placement()) == 100
-    with pytest.raises(ValueError, match="batch_size 100 must be a multiple of the number of processes, 3"):
+    with pytest.raises(
+        ValueError, match="batch_size 100 must be a multiple of the number of processes, 3"
+    ):
         distributed.share_of_batch(100, Placement(0, 0, 3))
     # Under a launcher of 3 processes, both trainers refuse before joining a group or reading data.
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("RANK", "0")
     for trainer in (train_torch, first_steps):
-        with pytest.raises(ValueError, match="batch_size 100 must be a multiple of the number of processes, 3"):
+        with pytest.raises(
+            ValueError, match="batch_size 100 must be a multiple of the number of processes, 3"
+        ):
             trainer(batch_size=100)
 
 
 def test_a_group_without_a_meeting_point_is_told_to_use_torchrun(monkeypatch):
     monkeypatch.delenv("MASTER_ADDR", raising=False)
-    with pytest.raises(ValueError, match="MASTER_ADDR is not set: start the processes with torchrun"):
+    with pytest.raises(
+        ValueError, match="MASTER_ADDR is not set: start the processes with torchrun"
+    ):
         with distributed.process_group(Placement(0, 0, 2), torch.device("cpu")):
             pass
     assert not distributed.in_group()
@@ -109,7 +115,9 @@ def test_a_group_wanting_more_gpus_than_the_machine_has_is_told_so(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert distributed.device_for(Placement(2, 1, 4), "cuda") == torch.device("cuda", 1)
     assert distributed.device_for(Placement(), "cuda") == torch.device("cuda")
-    with pytest.raises(RuntimeError, match="LOCAL_RANK=2 needs its own GPU, but this machine has 2"):
+    with pytest.raises(
+        RuntimeError, match="LOCAL_RANK=2 needs its own GPU, but this machine has 2"
+    ):
         distributed.device_for(Placement(2, 2, 4), "cuda")
     assert distributed.device_for(Placement(2, 2, 4), "cpu") == torch.device("cpu")
 
@@ -118,7 +126,8 @@ def test_a_group_wanting_more_gpus_than_the_machine_has_is_told_so(monkeypatch):
 def test_evaluation_shards_cover_the_set_once(size, ranks):
     dataset = TensorDataset(torch.arange(size))
     items = [
-        int(item[0]) for rank in range(ranks)
+        int(item[0])
+        for rank in range(ranks)
         for item in shard(dataset, Placement(rank, rank, ranks))
     ]
     assert sorted(items) == list(range(size))
@@ -146,7 +155,9 @@ def test_the_sampler_needs_set_epoch_for_a_new_order():
 
 
 def test_torchrun_command_and_its_checks():
-    command = distributed.torchrun_command("cnn_tutorial", ["train", "--epochs", 1], processes=3, max_restarts=1)
+    command = distributed.torchrun_command(
+        "cnn_tutorial", ["train", "--epochs", 1], processes=3, max_restarts=1
+    )
     assert command[:3] == [sys.executable, "-m", "torch.distributed.run"]
     assert "--nproc_per_node=3" in command and "--max-restarts=1" in command
     assert command[-4:] == ["cnn_tutorial", "train", "--epochs", "1"]
@@ -222,7 +233,9 @@ def test_a_resumed_run_is_the_run_that_did_not_stop(mnist_root, tmp_path, fast_e
     assert load_training_state(tmp_path / TRAINING_STATE_NAME, whole.config)["epoch"] == 3
 
 
-def test_resume_without_a_state_starts_afresh_and_ignores_half_written_ones(mnist_root, tmp_path, fast_evaluation):
+def test_resume_without_a_state_starts_afresh_and_ignores_half_written_ones(
+    mnist_root, tmp_path, fast_evaluation
+):
     partial = tmp_path / f".{TRAINING_STATE_NAME}.0123456789ab.part"
     partial.write_bytes(b"half a checkpoint")  # a save killed before its rename
     _, fresh = _quick(mnist_root, epochs=1)
@@ -232,7 +245,9 @@ def test_resume_without_a_state_starts_afresh_and_ignores_half_written_ones(mnis
     assert remove_partial_training_states(tmp_path) == []
 
 
-def test_a_training_state_of_another_run_or_a_damaged_one_is_refused(mnist_root, tmp_path, fast_evaluation):
+def test_a_training_state_of_another_run_or_a_damaged_one_is_refused(
+    mnist_root, tmp_path, fast_evaluation
+):
     _, history = _quick(mnist_root, epochs=2, checkpoint_dir=tmp_path)
     path = tmp_path / TRAINING_STATE_NAME
     with pytest.raises(ValueError, match="lr=0.001; this run has lr=0.002"):
@@ -254,7 +269,9 @@ def test_a_training_state_of_another_run_or_a_damaged_one_is_refused(mnist_root,
 
 
 @pytest.mark.torchrun
-def test_two_processes_of_50_take_the_steps_of_one_process_of_100(mnist_root, tmp_path, monkeypatch):
+def test_two_processes_of_50_take_the_steps_of_one_process_of_100(
+    mnist_root, tmp_path, monkeypatch
+):
     monkeypatch.setenv("CNN_TUTORIAL_DATA", str(mnist_root))
     out = tmp_path / "two.pt"
     printed = distributed.torchrun(
@@ -295,15 +312,30 @@ def _train_under_torchrun(out: Path, max_restarts: int, kill_rank: int | None, m
     """Train 3 epochs on 2 processes; with ``kill_rank``, SIGKILL that worker early in epoch 2."""
     command = distributed.torchrun_command(
         "cnn_tutorial",
-        ["train", "--framework", "torch", "--epochs", 3, "--limit", 2000, "--out", out, "--no-download"],
+        [
+            "train",
+            "--framework",
+            "torch",
+            "--epochs",
+            3,
+            "--limit",
+            2000,
+            "--out",
+            out,
+            "--no-download",
+        ],
         processes=2,
         max_restarts=max_restarts,
     )
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "CNN_TUTORIAL_DATA": str(mnist_root)}
-    launcher = subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(
+        command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     output = {}
     readers = [
-        threading.Thread(target=lambda name=name, stream=stream: output.__setitem__(name, stream.read()))
+        threading.Thread(
+            target=lambda name=name, stream=stream: output.__setitem__(name, stream.read())
+        )
         for name, stream in (("stdout", launcher.stdout), ("stderr", launcher.stderr))
     ]
     for reader in readers:
@@ -331,7 +363,9 @@ def _test_accuracy(stdout: str) -> float:
 
 
 @pytest.mark.torchrun
-def test_a_worker_killed_mid_epoch_restarts_the_group_which_resumes_and_finishes(mnist_root, tmp_path):
+def test_a_worker_killed_mid_epoch_restarts_the_group_which_resumes_and_finishes(
+    mnist_root, tmp_path
+):
     code, stdout, stderr, _ = _train_under_torchrun(tmp_path / "whole", 0, None, mnist_root)
     assert code == 0, stderr[-3000:]
     whole = _test_accuracy(stdout)
@@ -345,17 +379,26 @@ def test_a_worker_killed_mid_epoch_restarts_the_group_which_resumes_and_finishes
     assert abs(_test_accuracy(stdout) - whole) <= 0.2
     assert stdout.count("test accuracy:") == 1
     assert not list(out.glob("*.part")) and not list(out.glob(".*.part"))
-    assert {path.name for path in out.iterdir()} == {"conv_net_model.ckpt", "history.json", TRAINING_STATE_NAME}
+    assert {path.name for path in out.iterdir()} == {
+        "conv_net_model.ckpt",
+        "history.json",
+        TRAINING_STATE_NAME,
+    }
 
 
 @pytest.mark.torchrun
-def test_without_restarts_left_the_launch_fails_clearly_and_keeps_the_last_state(mnist_root, tmp_path):
+def test_without_restarts_left_the_launch_fails_clearly_and_keeps_the_last_state(
+    mnist_root, tmp_path
+):
     out = tmp_path / "run"
     code, stdout, stderr, _ = _train_under_torchrun(out, 0, 0, mnist_root)
     assert code != 0
     assert "test accuracy" not in stdout
     # The survivor says what happened and where the state is; torchrun names the lost worker.
-    assert f"the training state of the last finished epoch is kept in {out / TRAINING_STATE_NAME}" in stderr
+    assert (
+        f"the training state of the last finished epoch is kept in {out / TRAINING_STATE_NAME}"
+        in stderr
+    )
     assert "--resume" in stderr
     assert "Signal 9 (SIGKILL)" in stderr
     state = torch.load(out / TRAINING_STATE_NAME, weights_only=True)

@@ -22,7 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _load_extension():
-    spec = importlib.util.spec_from_file_location("figure_theme", REPO / "book/_ext/figure_theme.py")
+    spec = importlib.util.spec_from_file_location(
+        "figure_theme", REPO / "book/_ext/figure_theme.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -83,11 +85,15 @@ def test_a_mismatch_warns(caplog, metadata, figures):
 
 def test_the_dark_diagrams_are_up_to_date():
     """Each diagram the book shows in the light theme has its dark variant, made from it."""
-    light = [path for path in (REPO / "book/images").glob("*.svg") if not path.stem.endswith("_dark")]
+    light = [
+        path for path in (REPO / "book/images").glob("*.svg") if not path.stem.endswith("_dark")
+    ]
     assert light
     for path in light:
         dark = dark_diagram.dark_path(path)
-        assert dark.read_text() == dark_diagram.dark_variant(path.read_text()), f"run scripts/dark_diagram.py {path}"
+        assert dark.read_text() == dark_diagram.dark_variant(path.read_text()), (
+            f"run scripts/dark_diagram.py {path}"
+        )
 
 
 def test_the_dark_variant_swaps_page_colours_and_keeps_outlines():

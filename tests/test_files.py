@@ -20,7 +20,9 @@ def test_file_gets_the_mode_of_an_ordinary_open(tmp_path):
     with atomic_write(tmp_path / "atomic", "w") as handle:
         handle.write("x")
     (tmp_path / "plain").write_text("x")
-    assert stat.S_IMODE(os.stat(tmp_path / "atomic").st_mode) == stat.S_IMODE(os.stat(tmp_path / "plain").st_mode)
+    assert stat.S_IMODE(os.stat(tmp_path / "atomic").st_mode) == stat.S_IMODE(
+        os.stat(tmp_path / "plain").st_mode
+    )
 
 
 def test_a_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -11,13 +11,38 @@ def test_lower_floors_do_not_import_higher_ones():
     core never imports the figures or the PyTorch side (only the command line reaches up)."""
     graph = import_graph()
     assert graph["cnn_tutorial.loops"] <= {"cnn_tutorial.checks"}
-    for kernel in ("ops", "pooling", "losses", "fast.conv", "fast.fourier", "pytorch.numpy_convnet"):
+    for kernel in (
+        "ops",
+        "pooling",
+        "losses",
+        "fast.conv",
+        "fast.fourier",
+        "pytorch.numpy_convnet",
+    ):
         assert "cnn_tutorial.data" not in graph[f"cnn_tutorial.{kernel}"], kernel
-    core = ("loops", "ops", "pooling", "losses", "data", "mnist_files", "numpy_net", "gradcheck",
-            "checks", "batching", "files", "seeds", "history", "dense", "descent")
+    core = (
+        "loops",
+        "ops",
+        "pooling",
+        "losses",
+        "data",
+        "mnist_files",
+        "numpy_net",
+        "gradcheck",
+        "checks",
+        "batching",
+        "files",
+        "seeds",
+        "history",
+        "dense",
+        "descent",
+    )
     for module in core:
-        upward = {t for t in graph[f"cnn_tutorial.{module}"]
-                  if t.startswith(("cnn_tutorial.figures", "cnn_tutorial.pytorch"))}
+        upward = {
+            t
+            for t in graph[f"cnn_tutorial.{module}"]
+            if t.startswith(("cnn_tutorial.figures", "cnn_tutorial.pytorch"))
+        }
         assert upward == set(), module
 
 
@@ -50,15 +75,21 @@ def _third_party_imports() -> dict[str, set[str]]:
 def test_every_third_party_import_is_declared_in_pyproject():
     """`pip install .` (or `.[torch]`) must bring everything the package imports."""
     import re
+
     import tomllib
 
     project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["project"]
-    declared = {re.split(r"[<>=!~ \[;]", requirement)[0].lower()
-                for requirement in project["dependencies"] + project["optional-dependencies"]["torch"]}
+    declared = {
+        re.split(r"[<>=!~ \[;]", requirement)[0].lower()
+        for requirement in project["dependencies"] + project["optional-dependencies"]["torch"]
+    }
     # Imported only where a notebook runs (display) or a package's own name differs from the import.
     provided_elsewhere = {"IPython": "ipykernel (the notebooks' kernel)"}
-    missing = {name: files for name, files in _third_party_imports().items()
-               if name.lower() not in declared and name not in provided_elsewhere}
+    missing = {
+        name: files
+        for name, files in _third_party_imports().items()
+        if name.lower() not in declared and name not in provided_elsewhere
+    }
     assert not missing, f"imported but not in pyproject.toml's dependencies: {missing}"
 
 
@@ -81,7 +112,10 @@ def import_graph() -> dict[str, set[str]]:
             elif isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
         graph[module] = targets
-    return {module: {t for t in targets if t in graph and t != module} for module, targets in graph.items()}
+    return {
+        module: {t for t in targets if t in graph and t != module}
+        for module, targets in graph.items()
+    }
 
 
 def test_no_import_cycle_in_the_package():
@@ -95,7 +129,7 @@ def test_no_import_cycle_in_the_package():
 
     def visit(module):
         if module in on_path:
-            cycles.append(on_path[on_path.index(module):] + [module])
+            cycles.append(on_path[on_path.index(module) :] + [module])
             return
         if module in done:
             return

@@ -17,10 +17,14 @@ from bokeh.embed import json_item
 from bokeh.models import Div, Slider
 
 from cnn_tutorial import data, loops, ops
-from cnn_tutorial.figures import explorer_parts, explorers as interactive
+from cnn_tutorial.figures import explorer_parts
+from cnn_tutorial.figures import explorers as interactive
 from cnn_tutorial.figures.explorers import convolution_explorer, maxpool_explorer
 from cnn_tutorial.figures.pictures import MAX_WIDTH
-from tests.test_book_browser import RENDER_TIMEOUT_MS, open_notebook_page  # browser fixture: conftest.py
+from tests.test_book_browser import (  # browser fixture: conftest.py
+    RENDER_TIMEOUT_MS,
+    open_notebook_page,
+)
 
 
 def made_up_digit(seed: int = 0, size: int = 28) -> np.ndarray:
@@ -64,7 +68,10 @@ def assert_valid(layout):
     [
         (made_up_digit(0), SOBEL),
         (made_up_digit(1), np.random.default_rng(1).normal(size=(5, 5)).astype(np.float32)),
-        (np.random.default_rng(2).normal(size=(9, 13)), np.random.default_rng(3).normal(size=(2, 4))),
+        (
+            np.random.default_rng(2).normal(size=(9, 13)),
+            np.random.default_rng(3).normal(size=(2, 4)),
+        ),
     ],
     ids=["digit-sobel", "digit-random-5x5", "rectangular-float64"],
 )
@@ -78,7 +85,9 @@ def test_convolution_explorer_ships_the_packages_numbers(image, kernel):
     expected = ops.conv2d(batch, filters, method="simple")[0, 0]
     assert output["values"][0].dtype == expected.dtype  # float32 stays float32
     np.testing.assert_array_equal(output["values"][0], expected)
-    np.testing.assert_allclose(output["values"][0], loops.convolution(image[None], filters, [0])[0], atol=1e-5)
+    np.testing.assert_allclose(
+        output["values"][0], loops.convolution(image[None], filters, [0])[0], atol=1e-5
+    )
     np.testing.assert_allclose(output["values"][0], ops.conv2d(batch, filters)[0, 0], atol=1e-5)
 
     columns = source_data(layout, "conv_columns_source")
@@ -93,7 +102,9 @@ def test_convolution_explorer_ships_the_packages_numbers(image, kernel):
         window = image[i : i + kh, j : j + kw]
         np.testing.assert_array_equal(columns["values"][0][:, p], window.ravel())
         assert positions["value"][p] == expected[i, j]
-        np.testing.assert_allclose(positions["value"][p], np.sum(window * kernel), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            positions["value"][p], np.sum(window * kernel), rtol=1e-5, atol=1e-5
+        )
         # the outlines: the window's centre in the image, the cell's in the output, the column's in im2col
         assert (positions["window_x"][p], positions["window_y"][p]) == (j + kw / 2, i + kh / 2)
         assert (positions["cell_x"][p], positions["cell_y"][p]) == (j + 0.5, i + 0.5)
@@ -117,9 +128,13 @@ def test_convolution_explorer_starts_at_the_given_position(position):
     assert shown_count(output) == position + 1
     assert shown_count(columns) == 9 * (position + 1)
     assert np.isnan(output["image"][0].ravel()[position + 1 :]).all()
-    np.testing.assert_array_equal(output["image"][0].ravel()[: position + 1], output["values"][0].ravel()[: position + 1])
+    np.testing.assert_array_equal(
+        output["image"][0].ravel()[: position + 1], output["values"][0].ravel()[: position + 1]
+    )
     np.testing.assert_array_equal(output["order"][0], np.arange(26 * 26).reshape(26, 26))
-    np.testing.assert_array_equal(columns["order"][0], np.broadcast_to(np.arange(26 * 26), (9, 26 * 26)))
+    np.testing.assert_array_equal(
+        columns["order"][0], np.broadcast_to(np.arange(26 * 26), (9, 26 * 26))
+    )
     assert source_data(layout, "conv_window") == {"x": [j + 1.5], "y": [i + 1.5]}
     assert source_data(layout, "conv_cell") == {"x": [j + 0.5], "y": [i + 0.5]}
     slider = model(layout, "conv_position")
@@ -134,7 +149,9 @@ def test_convolution_explorer_on_ties_and_a_flat_image():
     layout = convolution_explorer(image, np.ones((3, 3)))
     values = source_data(layout, "conv_output_source")["values"][0]
     np.testing.assert_array_equal(values, np.full((4, 4), 4.5))
-    np.testing.assert_array_equal(values, ops.conv2d(image[None, None], np.ones((1, 1, 3, 3)), method="simple")[0, 0])
+    np.testing.assert_array_equal(
+        values, ops.conv2d(image[None, None], np.ones((1, 1, 3, 3)), method="simple")[0, 0]
+    )
     assert_valid(layout)
 
 
@@ -155,14 +172,25 @@ def assert_pool_matches_the_package(x, size, stride, upstream=None):
     batch = np.asarray(x)[None, None]
 
     output = source_data(layout, "pool_output_source")
-    np.testing.assert_array_equal(np.reshape(output["value"], (ho, wo)), ops.maxpool2d(batch, size, stride)[0, 0])
-    np.testing.assert_array_equal(np.reshape(output["value"], (ho, wo)), loops.maxpool(batch[0], size, stride)[0])
+    np.testing.assert_array_equal(
+        np.reshape(output["value"], (ho, wo)), ops.maxpool2d(batch, size, stride)[0, 0]
+    )
+    np.testing.assert_array_equal(
+        np.reshape(output["value"], (ho, wo)), loops.maxpool(batch[0], size, stride)[0]
+    )
     gradient = source_data(layout, "pool_gradient_source")
     expected_dx = ops.maxpool2d_backward(dout[None, None], batch, size, stride)[0, 0]
     np.testing.assert_array_equal(np.reshape(gradient["value"], x.shape), expected_dx)
-    np.testing.assert_array_equal(np.reshape(gradient["value"], x.shape), loops.maxpool_backward(dout[None], batch[0], size, stride)[0])
-    np.testing.assert_array_equal(np.reshape(source_data(layout, "pool_upstream_source")["value"], (ho, wo)), dout)
-    np.testing.assert_array_equal(np.reshape(source_data(layout, "pool_input_source")["value"], x.shape), x)
+    np.testing.assert_array_equal(
+        np.reshape(gradient["value"], x.shape),
+        loops.maxpool_backward(dout[None], batch[0], size, stride)[0],
+    )
+    np.testing.assert_array_equal(
+        np.reshape(source_data(layout, "pool_upstream_source")["value"], (ho, wo)), dout
+    )
+    np.testing.assert_array_equal(
+        np.reshape(source_data(layout, "pool_input_source")["value"], x.shape), x
+    )
 
     for q in range(ho * wo):
         i, j = divmod(q, wo)
@@ -175,8 +203,13 @@ def assert_pool_matches_the_package(x, size, stride, upstream=None):
         window = np.asarray(x)[i * stride : i * stride + size, j * stride : j * stride + size]
         assert (r - i * stride, c - j * stride) == loops.pool_winner(window)
         assert (output["winner_x"][q], output["winner_y"][q]) == (c + 0.5, r + 0.5)
-        assert (output["window_x"][q], output["window_y"][q]) == (j * stride + size / 2, i * stride + size / 2)
-        assert output["text"][q].startswith(f"out[{i}, {j}] = max of x[{i * stride}:{i * stride + size}, ")
+        assert (output["window_x"][q], output["window_y"][q]) == (
+            j * stride + size / 2,
+            i * stride + size / 2,
+        )
+        assert output["text"][q].startswith(
+            f"out[{i}, {j}] = max of x[{i * stride}:{i * stride + size}, "
+        )
         assert f"goes to dx[{r}, {c}]" in output["text"][q]
     assert_valid(layout)
     return layout
@@ -236,7 +269,9 @@ def test_maxpool_explorer_starts_tracing_output_cell_0():
     assert source_data(layout, "pool_cell") == {"index": [0], "x": [0.5], "y": [0.5]}
     assert source_data(layout, "pool_window") == {"index": [0], "x": [1.0], "y": [1.0]}
     assert source_data(layout, "pool_winner") == {
-        "index": [0], "x": [output["winner_x"][0]], "y": [output["winner_y"][0]],
+        "index": [0],
+        "x": [output["winner_x"][0]],
+        "y": [output["winner_y"][0]],
     }
     readout = model(layout, "pool_readout")
     assert readout.text == output["text"][0] and readout.render_as_text
@@ -255,8 +290,18 @@ def test_maxpool_explorer_starts_tracing_output_cell_0():
         ((np.zeros((28, 28)), np.zeros(3)), {}, ValueError, "kernel must be a 2-D array"),
         ((np.zeros((28, 28)), np.array([["a"]])), {}, TypeError, "kernel"),
         ((np.full((8, 8), np.nan), SOBEL), {}, ValueError, "image must hold only finite numbers"),
-        ((np.zeros((8, 8)), np.array([[np.inf]])), {}, ValueError, "kernel must hold only finite numbers"),
-        ((np.zeros((8, 8)), np.zeros((9, 3))), {}, ValueError, "kernel 9x3 is larger than the image 8x8"),
+        (
+            (np.zeros((8, 8)), np.array([[np.inf]])),
+            {},
+            ValueError,
+            "kernel must hold only finite numbers",
+        ),
+        (
+            (np.zeros((8, 8)), np.zeros((9, 3))),
+            {},
+            ValueError,
+            "kernel 9x3 is larger than the image 8x8",
+        ),
         ((np.zeros((8, 8)), np.zeros((8, 8))), {}, ValueError, "nothing to slide"),
         ((np.zeros((65, 28)), SOBEL), {}, ValueError, "at most 64 pixels"),
         ((np.zeros((8, 8)), SOBEL), {"position": 36}, ValueError, "position must be < 36"),
@@ -277,16 +322,31 @@ def test_convolution_explorer_rejects_bad_arguments(args, kwargs, error, words):
         ((None,), {}, TypeError, "x must be a real numeric array"),
         ((np.zeros(8),), {}, ValueError, "x must be a 2-D array"),
         ((np.zeros((8, 0)),), {}, ValueError, "x must have at least 1 entry"),
-        ((np.array([[1.0, np.nan], [0.0, 0.0]]),), {}, ValueError, "x must hold only finite numbers; 1 of its 4"),
+        (
+            (np.array([[1.0, np.nan], [0.0, 0.0]]),),
+            {},
+            ValueError,
+            "x must hold only finite numbers; 1 of its 4",
+        ),
         ((np.zeros((17, 4)),), {}, ValueError, "at most 16 cells a side"),
         ((np.zeros((8, 8)), 0), {}, ValueError, "size must be >= 1"),
         ((np.zeros((8, 8)), 2.0), {}, TypeError, "size must be an integer"),
         ((np.zeros((8, 8)), 2, "2"), {}, TypeError, "stride must be an integer"),
         ((np.zeros((8, 8)), 2, 0), {}, ValueError, "stride must be >= 1"),
         ((np.zeros((8, 3)), 4), {}, ValueError, "pool window 4x4 is larger than the input x 8x3"),
-        ((np.zeros((8, 8)), 2, 2, np.ones((3, 4))), {}, ValueError, r"upstream must have the pooled output's shape \(4, 4\)"),
+        (
+            (np.zeros((8, 8)), 2, 2, np.ones((3, 4))),
+            {},
+            ValueError,
+            r"upstream must have the pooled output's shape \(4, 4\)",
+        ),
         ((np.zeros((8, 8)), 2, 2, np.ones(16)), {}, ValueError, "upstream must be a 2-D array"),
-        ((np.zeros((8, 8)), 2, 2, np.full((4, 4), np.inf)), {}, ValueError, "upstream must hold only finite"),
+        (
+            (np.zeros((8, 8)), 2, 2, np.full((4, 4), np.inf)),
+            {},
+            ValueError,
+            "upstream must hold only finite",
+        ),
         ((np.zeros((8, 8)),), {"title": b"bytes"}, TypeError, "title must be a string"),
     ],
 )
@@ -300,6 +360,7 @@ def test_maxpool_explorer_rejects_bad_arguments(args, kwargs, error, words):
 
 def top_level_width(layout) -> int:
     """Pixels across, from the models' sizes: the widest row (plots, borders and gaps) or widget."""
+
     def width(item):
         if hasattr(item, "frame_width") and item.frame_width is not None:
             return item.frame_width + item.min_border_left + item.min_border_right
@@ -348,7 +409,9 @@ def test_titles():
     custom = model(convolution_explorer(image, SOBEL, title="<A> & B"), "conv_title")
     assert custom.text == "<b>&lt;A&gt; &amp; B</b>"  # escaped: a title is text, not HTML
     assert not list(convolution_explorer(image, SOBEL, title="").select({"name": "conv_title"}))
-    assert "2\u00d72 windows, stride 2" in model(maxpool_explorer(np.zeros((8, 8))), "pool_title").text
+    assert (
+        "2\u00d72 windows, stride 2" in model(maxpool_explorer(np.zeros((8, 8))), "pool_title").text
+    )
     assert not list(maxpool_explorer(np.zeros((8, 8)), title="").select({"name": "pool_title"}))
 
 
@@ -389,7 +452,9 @@ def open_figure(browser, layout, width=1280):
     """
     from cnn_tutorial.figures.display import figure_html
 
-    page, errors, _ = open_notebook_page(browser, figure_html(layout), {"width": width, "height": 1000})
+    page, errors, _ = open_notebook_page(
+        browser, figure_html(layout), {"width": width, "height": 1000}
+    )
     # Drawn: the root view exists and every plot has laid out its frame.
     page.wait_for_function(
         """() => {
@@ -460,11 +525,15 @@ def test_slider_handle_drives_the_figure(browser):
     layout = convolution_explorer(made_up_digit(), SOBEL, position=5)
     page, errors = open_figure(browser, layout)
     try:
-        handle = page.locator(".noUi-handle").first  # Bokeh's slider (noUiSlider), inside a shadow root
+        handle = page.locator(
+            ".noUi-handle"
+        ).first  # Bokeh's slider (noUiSlider), inside a shadow root
         handle.focus()
         page.keyboard.press("ArrowRight")
         page.keyboard.press("ArrowRight")
-        page.wait_for_function("() => Bokeh.documents[0].get_model_by_name('conv_position').value == 7")
+        page.wait_for_function(
+            "() => Bokeh.documents[0].get_model_by_name('conv_position').value == 7"
+        )
         state = page.evaluate(CONVOLUTION_STATE_JS)
         assert state["output_shown"] == 8
         assert state["window"] == [7 + 1.5, 0 + 1.5]
@@ -500,11 +569,18 @@ def test_hover_traces_an_output_cell_to_its_winner(browser):
     page, errors = open_figure(browser, layout)
     try:
         assert page.evaluate(POOL_STATE_JS)["index"] == 0
-        for plot, (i, j) in [("pool_output", (1, 2)), ("pool_output", (3, 1)), ("pool_upstream", (2, 3))]:
+        for plot, (i, j) in [
+            ("pool_output", (1, 2)),
+            ("pool_output", (3, 1)),
+            ("pool_upstream", (2, 3)),
+        ]:
             q = i * 4 + j
             sx, sy = page.evaluate(CELL_CENTRE_JS, [plot, i, j])
             page.mouse.move(sx, sy)
-            page.wait_for_function(f"() => Bokeh.documents[0].get_model_by_name('pool_cell').data.index[0] == {q}", timeout=10_000)
+            page.wait_for_function(
+                f"() => Bokeh.documents[0].get_model_by_name('pool_cell').data.index[0] == {q}",
+                timeout=10_000,
+            )
             state = page.evaluate(POOL_STATE_JS)
             r, c = output["winner_row"][q], output["winner_col"][q]
             assert state["cell"] == [j + 0.5, i + 0.5]
@@ -540,7 +616,9 @@ def test_figures_fit_the_text_column_as_drawn(browser, make):
     page, errors = open_figure(browser, layout)
     try:
         assert explorer_parts.TEXT_WIDTH <= page.evaluate(FIGURE_WIDTH_JS) <= MAX_WIDTH
-        assert page.evaluate(FIGURE_WIDTH_JS) == top_level_width(layout)  # the models' sizes are the truth
+        assert page.evaluate(FIGURE_WIDTH_JS) == top_level_width(
+            layout
+        )  # the models' sizes are the truth
         assert errors == []
     finally:
         page.close()

@@ -12,15 +12,27 @@ def test_bias_of_shape_f_by_1_works_like_a_flat_bias():
     # The classic code stored biases as (F, 1); under NumPy 2 assigning bias[f] (a length-1 array)
     # into one output pixel raised "setting an array element with a sequence".
     rng = np.random.default_rng(0)
-    image, filt, bias = rng.standard_normal((2, 6, 5)), rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((3, 1))
-    np.testing.assert_array_equal(loops.convolution(image, filt, bias), loops.convolution(image, filt, bias[:, 0]))
+    image, filt, bias = (
+        rng.standard_normal((2, 6, 5)),
+        rng.standard_normal((3, 2, 3, 3)),
+        rng.standard_normal((3, 1)),
+    )
+    np.testing.assert_array_equal(
+        loops.convolution(image, filt, bias), loops.convolution(image, filt, bias[:, 0])
+    )
 
 
 def test_convolution_on_a_rectangular_image_matches_torch():
     rng = np.random.default_rng(1)
-    image, filt, bias = rng.standard_normal((3, 7, 12)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    image, filt, bias = (
+        rng.standard_normal((3, 7, 12)),
+        rng.standard_normal((4, 3, 3, 3)),
+        rng.standard_normal(4),
+    )
     out = loops.convolution(image, filt, bias, s=2)
-    expected = F.conv2d(torch.tensor(image[None]), torch.tensor(filt), torch.tensor(bias), stride=2)[0].numpy()
+    expected = F.conv2d(
+        torch.tensor(image[None]), torch.tensor(filt), torch.tensor(bias), stride=2
+    )[0].numpy()
     assert out.shape == (4, 3, 5)
     np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
 
@@ -46,7 +58,9 @@ def test_maxpool_and_its_backward_match_torch_with_windows_that_do_not_tile():
     np.testing.assert_array_equal(loops.maxpool(image, 3, 2), out_t[0].detach().numpy())
     dpool = rng.standard_normal(out_t.shape[1:])
     out_t.backward(torch.tensor(dpool[None]))
-    np.testing.assert_allclose(loops.maxpool_backward(dpool, image, 3, 2), it.grad[0].numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        loops.maxpool_backward(dpool, image, 3, 2), it.grad[0].numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_maxpool_backward_with_tied_maxima_picks_one_position_like_torch():
@@ -70,7 +84,9 @@ def test_maxpool_backward_sends_the_gradient_to_the_nan_that_the_forward_pass_ou
     # The classic helper skipped NaN (np.nanargmax), so the gradient went to a number the output
     # never came from.
     nan = np.nan
-    image = np.array([[[1.0, nan, 5.0, 2.0], [nan, 2.0, 1.0, nan], [7.0, 7.0, nan, 0.0], [1.0, 3.0, 4.0, nan]]])
+    image = np.array(
+        [[[1.0, nan, 5.0, 2.0], [nan, 2.0, 1.0, nan], [7.0, 7.0, nan, 0.0], [1.0, 3.0, 4.0, nan]]]
+    )
     dpool = np.array([[[1.0, 2.0], [3.0, 4.0]]])
     it = torch.tensor(image[None], requires_grad=True)
     out = F.max_pool2d(it, 2)
@@ -82,25 +98,33 @@ def test_maxpool_backward_sends_the_gradient_to_the_nan_that_the_forward_pass_ou
 def test_loops_softmax_matches_torch_along_any_axis():
     x = np.random.default_rng(0).standard_normal((4, 3)) * 50
     for axis in (0, 1, -1):
-        np.testing.assert_allclose(loops.softmax(x, axis), torch.softmax(torch.tensor(x), axis).numpy(), rtol=1e-12)
+        np.testing.assert_allclose(
+            loops.softmax(x, axis), torch.softmax(torch.tensor(x), axis).numpy(), rtol=1e-12
+        )
 
 
 def test_softmax_of_a_column_vector_is_stable():
     logits = np.array([[1000.0], [999.0], [0.0]])
     probs = loops.softmax(logits, axis=0)
     assert np.all(np.isfinite(probs)) and probs.sum() == pytest.approx(1.0)
-    np.testing.assert_allclose(probs[:, 0], torch.softmax(torch.tensor(logits[:, 0]), 0).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        probs[:, 0], torch.softmax(torch.tensor(logits[:, 0]), 0).numpy(), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("label", [2, np.eye(3)[2], np.eye(3)[2].reshape(3, 1)])
 def test_categorical_cross_entropy_accepts_index_or_one_hot(label):
     probs = np.array([0.2, 0.3, 0.5])
     assert loops.categorical_cross_entropy(probs, label) == pytest.approx(-np.log(0.5))
-    assert loops.categorical_cross_entropy(probs.reshape(3, 1), label) == pytest.approx(-np.log(0.5))
+    assert loops.categorical_cross_entropy(probs.reshape(3, 1), label) == pytest.approx(
+        -np.log(0.5)
+    )
 
 
 def test_categorical_cross_entropy_is_finite_for_a_zero_probability():
     with np.errstate(divide="ignore"):
-        assert np.isinf(-np.sum(np.eye(3)[0] * np.log(np.array([0.0, 0.5, 0.5]))))  # the classic defect
+        assert np.isinf(
+            -np.sum(np.eye(3)[0] * np.log(np.array([0.0, 0.5, 0.5])))
+        )  # the classic defect
     loss = loops.categorical_cross_entropy(np.array([0.0, 0.5, 0.5]), 0)
     assert np.isfinite(loss) and loss > 700

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from cnn_tutorial.figures.display import figure_html
-from cnn_tutorial.history import History
 from cnn_tutorial.figures.pictures import image_grid
 from cnn_tutorial.figures.plots import plot_history
+from cnn_tutorial.history import History
 from tests import notebook_figures as nf
 
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +27,9 @@ def maps(scale: float = 1.0) -> np.ndarray:
 
 
 def grid_html(images: np.ndarray, titles=("a", "b", "c", "d")) -> str:
-    return figure_html(image_grid(images, titles=list(titles), diverging=True), element_id="cnn-bokeh-x")
+    return figure_html(
+        image_grid(images, titles=list(titles), diverging=True), element_id="cnn-bokeh-x"
+    )
 
 
 def history(losses: np.ndarray, epochs: int = 2) -> History:
@@ -91,7 +93,9 @@ def test_line_data_within_and_beyond_the_tolerance():
     assert nf.compare_figure_html(nearly, stored)[0] is None
     off = LOSSES.copy()
     off[100] *= 1.01
-    difference = nf.compare_figure_html(figure_html(plot_history(history(off)), element_id="cnn-bokeh-x"), stored)[0]
+    difference = nf.compare_figure_html(
+        figure_html(plot_history(history(off)), element_id="cnn-bokeh-x"), stored
+    )[0]
     assert difference is not None and "loss" in difference
 
 
@@ -107,10 +111,18 @@ def test_nan_and_inf_must_stay_where_they_were():
 def test_numbers_in_the_json_are_compared_with_the_tolerance():
     stored = {"type": "object", "id": "p1", "attributes": {"low": -0.25, "high": 0.25, "width": 90}}
     assert nf.compare_trees({**stored, "id": "p7"}, stored) is None  # model ids are not compared
-    assert nf.compare_trees({**stored, "attributes": {"low": -0.25 * (1 + 1e-7), "high": 0.25, "width": 90}},
-                            stored) is None
-    assert "low" in nf.compare_trees({**stored, "attributes": {"low": -0.26, "high": 0.25, "width": 90}}, stored)
-    assert "width" in nf.compare_trees({**stored, "attributes": {"low": -0.25, "high": 0.25, "width": 91}}, stored)
+    assert (
+        nf.compare_trees(
+            {**stored, "attributes": {"low": -0.25 * (1 + 1e-7), "high": 0.25, "width": 90}}, stored
+        )
+        is None
+    )
+    assert "low" in nf.compare_trees(
+        {**stored, "attributes": {"low": -0.26, "high": 0.25, "width": 90}}, stored
+    )
+    assert "width" in nf.compare_trees(
+        {**stored, "attributes": {"low": -0.25, "high": 0.25, "width": 91}}, stored
+    )
 
 
 def test_other_html_is_left_alone_and_figure_against_non_figure_fails():
@@ -125,9 +137,17 @@ def test_a_broken_template_is_reported():
 
 
 def test_cell_outputs_are_compared_in_order_and_not_modified():
-    stored = [nbformat.v4.new_output("display_data", {"text/html": grid_html(maps()), "text/plain": "<Bokeh>"})]
-    fresh = [nbformat.v4.new_output("display_data", {"text/html": grid_html(np.nextafter(maps(), 0)),
-                                                     "text/plain": "<Bokeh>"})]
+    stored = [
+        nbformat.v4.new_output(
+            "display_data", {"text/html": grid_html(maps()), "text/plain": "<Bokeh>"}
+        )
+    ]
+    fresh = [
+        nbformat.v4.new_output(
+            "display_data",
+            {"text/html": grid_html(np.nextafter(maps(), 0)), "text/plain": "<Bokeh>"},
+        )
+    ]
     fresh_before = json.dumps(fresh)
     difference, replaced, used = nf.compare_cell_figures(fresh, stored)
     assert difference is None and replaced == stored and json.dumps(fresh) == fresh_before
@@ -152,8 +172,22 @@ display(HTML(figure_html(image_grid(data, diverging=True), element_id="cnn-bokeh
 def run_nbval(path: Path, perturbation: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "FIGURE_PERTURBATION": perturbation}
     # `python -m` in the repository: `tests.notebook_figures` is importable from the working directory.
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.notebook_figures",
-               "-c", str(REPO / "pyproject.toml"), "--rootdir", str(path.parent), "--nbval", str(path)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "tests.notebook_figures",
+        "-c",
+        str(REPO / "pyproject.toml"),
+        "--rootdir",
+        str(path.parent),
+        "--nbval",
+        str(path),
+    ]
     return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -162,7 +196,11 @@ def stored_notebook(tmp_path_factory) -> Path:
     from nbclient import NotebookClient
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FIGURE_CELL)])
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     path = tmp_path_factory.mktemp("figure") / "figure.ipynb"
     NotebookClient(notebook, kernel_name="python3", timeout=120).execute()
     nbformat.write(notebook, path)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_tutorial.pytorch.numpy_convnet import convnet_logits, params_from_state_dict
 from cnn_tutorial.pytorch.model import ConvNet
+from cnn_tutorial.pytorch.numpy_convnet import convnet_logits, params_from_state_dict
 
 
 @pytest.mark.parametrize("relu_between_fc", [False, True])

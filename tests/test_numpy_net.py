@@ -43,7 +43,9 @@ def test_shapes_and_classic_initialisation():
 def test_gradients_match_pytorch_autograd():
     net = NumpyCNN.initialize(seed=2)
     for name in ("b1", "b2", "b3", "b4"):  # non-zero biases so their gradients are exercised fully
-        net.params[name] += np.random.default_rng(3).standard_normal(PARAM_SHAPES[name]).astype(np.float32) * 0.1
+        net.params[name] += (
+            np.random.default_rng(3).standard_normal(PARAM_SHAPES[name]).astype(np.float32) * 0.1
+        )
     x, labels = _random_batch(seed=4)
     loss, logits, grads = net.loss_and_gradients(x, labels)
     tparams = {k: torch.tensor(v, requires_grad=True) for k, v in net.params.items()}
@@ -53,7 +55,9 @@ def test_gradients_match_pytorch_autograd():
     np.testing.assert_allclose(logits, logits_t.detach().numpy(), rtol=1e-4, atol=1e-5)
     for name, grad in grads.items():
         expected = tparams[name].grad.numpy()
-        np.testing.assert_allclose(grad, expected, rtol=1e-3, atol=1e-6 * np.abs(expected).max(), err_msg=name)
+        np.testing.assert_allclose(
+            grad, expected, rtol=1e-3, atol=1e-6 * np.abs(expected).max(), err_msg=name
+        )
 
 
 def test_adam_gives_the_same_updates_as_torch_adam():
@@ -69,7 +73,9 @@ def test_adam_gives_the_same_updates_as_torch_adam():
             t.grad = torch.tensor(grads[k])
         theirs.step()
         for k in params:
-            np.testing.assert_allclose(params[k], tparams[k].detach().numpy(), rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(
+                params[k], tparams[k].detach().numpy(), rtol=1e-12, atol=1e-14
+            )
 
 
 def test_adam_keeps_its_moments_unlike_the_classic_code():
@@ -91,10 +97,18 @@ def test_adam_rejects_bad_settings_and_gradients():
         Adam({"p": np.zeros(1)}).step({"q": np.zeros(1)})
 
 
-@pytest.mark.parametrize("setting, value, error", [
-    ("lr", float("inf"), ValueError), ("lr", float("nan"), ValueError), ("lr", -1e-3, ValueError),
-    ("lr", "abc", TypeError), ("eps", 0.0, ValueError), ("beta2", "0.9", TypeError), ("beta1", -0.1, ValueError),
-])
+@pytest.mark.parametrize(
+    "setting, value, error",
+    [
+        ("lr", float("inf"), ValueError),
+        ("lr", float("nan"), ValueError),
+        ("lr", -1e-3, ValueError),
+        ("lr", "abc", TypeError),
+        ("eps", 0.0, ValueError),
+        ("beta2", "0.9", TypeError),
+        ("beta1", -0.1, ValueError),
+    ],
+)
 def test_adam_names_the_bad_setting_before_touching_the_parameters(setting, value, error):
     params = {"p": np.ones(3)}
     with pytest.raises(error, match=setting):
@@ -156,8 +170,18 @@ def test_short_training_run_lowers_the_loss_and_is_reproducible(mnist_subset):
     histories = []
     for _ in range(2):
         net = NumpyCNN.initialize(seed=0)
-        histories.append(fit(net, train_x, train_y, validation_x, validation_y, epochs=1, batch_size=32,
-                             progress=False))
+        histories.append(
+            fit(
+                net,
+                train_x,
+                train_y,
+                validation_x,
+                validation_y,
+                epochs=1,
+                batch_size=32,
+                progress=False,
+            )
+        )
     history = histories[0]
     assert history.steps_per_epoch == 75 and len(history.step_loss) == 75
     assert np.mean(history.step_loss[:5]) > 2.0
@@ -165,7 +189,9 @@ def test_short_training_run_lowers_the_loss_and_is_reproducible(mnist_subset):
     assert history.epoch_validation_accuracy[0] > 0.8
     assert history.test_accuracy is None  # fit never looks at a test set
     loss, accuracy = evaluate(net, validation_x, validation_y)
-    assert history.epoch_validation_accuracy == [accuracy] and history.epoch_validation_loss == [loss]
+    assert history.epoch_validation_accuracy == [accuracy] and history.epoch_validation_loss == [
+        loss
+    ]
     assert loss == pytest.approx(ops.cross_entropy(net.logits(validation_x), validation_y))
     assert history.config["validation_size"] == 1000
     assert histories[1].step_loss == history.step_loss  # seeded: bit-for-bit the same run
@@ -190,7 +216,15 @@ def test_step_schedule_halves_the_rate_every_epoch_and_constant_keeps_it():
 def test_unknown_schedule_is_rejected_before_training(mnist_subset):
     train_x, train_y, test_x, test_y = mnist_subset
     with pytest.raises(ValueError, match="schedule must be one of"):
-        fit(NumpyCNN.initialize(0), train_x, train_y, test_x, test_y, schedule="linear", progress=False)
+        fit(
+            NumpyCNN.initialize(0),
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+            schedule="linear",
+            progress=False,
+        )
     with pytest.raises(ValueError, match="schedule must be one of"):
         learning_rate(2e-3, "warmup", 0, 30, 10)
     with pytest.raises(TypeError, match="progress must be None, True or False"):

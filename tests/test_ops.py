@@ -8,14 +8,19 @@ import torch.nn.functional as F
 from cnn_tutorial import checks, gradcheck, loops, ops
 from cnn_tutorial.fast import conv as fast_conv
 from cnn_tutorial.fast import fourier
-
 from tests.conv_cases import CONV_CASES, as_torch, ids
 
 POOL_CASES = [
     (n, c, h, w, size, stride)
     for (n, c, h, w, size, stride) in [
-        (1, 1, 4, 4, 2, 2), (2, 3, 7, 5, 2, 2), (3, 2, 9, 11, 3, 2), (2, 2, 6, 8, 3, 3),
-        (1, 4, 8, 6, 2, 1), (2, 1, 5, 5, 3, 1), (4, 8, 20, 20, 2, 2), (1, 2, 13, 7, 4, 3),
+        (1, 1, 4, 4, 2, 2),
+        (2, 3, 7, 5, 2, 2),
+        (3, 2, 9, 11, 3, 2),
+        (2, 2, 6, 8, 3, 3),
+        (1, 4, 8, 6, 2, 1),
+        (2, 1, 5, 5, 3, 1),
+        (4, 8, 20, 20, 2, 2),
+        (1, 2, 13, 7, 4, 3),
     ]
 ]
 
@@ -50,12 +55,21 @@ def test_conv2d_split_into_cache_sized_chunks_matches_torch(monkeypatch, chunk_b
     monkeypatch.setattr(fast_conv, "COL2IM_CHUNK_BYTES", chunk_bytes)
     rng = np.random.default_rng(7)
     x, weight = rng.standard_normal((5, 3, 9, 7)), rng.standard_normal((4, 3, 3, 2))
-    assert len(fast_conv.cache_sized_chunks(5, 3, 3, 2, fast_conv.geometry(x.shape, 3, 2, 2, 1), 8, chunk_bytes)) > 1
+    assert (
+        len(
+            fast_conv.cache_sized_chunks(
+                5, 3, 3, 2, fast_conv.geometry(x.shape, 3, 2, 2, 1), 8, chunk_bytes
+            )
+        )
+        > 1
+    )
     xt, wt = as_torch(x, True), as_torch(weight, True)
     out_t = F.conv2d(xt, wt, stride=2, padding=1)
     dout = rng.standard_normal(out_t.shape)
     out_t.backward(torch.tensor(dout))
-    np.testing.assert_allclose(ops.conv2d(x, weight, stride=2, padding=1), out_t.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        ops.conv2d(x, weight, stride=2, padding=1), out_t.detach().numpy(), rtol=1e-10, atol=1e-10
+    )
     dx, dw, _ = ops.conv2d_backward(dout, x, weight, stride=2, padding=1)
     np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(dw, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
@@ -103,7 +117,9 @@ def test_maxpool2d_forward_and_backward_match_torch(case):
     np.testing.assert_array_equal(out, out_t.detach().numpy())
     dout = rng.standard_normal(out.shape)
     out_t.backward(torch.tensor(dout))
-    np.testing.assert_allclose(ops.maxpool2d_backward(dout, x, size, stride), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        ops.maxpool2d_backward(dout, x, size, stride), xt.grad.numpy(), rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("size, stride", [(2, 2), (3, 1), (2, 1), (3, 2)])
@@ -157,10 +173,16 @@ def test_maxpool2d_backward_matches_finite_differences():
 
 def test_dense_forward_and_backward_match_torch():
     rng = np.random.default_rng(7)
-    x, weight, bias = rng.standard_normal((6, 20)), rng.standard_normal((4, 20)), rng.standard_normal(4)
+    x, weight, bias = (
+        rng.standard_normal((6, 20)),
+        rng.standard_normal((4, 20)),
+        rng.standard_normal(4),
+    )
     xt, wt, bt = as_torch(x, True), as_torch(weight, True), as_torch(bias, True)
     out_t = F.linear(xt, wt, bt)
-    np.testing.assert_allclose(ops.dense(x, weight, bias.reshape(4, 1)), out_t.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        ops.dense(x, weight, bias.reshape(4, 1)), out_t.detach().numpy(), rtol=1e-12, atol=1e-12
+    )
     dout = rng.standard_normal((6, 4))
     out_t.backward(torch.tensor(dout))
     for mine, theirs in zip(ops.dense_backward(dout, x, weight), (xt.grad, wt.grad, bt.grad)):
@@ -182,8 +204,12 @@ def test_relu_forward_and_backward_match_torch():
 @pytest.mark.parametrize("shape, axis", [((5, 10), 1), ((5, 10), -1), ((3, 4, 6), 0), ((7,), 0)])
 def test_softmax_and_log_softmax_match_torch(shape, axis):
     x = np.random.default_rng(2).standard_normal(shape) * 5
-    np.testing.assert_allclose(ops.softmax(x, axis), torch.softmax(as_torch(x), axis).numpy(), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(ops.log_softmax(x, axis), torch.log_softmax(as_torch(x), axis).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        ops.softmax(x, axis), torch.softmax(as_torch(x), axis).numpy(), rtol=1e-12, atol=1e-15
+    )
+    np.testing.assert_allclose(
+        ops.log_softmax(x, axis), torch.log_softmax(as_torch(x), axis).numpy(), rtol=1e-12
+    )
 
 
 def test_softmax_does_not_overflow_where_the_classic_formula_gives_nan():
@@ -205,7 +231,9 @@ def test_cross_entropy_and_its_gradient_match_torch():
     loss_t = F.cross_entropy(lt, torch.tensor(labels))
     loss_t.backward()
     assert ops.cross_entropy(logits, labels) == pytest.approx(loss_t.item(), rel=1e-12)
-    np.testing.assert_allclose(ops.cross_entropy_backward(logits, labels), lt.grad.numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        ops.cross_entropy_backward(logits, labels), lt.grad.numpy(), rtol=1e-12, atol=1e-15
+    )
     dlogits = ops.cross_entropy_backward(logits, labels)
     assert gradcheck(lambda v: ops.cross_entropy(v, labels), logits.copy(), dlogits) < 1e-8
 
@@ -226,16 +254,31 @@ def test_dtype_is_kept(dtype, method):
     out = ops.conv2d(x, w, b, stride=2, padding=1, method=method)
     dx, dw, db = ops.conv2d_backward(np.ones_like(out), x, w, stride=2, padding=1, method=method)
     pooled = ops.maxpool2d(x)
-    results = [out, dx, dw, db, pooled, ops.maxpool2d_backward(np.ones_like(pooled), x),
-               ops.relu(x), ops.relu_backward(x, x), ops.softmax(x), ops.log_softmax(x),
-               ops.cross_entropy_backward(x.reshape(2, -1), np.array([0, 1]))]
+    results = [
+        out,
+        dx,
+        dw,
+        db,
+        pooled,
+        ops.maxpool2d_backward(np.ones_like(pooled), x),
+        ops.relu(x),
+        ops.relu_backward(x, x),
+        ops.softmax(x),
+        ops.log_softmax(x),
+        ops.cross_entropy_backward(x.reshape(2, -1), np.array([0, 1])),
+    ]
     assert all(r.dtype == dtype for r in results)
 
 
 def test_float32_conv_agrees_with_float64():
     rng = np.random.default_rng(6)
     x, w = rng.standard_normal((4, 8, 24, 24)), rng.standard_normal((8, 8, 5, 5))
-    np.testing.assert_allclose(ops.conv2d(x.astype(np.float32), w.astype(np.float32)), ops.conv2d(x, w), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        ops.conv2d(x.astype(np.float32), w.astype(np.float32)),
+        ops.conv2d(x, w),
+        rtol=1e-4,
+        atol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("method", ["simple", "auto"])
@@ -260,7 +303,9 @@ def test_loop_versions_equal_batched_versions(case):
     dx, dw, db = ops.conv2d_backward(dout, x, weight, stride=stride)
     sum_dw, sum_db = np.zeros_like(dw), np.zeros_like(db)
     for i in range(n):
-        np.testing.assert_allclose(loops.convolution(x[i], weight, bias, s=stride), batched[i], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            loops.convolution(x[i], weight, bias, s=stride), batched[i], rtol=1e-10, atol=1e-12
+        )
         dx_i, dw_i, db_i = loops.convolution_backward(dout[i], x[i], weight, s=stride)
         np.testing.assert_allclose(dx_i, dx[i], rtol=1e-10, atol=1e-12)
         sum_dw += dw_i
@@ -279,7 +324,9 @@ def test_loop_maxpool_equals_batched(case):
     dx = ops.maxpool2d_backward(dout, x, size, stride)
     for i in range(n):
         np.testing.assert_array_equal(loops.maxpool(x[i], size, stride), out[i])
-        np.testing.assert_allclose(loops.maxpool_backward(dout[i], x[i], size, stride), dx[i], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            loops.maxpool_backward(dout[i], x[i], size, stride), dx[i], rtol=1e-12, atol=1e-12
+        )
 
 
 def test_im2col_columns_are_the_windows():
@@ -315,8 +362,14 @@ def test_fast_routes_give_the_simple_routes_numbers(method):
     rng = np.random.default_rng(10)
     x, weight = rng.standard_normal((6, 8, 24, 24)), rng.standard_normal((8, 8, 5, 5))
     dout = rng.standard_normal((6, 8, 20, 20))
-    simple = [ops.conv2d(x, weight, method="simple"), *ops.conv2d_backward(dout, x, weight, method="simple")]
-    fast = [ops.conv2d(x, weight, method=method), *ops.conv2d_backward(dout, x, weight, method=method)]
+    simple = [
+        ops.conv2d(x, weight, method="simple"),
+        *ops.conv2d_backward(dout, x, weight, method="simple"),
+    ]
+    fast = [
+        ops.conv2d(x, weight, method=method),
+        *ops.conv2d_backward(dout, x, weight, method=method),
+    ]
     for a, b in zip(simple, fast):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10)
 
@@ -330,58 +383,173 @@ W = np.zeros((4, 3, 3, 3))
 @pytest.mark.parametrize(
     "call, error, words",
     [
-        (lambda: ops.conv2d(np.zeros((3, 8, 8)), W), ValueError, ["x", "(N, C, H, W)", "(3, 8, 8)"]),
+        (
+            lambda: ops.conv2d(np.zeros((3, 8, 8)), W),
+            ValueError,
+            ["x", "(N, C, H, W)", "(3, 8, 8)"],
+        ),
         (lambda: ops.conv2d(X, np.zeros((4, 3, 3))), ValueError, ["w", "(4, 3, 3)"]),
-        (lambda: ops.conv2d(X, np.zeros((4, 2, 3, 3))), ValueError, ["channel", "3", "2", "(4, 2, 3, 3)"]),
-        (lambda: ops.conv2d(X, np.zeros((4, 3, 11, 3)), padding=1), ValueError, ["kernel 11x3", "10x10"]),
+        (
+            lambda: ops.conv2d(X, np.zeros((4, 2, 3, 3))),
+            ValueError,
+            ["channel", "3", "2", "(4, 2, 3, 3)"],
+        ),
+        (
+            lambda: ops.conv2d(X, np.zeros((4, 3, 11, 3)), padding=1),
+            ValueError,
+            ["kernel 11x3", "10x10"],
+        ),
         (lambda: ops.conv2d(X, W, stride=0), ValueError, ["stride", "0"]),
         (lambda: ops.conv2d(X, W, method="fast"), ValueError, ["method", "simple", "'fast'"]),
         (lambda: ops.conv2d(X, W, stride=0, method="simple"), ValueError, ["stride", "0"]),
-        (lambda: ops.conv2d(X, np.zeros((4, 2, 3, 3)), method="simple"), ValueError, ["channel", "(4, 2, 3, 3)"]),
-        (lambda: ops.conv2d_backward(np.zeros((2, 4, 5, 5)), X, W, method="simple"), ValueError, ["dout", "(2, 4, 6, 6)"]),
+        (
+            lambda: ops.conv2d(X, np.zeros((4, 2, 3, 3)), method="simple"),
+            ValueError,
+            ["channel", "(4, 2, 3, 3)"],
+        ),
+        (
+            lambda: ops.conv2d_backward(np.zeros((2, 4, 5, 5)), X, W, method="simple"),
+            ValueError,
+            ["dout", "(2, 4, 6, 6)"],
+        ),
         (lambda: ops.conv2d(X, W, stride=1.5), TypeError, ["stride", "1.5"]),
         (lambda: ops.conv2d(X, W, padding=-1), ValueError, ["padding", "-1"]),
         (lambda: ops.conv2d(X, W, np.zeros(3)), ValueError, ["b", "(4,)", "(3,)"]),
         (lambda: ops.conv2d(X.astype(complex), W), TypeError, ["x", "complex"]),
         (lambda: ops.conv2d(np.array([["a"]]), W), TypeError, ["x"]),
-        (lambda: ops.conv2d_backward(np.zeros((2, 4, 5, 5)), X, W), ValueError, ["dout", "(2, 4, 6, 6)", "(2, 4, 5, 5)"]),
+        (
+            lambda: ops.conv2d_backward(np.zeros((2, 4, 5, 5)), X, W),
+            ValueError,
+            ["dout", "(2, 4, 6, 6)", "(2, 4, 5, 5)"],
+        ),
         (lambda: ops.maxpool2d(X, size=0), ValueError, ["size", "0"]),
         (lambda: ops.maxpool2d(X, stride=0), ValueError, ["stride", "0"]),
         (lambda: ops.maxpool2d(X, size=9), ValueError, ["pool window 9x9", "8x8"]),
         (lambda: ops.maxpool2d(np.zeros((8, 8))), ValueError, ["x", "(8, 8)"]),
-        (lambda: ops.maxpool2d_backward(np.zeros((2, 3, 3, 3)), X), ValueError, ["dout", "(2, 3, 4, 4)"]),
-        (lambda: ops.dense(np.zeros((2, 5)), np.zeros((3, 4))), ValueError, ["5 features", "(3, 4)"]),
-        (lambda: ops.dense_backward(np.zeros((2, 2)), np.zeros((2, 4)), np.zeros((3, 4))), ValueError, ["dout", "(2, 3)"]),
+        (
+            lambda: ops.maxpool2d_backward(np.zeros((2, 3, 3, 3)), X),
+            ValueError,
+            ["dout", "(2, 3, 4, 4)"],
+        ),
+        (
+            lambda: ops.dense(np.zeros((2, 5)), np.zeros((3, 4))),
+            ValueError,
+            ["5 features", "(3, 4)"],
+        ),
+        (
+            lambda: ops.dense_backward(np.zeros((2, 2)), np.zeros((2, 4)), np.zeros((3, 4))),
+            ValueError,
+            ["dout", "(2, 3)"],
+        ),
         (lambda: ops.relu_backward(np.zeros(3), np.zeros(4)), ValueError, ["dout", "(3,)", "(4,)"]),
-        (lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0, 3])), ValueError, ["labels", "[0, 2]"]),
-        (lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0])), ValueError, ["labels", "(2,)", "(1,)"]),
-        (lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError, ["labels", "float64"]),
+        (
+            lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0, 3])),
+            ValueError,
+            ["labels", "[0, 2]"],
+        ),
+        (
+            lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0])),
+            ValueError,
+            ["labels", "(2,)", "(1,)"],
+        ),
+        (
+            lambda: ops.cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])),
+            TypeError,
+            ["labels", "float64"],
+        ),
         (lambda: ops.cross_entropy(np.zeros(3), np.array([0])), ValueError, ["logits", "(3,)"]),
-        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 3, 3, 3)), np.zeros(2)), ValueError, ["channel", "(1, 8, 8)"]),
-        (lambda: loops.convolution(np.zeros((1, 4, 9)), np.zeros((2, 1, 5, 5)), np.zeros(2)), ValueError, ["filter 5x5", "4x9"]),
-        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 1, 3, 3)), np.zeros((3, 1))), ValueError, ["bias", "(2,)", "(3, 1)"]),
-        (lambda: loops.convolution(np.zeros((8, 8)), np.zeros((2, 1, 3, 3)), np.zeros(2)), ValueError, ["image", "(8, 8)"]),
-        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 1, 3, 3)), np.zeros(2), s=0), ValueError, ["s", "0"]),
+        (
+            lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 3, 3, 3)), np.zeros(2)),
+            ValueError,
+            ["channel", "(1, 8, 8)"],
+        ),
+        (
+            lambda: loops.convolution(np.zeros((1, 4, 9)), np.zeros((2, 1, 5, 5)), np.zeros(2)),
+            ValueError,
+            ["filter 5x5", "4x9"],
+        ),
+        (
+            lambda: loops.convolution(
+                np.zeros((1, 8, 8)), np.zeros((2, 1, 3, 3)), np.zeros((3, 1))
+            ),
+            ValueError,
+            ["bias", "(2,)", "(3, 1)"],
+        ),
+        (
+            lambda: loops.convolution(np.zeros((8, 8)), np.zeros((2, 1, 3, 3)), np.zeros(2)),
+            ValueError,
+            ["image", "(8, 8)"],
+        ),
+        (
+            lambda: loops.convolution(
+                np.zeros((1, 8, 8)), np.zeros((2, 1, 3, 3)), np.zeros(2), s=0
+            ),
+            ValueError,
+            ["s", "0"],
+        ),
         (lambda: loops.maxpool(np.zeros((1, 8, 8)), f=0), ValueError, ["f", "0"]),
         (lambda: loops.maxpool(np.zeros((1, 3, 8)), f=4), ValueError, ["pool window 4x4", "3x8"]),
-        (lambda: loops.maxpool_backward(np.zeros((1, 2, 2)), np.zeros((1, 6, 6))), ValueError, ["dpool", "(1, 3, 3)"]),
+        (
+            lambda: loops.maxpool_backward(np.zeros((1, 2, 2)), np.zeros((1, 6, 6))),
+            ValueError,
+            ["dpool", "(1, 3, 3)"],
+        ),
         # Degenerate shapes: nothing to compute, and before they failed with ZeroDivisionError or a reshape error.
-        (lambda: ops.conv2d(np.zeros((2, 0, 8, 8)), np.zeros((4, 0, 3, 3))), ValueError, ["x", "C", "(2, 0, 8, 8)"]),
-        (lambda: ops.conv2d(X, np.zeros((4, 3, 0, 0))), ValueError, ["w", "kh, kw", "(4, 3, 0, 0)"]),
+        (
+            lambda: ops.conv2d(np.zeros((2, 0, 8, 8)), np.zeros((4, 0, 3, 3))),
+            ValueError,
+            ["x", "C", "(2, 0, 8, 8)"],
+        ),
+        (
+            lambda: ops.conv2d(X, np.zeros((4, 3, 0, 0))),
+            ValueError,
+            ["w", "kh, kw", "(4, 3, 0, 0)"],
+        ),
         (lambda: ops.conv2d(X, np.zeros((0, 3, 3, 3))), ValueError, ["w", "F", "(0, 3, 3, 3)"]),
-        (lambda: ops.conv2d_backward(np.zeros((2, 0, 6, 6)), X, np.zeros((0, 3, 3, 3))), ValueError, ["w", "F"]),
+        (
+            lambda: ops.conv2d_backward(np.zeros((2, 0, 6, 6)), X, np.zeros((0, 3, 3, 3))),
+            ValueError,
+            ["w", "F"],
+        ),
         (lambda: ops.maxpool2d(np.zeros((2, 0, 8, 8))), ValueError, ["x", "C", "(2, 0, 8, 8)"]),
-        (lambda: loops.convolution(np.zeros((0, 8, 8)), np.zeros((2, 0, 3, 3)), np.zeros(2)), ValueError, ["image", "C"]),
-        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 1, 0, 0)), np.zeros(2)), ValueError, ["filt", "k, k"]),
-        (lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((0, 1, 3, 3)), np.zeros(0)), ValueError, ["filt", "F"]),
+        (
+            lambda: loops.convolution(np.zeros((0, 8, 8)), np.zeros((2, 0, 3, 3)), np.zeros(2)),
+            ValueError,
+            ["image", "C"],
+        ),
+        (
+            lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 1, 0, 0)), np.zeros(2)),
+            ValueError,
+            ["filt", "k, k"],
+        ),
+        (
+            lambda: loops.convolution(np.zeros((1, 8, 8)), np.zeros((0, 1, 3, 3)), np.zeros(0)),
+            ValueError,
+            ["filt", "F"],
+        ),
         (lambda: loops.maxpool(np.zeros((0, 8, 8))), ValueError, ["image", "C"]),
         # Sizes that would exhaust memory are refused before anything is allocated.
-        (lambda: ops.conv2d(np.zeros((1, 1, 28, 28)), np.zeros((1, 1, 3, 3)), padding=30000), ValueError,
-         ["padded input", "padding=30000", "GiB", "MAX_ARRAY_BYTES"]),
-        (lambda: ops.conv2d_backward(np.zeros((1, 1, 1, 1)), np.zeros((1, 1, 28, 28)), np.zeros((1, 1, 3, 3)),
-                                     padding=30000), ValueError, ["padded input", "GiB"]),
+        (
+            lambda: ops.conv2d(np.zeros((1, 1, 28, 28)), np.zeros((1, 1, 3, 3)), padding=30000),
+            ValueError,
+            ["padded input", "padding=30000", "GiB", "MAX_ARRAY_BYTES"],
+        ),
+        (
+            lambda: ops.conv2d_backward(
+                np.zeros((1, 1, 1, 1)),
+                np.zeros((1, 1, 28, 28)),
+                np.zeros((1, 1, 3, 3)),
+                padding=30000,
+            ),
+            ValueError,
+            ["padded input", "GiB"],
+        ),
         (lambda: loops.categorical_cross_entropy(np.full(3, 1 / 3), 3), ValueError, ["label", "3"]),
-        (lambda: loops.categorical_cross_entropy(np.full(3, 1 / 3), np.zeros(4)), ValueError, ["label", "(4,)"]),
+        (
+            lambda: loops.categorical_cross_entropy(np.full(3, 1 / 3), np.zeros(4)),
+            ValueError,
+            ["label", "(4,)"],
+        ),
     ],
 )
 def test_bad_input_raises_a_clear_error(call, error, words):
@@ -395,21 +563,26 @@ def test_both_routes_check_their_arrays_against_the_allocation_ceiling(monkeypat
     """Lowered below an array a route would allocate, the ceiling stops it with the size it needs."""
     x, w = np.zeros((4, 3, 16, 16)), np.zeros((5, 3, 3, 3))
     monkeypatch.setattr(checks, "MAX_ARRAY_BYTES", x.nbytes - 1)
-    with pytest.raises(ValueError, match=r"padded input \(padding=1\) would need an array of shape \(4, 3, 19, 17\), 30.3 KiB"):
+    with pytest.raises(
+        ValueError,
+        match=r"padded input \(padding=1\) would need an array of shape \(4, 3, 19, 17\), 30.3 KiB",
+    ):
         ops.conv2d(x, w, padding=1)
     # The Fourier route's largest array: 16 x 9 frequencies of 3 x 5 complex filter spectra.
     monkeypatch.setattr(checks, "MAX_ARRAY_BYTES", 16 * 9 * 3 * 5 * 16 - 1)
-    with pytest.raises(ValueError, match=r"Fourier route's filter spectra would need an array of shape \(144, 3, 5\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"Fourier route's filter spectra would need an array of shape \(144, 3, 5\)",
+    ):
         fourier.correlate(x, w, padding=0)
 
 
 def test_maxpool2d_sends_the_gradient_to_the_nan_like_torch():
     """NaN is a window's output, so its gradient goes there; with two NaNs, to the last one, as PyTorch does."""
     nan = np.nan
-    x = np.array([[[[1.0, nan, 5.0, 2.0],
-                    [nan, 2.0, 1.0, nan],
-                    [7.0, 7.0, nan, 0.0],
-                    [1.0, 3.0, 4.0, nan]]]])
+    x = np.array(
+        [[[[1.0, nan, 5.0, 2.0], [nan, 2.0, 1.0, nan], [7.0, 7.0, nan, 0.0], [1.0, 3.0, 4.0, nan]]]]
+    )
     dout = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
     xt = as_torch(x, True)
     out_t = F.max_pool2d(xt, 2, 2)
@@ -419,8 +592,9 @@ def test_maxpool2d_sends_the_gradient_to_the_nan_like_torch():
     assert ops.maxpool2d_backward(dout, x)[0, 0, 1, 0] == 1.0  # the second of two NaNs
 
 
-
-@pytest.mark.parametrize("method, need_dx", [("fourier", True), ("fourier", False), ("im2col", False), ("im2col", True)])
+@pytest.mark.parametrize(
+    "method, need_dx", [("fourier", True), ("fourier", False), ("im2col", False), ("im2col", True)]
+)
 def test_conv2d_backward_reuses_the_forward_work_without_changing_a_bit(method, need_dx):
     rng = np.random.default_rng(5)
     x = rng.standard_normal((6, 3, 12, 11)).astype(np.float32)
@@ -446,7 +620,11 @@ def test_saved_work_of_another_input_is_ignored():
     saved = {}
     ops.conv2d(x, w, method="fourier", saved=saved)
     dout = rng.standard_normal((4, 5, 8, 8)).astype(np.float32)
-    for args, kwargs in (((dout, other, w), {}), ((dout, x, w.copy()), {}), ((dout, x, w), {"method": "im2col"})):
+    for args, kwargs in (
+        ((dout, other, w), {}),
+        ((dout, x, w.copy()), {}),
+        ((dout, x, w), {"method": "im2col"}),
+    ):
         expected = ops.conv2d_backward(*args, **kwargs)
         got = ops.conv2d_backward(*args, saved=saved, **kwargs)
         for a, b in zip(expected, got):

@@ -3,15 +3,14 @@
 import ast
 import glob
 import inspect
-import os
 
 import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
 from cnn_tutorial.fast import parallel
-from cnn_tutorial.numpy_net import Adam, NumpyCNN, fit
 from cnn_tutorial.fast.parallel import GradientWorkers, default_workers, split_sizes
+from cnn_tutorial.numpy_net import Adam, NumpyCNN, fit
 
 
 def _batch(n, seed=0):
@@ -48,7 +47,9 @@ def test_gradients_equal_those_of_the_whole_batch(workers, n):
     files = _shared_files()
     with GradientWorkers(net, workers, max_batch=32) as gw:
         p_loss, p_logits, p_grads = gw.loss_and_gradients(x, y)
-        assert all(isinstance(value, np.memmap) or value.base is not None for value in net.params.values())
+        assert all(
+            isinstance(value, np.memmap) or value.base is not None for value in net.params.values()
+        )
     assert p_loss == pytest.approx(loss, rel=1e-5)
     np.testing.assert_allclose(p_logits, logits, rtol=1e-5, atol=1e-7)
     for name in grads:
@@ -116,7 +117,16 @@ def test_fit_with_two_workers_trains_like_one(mnist_train):
     runs = {}
     for workers in (1, 2):
         net = NumpyCNN.initialize(seed=0)
-        history = fit(net, x[:960], labels[:960], x[960:1024], labels[960:1024], epochs=1, workers=workers, progress=False)
+        history = fit(
+            net,
+            x[:960],
+            labels[:960],
+            x[960:1024],
+            labels[960:1024],
+            epochs=1,
+            workers=workers,
+            progress=False,
+        )
         runs[workers] = (history, net)
         assert history.config["workers"] == workers
     (h1, net1), (h2, net2) = runs[1], runs[2]
@@ -134,9 +144,14 @@ def test_fit_refuses_a_bad_worker_count():
 
 def test_a_helper_that_fails_at_start_reports_its_error():
     net = NumpyCNN.initialize(seed=0)
-    net.params = {"f1": np.zeros((3, 3), dtype=np.float32)}  # the helpers cannot build a NumpyCNN from it
+    net.params = {
+        "f1": np.zeros((3, 3), dtype=np.float32)
+    }  # the helpers cannot build a NumpyCNN from it
     files = _shared_files()
-    with pytest.raises(RuntimeError, match=r"gradient worker 1 stopped \(exit code 1\): ValueError: params is missing"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"gradient worker 1 stopped \(exit code 1\): ValueError: params is missing",
+    ):
         with GradientWorkers(net, 2, max_batch=32):
             pass
     assert _shared_files() == files
@@ -146,14 +161,23 @@ def test_a_helper_that_fails_at_start_reports_its_error():
 def test_the_helpers_rebuild_the_network_from_its_description():
     """The worker code names no network: it imports the class the description names."""
     description = parallel.network_description(NumpyCNN.initialize(seed=0))
-    assert description == {"module": "cnn_tutorial.numpy_net", "name": "NumpyCNN",
-                           "image_shape": [1, 28, 28], "classes": 10}
+    assert description == {
+        "module": "cnn_tutorial.numpy_net",
+        "name": "NumpyCNN",
+        "image_shape": [1, 28, 28],
+        "classes": 10,
+    }
     assert parallel._network_class(description) is NumpyCNN
-    imported = {node.module for node in ast.walk(ast.parse(inspect.getsource(parallel)))
-                if isinstance(node, ast.ImportFrom)}
+    imported = {
+        node.module
+        for node in ast.walk(ast.parse(inspect.getsource(parallel)))
+        if isinstance(node, ast.ImportFrom)
+    }
     assert "numpy_net" not in imported  # no import cycle: numpy_net imports parallel
 
 
 def test_a_network_without_the_interface_is_refused():
-    with pytest.raises(TypeError, match="net must be a network with IMAGE_SHAPE, CLASSES, loss_and_gradients"):
+    with pytest.raises(
+        TypeError, match="net must be a network with IMAGE_SHAPE, CLASSES, loss_and_gradients"
+    ):
         GradientWorkers(object(), 2, max_batch=32).__enter__()

@@ -8,7 +8,7 @@ from cnn_tutorial.figures.pictures import MAX_WIDTH, grid_columns, image_grid, s
 
 
 def _mappers(grid):
-    return {id(m): m for m in grid.select({'type': LinearColorMapper})}.values()
+    return {id(m): m for m in grid.select({"type": LinearColorMapper})}.values()
 
 
 def test_grid_has_one_panel_per_image_sharing_one_colour_scale():
@@ -39,14 +39,19 @@ def test_single_image_and_constant_image_are_accepted():
     (mapper,) = _mappers(grid)
     assert mapper.high > mapper.low
     assert grid.children[0][0].title.text == "blank"
-    assert image_grid(np.zeros((28, 28))).children[0][0].height == 110  # no caption, no room for one
+    assert (
+        image_grid(np.zeros((28, 28))).children[0][0].height == 110
+    )  # no caption, no room for one
 
 
-@pytest.mark.parametrize("images, titles, match", [
-    (np.zeros((2, 3, 4, 5)), None, r"\(K, H, W\).*\(2, 3, 4, 5\)"),
-    (np.zeros((0, 3, 3)), None, r"K >= 1"),
-    (np.zeros((2, 3, 3)), ["one"], "1 entries for 2 images"),
-])
+@pytest.mark.parametrize(
+    "images, titles, match",
+    [
+        (np.zeros((2, 3, 4, 5)), None, r"\(K, H, W\).*\(2, 3, 4, 5\)"),
+        (np.zeros((0, 3, 3)), None, r"K >= 1"),
+        (np.zeros((2, 3, 3)), ["one"], "1 entries for 2 images"),
+    ],
+)
 def test_bad_input(images, titles, match):
     with pytest.raises(ValueError, match=match):
         image_grid(images, titles=titles)
@@ -59,13 +64,16 @@ def test_shown_images_reads_back_exactly_what_was_drawn_in_panel_order():
     assert np.array_equal(shown_images(image_grid(images[0])), images[:1])
 
 
-@pytest.mark.parametrize("count, ncols, panel_size, expected", [
-    (16, 8, 80, 8),    # 640 px: fits
-    (16, 8, 90, 6),    # 720 px does not fit 700; 7 fit, so 3 rows: 6, 6, 4
-    (5, 3, 110, 3),    # fits: unchanged, even if rows are uneven
-    (3, 8, 300, 2),    # 2 fit: 2 + 1
-    (4, 4, 800, 1),    # not even one fits: one per row
-])
+@pytest.mark.parametrize(
+    "count, ncols, panel_size, expected",
+    [
+        (16, 8, 80, 8),  # 640 px: fits
+        (16, 8, 90, 6),  # 720 px does not fit 700; 7 fit, so 3 rows: 6, 6, 4
+        (5, 3, 110, 3),  # fits: unchanged, even if rows are uneven
+        (3, 8, 300, 2),  # 2 fit: 2 + 1
+        (4, 4, 800, 1),  # not even one fits: one per row
+    ],
+)
 def test_grid_columns_wrap_to_the_width(count, ncols, panel_size, expected):
     assert grid_columns(count, ncols, panel_size) == expected
 

@@ -10,11 +10,13 @@ from bokeh.core.validation import check_integrity
 from bokeh.embed import json_item
 from bokeh.models import HoverTool, LinearAxis, LogAxis, LogScale
 
-from cnn_tutorial.history import History
 from cnn_tutorial.figures.plots import accuracy_range, loss_range, plot_history, trailing_mean
+from cnn_tutorial.history import History
 
 
-def made_up_history(framework: str = "torch", epochs: int = 3, steps_per_epoch: int = 40) -> History:
+def made_up_history(
+    framework: str = "torch", epochs: int = 3, steps_per_epoch: int = 40
+) -> History:
     """A run that looks like the real one: loss from about 2.3 down, accuracy up; seeded noise."""
     rng = np.random.default_rng(0)
     n = epochs * steps_per_epoch
@@ -49,10 +51,16 @@ def test_two_y_axes_with_labels_and_ranges_that_fit_the_data():
     # Zoomed: 2 points below the lowest settled accuracy (validation 95 %), rounded down.
     right = fig.extra_y_ranges["accuracy"]
     assert (right.start, right.end) == (93, 100)
-    assert isinstance(accuracy_axis, LinearAxis) and accuracy_axis.axis_label == "accuracy (%), from 93"
+    assert (
+        isinstance(accuracy_axis, LinearAxis)
+        and accuracy_axis.axis_label == "accuracy (%), from 93"
+    )
     # The whole loss curve is visible, starting near 2.3 (the classic plot clipped it at 1), on a
     # logarithmic axis whose floor is below the smallest loss, so the late losses stay apart.
-    max_loss, min_loss = max(history.step_loss), min(history.step_loss + history.epoch_validation_loss)
+    max_loss, min_loss = (
+        max(history.step_loss),
+        min(history.step_loss + history.epoch_validation_loss),
+    )
     assert max_loss > 2
     assert isinstance(fig.y_scale, LogScale) and isinstance(loss_axis, LogAxis)
     assert max_loss < fig.y_range.end <= 1.5 * max_loss
@@ -78,18 +86,26 @@ def test_series_are_drawn_on_their_axes_with_the_data():
     np.testing.assert_allclose(data["loss"], history.step_loss)
     np.testing.assert_allclose(data["accuracy"], 100 * np.asarray(history.step_accuracy))
     np.testing.assert_allclose(data["step"], np.arange(1, n + 1))
-    np.testing.assert_allclose(data["smoothed_loss"][9:], np.convolve(history.step_loss, np.ones(10) / 10, "valid"))
+    np.testing.assert_allclose(
+        data["smoothed_loss"][9:], np.convolve(history.step_loss, np.ones(10) / 10, "valid")
+    )
     # The light per-step lines under bold smoothed ones.
     assert one(fig, "step_loss").glyph.line_alpha < one(fig, "smoothed_loss").glyph.line_alpha
     assert one(fig, "step_loss").glyph.line_width < one(fig, "smoothed_loss").glyph.line_width
     # The per-batch accuracy (steps of 3 points for 32 images) waits behind its legend entry.
-    assert [name for name in ("step_loss", "smoothed_loss", "step_accuracy", "smoothed_accuracy")
-            if not one(fig, name).visible] == ["step_accuracy"]
+    assert [
+        name
+        for name in ("step_loss", "smoothed_loss", "step_accuracy", "smoothed_accuracy")
+        if not one(fig, name).visible
+    ] == ["step_accuracy"]
 
     # Validation results per epoch, at the epoch's last step: loss on the left axis, accuracy on the right.
     loss_markers, accuracy_markers = one(fig, "validation_loss"), one(fig, "validation_accuracy")
     assert loss_markers.y_range_name == "default" and accuracy_markers.y_range_name == "accuracy"
-    assert loss_markers.glyph.y == "validation_loss" and accuracy_markers.glyph.y == "validation_accuracy"
+    assert (
+        loss_markers.glyph.y == "validation_loss"
+        and accuracy_markers.glyph.y == "validation_accuracy"
+    )
     data = accuracy_markers.data_source.data
     np.testing.assert_allclose(data["step"], [40, 80, 120])
     np.testing.assert_allclose(data["validation_accuracy"], [95.0, 97.5, 99.08])
@@ -129,7 +145,9 @@ def test_partial_run_without_validation_results():
 
 
 def test_non_finite_losses_do_not_break_the_range():
-    history = History(framework="torch", step_loss=[2.3, math.nan, 1.0], step_accuracy=[0.1, 0.2, 0.3])
+    history = History(
+        framework="torch", step_loss=[2.3, math.nan, 1.0], step_accuracy=[0.1, 0.2, 0.3]
+    )
     fig = plot_history(history)
     assert math.isfinite(fig.y_range.end) and fig.y_range.end > 2.3
     assert 0 < fig.y_range.start < 1.0
@@ -152,17 +170,36 @@ def test_loss_range_spans_every_drawable_loss(steps, validation, expected):
     [
         ("not a history", TypeError, "History"),
         (History(framework="torch"), ValueError, "no training steps"),
-        (History(framework="torch", step_loss=[1.0, 0.5], step_accuracy=[0.5]), ValueError, "2 step losses"),
-        (History(framework="torch", step_loss=[math.nan], step_accuracy=[0.5]), ValueError, "finite"),
         (
-            History(framework="torch", step_loss=[1.0], step_accuracy=[0.5], epoch_validation_loss=[0.3],
-                    epoch_validation_accuracy=[0.5]),
+            History(framework="torch", step_loss=[1.0, 0.5], step_accuracy=[0.5]),
+            ValueError,
+            "2 step losses",
+        ),
+        (
+            History(framework="torch", step_loss=[math.nan], step_accuracy=[0.5]),
+            ValueError,
+            "finite",
+        ),
+        (
+            History(
+                framework="torch",
+                step_loss=[1.0],
+                step_accuracy=[0.5],
+                epoch_validation_loss=[0.3],
+                epoch_validation_accuracy=[0.5],
+            ),
             ValueError,
             "steps_per_epoch",
         ),
         (
-            History(framework="torch", step_loss=[1.0], step_accuracy=[0.5], steps_per_epoch=1,
-                    epoch_validation_loss=[0.3], epoch_validation_accuracy=[]),
+            History(
+                framework="torch",
+                step_loss=[1.0],
+                step_accuracy=[0.5],
+                steps_per_epoch=1,
+                epoch_validation_loss=[0.3],
+                epoch_validation_accuracy=[],
+            ),
             ValueError,
             "1 validation losses but 0",
         ),
@@ -180,7 +217,9 @@ def test_rejects_bad_options(kwargs):
 
 
 def test_trailing_mean():
-    np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0])
+    np.testing.assert_allclose(
+        trailing_mean(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1.0, 2.0, 4.0, 6.0]
+    )
     np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0]), 1), [1.0, 3.0, 5.0])
     np.testing.assert_allclose(trailing_mean(np.array([1.0, 3.0, 5.0]), 10), [1.0, 2.0, 3.0])
 
@@ -192,13 +231,20 @@ def test_trailing_mean_leaves_a_gap_only_where_the_window_holds_a_non_finite_val
     np.testing.assert_array_equal(trailing_mean(values, 1)[3:], [5.0, 7.0, 9.0])
 
 
-@pytest.mark.parametrize("smoothed, validation, expected", [
-    ([10, 50, 98.6, 99.2], [98.1, 99.0], (96, 100)),   # validation's 98.1 is the lowest settled value
-    ([10, 50, 97.0, 99.5], [], (95, 100)),             # no validation: the last epoch's batches
-    ([5, 8, 11, 12], [12.0], (9, 100)),                # a bad run keeps its curve in view
-    ([99.9, 100, 100, 100], [100.0], (98, 100)),
-    ([1, 1, 1, 1], [0.5], (0, 100)),                   # never below 0
-    ([np.nan, np.nan], [], (0, 100)),                  # nothing settled: the whole axis
-])
+@pytest.mark.parametrize(
+    "smoothed, validation, expected",
+    [
+        (
+            [10, 50, 98.6, 99.2],
+            [98.1, 99.0],
+            (96, 100),
+        ),  # validation's 98.1 is the lowest settled value
+        ([10, 50, 97.0, 99.5], [], (95, 100)),  # no validation: the last epoch's batches
+        ([5, 8, 11, 12], [12.0], (9, 100)),  # a bad run keeps its curve in view
+        ([99.9, 100, 100, 100], [100.0], (98, 100)),
+        ([1, 1, 1, 1], [0.5], (0, 100)),  # never below 0
+        ([np.nan, np.nan], [], (0, 100)),  # nothing settled: the whole axis
+    ],
+)
 def test_accuracy_range_shows_the_last_percents(smoothed, validation, expected):
     assert accuracy_range(np.array(smoothed, float), np.array(validation, float), 2) == expected

@@ -20,7 +20,7 @@ import gzip
 import math
 import struct
 import tempfile
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,6 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from cnn_tutorial import data, loops, mnist_files, ops
-
 from tests.conv_cases import as_torch  # float64: the reference precision for both dtypes
 
 DTYPES = [np.float32, np.float64]
@@ -47,8 +46,12 @@ def assert_close_scaled(actual, expected, magnitude, dtype, what):
     """``|actual - expected| <= TOL * max(magnitude)``; magnitude is the op applied to |inputs|
     (the scale of the rounding error of a sum, see the module docstring). Dtype must be kept."""
     actual = np.asarray(actual)
-    assert actual.dtype == np.dtype(dtype), f"{what}: dtype {actual.dtype}, expected {np.dtype(dtype)}"
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape}, expected {expected.shape}"
+    assert actual.dtype == np.dtype(dtype), (
+        f"{what}: dtype {actual.dtype}, expected {np.dtype(dtype)}"
+    )
+    assert actual.shape == expected.shape, (
+        f"{what}: shape {actual.shape}, expected {expected.shape}"
+    )
     tol = TOL[np.dtype(dtype)]
     scale = float(np.max(magnitude, initial=0.0))
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * scale + 1e-300, err_msg=what)
@@ -76,7 +79,10 @@ def conv_geometries(draw, max_stride=3):
 def torch_conv(x, weight, bias, dout, stride, padding):
     """(out, dx, dw, db) of F.conv2d in float64, and the same for |x|, |w|, |b|, |dout| (the magnitudes)."""
     results = []
-    for values in ((x, weight, bias, dout), tuple(None if a is None else np.abs(a) for a in (x, weight, bias, dout))):
+    for values in (
+        (x, weight, bias, dout),
+        tuple(None if a is None else np.abs(a) for a in (x, weight, bias, dout)),
+    ):
         xt, wt = as_torch(values[0], True), as_torch(values[1], True)
         bt = None if values[2] is None else as_torch(values[2], True)
         out = F.conv2d(xt, wt, bt, stride=stride, padding=padding)
@@ -92,7 +98,8 @@ def torch_conv(x, weight, bias, dout, stride, padding):
 def test_conv2d_and_backward_match_torch(method, geometry, dtype, with_bias, seed):
     """conv2d and conv2d_backward equal F.conv2d and its autograd gradients (float64 reference) for random geometries."""
     n, c, h, w, f, kh, kw, stride, padding = geometry.draw(
-        conv_geometries(max_stride=1 if method == "fourier" else 3), label="n, c, h, w, f, kh, kw, stride, padding"
+        conv_geometries(max_stride=1 if method == "fourier" else 3),
+        label="n, c, h, w, f, kh, kw, stride, padding",
     )
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
@@ -104,22 +111,37 @@ def test_conv2d_and_backward_match_torch(method, geometry, dtype, with_bias, see
     dx, dw, db = ops.conv2d_backward(dout, x, weight, stride=stride, padding=padding, method=method)
 
     reference, magnitude = torch_conv(x, weight, bias, dout, stride, padding)
-    for name, mine, theirs, scale in zip(("out", "dx", "dw", "db"), (out, dx, dw, db), reference, magnitude):
+    for name, mine, theirs, scale in zip(
+        ("out", "dx", "dw", "db"), (out, dx, dw, db), reference, magnitude
+    ):
         assert_close_scaled(mine, theirs, scale, dtype, name)
 
 
 def assert_same_non_finite(actual, expected, magnitude, dtype, what):
     """Same NaN, +inf and -inf positions; the finite entries close as in :func:`assert_close_scaled`."""
     for test in (np.isnan, np.isposinf, np.isneginf):
-        np.testing.assert_array_equal(test(actual), test(expected), err_msg=f"{what}: {test.__name__} differs")
+        np.testing.assert_array_equal(
+            test(actual), test(expected), err_msg=f"{what}: {test.__name__} differs"
+        )
     finite = np.isfinite(expected)
-    assert_close_scaled(actual[finite], expected[finite], np.where(np.isfinite(magnitude), magnitude, 0.0), dtype, what)
+    assert_close_scaled(
+        actual[finite],
+        expected[finite],
+        np.where(np.isfinite(magnitude), magnitude, 0.0),
+        dtype,
+        what,
+    )
 
 
 @pytest.mark.parametrize("method", ["simple", "im2col", "auto"])
 @settings(max_examples=150, **COMMON)
-@given(geometry=conv_geometries(), dtype=st.sampled_from(DTYPES), bad=st.sampled_from([np.inf, -np.inf, np.nan]),
-       count=st.integers(1, 3), seed=seeds)
+@given(
+    geometry=conv_geometries(),
+    dtype=st.sampled_from(DTYPES),
+    bad=st.sampled_from([np.inf, -np.inf, np.nan]),
+    count=st.integers(1, 3),
+    seed=seeds,
+)
 def test_conv2d_with_non_finite_input_matches_torch(method, geometry, dtype, bad, count, seed):
     """A few inf/NaN pixels in x give conv2d and conv2d_backward the same NaN/inf entries as PyTorch, and the same finite ones."""
     n, c, h, w, f, kh, kw, stride, padding = geometry
@@ -135,7 +157,9 @@ def test_conv2d_with_non_finite_input_matches_torch(method, geometry, dtype, bad
     # Magnitudes of the finite contributions: the non-finite pixels left out.
     reference, _ = torch_conv(x, weight, bias, dout, stride, padding)
     _, magnitude = torch_conv(np.where(np.isfinite(x), x, 0), weight, bias, dout, stride, padding)
-    for name, mine, theirs, scale in zip(("out", "dx", "dw", "db"), (out, *grads), reference, magnitude):
+    for name, mine, theirs, scale in zip(
+        ("out", "dx", "dw", "db"), (out, *grads), reference, magnitude
+    ):
         assert_same_non_finite(mine, theirs, scale, dtype, name)
 
 
@@ -192,7 +216,12 @@ def test_maxpool2d_and_backward_equal_torch_exactly(geometry, dtype, levels, see
 
 
 @settings(max_examples=300, **COMMON)
-@given(geometry=pool_geometries(), dtype=st.sampled_from(DTYPES), nan_fraction=st.sampled_from([0.05, 0.3, 1.0]), seed=seeds)
+@given(
+    geometry=pool_geometries(),
+    dtype=st.sampled_from(DTYPES),
+    nan_fraction=st.sampled_from([0.05, 0.3, 1.0]),
+    seed=seeds,
+)
 def test_maxpool2d_with_nan_equals_torch_exactly(geometry, dtype, nan_fraction, seed):
     """With NaN in the input, maxpool2d / maxpool2d_backward still equal PyTorch exactly (NaN propagates, its gradient goes where torch's goes)."""
     n, c, h, w, size, stride = geometry
@@ -211,8 +240,13 @@ array_shapes = st.lists(st.integers(1, 6), min_size=1, max_size=4).map(tuple)
 
 
 @settings(max_examples=300, **COMMON)
-@given(shape=array_shapes, dtype=st.sampled_from(DTYPES), zero_fraction=st.sampled_from([0.0, 0.3]),
-       scale=st.sampled_from([1e-30, 1.0, 1e30]), seed=seeds)
+@given(
+    shape=array_shapes,
+    dtype=st.sampled_from(DTYPES),
+    zero_fraction=st.sampled_from([0.0, 0.3]),
+    scale=st.sampled_from([1e-30, 1.0, 1e30]),
+    seed=seeds,
+)
 def test_relu_and_backward_equal_torch_exactly(shape, dtype, zero_fraction, scale, seed):
     """relu and relu_backward equal F.relu and its gradient exactly, zeros (gradient 0) included."""
     rng = np.random.default_rng(seed)
@@ -295,7 +329,12 @@ def small_conv_geometries(draw):
 
 
 @settings(max_examples=250, **COMMON)
-@given(geometry=small_conv_geometries(), dtype=st.sampled_from(DTYPES), bias_column=st.booleans(), seed=seeds)
+@given(
+    geometry=small_conv_geometries(),
+    dtype=st.sampled_from(DTYPES),
+    bias_column=st.booleans(),
+    seed=seeds,
+)
 def test_loop_convolution_and_backward_equal_batched(geometry, dtype, bias_column, seed):
     """loops.convolution / convolution_backward on one image equal ops.conv2d / conv2d_backward on a batch of one."""
     c, h, w, f, kh, kw, stride = geometry
@@ -314,7 +353,10 @@ def test_loop_convolution_and_backward_equal_batched(geometry, dtype, bias_colum
     dx, dw, db = ops.conv2d_backward(dout[None], image[None], filt, stride=stride)
     mags = ops.conv2d_backward(np.abs(dout[None]), np.abs(image[None]), np.abs(filt), stride=stride)
     for name, mine, theirs, scale in zip(
-        ("dx", "dw", "db"), loops.convolution_backward(dout, image, filt, stride), (dx[0], dw, db), (mags[0][0], *mags[1:])
+        ("dx", "dw", "db"),
+        loops.convolution_backward(dout, image, filt, stride),
+        (dx[0], dw, db),
+        (mags[0][0], *mags[1:]),
     ):
         assert_close_scaled(mine, theirs, scale, dtype, name)
 
@@ -335,7 +377,8 @@ def test_loop_maxpool_and_backward_equal_batched(geometry, dtype, levels, seed):
     np.testing.assert_array_equal(loops.maxpool(image, size, stride), out)
     dout = integer_valued(rng, out.shape, dtype)  # exact sums over overlapping windows
     np.testing.assert_array_equal(
-        loops.maxpool_backward(dout, image, size, stride), ops.maxpool2d_backward(dout[None], image[None], size, stride)[0]
+        loops.maxpool_backward(dout, image, size, stride),
+        ops.maxpool2d_backward(dout[None], image[None], size, stride)[0],
     )
 
 
@@ -350,7 +393,7 @@ def _real_bytes(root: Path, name: str) -> bytes:
     return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
 
 
-@lru_cache(maxsize=None)
+@cache
 def small_idx(root: Path, name: str, count: int = IMAGE_COUNT) -> bytes:
     """The first ``count`` items of a real idx file, its header's count rewritten to match."""
     raw = _real_bytes(root, name)
@@ -362,7 +405,7 @@ def small_idx(root: Path, name: str, count: int = IMAGE_COUNT) -> bytes:
     return header + raw[4 + 4 * ndim : 4 + 4 * ndim + count * item]
 
 
-@lru_cache(maxsize=None)
+@cache
 def gzipped(content: bytes) -> bytes:
     return gzip.compress(content, mtime=0)
 
@@ -394,17 +437,34 @@ def corruptions(max_len: int = 40):
         st.tuples(st.just("truncate"), position),
         st.tuples(st.just("append"), st.binary(min_size=1, max_size=max_len)),
         # Bytes of the idx header (magic and dimensions), before any gzip.
-        st.tuples(st.just("header"), st.lists(st.tuples(st.integers(0, 15), st.integers(0, 255)), min_size=1, max_size=4)),
+        st.tuples(
+            st.just("header"),
+            st.lists(st.tuples(st.integers(0, 15), st.integers(0, 255)), min_size=1, max_size=4),
+        ),
         # XOR bytes of the file as stored (the gzip stream when gzipped): anywhere, near the start
         # (gzip header / idx header) or near the end (gzip CRC and length).
         st.tuples(
             st.just("flip"),
-            st.lists(st.tuples(st.sampled_from(["any", "start", "end"]), position, st.integers(1, 255)), min_size=1, max_size=4),
+            st.lists(
+                st.tuples(st.sampled_from(["any", "start", "end"]), position, st.integers(1, 255)),
+                min_size=1,
+                max_size=4,
+            ),
         ),
         st.tuples(
             st.just("replace"),
-            st.tuples(st.sampled_from([b"", b"\x00\x00\x08\x01", b"\x00\x00\x08\x03", b"\x1f\x8b", b"\x1f\x8b\x08\x00"]),
-                      st.binary(max_size=max_len)),
+            st.tuples(
+                st.sampled_from(
+                    [
+                        b"",
+                        b"\x00\x00\x08\x01",
+                        b"\x00\x00\x08\x03",
+                        b"\x1f\x8b",
+                        b"\x1f\x8b\x08\x00",
+                    ]
+                ),
+                st.binary(max_size=max_len),
+            ),
         ),
     )
 
@@ -428,8 +488,11 @@ def corrupt(content: bytes, gz: bool, changes) -> bytes:
             stored = bytearray(stored)
             for where, position, mask in args:
                 span = min(len(stored), 20)
-                index = {"any": position % len(stored), "start": position % span,
-                         "end": len(stored) - 1 - position % span}[where]
+                index = {
+                    "any": position % len(stored),
+                    "start": position % span,
+                    "end": len(stored) - 1 - position % span,
+                }[where]
                 stored[index] ^= mask
             stored = bytes(stored)
         elif kind == "replace":
@@ -483,15 +546,22 @@ def test_load_mnist_on_corrupted_real_files(mnist_root, split, gz, target, chang
         raw_dir = Path(folder) / "MNIST" / "raw"
         raw_dir.mkdir(parents=True)
         paths, expected = [], []
-        for source, name, zipped, hit, change in zip(sources, data.MNIST_FILES[split], gz, corrupted, changes):
+        for source, name, zipped, hit, change in zip(
+            sources, data.MNIST_FILES[split], gz, corrupted, changes
+        ):
             path = raw_dir / (name + (".gz" if zipped else ""))
             path.write_bytes(corrupt(small_idx(mnist_root, source), zipped, change if hit else []))
             paths.append(path)
             expected.append(honest_decode(path.read_bytes()))
         images, labels = expected
         valid = (
-            images is not None and labels is not None and images.ndim == 3 and images.shape[1:] == (28, 28)
-            and labels.ndim == 1 and len(images) == len(labels) and (labels.size == 0 or labels.max() <= 9)
+            images is not None
+            and labels is not None
+            and images.ndim == 3
+            and images.shape[1:] == (28, 28)
+            and labels.ndim == 1
+            and len(images) == len(labels)
+            and (labels.size == 0 or labels.max() <= 9)
         )
         try:
             got_images, got_labels = data.load_mnist(split, root=folder, download=False)
@@ -510,7 +580,10 @@ def test_load_mnist_on_corrupted_real_files(mnist_root, split, gz, target, chang
 def test_small_idx_files_are_valid(mnist_root):
     """The uncorrupted small files built from the real ones read back as 50 images of 28x28 and 50 digits."""
     with tempfile.TemporaryDirectory() as folder:
-        for name, shape in (("t10k-images-idx3-ubyte", (IMAGE_COUNT, 28, 28)), ("t10k-labels-idx1-ubyte", (IMAGE_COUNT,))):
+        for name, shape in (
+            ("t10k-images-idx3-ubyte", (IMAGE_COUNT, 28, 28)),
+            ("t10k-labels-idx1-ubyte", (IMAGE_COUNT,)),
+        ):
             for gz in (False, True):
                 path = Path(folder) / (name + (".gz" if gz else ""))
                 path.write_bytes(corrupt(small_idx(mnist_root, name), gz, []))

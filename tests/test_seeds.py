@@ -38,8 +38,17 @@ def _epoch_orders(monkeypatch, seed: int, epochs: int = 2) -> list[list[int]]:
         return iter(batches)
 
     monkeypatch.setattr(numpy_net, "minibatches", spy)
-    fit(NumpyCNN.initialize(seed), images, labels, images[:2], labels[:2], epochs=epochs, batch_size=20,
-        seed=seed, progress=False)
+    fit(
+        NumpyCNN.initialize(seed),
+        images,
+        labels,
+        images[:2],
+        labels[:2],
+        epochs=epochs,
+        batch_size=20,
+        seed=seed,
+        progress=False,
+    )
     return orders
 
 
@@ -54,16 +63,17 @@ def test_no_epoch_of_one_run_shuffles_like_an_epoch_of_another(monkeypatch):
 
 def test_numpy_weights_come_from_the_initialisation_stream_only():
     init, shuffle = run_streams(3)
-    expected = np.random.default_rng(init).normal(0.0, 1.0 / np.sqrt(8 * 1 * 5 * 5), size=(8, 1, 5, 5))
+    expected = np.random.default_rng(init).normal(
+        0.0, 1.0 / np.sqrt(8 * 1 * 5 * 5), size=(8, 1, 5, 5)
+    )
     np.testing.assert_array_equal(NumpyCNN.initialize(3).params["f1"], expected.astype(np.float32))
 
 
 def test_torch_weights_and_shuffling_use_the_two_streams(monkeypatch, tmp_path):
     torch = pytest.importorskip("torch")
-    from cnn_tutorial.pytorch import training as torch_training
     from cnn_tutorial.history import Evaluation
+    from cnn_tutorial.pytorch import training as torch_training
     from cnn_tutorial.pytorch.model import ConvNet
-
     from tests.test_data import write_dataset
 
     write_dataset(tmp_path)
@@ -75,9 +85,18 @@ def test_torch_weights_and_shuffling_use_the_two_streams(monkeypatch, tmp_path):
         return [2.3], [0.1]
 
     monkeypatch.setattr(torch_training, "train_epoch", first_epoch_only)
-    monkeypatch.setattr(torch_training, "evaluate", lambda model, loader: Evaluation(loss=0.3, accuracy=0.5))
-    torch_training.train_torch(epochs=1, seed=7, root=tmp_path, download=False, device="cpu", progress=False,
-                               validation_size=2)
+    monkeypatch.setattr(
+        torch_training, "evaluate", lambda model, loader: Evaluation(loss=0.3, accuracy=0.5)
+    )
+    torch_training.train_torch(
+        epochs=1,
+        seed=7,
+        root=tmp_path,
+        download=False,
+        device="cpu",
+        progress=False,
+        validation_size=2,
+    )
     init, shuffle = run_streams(7)
     torch.manual_seed(torch_seed(init))
     assert torch.equal(seen["fc2"], ConvNet().fc2.weight)

@@ -8,8 +8,14 @@ import torch.nn.functional as F
 
 from cnn_tutorial import ops
 from cnn_tutorial.data import normalize
-from cnn_tutorial.shifts import (DIRECTIONS, SmallCNN, accuracy_by_shift, plot_accuracy_by_shift,
-                                 shift_images, shift_randomly)
+from cnn_tutorial.shifts import (
+    DIRECTIONS,
+    SmallCNN,
+    accuracy_by_shift,
+    plot_accuracy_by_shift,
+    shift_images,
+    shift_randomly,
+)
 
 
 def test_shift_images_moves_pixels_and_fills_zeros():
@@ -32,8 +38,11 @@ def test_shift_randomly_moves_each_image_one_way_seeded():
     assert np.array_equal(moved, shift_randomly(images, 2, seed=3))
     used = set()
     for image, result in zip(images, moved):
-        matches = [d for d, (rows, columns) in enumerate(DIRECTIONS)
-                   if np.array_equal(result, shift_images(image, 2 * rows, 2 * columns))]
+        matches = [
+            d
+            for d, (rows, columns) in enumerate(DIRECTIONS)
+            if np.array_equal(result, shift_images(image, 2 * rows, 2 * columns))
+        ]
         assert len(matches) == 1
         used.add(matches[0])
     assert used == set(range(4))
@@ -49,8 +58,12 @@ def test_convolution_is_equivariant_away_from_the_border():
         left = ops.conv2d(shift_images(x, rows, columns), k, b)
         right = shift_images(ops.conv2d(x, k, b), rows, columns)
         # Compare where neither side saw the filled border: drop |shift| + 4 rows/columns.
-        inner = (slice(None), slice(None), slice(abs(rows) + 4, -abs(rows) - 4 or None),
-                 slice(abs(columns) + 4, -abs(columns) - 4 or None))
+        inner = (
+            slice(None),
+            slice(None),
+            slice(abs(rows) + 4, -abs(rows) - 4 or None),
+            slice(abs(columns) + 4, -abs(columns) - 4 or None),
+        )
         np.testing.assert_allclose(left[inner], right[inner], rtol=1e-12, atol=1e-12)
 
 
@@ -75,7 +88,9 @@ class _Oracle:
     """Knows the label of each unshifted image; calls anything else a 0."""
 
     def __init__(self, images, labels):
-        self.known = {normalize(image[None])[0].tobytes(): label for image, label in zip(images, labels)}
+        self.known = {
+            normalize(image[None])[0].tobytes(): label for image, label in zip(images, labels)
+        }
 
     def predict(self, x):
         return np.array([self.known.get(image.tobytes(), 0) for image in x])

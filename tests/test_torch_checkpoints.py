@@ -17,8 +17,8 @@ from cnn_tutorial.pytorch.checkpoints import (
 )
 from cnn_tutorial.pytorch.distributed import Placement
 from cnn_tutorial.pytorch.model import ConvNet
-
 from tests.torch_cases import fixed_batch
+
 
 def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     torch.manual_seed(0)
@@ -26,7 +26,9 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     directory = tmp_path / "not" / "yet" / "there"
     path = save_checkpoint(model, directory)
     assert path == directory / "conv_net_model.ckpt"
-    assert sorted(p.name for p in directory.iterdir()) == ["conv_net_model.ckpt"]  # no temporary left
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "conv_net_model.ckpt"
+    ]  # no temporary left
     loaded = load_checkpoint(path)
     assert not loaded.training
     images, _ = fixed_batch(16)
@@ -51,20 +53,37 @@ def test_save_checkpoint_rejects_names_with_directories(tmp_path, name):
 
 
 def test_checkpoint_records_the_model_and_its_training(tmp_path):
-    history = History(framework="torch", epoch_validation_accuracy=[0.98, 0.99], test_accuracy=0.985,
-                      config={"epochs": 2, "seed": 0, "train_limit": None, "torch_version": torch.__version__})
+    history = History(
+        framework="torch",
+        epoch_validation_accuracy=[0.98, 0.99],
+        test_accuracy=0.985,
+        config={"epochs": 2, "seed": 0, "train_limit": None, "torch_version": torch.__version__},
+    )
     path = save_checkpoint(ConvNet(relu_between_fc=True), tmp_path, history=history)
     record = checkpoint_record(path)
     assert record["model"] == {"relu_between_fc": True}
-    assert record["training"] == {"epochs": 2, "seed": 0, "train_limit": None, "torch_version": str(torch.__version__),
-                                  "epoch_validation_accuracy": [0.98, 0.99], "test_accuracy": 0.985}
-    assert isinstance(load_checkpoint(path).fc_activation, torch.nn.ReLU)  # None: what the file records
-    assert checkpoint_record(save_checkpoint(ConvNet(), tmp_path, name="bare.ckpt"))["training"] is None
+    assert record["training"] == {
+        "epochs": 2,
+        "seed": 0,
+        "train_limit": None,
+        "torch_version": str(torch.__version__),
+        "epoch_validation_accuracy": [0.98, 0.99],
+        "test_accuracy": 0.985,
+    }
+    assert isinstance(
+        load_checkpoint(path).fc_activation, torch.nn.ReLU
+    )  # None: what the file records
+    assert (
+        checkpoint_record(save_checkpoint(ConvNet(), tmp_path, name="bare.ckpt"))["training"]
+        is None
+    )
 
 
 def test_a_checkpoint_of_another_model_is_refused_by_name(tmp_path):
     path = save_checkpoint(ConvNet(relu_between_fc=True), tmp_path)
-    with pytest.raises(ValueError, match=r"conv_net_model.ckpt holds a ConvNet with relu_between_fc=True"):
+    with pytest.raises(
+        ValueError, match=r"conv_net_model.ckpt holds a ConvNet with relu_between_fc=True"
+    ):
         load_checkpoint(path, relu_between_fc=False)
 
 
@@ -108,8 +127,12 @@ def _small_run(seed: int):
     model = ConvNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     images, labels = fixed_batch(40)
-    loader = DataLoader(TensorDataset(images, labels), batch_size=10, shuffle=True,
-                        generator=torch.Generator().manual_seed(seed))
+    loader = DataLoader(
+        TensorDataset(images, labels),
+        batch_size=10,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
     config = {"epochs": 3, "batch_size": 10, "lr": 1e-3, "seed": seed}
     return model, optimizer, loader, History(framework="torch", steps_per_epoch=4, config=config)
 
@@ -132,12 +155,26 @@ def test_a_resumed_run_goes_on_with_the_saved_weights_optimiser_and_generators(t
     new_history.config["epochs"] = 5  # a longer run goes on from the saved one
     partial = tmp_path / f".{TRAINING_STATE_NAME}.1234.part"  # left by a killed save
     partial.write_bytes(b"half")
-    resumed = resume_run(tmp_path, new_model, new_optimizer, new_history, new_loader, Placement(),
-                         torch.device("cpu"))
+    resumed = resume_run(
+        tmp_path,
+        new_model,
+        new_optimizer,
+        new_history,
+        new_loader,
+        Placement(),
+        torch.device("cpu"),
+    )
     assert not partial.exists()
     assert resumed.epoch_validation_accuracy == [0.25] and resumed.config["epochs"] == 5
-    assert all(torch.equal(value, new_model.state_dict()[name]) for name, value in model.state_dict().items())
-    assert new_optimizer.state_dict()["state"][0]["step"] == optimizer.state_dict()["state"][0]["step"] == 4
+    assert all(
+        torch.equal(value, new_model.state_dict()[name])
+        for name, value in model.state_dict().items()
+    )
+    assert (
+        new_optimizer.state_dict()["state"][0]["step"]
+        == optimizer.state_dict()["state"][0]["step"]
+        == 4
+    )
     assert torch.equal(torch.rand(5), dropout_after)
     assert all(torch.equal(a, b) for a, b in zip(_orders(new_loader), order_after))
 
@@ -145,5 +182,8 @@ def test_a_resumed_run_goes_on_with_the_saved_weights_optimiser_and_generators(t
 def test_resume_run_without_a_state_keeps_the_new_run(tmp_path):
     model, optimizer, loader, history = _small_run(seed=1)
     weights = {name: value.clone() for name, value in model.state_dict().items()}
-    assert resume_run(tmp_path, model, optimizer, history, loader, Placement(), torch.device("cpu")) is history
+    assert (
+        resume_run(tmp_path, model, optimizer, history, loader, Placement(), torch.device("cpu"))
+        is history
+    )
     assert all(torch.equal(value, model.state_dict()[name]) for name, value in weights.items())

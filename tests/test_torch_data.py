@@ -11,12 +11,16 @@ import torchvision
 from PIL import Image
 from torch.utils.data import DataLoader, Subset
 
-from cnn_tutorial.data import DATA_ENV_VAR, MNISTNotFoundError, load_mnist_splits, normalize, split_validation
-from cnn_tutorial.seeds import run_streams, torch_seed
+from cnn_tutorial.data import (
+    DATA_ENV_VAR,
+    MNISTNotFoundError,
+    load_mnist_splits,
+    normalize,
+    split_validation,
+)
 from cnn_tutorial.pytorch.data import mnist_datasets, mnist_loaders, mnist_transform
-
+from cnn_tutorial.seeds import run_streams, torch_seed
 from tests.test_data import DAMAGED_SPLITS, write_dataset
-
 
 
 def test_normalize_is_the_classic_per_image_transform_bit_for_bit():
@@ -32,21 +36,27 @@ def test_normalize_is_the_classic_per_image_transform_bit_for_bit():
 
 def test_loader_batches_equal_the_classic_per_image_loader(mnist_root_for_torchvision):
     train_loader, _, _ = mnist_loaders(root=mnist_root_for_torchvision, seed=5, train_limit=300)
-    per_image = torchvision.datasets.MNIST(root=str(mnist_root_for_torchvision), train=True, transform=mnist_transform())
+    per_image = torchvision.datasets.MNIST(
+        root=str(mnist_root_for_torchvision), train=True, transform=mnist_transform()
+    )
     # The indices of the first 300 images left for training after the validation split.
     (train_indices, _), _ = split_validation(np.arange(len(per_image)), np.arange(len(per_image)))
     classic = DataLoader(
-        Subset(per_image, train_indices[:300].tolist()), batch_size=100, shuffle=True,
+        Subset(per_image, train_indices[:300].tolist()),
+        batch_size=100,
+        shuffle=True,
         generator=torch.Generator().manual_seed(torch_seed(run_streams(5)[1])),
     )
-    for (images, labels), (classic_images, classic_labels) in zip(train_loader, classic, strict=True):
+    for (images, labels), (classic_images, classic_labels) in zip(
+        train_loader, classic, strict=True
+    ):
         assert torch.equal(images, classic_images) and torch.equal(labels, classic_labels)
 
 
-
 def test_mnist_loaders_shapes_normalisation_and_seeded_order(mnist_root):
-    train_loader, validation_loader, test_loader = mnist_loaders(batch_size=100, root=mnist_root, seed=3,
-                                                                 train_limit=250)
+    train_loader, validation_loader, test_loader = mnist_loaders(
+        batch_size=100, root=mnist_root, seed=3, train_limit=250
+    )
     assert len(train_loader) == 3 and len(validation_loader) == 50 and len(test_loader) == 100
     batches = list(train_loader)
     images, labels = batches[0]
@@ -58,11 +68,15 @@ def test_mnist_loaders_shapes_normalisation_and_seeded_order(mnist_root):
     assert images.max().item() == pytest.approx((1 - 0.1307) / 0.3081, abs=1e-6)
     all_labels = torch.cat([b[1] for b in batches])
     again = torch.cat([b[1] for b in mnist_loaders(root=mnist_root, seed=3, train_limit=250)[0]])
-    other_seed = torch.cat([b[1] for b in mnist_loaders(root=mnist_root, seed=4, train_limit=250)[0]])
+    other_seed = torch.cat(
+        [b[1] for b in mnist_loaders(root=mnist_root, seed=4, train_limit=250)[0]]
+    )
     assert torch.equal(all_labels, again)
     assert not torch.equal(all_labels, other_seed)
     assert torch.equal(all_labels.sort().values, other_seed.sort().values)  # same 250 images
-    assert not torch.equal(all_labels, torch.cat([b[1] for b in train_loader]))  # a new order each epoch
+    assert not torch.equal(
+        all_labels, torch.cat([b[1] for b in train_loader])
+    )  # a new order each epoch
 
 
 def test_mnist_loaders_reads_root_from_env(mnist_root, monkeypatch):
@@ -109,11 +123,23 @@ def test_damaged_data_gets_the_numpy_paths_error_naming_the_file(tmp_path, case)
 
 def test_a_train_limit_beyond_the_training_set_is_refused(tmp_path):
     write_dataset(tmp_path)  # 7 training images: 5 to train on, 2 held out
-    with pytest.raises(ValueError, match="train_limit must be at most 5, the training images left after holding "
-                                         "out 2 for validation, got 6"):
+    with pytest.raises(
+        ValueError,
+        match="train_limit must be at most 5, the training images left after holding "
+        "out 2 for validation, got 6",
+    ):
         mnist_loaders(root=tmp_path, download=False, train_limit=6, validation_size=2)
-    assert len(mnist_loaders(root=tmp_path, download=False, train_limit=5, validation_size=2)[0].dataset) == 5
-    with pytest.raises(ValueError, match="validation_size must be less than the 7 training images, got 7"):
+    assert (
+        len(
+            mnist_loaders(root=tmp_path, download=False, train_limit=5, validation_size=2)[
+                0
+            ].dataset
+        )
+        == 5
+    )
+    with pytest.raises(
+        ValueError, match="validation_size must be less than the 7 training images, got 7"
+    ):
         mnist_loaders(root=tmp_path, download=False, validation_size=7)
 
 
@@ -125,4 +151,3 @@ def test_the_tensors_are_the_numpy_paths_arrays(tmp_path):
     for dataset, (images, labels) in zip(tensor_sets, array_splits, strict=True):
         assert torch.equal(dataset.tensors[0], torch.from_numpy(normalize(images)))
         assert torch.equal(dataset.tensors[1], torch.from_numpy(labels))
-

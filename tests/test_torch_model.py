@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from cnn_tutorial.pytorch.model import ConvNet, choose_device
-
 from tests.torch_cases import fixed_batch
+
 
 @pytest.mark.parametrize("relu_between_fc", [False, True])
 def test_output_shape(relu_between_fc):
@@ -49,8 +49,12 @@ def test_classic_head_is_one_linear_map_and_relu_option_breaks_it():
     zero = torch.zeros(1, 3136)
     with torch.no_grad():
         # Affine: f(a + b) = f(a) + f(b) - f(0).
-        torch.testing.assert_close(head(linear, a + b), head(linear, a) + head(linear, b) - head(linear, zero))
-        nonlinear_gap = head(with_relu, a + b) - (head(with_relu, a) + head(with_relu, b) - head(with_relu, zero))
+        torch.testing.assert_close(
+            head(linear, a + b), head(linear, a) + head(linear, b) - head(linear, zero)
+        )
+        nonlinear_gap = head(with_relu, a + b) - (
+            head(with_relu, a) + head(with_relu, b) - head(with_relu, zero)
+        )
     assert nonlinear_gap.abs().max() > 1e-3
 
 
@@ -85,7 +89,9 @@ def test_choose_device_explicit(monkeypatch):
         choose_device("cuda")
 
 
-@pytest.mark.parametrize("device, error", [("tpu", ValueError), ("meta", ValueError), (0, TypeError)])
+@pytest.mark.parametrize(
+    "device, error", [("tpu", ValueError), ("meta", ValueError), (0, TypeError)]
+)
 def test_choose_device_rejects(device, error):
     with pytest.raises(error, match="device"):
         choose_device(device)

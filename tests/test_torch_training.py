@@ -7,15 +7,20 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from cnn_tutorial.pytorch import training as torch_training
 from cnn_tutorial.history import Evaluation, History
-from cnn_tutorial.seeds import run_streams, torch_seed
+from cnn_tutorial.pytorch import training as torch_training
 from cnn_tutorial.pytorch.data import mnist_loaders
 from cnn_tutorial.pytorch.distributed import Placement
 from cnn_tutorial.pytorch.model import ConvNet
 from cnn_tutorial.pytorch.run import Run, prepare_run
-from cnn_tutorial.pytorch.training import evaluate, plain_train_epoch, train_epoch, train_step, train_torch
-
+from cnn_tutorial.pytorch.training import (
+    evaluate,
+    plain_train_epoch,
+    train_epoch,
+    train_step,
+    train_torch,
+)
+from cnn_tutorial.seeds import run_streams, torch_seed
 from tests.torch_cases import fixed_batch
 
 
@@ -37,8 +42,12 @@ def test_the_plain_loop_takes_train_epochs_steps_bit_for_bit():
 
 def test_train_torch_on_one_process_is_the_plain_loop(mnist_root, monkeypatch):
     # Only the training steps are compared: skip the validation and test passes.
-    monkeypatch.setattr(torch_training, "evaluate", lambda model, loader: Evaluation(loss=0.5, accuracy=0.5))
-    _, history = train_torch(epochs=2, train_limit=300, root=mnist_root, device="cpu", seed=3, progress=False)
+    monkeypatch.setattr(
+        torch_training, "evaluate", lambda model, loader: Evaluation(loss=0.5, accuracy=0.5)
+    )
+    _, history = train_torch(
+        epochs=2, train_limit=300, root=mnist_root, device="cpu", seed=3, progress=False
+    )
     train_loader, _, _ = mnist_loaders(100, mnist_root, seed=3, train_limit=300)
     initialization, _ = run_streams(3)  # as train_torch seeds the weights and dropout
     torch.manual_seed(torch_seed(initialization))
@@ -53,18 +62,30 @@ def test_train_torch_on_one_process_is_the_plain_loop(mnist_root, monkeypatch):
 
 
 def test_a_run_on_one_process_is_the_seeded_model_and_the_plain_loaders(mnist_root):
-    run = prepare_run(Placement(), torch.device("cpu"), batch_size=100, seed=3, root=mnist_root,
-                      relu_between_fc=False, train_limit=300, validation_size=5000, download=False)
+    run = prepare_run(
+        Placement(),
+        torch.device("cpu"),
+        batch_size=100,
+        seed=3,
+        root=mnist_root,
+        relu_between_fc=False,
+        train_limit=300,
+        validation_size=5000,
+        download=False,
+    )
     assert run.trained is run.model and not run.model.relu_between_fc
     initialization, _ = run_streams(3)
     torch.manual_seed(torch_seed(initialization))
     weights = ConvNet(relu_between_fc=False).state_dict()
     assert all(torch.equal(value, run.model.state_dict()[name]) for name, value in weights.items())
     train_loader, _, _ = mnist_loaders(100, mnist_root, seed=3, train_limit=300)
-    assert [len(loader.dataset) for loader in (run.train_loader, run.validation_loader, run.test_loader)] == [
-        300, 5000, 10000]
+    assert [
+        len(loader.dataset) for loader in (run.train_loader, run.validation_loader, run.test_loader)
+    ] == [300, 5000, 10000]
     assert run.batches_of_epoch(0) is run.train_loader
-    assert all(torch.equal(ours[1], theirs[1]) for ours, theirs in zip(run.train_loader, train_loader))
+    assert all(
+        torch.equal(ours[1], theirs[1]) for ours, theirs in zip(run.train_loader, train_loader)
+    )
 
 
 def test_each_epoch_of_a_group_is_shuffled_in_its_own_order():
@@ -121,7 +142,9 @@ def test_evaluate_counts_correct_predictions_and_restores_mode():
 
 
 def test_evaluate_rejects_empty_loader_and_non_models():
-    empty = DataLoader(TensorDataset(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.int64)), batch_size=4)
+    empty = DataLoader(
+        TensorDataset(torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.int64)), batch_size=4
+    )
     with pytest.raises(ValueError, match="no images"):
         evaluate(ConvNet(), empty)
     with pytest.raises(TypeError, match="model"):
@@ -146,7 +169,9 @@ def test_train_torch_validates_before_reading_data(tmp_path, kwargs, error):
 
 def test_train_torch_records_a_seeded_history_that_saves(mnist_root, tmp_path, capsys, monkeypatch):
     def run(seed: int, progress: bool) -> tuple[ConvNet, History]:
-        return train_torch(epochs=1, train_limit=200, root=mnist_root, device="cpu", seed=seed, progress=progress)
+        return train_torch(
+            epochs=1, train_limit=200, root=mnist_root, device="cpu", seed=seed, progress=progress
+        )
 
     model, history = run(0, progress=False)
     assert capsys.readouterr().err == ""  # quiet
@@ -163,7 +188,9 @@ def test_train_torch_records_a_seeded_history_that_saves(mnist_root, tmp_path, c
     assert history.config["train_size"] == 200 and history.config["validation_size"] == 5000
     assert history.seconds > 0
     assert history.config["device"] == "cpu" and history.config["lr"] == 1e-3
-    assert history.config["relu_between_fc"] is True and model.relu_between_fc  # the validated default
+    assert (
+        history.config["relu_between_fc"] is True and model.relu_between_fc
+    )  # the validated default
     loaded = History.load(history.save(tmp_path / "history.json"))
     assert loaded == history
 

@@ -9,8 +9,8 @@ from torch.nn import functional as F
 
 from cnn_tutorial.data import minibatches
 from cnn_tutorial.numpy_net import PARAM_SHAPES, Adam, NumpyCNN, learning_rate
-from cnn_tutorial.seeds import run_streams
 from cnn_tutorial.pytorch.twin import TORCH_NAMES, NumpyCNNTwin, train_side_by_side
+from cnn_tutorial.seeds import run_streams
 
 
 def trained_like_params(dtype, seed: int = 0) -> dict:
@@ -47,7 +47,9 @@ def test_parameter_names_and_shapes_match_the_numpy_network():
     assert shapes == {TORCH_NAMES[name]: shape for name, shape in PARAM_SHAPES.items()}
 
 
-@pytest.mark.parametrize("dtype, rtol, atol", [(np.float64, 1e-12, 1e-13), (np.float32, 1e-5, 1e-5)])
+@pytest.mark.parametrize(
+    "dtype, rtol, atol", [(np.float64, 1e-12, 1e-13), (np.float32, 1e-5, 1e-5)]
+)
 def test_same_logits_as_numpy_forward(dtype, rtol, atol):
     params = trained_like_params(dtype)
     x, _ = batch()
@@ -62,17 +64,25 @@ def test_same_logits_as_numpy_forward(dtype, rtol, atol):
 def test_same_logits_as_numpy_at_the_classic_initialisation():
     net = NumpyCNN.initialize(seed=0)
     x, _ = batch()
-    np.testing.assert_allclose(twin_logits(NumpyCNNTwin.from_numpy_params(net.params), x), net.forward(x)[0],
-                               rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        twin_logits(NumpyCNNTwin.from_numpy_params(net.params), x),
+        net.forward(x)[0],
+        rtol=1e-5,
+        atol=1e-7,
+    )
 
 
-@pytest.mark.parametrize("dtype, rtol, atol", [(np.float64, 1e-10, 1e-14), (np.float32, 2e-3, 1e-6)])
+@pytest.mark.parametrize(
+    "dtype, rtol, atol", [(np.float64, 1e-10, 1e-14), (np.float32, 2e-3, 1e-6)]
+)
 def test_same_gradients_as_numpy_backward(dtype, rtol, atol):
     params = trained_like_params(dtype)
     x, labels = batch()
     loss, _, grads = numpy_net_with(params).loss_and_gradients(x, labels)
     twin = NumpyCNNTwin.from_numpy_params(params, dtype)
-    torch_loss = F.cross_entropy(twin(torch.from_numpy(x).to(twin.fc1.weight.dtype)), torch.from_numpy(labels))
+    torch_loss = F.cross_entropy(
+        twin(torch.from_numpy(x).to(twin.fc1.weight.dtype)), torch.from_numpy(labels)
+    )
     torch_loss.backward()
     assert torch_loss.item() == pytest.approx(loss, rel=rtol)
     tensors = dict(twin.named_parameters())
@@ -112,11 +122,22 @@ def test_float32_weights_are_exact_in_a_float64_twin():
         np.testing.assert_array_equal(back[name], value.astype(np.float64))
 
 
-@pytest.mark.parametrize("change, error, message", [
-    (lambda p: p.pop("w3"), ValueError, r"missing \['w3'\]"),
-    (lambda p: p.update(f2=np.zeros((8, 8, 3, 3))), ValueError, r"params\['f2'\] must have shape \(8, 8, 5, 5\)"),
-    (lambda p: p.update(b4=np.zeros(10, dtype=np.int64)), TypeError, r"params\['b4'\] must hold floats"),
-])
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda p: p.pop("w3"), ValueError, r"missing \['w3'\]"),
+        (
+            lambda p: p.update(f2=np.zeros((8, 8, 3, 3))),
+            ValueError,
+            r"params\['f2'\] must have shape \(8, 8, 5, 5\)",
+        ),
+        (
+            lambda p: p.update(b4=np.zeros(10, dtype=np.int64)),
+            TypeError,
+            r"params\['b4'\] must hold floats",
+        ),
+    ],
+)
 def test_from_numpy_params_rejects_bad_params(change, error, message):
     params = trained_like_params(np.float32)
     change(params)
@@ -124,8 +145,15 @@ def test_from_numpy_params_rejects_bad_params(change, error, message):
         NumpyCNNTwin.from_numpy_params(params)
 
 
-@pytest.mark.parametrize("dtype, error", [(np.float16, ValueError), ("int32", ValueError), (None, TypeError),
-                                          (torch.float32, TypeError)])
+@pytest.mark.parametrize(
+    "dtype, error",
+    [
+        (np.float16, ValueError),
+        ("int32", ValueError),
+        (None, TypeError),
+        (torch.float32, TypeError),
+    ],
+)
 def test_from_numpy_params_rejects_other_dtypes(dtype, error):
     with pytest.raises(error, match="dtype must be numpy.float32 or numpy.float64"):
         NumpyCNNTwin.from_numpy_params(trained_like_params(np.float32), dtype)
@@ -147,11 +175,16 @@ def mnist_images(mnist_train):
 # the losses differ by <= 4e-6 over the first 20 steps, <= 9e-3 over 100, and the weights by
 # <= 2e-2 after 100 steps (a few weights that Adam moves a full step apart on a gradient that is
 # mostly rounding); in float64 by <= 1e-14 and <= 2e-13. The bounds leave a margin of 5x or more.
-@pytest.mark.parametrize("dtype, first_20_tolerance, loss_tolerance, weight_tolerance", [
-    (np.float64, 1e-12, 1e-12, 1e-11),
-    (np.float32, 1e-4, 5e-2, 1e-1),
-])
-def test_side_by_side_training_agrees(mnist_images, dtype, first_20_tolerance, loss_tolerance, weight_tolerance):
+@pytest.mark.parametrize(
+    "dtype, first_20_tolerance, loss_tolerance, weight_tolerance",
+    [
+        (np.float64, 1e-12, 1e-12, 1e-11),
+        (np.float32, 1e-4, 5e-2, 1e-1),
+    ],
+)
+def test_side_by_side_training_agrees(
+    mnist_images, dtype, first_20_tolerance, loss_tolerance, weight_tolerance
+):
     images, labels = mnist_images
     steps = 100
     run = train_side_by_side(images, labels, steps, dtype=dtype, compare_every=25)
@@ -163,7 +196,9 @@ def test_side_by_side_training_agrees(mnist_images, dtype, first_20_tolerance, l
     assert run.numpy_losses[-20:].mean() < 0.7 * run.numpy_losses[0]  # it learned something
     for name, value in run.twin.to_numpy_params().items():
         assert value.dtype == dtype
-        np.testing.assert_allclose(value, run.net.params[name], rtol=0, atol=weight_tolerance, err_msg=name)
+        np.testing.assert_allclose(
+            value, run.net.params[name], rtol=0, atol=weight_tolerance, err_msg=name
+        )
 
 
 def test_side_by_side_follows_fits_recipe(mnist_images):
@@ -193,27 +228,44 @@ def test_side_by_side_follows_fits_recipe(mnist_images):
         np.testing.assert_array_equal(run.net.params[name], value)
 
 
-@pytest.mark.parametrize("kwargs, error, message", [
-    (dict(steps=0), ValueError, "steps must be >= 1"),
-    (dict(steps=2.0), TypeError, "steps must be an integer"),
-    (dict(steps=5, epochs=1, batch_size=64), ValueError, r"steps must be <= 1 \(1 epochs of 1 batches\)"),
-    (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
-    (dict(lr=-1.0), ValueError, "lr must be a positive finite number"),
-    (dict(schedule="linear"), ValueError, "schedule must be one of"),
-    (dict(epochs=0), ValueError, "epochs must be >= 1"),
-    (dict(seed=-1), ValueError, "seed must be >= 0"),
-    (dict(compare_every=0), ValueError, "compare_every must be >= 1"),
-    (dict(dtype=np.int32), ValueError, "dtype must be numpy.float32 or numpy.float64"),
-    (dict(images=np.zeros((4, 28, 28), np.float32)), ValueError, r"images must be a 4-D array"),
-    (dict(images=np.zeros((4, 1, 32, 32), np.float32)), ValueError, r"images must have shape \(N, 1, 28, 28\)"),
-    (dict(images=np.zeros((4, 1, 28, 28), np.uint8)), TypeError, "images must be float32"),
-    (dict(images=np.zeros((4, 1, 28, 28), np.float64)), TypeError, "images must be float32"),
-    (dict(labels=np.zeros(3, np.int64)), ValueError, r"labels must have shape \(4,\)"),
-    (dict(labels=np.zeros(4)), TypeError, "labels must be integer class indices"),
-    (dict(images=np.zeros((0, 1, 28, 28), np.float32), labels=np.zeros(0, np.int64)), ValueError, "images is empty"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        (dict(steps=0), ValueError, "steps must be >= 1"),
+        (dict(steps=2.0), TypeError, "steps must be an integer"),
+        (
+            dict(steps=5, epochs=1, batch_size=64),
+            ValueError,
+            r"steps must be <= 1 \(1 epochs of 1 batches\)",
+        ),
+        (dict(batch_size=0), ValueError, "batch_size must be >= 1"),
+        (dict(lr=-1.0), ValueError, "lr must be a positive finite number"),
+        (dict(schedule="linear"), ValueError, "schedule must be one of"),
+        (dict(epochs=0), ValueError, "epochs must be >= 1"),
+        (dict(seed=-1), ValueError, "seed must be >= 0"),
+        (dict(compare_every=0), ValueError, "compare_every must be >= 1"),
+        (dict(dtype=np.int32), ValueError, "dtype must be numpy.float32 or numpy.float64"),
+        (dict(images=np.zeros((4, 28, 28), np.float32)), ValueError, r"images must be a 4-D array"),
+        (
+            dict(images=np.zeros((4, 1, 32, 32), np.float32)),
+            ValueError,
+            r"images must have shape \(N, 1, 28, 28\)",
+        ),
+        (dict(images=np.zeros((4, 1, 28, 28), np.uint8)), TypeError, "images must be float32"),
+        (dict(images=np.zeros((4, 1, 28, 28), np.float64)), TypeError, "images must be float32"),
+        (dict(labels=np.zeros(3, np.int64)), ValueError, r"labels must have shape \(4,\)"),
+        (dict(labels=np.zeros(4)), TypeError, "labels must be integer class indices"),
+        (
+            dict(images=np.zeros((0, 1, 28, 28), np.float32), labels=np.zeros(0, np.int64)),
+            ValueError,
+            "images is empty",
+        ),
+    ],
+)
 def test_side_by_side_rejects_bad_arguments(kwargs, error, message):
-    arguments = dict(images=np.zeros((4, 1, 28, 28), np.float32), labels=np.zeros(4, np.int64), steps=1)
+    arguments = dict(
+        images=np.zeros((4, 1, 28, 28), np.float32), labels=np.zeros(4, np.int64), steps=1
+    )
     arguments.update(kwargs)
     with pytest.raises(error, match=message):
         train_side_by_side(**arguments)

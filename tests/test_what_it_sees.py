@@ -7,9 +7,13 @@ from bokeh.embed import json_item
 from bokeh.layouts import GridPlot
 from bokeh.models import Div, LinearColorMapper, Plot
 
-from cnn_tutorial.numpy_net import NumpyCNN
 from cnn_tutorial.figures.pictures import MAX_WIDTH
-from cnn_tutorial.figures.what_it_sees import feature_maps_figure, strongest_images, strongest_images_figure
+from cnn_tutorial.figures.what_it_sees import (
+    feature_maps_figure,
+    strongest_images,
+    strongest_images_figure,
+)
+from cnn_tutorial.numpy_net import NumpyCNN
 
 
 def relu_maps(shape, seed=0):
@@ -21,8 +25,11 @@ def plain_ranking(activations, channel, k):
     """The k strongest images by a plain loop: scan the images, keep a list sorted by score."""
     ranked = []  # (score, index), best first; an equal score goes after those already there
     for i in range(len(activations)):
-        score = max(activations[i, channel, r, c] for r in range(activations.shape[2])
-                    for c in range(activations.shape[3]))
+        score = max(
+            activations[i, channel, r, c]
+            for r in range(activations.shape[2])
+            for c in range(activations.shape[3])
+        )
         place = 0
         while place < len(ranked) and ranked[place][0] >= score:
             place += 1
@@ -50,8 +57,8 @@ def test_strongest_images_match_a_plain_loop_and_argsort(channel, k):
 def test_ties_go_to_the_lower_index_and_the_score_is_the_maximum_not_the_sum():
     activations = np.zeros((6, 2, 3, 3))
     activations[[4, 1, 5], 1, 0, 0] = 2.0  # three images tie at 2
-    activations[3, 1] = 1.5                # the largest sum (13.5), but a smaller maximum
-    activations[0, 0] = 9.0                # another channel: ignored
+    activations[3, 1] = 1.5  # the largest sum (13.5), but a smaller maximum
+    activations[0, 0] = 9.0  # another channel: ignored
     indices, scores = strongest_images(activations, channel=1, k=6)
     assert indices.tolist() == [1, 4, 5, 3, 0, 2]  # images 0 and 2 tie at 0 too
     assert scores.tolist() == [2.0, 2.0, 2.0, 1.5, 0.0, 0.0]
@@ -63,16 +70,31 @@ def test_all_equal_scores_keep_image_order_and_lists_are_accepted():
     assert indices.tolist() == [0, 1, 2] and scores.dtype == np.float64
 
 
-@pytest.mark.parametrize("activations, channel, k, error, match", [
-    (np.zeros((4, 3, 5)), 0, 1, ValueError, r"activations must be a 4-D array of shape \(N, C, H, W\)"),
-    (np.zeros((0, 3, 5, 5)), 0, 1, ValueError, "activations must have at least 1 entry along N"),
-    (np.zeros((4, 3, 5, 5)), 3, 1, ValueError, "channel must be < 3, the number of channels"),
-    (np.zeros((4, 3, 5, 5)), -1, 1, ValueError, "channel must be >= 0"),
-    (np.zeros((4, 3, 5, 5)), 1.0, 1, TypeError, "channel must be an integer"),
-    (np.zeros((4, 3, 5, 5)), 0, 5, ValueError, "k must be <= 4, the number of images"),
-    (np.zeros((4, 3, 5, 5)), 0, 0, ValueError, "k must be >= 1"),
-    (np.array([[[["a"]]]]), 0, 1, TypeError, "activations must be a real numeric array"),
-])
+@pytest.mark.parametrize(
+    "activations, channel, k, error, match",
+    [
+        (
+            np.zeros((4, 3, 5)),
+            0,
+            1,
+            ValueError,
+            r"activations must be a 4-D array of shape \(N, C, H, W\)",
+        ),
+        (
+            np.zeros((0, 3, 5, 5)),
+            0,
+            1,
+            ValueError,
+            "activations must have at least 1 entry along N",
+        ),
+        (np.zeros((4, 3, 5, 5)), 3, 1, ValueError, "channel must be < 3, the number of channels"),
+        (np.zeros((4, 3, 5, 5)), -1, 1, ValueError, "channel must be >= 0"),
+        (np.zeros((4, 3, 5, 5)), 1.0, 1, TypeError, "channel must be an integer"),
+        (np.zeros((4, 3, 5, 5)), 0, 5, ValueError, "k must be <= 4, the number of images"),
+        (np.zeros((4, 3, 5, 5)), 0, 0, ValueError, "k must be >= 1"),
+        (np.array([[[["a"]]]]), 0, 1, TypeError, "activations must be a real numeric array"),
+    ],
+)
 def test_strongest_images_bad_input(activations, channel, k, error, match):
     with pytest.raises(error, match=match):
         strongest_images(activations, channel, k)
@@ -152,8 +174,9 @@ def test_feature_maps_figure_draws_exactly_the_maps_it_is_given():
     images = np.random.default_rng(2).standard_normal((3, 1, 28, 28)).astype(np.float32)
     maps1, maps2 = relu_maps((3, 32, 28, 28), 3), relu_maps((3, 64, 14, 14), 4)
     channels1, channels2 = (0, 5, 17, 31), (63, 2, 40, 9)
-    layout = feature_maps_figure(images, maps1, maps2, channels1, channels2,
-                                 titles=["label 7", "label 2", "label 1"])
+    layout = feature_maps_figure(
+        images, maps1, maps2, channels1, channels2, titles=["label 7", "label 2", "label 1"]
+    )
     for d in range(3):
         digit, ink = drawn(layout, f"digit-{d}")
         assert digit.dtype == np.float32
@@ -172,9 +195,18 @@ def test_feature_maps_figure_draws_exactly_the_maps_it_is_given():
     assert headings == ["<b>digit</b>", "<b>conv 1</b>", "<b>conv 2</b>"]
     # Every row: the digit, then the conv-1 maps, then the conv-2 maps, in the order asked for.
     grids = [group.children[1] for group in layout.children]
-    assert [sorted((r, c) for _, r, c in grid.children)[-1] for grid in grids] == [(2, 0), (2, 3), (2, 3)]
+    assert [sorted((r, c) for _, r, c in grid.children)[-1] for grid in grids] == [
+        (2, 0),
+        (2, 3),
+        (2, 3),
+    ]
     conv2 = {(r, c): fig.name for fig, r, c in grids[2].children}
-    assert [conv2[(1, col)] for col in range(4)] == ["conv2-1-63", "conv2-1-2", "conv2-1-40", "conv2-1-9"]
+    assert [conv2[(1, col)] for col in range(4)] == [
+        "conv2-1-63",
+        "conv2-1-2",
+        "conv2-1-40",
+        "conv2-1-9",
+    ]
     assert_valid(layout)
 
 
@@ -185,17 +217,27 @@ def test_feature_maps_figure_of_a_numpy_cnn_with_default_titles():
     layout = feature_maps_figure(x[:, 0], cache["r1"], cache["r2"], channels1=[1, 3], channels2=[7])
     np.testing.assert_array_equal(drawn(layout, "conv1-2-3")[0], cache["r1"][2, 3])
     np.testing.assert_array_equal(drawn(layout, "conv2-0-7")[0], cache["r2"][0, 7])
-    assert [plot(layout, f"digit-{d}").title.text for d in range(3)] == ["image 0", "image 1", "image 2"]
+    assert [plot(layout, f"digit-{d}").title.text for d in range(3)] == [
+        "image 0",
+        "image 1",
+        "image 2",
+    ]
     assert len(list(layout.select({"type": LinearColorMapper}))) == 1 + 2 + 1
     assert_valid(layout)
 
 
 def test_feature_maps_figure_rows_line_up():
-    layout = feature_maps_figure(np.zeros((2, 28, 28)), relu_maps((2, 32, 28, 28)), relu_maps((2, 64, 14, 14)),
-                                 titles=["a much longer title", "b"])
+    layout = feature_maps_figure(
+        np.zeros((2, 28, 28)),
+        relu_maps((2, 32, 28, 28)),
+        relu_maps((2, 64, 14, 14)),
+        titles=["a much longer title", "b"],
+    )
     heights = set()
     for fig in layout.select({"type": Plot}):
-        heights.add((fig.frame_height, fig.title.text_font_size, fig.min_border_top, fig.min_border_bottom))
+        heights.add(
+            (fig.frame_height, fig.title.text_font_size, fig.min_border_top, fig.min_border_bottom)
+        )
     assert len(heights) == 1  # every panel the same height: the rows of the three groups line up
     digit_widths = {layout_width(plot(layout, f"digit-{d}")) for d in range(2)}
     assert len(digit_widths) == 1  # the long title widened the whole column
@@ -211,26 +253,51 @@ def test_an_all_zero_channel_and_constant_digits_still_get_a_scale():
     assert_valid(layout)
 
 
-GOOD = dict(images=np.zeros((2, 28, 28)), maps1=np.ones((2, 8, 24, 24)), maps2=np.ones((2, 8, 20, 20)))
+GOOD = dict(
+    images=np.zeros((2, 28, 28)), maps1=np.ones((2, 8, 24, 24)), maps2=np.ones((2, 8, 20, 20))
+)
 
 
-@pytest.mark.parametrize("change, error, match", [
-    (dict(images=np.zeros((2, 2, 28, 28))), ValueError, r"images must have shape \(D, H, W\)"),
-    (dict(images=np.zeros((3, 28, 28))), ValueError, "images has 3 images; the maps are of 2"),
-    (dict(images=np.full((2, 28, 28), np.nan)), ValueError, "images must be finite"),
-    (dict(maps1=np.ones((2, 24, 24))), ValueError, r"maps1 must be a 4-D array of shape \(D, C, H, W\)"),
-    (dict(maps2=np.ones((3, 8, 20, 20))), ValueError, "maps2 has 3 images, maps1 2"),
-    (dict(maps2=-np.ones((2, 8, 20, 20))), ValueError, r"maps2 must be >= 0 \(feature maps after a ReLU\)"),
-    (dict(maps1=np.full((2, 8, 24, 24), np.inf)), ValueError, "maps1 must be finite"),
-    (dict(channels1=(0, 8)), ValueError, "channels1 must be < 8, the number of channels of maps1"),
-    (dict(channels2=(-1,)), ValueError, "channels2 must be >= 0"),
-    (dict(channels2=(1, 2, 1)), ValueError, r"channels2 must not name a channel twice, got \[1, 2, 1\]"),
-    (dict(channels1=np.array([[0, 1]])), TypeError, "channels1 must be a non-empty sequence"),
-    (dict(channels2=3), TypeError, "channels2 must be a non-empty sequence"),
-    (dict(channels1=()), TypeError, "channels1 must be a non-empty sequence"),
-    (dict(channels1=range(8), channels2=range(8)), ValueError, "channels1 and channels2 name too many channels: .* 680"),
-    (dict(titles=["one"]), ValueError, "titles has 1 entries for 2 images"),
-])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (dict(images=np.zeros((2, 2, 28, 28))), ValueError, r"images must have shape \(D, H, W\)"),
+        (dict(images=np.zeros((3, 28, 28))), ValueError, "images has 3 images; the maps are of 2"),
+        (dict(images=np.full((2, 28, 28), np.nan)), ValueError, "images must be finite"),
+        (
+            dict(maps1=np.ones((2, 24, 24))),
+            ValueError,
+            r"maps1 must be a 4-D array of shape \(D, C, H, W\)",
+        ),
+        (dict(maps2=np.ones((3, 8, 20, 20))), ValueError, "maps2 has 3 images, maps1 2"),
+        (
+            dict(maps2=-np.ones((2, 8, 20, 20))),
+            ValueError,
+            r"maps2 must be >= 0 \(feature maps after a ReLU\)",
+        ),
+        (dict(maps1=np.full((2, 8, 24, 24), np.inf)), ValueError, "maps1 must be finite"),
+        (
+            dict(channels1=(0, 8)),
+            ValueError,
+            "channels1 must be < 8, the number of channels of maps1",
+        ),
+        (dict(channels2=(-1,)), ValueError, "channels2 must be >= 0"),
+        (
+            dict(channels2=(1, 2, 1)),
+            ValueError,
+            r"channels2 must not name a channel twice, got \[1, 2, 1\]",
+        ),
+        (dict(channels1=np.array([[0, 1]])), TypeError, "channels1 must be a non-empty sequence"),
+        (dict(channels2=3), TypeError, "channels2 must be a non-empty sequence"),
+        (dict(channels1=()), TypeError, "channels1 must be a non-empty sequence"),
+        (
+            dict(channels1=range(8), channels2=range(8)),
+            ValueError,
+            "channels1 and channels2 name too many channels: .* 680",
+        ),
+        (dict(titles=["one"]), ValueError, "titles has 1 entries for 2 images"),
+    ],
+)
 def test_feature_maps_figure_bad_input(change, error, match):
     with pytest.raises(error, match=match):
         feature_maps_figure(**{**GOOD, **change})
@@ -257,7 +324,10 @@ def test_strongest_images_figure_draws_the_strongest_digits_over_their_maps():
         assert plot(layout, f"map-{i}").title.text == f"max {score:.3g}"
         assert plot(layout, f"digit-{i}").title.text == f"image {i}"
         assert (ink.low, ink.high) == (images[indices].min(), images[indices].max())
-        assert (scale.low, scale.high) == (0.0, float(scores[0]))  # one scale, black = the top score
+        assert (scale.low, scale.high) == (
+            0.0,
+            float(scores[0]),
+        )  # one scale, black = the top score
         assert position[f"digit-{i}"] == (0, place) and position[f"map-{i}"] == (1, place)
     assert len(grid.children) == 16
     (heading,) = layout.select({"type": Div})
@@ -280,15 +350,34 @@ def test_strongest_images_figure_wraps_many_images_into_pairs_of_rows():
     assert_valid(layout)
 
 
-@pytest.mark.parametrize("args, error, match", [
-    ((np.zeros((5, 28, 28)), np.ones((5, 4, 6, 6)), 4), ValueError, "channel must be < 4"),
-    ((np.zeros((5, 28, 28)), np.ones((5, 4, 6, 6)), 0, 6), ValueError, "k must be <= 5"),
-    ((np.zeros((4, 28, 28)), np.ones((5, 4, 6, 6)), 0), ValueError, "images has 4 images; the maps are of 5"),
-    ((np.zeros((5, 28, 28)), np.ones((5, 6, 6)), 0), ValueError, "activations must be a 4-D array"),
-    ((np.zeros((5, 28, 28)), np.full((5, 4, 6, 6), np.nan), 0), ValueError, "activations must be finite"),
-    ((np.zeros((5, 28, 28)), -np.ones((5, 4, 6, 6)), 0), ValueError, "activations must be >= 0"),
-    ((np.zeros((5, 28, 28)), np.ones((5, 4, 6, 6)), 0, 2, 2), TypeError, "layer must be a str"),
-])
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        ((np.zeros((5, 28, 28)), np.ones((5, 4, 6, 6)), 4), ValueError, "channel must be < 4"),
+        ((np.zeros((5, 28, 28)), np.ones((5, 4, 6, 6)), 0, 6), ValueError, "k must be <= 5"),
+        (
+            (np.zeros((4, 28, 28)), np.ones((5, 4, 6, 6)), 0),
+            ValueError,
+            "images has 4 images; the maps are of 5",
+        ),
+        (
+            (np.zeros((5, 28, 28)), np.ones((5, 6, 6)), 0),
+            ValueError,
+            "activations must be a 4-D array",
+        ),
+        (
+            (np.zeros((5, 28, 28)), np.full((5, 4, 6, 6), np.nan), 0),
+            ValueError,
+            "activations must be finite",
+        ),
+        (
+            (np.zeros((5, 28, 28)), -np.ones((5, 4, 6, 6)), 0),
+            ValueError,
+            "activations must be >= 0",
+        ),
+        ((np.zeros((5, 28, 28)), np.ones((5, 4, 6, 6)), 0, 2, 2), TypeError, "layer must be a str"),
+    ],
+)
 def test_strongest_images_figure_bad_input(args, error, match):
     with pytest.raises(error, match=match):
         strongest_images_figure(*args)

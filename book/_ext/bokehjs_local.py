@@ -43,7 +43,9 @@ def add_bokehjs_to_page(app, pagename, templatename, context, doctree) -> None:
         logger.warning(
             f"Bokeh figures stored by Bokeh {version}, but the book ships BokehJS "
             f"{bokeh.__version__}; re-execute the chapter (scripts/refresh_notebooks.py)",
-            location=pagename, type="bokehjs", subtype="version",
+            location=pagename,
+            type="bokehjs",
+            subtype="version",
         )
     available = installed_bokehjs()
     for name in sorted(needed - available.keys()):

@@ -47,8 +47,11 @@ def describe_figures(app, doctree) -> None:
         outputs = [raw for raw in cell.findall(nodes.raw) if DEFAULT_LABEL.search(raw.astext())]
         labels = sum(len(DEFAULT_LABEL.findall(raw.astext())) for raw in outputs)
         if labels != len(alts):
-            LOGGER.warning(f"{where}: {labels} figure(s) without a description in the code, "
-                           f"{len(alts)} in the cell's 'alt' metadata", location=cell)
+            LOGGER.warning(
+                f"{where}: {labels} figure(s) without a description in the code, "
+                f"{len(alts)} in the cell's 'alt' metadata",
+                location=cell,
+            )
             continue
         for raw in outputs:
             text = DEFAULT_LABEL.sub(lambda match: _label(alts.pop(0)), raw.astext())

@@ -43,7 +43,9 @@ class PublicApi(Autosummary):
         package = importlib.import_module(self.arguments[0])
         names = getattr(package, "__all__", None)
         if not names:
-            logger.warning(f"{package.__name__} has no __all__ to list", location=self.get_location())
+            logger.warning(
+                f"{package.__name__} has no __all__ to list", location=self.get_location()
+            )
             return []
         # Autosummary wants names relative to the current module (set by a preceding automodule).
         current = self.env.ref_context.get("py:module")

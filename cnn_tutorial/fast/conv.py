@@ -27,9 +27,9 @@ from typing import NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from . import fourier
 from ..batching import batch_slices
 from ..checks import output_size
+from . import fourier
 
 __all__ = [
     "Geometry",
@@ -55,10 +55,15 @@ class Geometry(NamedTuple):
     pitch: int
 
 
-def geometry(x_shape, kh: int, kw: int, stride: int, padding: int) -> Geometry:
+def geometry(
+    x_shape, kh: int, kw: int, stride: int, padding: int
+) -> Geometry:
     """The :class:`Geometry` of a ``kh x kw`` convolution of a batch of shape ``x_shape`` (N, C, H, W)."""
     h, w = x_shape[2], x_shape[3]
-    ho, wo = output_size(h, kh, stride, padding), output_size(w, kw, stride, padding)
+    ho, wo = (
+        output_size(h, kh, stride, padding),
+        output_size(w, kw, stride, padding),
+    )
     pitch = max(w + padding, wo)  # wo is larger only when padding > kw - 1
     # The last entry of the last column of cols (garbage included) must lie inside the buffer.
     last = stride * (ho * pitch - 1) + (kh - 1) * pitch + kw - 1
@@ -84,8 +89,9 @@ def pad(x: np.ndarray, padding: int, geo: Geometry) -> np.ndarray:
     return xp
 
 
-def wide_im2col(xp: np.ndarray, kh: int, kw: int, stride: int,
-                ho: int) -> np.ndarray:
+def wide_im2col(
+    xp: np.ndarray, kh: int, kw: int, stride: int, ho: int
+) -> np.ndarray:
     """Copy every receptive field of a padded batch into the columns of one matrix ("wide-row" im2col).
 
     The trick: flatten each channel of the padded buffer (:func:`pad`) to one row of memory. With
@@ -119,15 +125,26 @@ def wide_im2col(xp: np.ndarray, kh: int, kw: int, stride: int,
     view = as_strided(
         flat,
         shape=(c, kh, kw, n, ho * pitch),
-        strides=(flat.strides[1], pitch * item, item, flat.strides[0],
-                 stride * item),
+        strides=(
+            flat.strides[1],
+            pitch * item,
+            item,
+            flat.strides[0],
+            stride * item,
+        ),
         writeable=False,
     )
     return np.ascontiguousarray(view).reshape(c * kh * kw, n * ho * pitch)
 
 
-def col2im_add(dcols: np.ndarray, dxp: np.ndarray, kh: int, kw: int,
-               stride: int, ho: int) -> None:
+def col2im_add(
+    dcols: np.ndarray,
+    dxp: np.ndarray,
+    kh: int,
+    kw: int,
+    stride: int,
+    ho: int,
+) -> None:
     """Adjoint of :func:`wide_im2col`: add every column entry back onto the padded input position it was copied from.
 
     Parameters
@@ -146,8 +163,9 @@ def col2im_add(dcols: np.ndarray, dxp: np.ndarray, kh: int, kw: int,
     for u in range(kh):
         for v in range(kw):
             start = u * pitch + v
-            flat[:, :, start : start + span : stride] += (
-                dcols[:, u, v].transpose(1, 0, 2))
+            flat[:, :, start : start + span : stride] += dcols[
+                :, u, v
+            ].transpose(1, 0, 2)
 
 
 # The batch is processed a few images at a time, so that each chunk's column matrix stays in a
@@ -159,15 +177,27 @@ CHUNK_BYTES = 512 << 10
 COL2IM_CHUNK_BYTES = 4 << 20
 
 
-def cache_sized_chunks(n: int, c: int, kh: int, kw: int, geo: Geometry,
-                       itemsize: int, budget: int):
+def cache_sized_chunks(
+    n: int,
+    c: int,
+    kh: int,
+    kw: int,
+    geo: Geometry,
+    itemsize: int,
+    budget: int,
+):
     """Slices of the batch axis whose wide im2col matrices hold about ``budget`` bytes each (at least one image)."""
     per_image = c * kh * kw * geo.ho * geo.pitch * itemsize
     return batch_slices(n, max(1, budget // per_image))
 
 
-def wide_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int,
-                saved: list | None = None) -> np.ndarray:
+def wide_conv2d(
+    x: np.ndarray,
+    w: np.ndarray,
+    stride: int,
+    padding: int,
+    saved: list | None = None,
+) -> np.ndarray:
     """Convolution without bias, as one matrix product per chunk of images: filters ``(F, K)``
     times columns ``(K, n * Ho * R)`` (:func:`wide_im2col`). ``x`` and ``w`` share a dtype.
     When ``saved`` is a list, each chunk's columns are appended to it for the backward pass."""
@@ -178,8 +208,9 @@ def wide_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int,
     xp = pad(x, padding, geo)
     out = np.empty((n, f, geo.ho, geo.wo), dtype=x.dtype)
     w2d = w.reshape(f, -1)
-    for batch in cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize,
-                                    CHUNK_BYTES):
+    for batch in cache_sized_chunks(
+        n, c, kh, kw, geo, x.dtype.itemsize, CHUNK_BYTES
+    ):
         cols = wide_im2col(xp[batch], kh, kw, stride, geo.ho)
         if saved is not None:
             saved.append(cols)
@@ -190,8 +221,15 @@ def wide_conv2d(x: np.ndarray, w: np.ndarray, stride: int, padding: int,
     return out
 
 
-def wide_conv2d_backward(dout, x, w, stride: int, padding: int,
-                         need_dx: bool, saved: list | None = None):
+def wide_conv2d_backward(
+    dout,
+    x,
+    w,
+    stride: int,
+    padding: int,
+    need_dx: bool,
+    saved: list | None = None,
+):
     """``(dx or None, dw)`` of :func:`wide_conv2d`: two matrix products per chunk and
     :func:`col2im_add`. All arrays share a dtype. Without ``dx`` the chunks are those of the
     forward pass, whose columns ``saved`` (its list) are then reused instead of copied again."""
@@ -203,21 +241,30 @@ def wide_conv2d_backward(dout, x, w, stride: int, padding: int,
     xp = None if reuse else pad(x, padding, geo)
     w2d = w.reshape(f, -1)
     dw = np.zeros((f, c * kh * kw), dtype=x.dtype)
-    dxp = (np.zeros((n, c, geo.rows, geo.pitch), dtype=x.dtype) if need_dx
-           else None)
+    dxp = (
+        np.zeros((n, c, geo.rows, geo.pitch), dtype=x.dtype)
+        if need_dx
+        else None
+    )
     budget = COL2IM_CHUNK_BYTES if need_dx else CHUNK_BYTES
-    for i, batch in enumerate(cache_sized_chunks(n, c, kh, kw, geo,
-                                                 x.dtype.itemsize, budget)):
-        cols = (reuse[i] if reuse
-                else wide_im2col(xp[batch], kh, kw, stride, geo.ho))
+    for i, batch in enumerate(
+        cache_sized_chunks(n, c, kh, kw, geo, x.dtype.itemsize, budget)
+    ):
+        cols = (
+            reuse[i]
+            if reuse
+            else wide_im2col(xp[batch], kh, kw, stride, geo.ho)
+        )
         if geo.pitch > geo.wo:
             # The garbage columns hold real pixels; zeroed, an inf among
             # them cannot turn their zero gradient into NaN (0 * inf) in dw.
             cols.reshape(cols.shape[0], -1, geo.pitch)[:, :, geo.wo :] = 0
         # Spread dout over the wide (F, n, Ho, R) layout of the columns;
         # garbage columns get zero gradient.
-        g = np.zeros((f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho,
-                      geo.pitch), dtype=x.dtype)
+        g = np.zeros(
+            (f, cols.shape[1] // (geo.ho * geo.pitch), geo.ho, geo.pitch),
+            dtype=x.dtype,
+        )
         g[:, :, :, : geo.wo] = dout[batch].transpose(1, 0, 2, 3)
         g = g.reshape(f, -1)
         # dw[f, k] = sum over images and positions p of g[f, p] * cols[k, p]
@@ -227,9 +274,13 @@ def wide_conv2d_backward(dout, x, w, stride: int, padding: int,
             # dcols[k, p] = sum_f w[f, k] g[f, p]; then each column entry
             # goes back where it came from.
             col2im_add(w2d.T @ g, dxp[batch], kh, kw, stride, geo.ho)
-    dx = np.ascontiguousarray(
-        dxp[:, :, padding : padding + h, padding : padding + wd]
-    ) if need_dx else None
+    dx = (
+        np.ascontiguousarray(
+            dxp[:, :, padding : padding + h, padding : padding + wd]
+        )
+        if need_dx
+        else None
+    )
     return dx, dw.reshape(w.shape)
 
 
@@ -252,8 +303,14 @@ def _all_finite(*arrays: np.ndarray) -> bool:
     return all(np.isfinite(array.sum()) for array in arrays)
 
 
-def choose_route(method: str, x_shape, w_shape, stride: int, padding: int,
-                 inputs: tuple = ()) -> str:
+def choose_route(
+    method: str,
+    x_shape,
+    w_shape,
+    stride: int,
+    padding: int,
+    inputs: tuple = (),
+) -> str:
     """The route ``method`` names or, for ``"auto"``, ``"im2col"`` or ``"fourier"``: the one with
     fewer multiply-adds (im2col on a tie).
 

@@ -30,7 +30,13 @@ import numpy as np
 from ..batching import batch_slices
 from ..checks import check_allocation
 
-__all__ = ["dft2", "idft2", "correlate", "correlate_backward", "multiply_adds"]
+__all__ = [
+    "dft2",
+    "idft2",
+    "correlate",
+    "correlate_backward",
+    "multiply_adds",
+]
 
 
 def _half(size: int) -> int:
@@ -46,30 +52,59 @@ def _frozen(matrix: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=128)
-def _row_dft(length: int, size: int, offset: int, dtype: np.dtype) -> np.ndarray:
+def _row_dft(
+    length: int, size: int, offset: int, dtype: np.dtype
+) -> np.ndarray:
     """Real matrix of shape (length, 2 * half): ``a @ M`` is the spectrum of real rows ``a`` of
     ``length`` numbers placed at ``offset`` in rows of ``size``, as (real, imaginary) pairs."""
-    angle = 2 * np.pi * np.outer(np.arange(length) + offset, np.arange(_half(size))) / size
-    matrix = np.stack([np.cos(angle), -np.sin(angle)], axis=-1)  # e^{-i angle}
+    angle = (
+        2
+        * np.pi
+        * np.outer(np.arange(length) + offset, np.arange(_half(size)))
+        / size
+    )
+    matrix = np.stack(
+        [np.cos(angle), -np.sin(angle)], axis=-1
+    )  # e^{-i angle}
     return _frozen(matrix.reshape(length, -1).astype(dtype))
 
 
 @lru_cache(maxsize=128)
-def _column_dft(length: int, size: int, offset: int, dtype: np.dtype) -> np.ndarray:
+def _column_dft(
+    length: int, size: int, offset: int, dtype: np.dtype
+) -> np.ndarray:
     """Complex matrix of shape (size, length): ``M @ a`` transforms columns of ``length`` numbers
     placed at ``offset`` in columns of ``size``."""
-    return _frozen(np.exp(-2j * np.pi * np.outer(np.arange(size), np.arange(length) + offset) / size).astype(dtype))
+    return _frozen(
+        np.exp(
+            -2j
+            * np.pi
+            * np.outer(np.arange(size), np.arange(length) + offset)
+            / size
+        ).astype(dtype)
+    )
 
 
 @lru_cache(maxsize=128)
-def _column_idft(count: int, size: int, start: int, dtype: np.dtype) -> np.ndarray:
+def _column_idft(
+    count: int, size: int, start: int, dtype: np.dtype
+) -> np.ndarray:
     """Complex matrix of shape (count, size): inverse transform along columns, keeping only
     positions ``start .. start + count - 1``."""
-    return _frozen(np.exp(2j * np.pi * np.outer(np.arange(start, start + count), np.arange(size)) / size).astype(dtype))
+    return _frozen(
+        np.exp(
+            2j
+            * np.pi
+            * np.outer(np.arange(start, start + count), np.arange(size))
+            / size
+        ).astype(dtype)
+    )
 
 
 @lru_cache(maxsize=128)
-def _row_idft(count: int, size: int, start: int, scale: float, dtype: np.dtype) -> np.ndarray:
+def _row_idft(
+    count: int, size: int, start: int, scale: float, dtype: np.dtype
+) -> np.ndarray:
     """Real matrix of shape (2 * half, count): from (real, imaginary) pairs of a half spectrum to
     positions ``start .. start + count - 1`` of real rows, times ``scale``.
 
@@ -78,14 +113,20 @@ def _row_idft(count: int, size: int, start: int, scale: float, dtype: np.dtype) 
     """
     freq = np.arange(_half(size))
     weight = np.where((freq == 0) | (2 * freq == size), 1.0, 2.0) * scale
-    angle = 2 * np.pi * np.outer(freq, np.arange(start, start + count)) / size
+    angle = (
+        2 * np.pi * np.outer(freq, np.arange(start, start + count)) / size
+    )
     # Re(z e^{i angle}) = Re(z) cos(angle) - Im(z) sin(angle)
-    matrix = np.stack([np.cos(angle), -np.sin(angle)], axis=1) * weight[:, None, None]
+    matrix = (
+        np.stack([np.cos(angle), -np.sin(angle)], axis=1)
+        * weight[:, None, None]
+    )
     return _frozen(matrix.reshape(-1, count).astype(dtype))
 
 
-def dft2(a: np.ndarray, size: tuple[int, int],
-         offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+def dft2(
+    a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0)
+) -> np.ndarray:
     """2-D discrete Fourier transform of a stack of real images, each placed in a zero grid.
 
     ``A[k, l] = sum_{r, s} a[r, s] exp(-2 pi i (k (r + offset_h) / S + l (s + offset_w) / T))``
@@ -112,18 +153,26 @@ def dft2(a: np.ndarray, size: tuple[int, int],
     a = a.astype(np.finfo(complex_type).dtype, copy=False)
     # Rows first (a real matrix product); pairs (re, im) viewed as complex
     # numbers: (B, h, half).
-    rows = (a.reshape(b * h, w)
-            @ _row_dft(w, size[1], offset[1], a.dtype)).view(complex_type)
+    rows = (
+        a.reshape(b * h, w) @ _row_dft(w, size[1], offset[1], a.dtype)
+    ).view(complex_type)
     rows = np.ascontiguousarray(
-        rows.reshape(b, h, -1).transpose(1, 2, 0))  # (h, half, B)
+        rows.reshape(b, h, -1).transpose(1, 2, 0)
+    )  # (h, half, B)
     # Then columns: one complex product for every image and frequency at
     # once.
-    spectrum = (_column_dft(h, size[0], offset[0], complex_type)
-                @ rows.reshape(h, -1))
+    spectrum = _column_dft(
+        h, size[0], offset[0], complex_type
+    ) @ rows.reshape(h, -1)
     return spectrum.reshape(size[0], -1, b)
 
 
-def idft2(spectrum: np.ndarray, size: tuple[int, int], start: tuple[int, int], count: tuple[int, int]) -> np.ndarray:
+def idft2(
+    spectrum: np.ndarray,
+    size: tuple[int, int],
+    start: tuple[int, int],
+    count: tuple[int, int],
+) -> np.ndarray:
     """Window of the inverse 2-D transform: the real images whose :func:`dft2` is ``spectrum``, but
     only rows ``start[0] ..`` and columns ``start[1] ..`` (``count`` of each).
 
@@ -143,11 +192,19 @@ def idft2(spectrum: np.ndarray, size: tuple[int, int], start: tuple[int, int], c
     s, half, b = spectrum.shape
     real_type = np.finfo(spectrum.dtype).dtype  # float32 for complex64
     # Columns first (a complex product), only the rows of the window: (count_h, half * B).
-    cols = _column_idft(count[0], size[0], start[0], spectrum.dtype) @ spectrum.reshape(s, -1)
-    cols = np.ascontiguousarray(cols.reshape(count[0], half, b).transpose(2, 0, 1))  # (B, count_h, half)
+    cols = _column_idft(
+        count[0], size[0], start[0], spectrum.dtype
+    ) @ spectrum.reshape(s, -1)
+    cols = np.ascontiguousarray(
+        cols.reshape(count[0], half, b).transpose(2, 0, 1)
+    )  # (B, count_h, half)
     # Then rows: (re, im) pairs times a real matrix that keeps only the window's columns.
-    rows = _row_idft(count[1], size[1], start[1], 1.0 / (size[0] * size[1]), real_type)
-    return (cols.view(real_type).reshape(b * count[0], 2 * half) @ rows).reshape(b, count[0], count[1])
+    rows = _row_idft(
+        count[1], size[1], start[1], 1.0 / (size[0] * size[1]), real_type
+    )
+    return (
+        cols.view(real_type).reshape(b * count[0], 2 * half) @ rows
+    ).reshape(b, count[0], count[1])
 
 
 def _sizes(x_shape, w_shape, padding: int):
@@ -157,12 +214,18 @@ def _sizes(x_shape, w_shape, padding: int):
     return size, (size[0] - kh + 1, size[1] - kw + 1)
 
 
-def _check_spectra_fit(size: tuple[int, int], w_shape, dtype: np.dtype) -> None:
+def _check_spectra_fit(
+    size: tuple[int, int], w_shape, dtype: np.dtype
+) -> None:
     """Refuse sizes whose filter spectra, the largest array this route keeps, would pass the
     package's allocation ceiling (:data:`cnn_tutorial.checks.MAX_ARRAY_BYTES`)."""
     f, c = w_shape[:2]
     complex_type = np.result_type(dtype, np.complex64)
-    check_allocation("the Fourier route's filter spectra", (size[0] * _half(size[1]), c, f), complex_type)
+    check_allocation(
+        "the Fourier route's filter spectra",
+        (size[0] * _half(size[1]), c, f),
+        complex_type,
+    )
 
 
 # Images are transformed a chunk at a time so that memory stays bounded for any batch size. The
@@ -177,20 +240,32 @@ def _chunks(n: int, channels: int, size: tuple[int, int], itemsize: int):
     return batch_slices(n, max(1, _CHUNK_BYTES // per_image))
 
 
-def _block_spectra(a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0)) -> np.ndarray:
+def _block_spectra(
+    a: np.ndarray, size: tuple[int, int], offset: tuple[int, int] = (0, 0)
+) -> np.ndarray:
     """Spectra of a stack ``(N, C, h, w)`` as one ``(N, C)`` block per frequency: shape (S * half, N, C)."""
     n, c = a.shape[:2]
-    return dft2(a.reshape(n * c, *a.shape[2:]), size, offset).reshape(-1, n, c)
+    return dft2(a.reshape(n * c, *a.shape[2:]), size, offset).reshape(
+        -1, n, c
+    )
 
 
-def _block_images(blocks: np.ndarray, size: tuple[int, int], start: tuple[int, int], count: tuple[int, int]):
+def _block_images(
+    blocks: np.ndarray,
+    size: tuple[int, int],
+    start: tuple[int, int],
+    count: tuple[int, int],
+):
     """Inverse of :func:`_block_spectra`, windowed as in :func:`idft2`: (S * half, N, C) -> (N, C, *count)."""
     _, n, c = blocks.shape
-    return idft2(blocks.reshape(size[0], -1, n * c), size, start, count).reshape(n, c, *count)
+    return idft2(
+        blocks.reshape(size[0], -1, n * c), size, start, count
+    ).reshape(n, c, *count)
 
 
-def correlate(x: np.ndarray, w: np.ndarray, padding: int,
-              saved: list | None = None) -> np.ndarray:
+def correlate(
+    x: np.ndarray, w: np.ndarray, padding: int, saved: list | None = None
+) -> np.ndarray:
     """Stride-1 convolution (cross-correlation) of a batch, without bias, through the DFT.
 
     Parameters
@@ -224,9 +299,14 @@ def correlate(x: np.ndarray, w: np.ndarray, padding: int,
     return out
 
 
-def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray,
-                       padding: int, need_dx: bool = True,
-                       saved: list | None = None):
+def correlate_backward(
+    dout: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    padding: int,
+    need_dx: bool = True,
+    saved: list | None = None,
+):
     """Input and filter gradients of :func:`correlate`, through the DFT.
 
     With ``D`` the transform of ``dout`` (placed at the top-left of the padded grid):
@@ -258,16 +338,21 @@ def correlate_backward(dout: np.ndarray, x: np.ndarray, w: np.ndarray,
     dx = np.empty(x.shape, dtype=x.dtype) if need_dx else None
     # conj of the (C, F) blocks of dw's transform
     dws = np.zeros((ws.shape[0], c, f), dtype=ws.dtype)
-    for i, batch in enumerate(_chunks(n, max(c, f), size,
-                                      x.dtype.itemsize)):
+    for i, batch in enumerate(
+        _chunks(n, max(c, f), size, x.dtype.itemsize)
+    ):
         # The forward pass's spectra of x, or the same computed again:
         # (freqs, n, C).
-        xs = (saved[i] if saved
-              else _block_spectra(x[batch], size, (padding, padding)))
+        xs = (
+            saved[i]
+            if saved
+            else _block_spectra(x[batch], size, (padding, padding))
+        )
         ds = _block_spectra(dout[batch], size)  # (freqs, n, F)
         if need_dx:
-            dx[batch] = _block_images(ds @ ws, size, (padding, padding),
-                                      (h, wd))
+            dx[batch] = _block_images(
+                ds @ ws, size, (padding, padding), (h, wd)
+            )
         # conj(X)^T D = conj(conj(D)^T X)^T
         dws += xs.conj().transpose(0, 2, 1) @ ds
     dw = _block_images(dws.conj(), size, (0, 0), (kh, kw))  # (C, F, kh, kw)
@@ -293,10 +378,17 @@ def multiply_adds(x_shape, w_shape, padding: int) -> int:
     (s, t), (ho, wo) = _sizes(x_shape, w_shape, padding)
     half = _half(t)
 
-    def forward(images, rows, cols):  # rows as a real product, then columns as a complex one
+    def forward(
+        images, rows, cols
+    ):  # rows as a real product, then columns as a complex one
         return images * rows * (cols * 2 * half + 4 * s * half)
 
     def inverse(images, rows, cols):
         return images * rows * (4 * s * half + 2 * half * cols)
 
-    return forward(n * c, h, w) + forward(c * f, kh, kw) + 4 * s * half * n * c * f + inverse(n * f, ho, wo)
+    return (
+        forward(n * c, h, w)
+        + forward(c * f, kh, kw)
+        + 4 * s * half * n * c * f
+        + inverse(n * f, ho, wo)
+    )

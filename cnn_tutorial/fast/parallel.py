@@ -32,7 +32,14 @@ import numpy as np
 
 from ..checks import check_int
 
-__all__ = ["GradientWorkers", "blas_threads", "default_workers", "network_description", "split_sizes", "serve"]
+__all__ = [
+    "GradientWorkers",
+    "blas_threads",
+    "default_workers",
+    "network_description",
+    "split_sizes",
+    "serve",
+]
 
 IMAGES_PER_WORKER = 16
 """Below about this many images per part, a helper's fixed cost per step (waking it, a few dozen
@@ -43,7 +50,11 @@ def blas_threads() -> int:
     """Threads numpy's BLAS would use now (from threadpoolctl; 1 when it reports no BLAS)."""
     from threadpoolctl import threadpool_info
 
-    counts = [entry["num_threads"] for entry in threadpool_info() if entry.get("user_api") == "blas"]
+    counts = [
+        entry["num_threads"]
+        for entry in threadpool_info()
+        if entry.get("user_api") == "blas"
+    ]
     return max(1, min(counts)) if counts else 1
 
 
@@ -64,14 +75,30 @@ class _Layout:
     """Where everything lives in the shared file: the parameters, then one region per helper
     (its images, labels, gradient, logits and loss). Both sides compute it from the same sizes."""
 
-    def __init__(self, shapes: dict, helpers: int, max_part: int, image_shape: tuple, classes: int):
+    def __init__(
+        self,
+        shapes: dict,
+        helpers: int,
+        max_part: int,
+        image_shape: tuple,
+        classes: int,
+    ):
         self.shapes = shapes
-        self.size = sum(math.prod(shape) for shape in shapes.values())  # parameter count
+        self.size = sum(
+            math.prod(shape) for shape in shapes.values()
+        )  # parameter count
         self.max_part = max_part
         self.image_shape, self.classes = tuple(image_shape), classes
-        per_helper = (max_part * math.prod(self.image_shape) * 4 + max_part * 8  # images, labels
-                      + self.size * 4 + max_part * classes * 4 + 8)  # gradient, logits, loss
-        self.helper_bytes = -(-per_helper // 64) * 64  # each region starts on a cache line
+        per_helper = (
+            max_part * math.prod(self.image_shape) * 4
+            + max_part * 8  # images, labels
+            + self.size * 4
+            + max_part * classes * 4
+            + 8
+        )  # gradient, logits, loss
+        self.helper_bytes = (
+            -(-per_helper // 64) * 64
+        )  # each region starts on a cache line
         self.param_bytes = -(-self.size * 4 // 64) * 64
         self.total = self.param_bytes + helpers * self.helper_bytes
 
@@ -84,7 +111,9 @@ class _Layout:
         """Helper ``k``'s arrays: images (max_part, *image_shape), labels, gradient dict, logits, loss."""
         offset = self.param_bytes + k * self.helper_bytes
         m = self.max_part
-        images = np.ndarray((m, *self.image_shape), np.float32, buffer, offset)
+        images = np.ndarray(
+            (m, *self.image_shape), np.float32, buffer, offset
+        )
         offset += images.nbytes
         labels = np.ndarray((m,), np.int64, buffer, offset)
         offset += labels.nbytes
@@ -137,29 +166,50 @@ class GradientWorkers:
         self._path = None
         self._limit = None
 
-    def __enter__(self) -> "GradientWorkers":
+    def __enter__(self) -> GradientWorkers:
         if self.workers == 1:
             return self
         from threadpoolctl import threadpool_limits
 
         network = network_description(self.net)
-        shapes = {name: value.shape for name, value in self.net.params.items()}
-        layout = _Layout(shapes, self.workers - 1, -(-self.max_batch // self.workers),
-                         network["image_shape"], network["classes"])
-        directory = "/dev/shm" if os.path.isdir("/dev/shm") else None  # memory, not disk, where there is one
-        handle, path = tempfile.mkstemp(prefix="cnn_tutorial_", dir=directory)
+        shapes = {
+            name: value.shape for name, value in self.net.params.items()
+        }
+        layout = _Layout(
+            shapes,
+            self.workers - 1,
+            -(-self.max_batch // self.workers),
+            network["image_shape"],
+            network["classes"],
+        )
+        directory = (
+            "/dev/shm" if os.path.isdir("/dev/shm") else None
+        )  # memory, not disk, where there is one
+        handle, path = tempfile.mkstemp(
+            prefix="cnn_tutorial_", dir=directory
+        )
         self._path = path
         try:
             os.ftruncate(handle, layout.total)
             os.close(handle)
-            self._file = np.memmap(path, dtype=np.uint8, mode="r+", shape=(layout.total,))
+            self._file = np.memmap(
+                path, dtype=np.uint8, mode="r+", shape=(layout.total,)
+            )
             shared = layout.params(self._file)
             for name, view in shared.items():
                 view[...] = self.net.params[name]
                 self.net.params[name] = view
-            self.regions = [layout.region(self._file, k) for k in range(self.workers - 1)]
-            spec = dict(path=path, shapes={k: list(v) for k, v in shapes.items()},
-                        helpers=self.workers - 1, max_part=layout.max_part, network=network)
+            self.regions = [
+                layout.region(self._file, k)
+                for k in range(self.workers - 1)
+            ]
+            spec = dict(
+                path=path,
+                shapes={k: list(v) for k, v in shapes.items()},
+                helpers=self.workers - 1,
+                max_part=layout.max_part,
+                network=network,
+            )
             for k in range(self.workers - 1):
                 self.helpers.append(_start_helper(dict(spec, index=k)))
             for k, helper in enumerate(self.helpers):
@@ -197,7 +247,9 @@ class GradientWorkers:
         self.helpers = []
         if self._file is not None:
             for name, view in list(self.net.params.items()):
-                self.net.params[name] = np.array(view)  # private copies: the shared memory goes away
+                self.net.params[name] = np.array(
+                    view
+                )  # private copies: the shared memory goes away
             self._file = self.regions = None
         self._remove_file()
 
@@ -221,8 +273,9 @@ class GradientWorkers:
         """
         n = len(x)
         if n > self.max_batch:
-            raise ValueError(f"x holds {n} images, more than "
-                             f"max_batch={self.max_batch}")
+            raise ValueError(
+                f"x holds {n} images, more than max_batch={self.max_batch}"
+            )
         if self.workers == 1 or not self.helpers:
             return self.net.loss_and_gradients(x, labels)
         sizes = split_sizes(n, self.workers)
@@ -235,7 +288,8 @@ class GradientWorkers:
                 part_labels[: sizes[k]] = labels[starts[k] : starts[k + 1]]
                 _send(helper, sizes[k], k - 1)
         loss, logits, grads = self.net.loss_and_gradients(
-            x[: sizes[0]], labels[: sizes[0]])  # part 0 here
+            x[: sizes[0]], labels[: sizes[0]]
+        )  # part 0 here
         weight = sizes[0] / n
         loss = loss * weight
         grads = {name: g * np.float32(weight) for name, g in grads.items()}
@@ -262,13 +316,27 @@ def network_description(net) -> dict:
         ``{"module": ..., "name": ..., "image_shape": [C, H, W], "classes": K}``, JSON-ready.
     """
     cls = type(net)
-    missing = [name for name in ("IMAGE_SHAPE", "CLASSES", "loss_and_gradients", "params")
-               if not hasattr(net, name)]
+    missing = [
+        name
+        for name in (
+            "IMAGE_SHAPE",
+            "CLASSES",
+            "loss_and_gradients",
+            "params",
+        )
+        if not hasattr(net, name)
+    ]
     if missing:
-        raise TypeError(f"net must be a network with {', '.join(missing)} (like NumpyCNN), "
-                        f"got {cls.__name__}")
-    return {"module": cls.__module__, "name": cls.__qualname__,
-            "image_shape": [int(n) for n in cls.IMAGE_SHAPE], "classes": int(cls.CLASSES)}
+        raise TypeError(
+            f"net must be a network with {', '.join(missing)} (like NumpyCNN), "
+            f"got {cls.__name__}"
+        )
+    return {
+        "module": cls.__module__,
+        "name": cls.__qualname__,
+        "image_shape": [int(n) for n in cls.IMAGE_SHAPE],
+        "classes": int(cls.CLASSES),
+    }
 
 
 def _network_class(description: dict):
@@ -283,15 +351,27 @@ def _network_class(description: dict):
 
 def _start_helper(spec: dict) -> subprocess.Popen:
     """Start one helper process (:func:`serve`) with single-threaded BLAS."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env = dict(
+        os.environ,
+        OPENBLAS_NUM_THREADS="1",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
     package_parent = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join([package_parent, *filter(None, [env.get("PYTHONPATH")])])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [package_parent, *filter(None, [env.get("PYTHONPATH")])]
+    )
     code = "import sys, json; from cnn_tutorial.fast.parallel import serve; serve(json.loads(sys.argv[1]))"
     # Its error output goes to a file, not a pipe: a pipe that nobody reads could fill up (with
     # warnings, say) and stop the helper mid-step.
     error_log = tempfile.TemporaryFile()
-    helper = subprocess.Popen([sys.executable, "-c", code, json.dumps(spec)], env=env,
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=error_log)
+    helper = subprocess.Popen(
+        [sys.executable, "-c", code, json.dumps(spec)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=error_log,
+    )
     helper.error_log = error_log
     return helper
 
@@ -316,9 +396,16 @@ def _stopped(helper: subprocess.Popen, k: int):
     helper.kill()
     code = helper.wait()
     helper.error_log.seek(0)
-    error = helper.error_log.read().decode(errors="replace").strip().splitlines()
-    raise RuntimeError(f"gradient worker {k + 1} stopped (exit code {code}): "
-                       + (error[-1] if error else "no message"))
+    error = (
+        helper.error_log.read()
+        .decode(errors="replace")
+        .strip()
+        .splitlines()
+    )
+    raise RuntimeError(
+        f"gradient worker {k + 1} stopped (exit code {code}): "
+        + (error[-1] if error else "no message")
+    )
 
 
 def serve(spec: dict) -> None:
@@ -329,12 +416,23 @@ def serve(spec: dict) -> None:
     reuse_freed_memory()
     network = spec["network"]
     shapes = {name: tuple(shape) for name, shape in spec["shapes"].items()}
-    layout = _Layout(shapes, spec["helpers"], spec["max_part"], network["image_shape"],
-                     network["classes"])
-    shared = np.memmap(spec["path"], dtype=np.uint8, mode="r+", shape=(layout.total,))
+    layout = _Layout(
+        shapes,
+        spec["helpers"],
+        spec["max_part"],
+        network["image_shape"],
+        network["classes"],
+    )
+    shared = np.memmap(
+        spec["path"], dtype=np.uint8, mode="r+", shape=(layout.total,)
+    )
     net = _network_class(network)(layout.params(shared))
-    net.params = layout.params(shared)  # views, not the constructor's copies: they follow every update
-    images, labels, gradient, logits, loss = layout.region(shared, spec["index"])
+    net.params = layout.params(
+        shared
+    )  # views, not the constructor's copies: they follow every update
+    images, labels, gradient, logits, loss = layout.region(
+        shared, spec["index"]
+    )
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     stdout.write(b"R")
     stdout.flush()
@@ -343,7 +441,9 @@ def serve(spec: dict) -> None:
         n = struct.unpack("<i", header)[0] if len(header) == 4 else 0
         if n == 0:
             return
-        part_loss, part_logits, grads = net.loss_and_gradients(images[:n], labels[:n])
+        part_loss, part_logits, grads = net.loss_and_gradients(
+            images[:n], labels[:n]
+        )
         for name, g in grads.items():
             gradient[name][...] = g
         logits[:n] = part_logits

@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper, TapTool
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    LinearColorMapper,
+    TapTool,
+)
 
 from .. import ops
 from ..checks import check_int, check_window_fits, output_size
@@ -75,12 +80,22 @@ readout.text = pixels.data.text[p];
 
 # ----------------------------------------------------------------------------- checks
 
+
 def _check_arguments(x, w, dy, position, title):
     x = finite_matrix("x", x, "(H, W)")
-    check_side("x", x, MAX_BACKWARD_SIDE, "pixels", "the figure ships one dx per pixel of dy")
+    check_side(
+        "x",
+        x,
+        MAX_BACKWARD_SIDE,
+        "pixels",
+        "the figure ships one dx per pixel of dy",
+    )
     w = finite_matrix("w", w, "(kh, kw)")
     check_window_fits("filter w", w.shape, x.shape, "input x")
-    ho, wo = output_size(x.shape[0], w.shape[0], 1), output_size(x.shape[1], w.shape[1], 1)
+    ho, wo = (
+        output_size(x.shape[0], w.shape[0], 1),
+        output_size(x.shape[1], w.shape[1], 1),
+    )
     dy = finite_matrix("dy", dy, "(Ho, Wo)")
     if dy.shape != (ho, wo):
         raise ValueError(
@@ -88,8 +103,13 @@ def _check_arguments(x, w, dy, position, title):
             f"no padding), got {dy.shape}"
         )
     if not isinstance(position, (tuple, list)) or len(position) != 2:
-        raise TypeError(f"position must be a pair (i, j) of integers, got {position!r}")
-    i, j = check_int("position[0]", position[0], 0), check_int("position[1]", position[1], 0)
+        raise TypeError(
+            f"position must be a pair (i, j) of integers, got {position!r}"
+        )
+    i, j = (
+        check_int("position[0]", position[0], 0),
+        check_int("position[1]", position[1], 0),
+    )
     if i >= ho or j >= wo:
         raise ValueError(
             f"position must index dy, of shape {(ho, wo)}: 0 <= i < {ho}, 0 <= j < {wo}; "
@@ -102,6 +122,7 @@ def _check_arguments(x, w, dy, position, title):
 
 
 # ----------------------------------------------------------------------------- numbers
+
 
 def _backward_data(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> dict:
     """What the explorer shows: every pixel's contributions, the full gradients, each pixel's text.
@@ -122,62 +143,120 @@ def _backward_data(x: np.ndarray, w: np.ndarray, dy: np.ndarray) -> dict:
         dx_parts[p, i : i + kh, j : j + kw] = g * w
         dw_parts[p] = g * x[i : i + kh, j : j + kw]
         window = f"[{i}:{i + kh}, {j}:{j + kw}]"
-        text.append(f"dy[{i}, {j}] = {g:.2f}: adds {g:.2f} \u00d7 w to dx{window} "
-                    f"and {g:.2f} \u00d7 x{window} to dw")
-    dx, dw, _ = ops.conv2d_backward(dy[None, None], x[None, None], w[None, None], method="simple")
-    return dict(dx_parts=dx_parts, dw_parts=dw_parts, dx=dx[0, 0], dw=dw[0, 0], text=text)
+        text.append(
+            f"dy[{i}, {j}] = {g:.2f}: adds {g:.2f} \u00d7 w to dx{window} "
+            f"and {g:.2f} \u00d7 x{window} to dw"
+        )
+    dx, dw, _ = ops.conv2d_backward(
+        dy[None, None], x[None, None], w[None, None], method="simple"
+    )
+    return dict(
+        dx_parts=dx_parts,
+        dw_parts=dw_parts,
+        dx=dx[0, 0],
+        dw=dw[0, 0],
+        text=text,
+    )
 
 
 # ----------------------------------------------------------------------------- drawing
+
 
 def _sizes(x_shape, w_shape) -> tuple[float, float]:
     """Pixels a cell of the input-sized panels (x, dy, dx) and of the filter-sized ones (w, dw), so
     that the bottom row (two input-sized and two filter-sized panels) fits :data:`MAX_WIDTH`."""
     (h, wd), (kh, kw) = x_shape, w_shape
     small_cell = min(32, 100 / max(kh, kw))
-    small = max(round(small_cell * kw) + 2 * BORDER, *map(title_room, _SMALL_TITLES))
-    frames = MAX_WIDTH - 4 - 3 * GAP - 2 * small - 2 * 2 * BORDER  # what the two dx panels share
+    small = max(
+        round(small_cell * kw) + 2 * BORDER, *map(title_room, _SMALL_TITLES)
+    )
+    frames = (
+        MAX_WIDTH - 4 - 3 * GAP - 2 * small - 2 * 2 * BORDER
+    )  # what the two dx panels share
     return min(frames / (2 * wd), 300 / h, 36), small_cell
 
 
 def _short(value: float) -> str:
     """A value in at most 5 characters or so, to fit a small cell: 0.41, -4.98, 13.7, 142."""
     size = abs(value)
-    return f"{value:.2f}" if size < 9.995 else f"{value:.1f}" if size < 99.95 else f"{value:.0f}"
+    return (
+        f"{value:.2f}"
+        if size < 9.995
+        else f"{value:.1f}"
+        if size < 99.95
+        else f"{value:.0f}"
+    )
 
 
-def _labels(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float,
-            name: str) -> ColumnDataSource:
+def _labels(
+    fig,
+    values: np.ndarray,
+    mapper: LinearColorMapper,
+    cell: float,
+    name: str,
+) -> ColumnDataSource:
     """Each value of a small array printed in its cell, black or white against the cell's colour."""
     rows, cols = values.shape
     i, j = np.divmod(np.arange(values.size), cols)
     source = ColumnDataSource(
-        dict(x=j + 0.5, y=i + 0.5, label=[_short(v) for v in values.ravel()],
-             ink=ink_on(mapped_colors(values, mapper))),
+        dict(
+            x=j + 0.5,
+            y=i + 0.5,
+            label=[_short(v) for v in values.ravel()],
+            ink=ink_on(mapped_colors(values, mapper)),
+        ),
         name=name,
     )
     fig.text(
-        x="x", y="y", text="label", text_color="ink", source=source, text_align="center",
-        text_baseline="middle", text_font_size=label_font_size(cell),
+        x="x",
+        y="y",
+        text="label",
+        text_color="ink",
+        source=source,
+        text_align="center",
+        text_baseline="middle",
+        text_font_size=label_font_size(cell),
     )
     return source
 
 
-def _pixel_columns(data: dict, dy: np.ndarray, w_shape, dy_mapper, dw_mapper,
-                   print_dy: bool, print_dw: bool) -> dict:
+def _pixel_columns(
+    data: dict,
+    dy: np.ndarray,
+    w_shape,
+    dy_mapper,
+    dw_mapper,
+    print_dy: bool,
+    print_dw: bool,
+) -> dict:
     """One row per pixel ``p`` of dy (row-major): place, colour, contributions, labels, text."""
     ho, wo = dy.shape
     kh, kw = w_shape
     i, j = np.divmod(np.arange(ho * wo), wo)
     fills, parts = mapped_colors(dy, dy_mapper), data["dw_parts"]
     return dict(
-        p=np.arange(ho * wo), i=i, j=j, value=dy.ravel(), x=j + 0.5, y=i + 0.5,
-        window_x=j + kw / 2, window_y=i + kh / 2, fill=fills, ink=ink_on(fills),
+        p=np.arange(ho * wo),
+        i=i,
+        j=j,
+        value=dy.ravel(),
+        x=j + 0.5,
+        y=i + 0.5,
+        window_x=j + kw / 2,
+        window_y=i + kh / 2,
+        fill=fills,
+        ink=ink_on(fills),
         label=[_short(v) if print_dy else "" for v in dy.ravel()],
-        dx_part=list(data["dx_parts"]), dw_part=list(data["dw_parts"]),
+        dx_part=list(data["dx_parts"]),
+        dw_part=list(data["dw_parts"]),
         # what the callback prints in the "added to dw" panel (nothing where w is too large)
-        dw_label=[[_short(v) for v in part.ravel()] if print_dw else [] for part in parts],
-        dw_ink=[ink_on(mapped_colors(part, dw_mapper)) if print_dw else [] for part in parts],
+        dw_label=[
+            [_short(v) for v in part.ravel()] if print_dw else []
+            for part in parts
+        ],
+        dw_ink=[
+            ink_on(mapped_colors(part, dw_mapper)) if print_dw else []
+            for part in parts
+        ],
         text=data["text"],
     )
 
@@ -186,21 +265,39 @@ def _dy_panel(dy: np.ndarray, cell: float, pixels: ColumnDataSource):
     """dy as cells a reader can tap: one glyph per pixel, from ``pixels`` (row p = pixel p)."""
     fig = panel("bwd_dy", "dy: tap a pixel", dy.shape, cell)
     cells = fig.rect(
-        x="x", y="y", width=1, height=1, source=pixels, fill_color="fill", line_color=TEXT_COLOR,
-        line_alpha=0.5, name="bwd_dy_cells",
+        x="x",
+        y="y",
+        width=1,
+        height=1,
+        source=pixels,
+        fill_color="fill",
+        line_color=TEXT_COLOR,
+        line_alpha=0.5,
+        name="bwd_dy_cells",
     )
     words = fig.text(
-        x="x", y="y", text="label", text_color="ink", source=pixels, text_align="center",
-        text_baseline="middle", text_font_size=label_font_size(cell),
+        x="x",
+        y="y",
+        text="label",
+        text_color="ink",
+        source=pixels,
+        text_align="center",
+        text_baseline="middle",
+        text_font_size=label_font_size(cell),
     )
-    for renderer in (cells, words):  # a picked pixel looks like the others; its outline marks it
+    for renderer in (
+        cells,
+        words,
+    ):  # a picked pixel looks like the others; its outline marks it
         renderer.selection_glyph = renderer.glyph.clone()
         renderer.nonselection_glyph = renderer.glyph.clone()
     fig.add_tools(TapTool(renderers=[cells], mode="replace"))
     return fig
 
 
-def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
+def _backward_plots(
+    x, w, dy, data: dict, position: tuple[int, int]
+) -> dict:
     """The explorer's seven panels with pixel ``position`` picked, and the sources its callback
     changes.
 
@@ -216,10 +313,21 @@ def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
     # The two "added" panels: one scale over all pixels' contributions, so that picks compare.
     dx_part_mapper = signed_mapper(data["dx_parts"])
     dw_part_mapper = signed_mapper(data["dw_parts"])
-    dx_mapper, dw_mapper = signed_mapper(data["dx"]), signed_mapper(data["dw"])
+    dx_mapper, dw_mapper = (
+        signed_mapper(data["dx"]),
+        signed_mapper(data["dw"]),
+    )
 
     pixels = ColumnDataSource(
-        _pixel_columns(data, dy, w.shape, dy_mapper, dw_part_mapper, print_dy, print_small),
+        _pixel_columns(
+            data,
+            dy,
+            w.shape,
+            dy_mapper,
+            dw_part_mapper,
+            print_dy,
+            print_small,
+        ),
         name="bwd_pixels",
     )
     pixels.selected.indices = [p]
@@ -228,41 +336,87 @@ def _backward_plots(x, w, dy, data: dict, position: tuple[int, int]) -> dict:
     for name, title, values, shape, size, mapper in (
         ("bwd_x", "input x", x, x.shape, cell, x_mapper),
         ("bwd_w", "filter w", w, w.shape, small_cell, w_mapper),
-        ("bwd_dx_part", "added to dx", data["dx_parts"][p], x.shape, cell, dx_part_mapper),
-        ("bwd_dw_part", "added to dw", data["dw_parts"][p], w.shape, small_cell, dw_part_mapper),
+        (
+            "bwd_dx_part",
+            "added to dx",
+            data["dx_parts"][p],
+            x.shape,
+            cell,
+            dx_part_mapper,
+        ),
+        (
+            "bwd_dw_part",
+            "added to dw",
+            data["dw_parts"][p],
+            w.shape,
+            small_cell,
+            dw_part_mapper,
+        ),
         ("bwd_dx", "dx, all pixels", data["dx"], x.shape, cell, dx_mapper),
-        ("bwd_dw", "dw, all pixels", data["dw"], w.shape, small_cell, dw_mapper),
+        (
+            "bwd_dw",
+            "dw, all pixels",
+            data["dw"],
+            w.shape,
+            small_cell,
+            dw_mapper,
+        ),
     ):
         plots[name] = panel(name, title, shape, size)
-        source = ColumnDataSource(dict(image=[values]), name=f"{name}_source")
+        source = ColumnDataSource(
+            dict(image=[values]), name=f"{name}_source"
+        )
         draw_image(plots[name], source, shape, mapper)
         if name in ("bwd_dx_part", "bwd_dw_part"):
             sources[name[4:]] = source
         if name in ("bwd_w", "bwd_dw_part", "bwd_dw") and print_small:
-            text = _labels(plots[name], values, mapper, small_cell, f"{name}_text")
+            text = _labels(
+                plots[name], values, mapper, small_cell, f"{name}_text"
+            )
             if name == "bwd_dw_part":
                 sources["dw_text"] = text
     plots["bwd_dy"] = _dy_panel(dy, cell, pixels)
 
-    at = dict((key, pixels.data[key][p]) for key in ("x", "y", "window_x", "window_y"))
-    sources["cell"] = ColumnDataSource(dict(x=[at["x"]], y=[at["y"]]), name="bwd_cell")
-    sources["window"] = ColumnDataSource(dict(x=[at["window_x"]], y=[at["window_y"]]),
-                                         name="bwd_window")
-    if "dw_text" not in sources:  # filters too large to print: an empty source for the callback
-        sources["dw_text"] = ColumnDataSource(dict(x=[], y=[], label=[], ink=[]),
-                                              name="bwd_dw_part_text")
+    at = dict(
+        (key, pixels.data[key][p])
+        for key in ("x", "y", "window_x", "window_y")
+    )
+    sources["cell"] = ColumnDataSource(
+        dict(x=[at["x"]], y=[at["y"]]), name="bwd_cell"
+    )
+    sources["window"] = ColumnDataSource(
+        dict(x=[at["window_x"]], y=[at["window_y"]]), name="bwd_window"
+    )
+    if (
+        "dw_text" not in sources
+    ):  # filters too large to print: an empty source for the callback
+        sources["dw_text"] = ColumnDataSource(
+            dict(x=[], y=[], label=[], ink=[]), name="bwd_dw_part_text"
+        )
     draw_outline(plots["bwd_dy"], sources["cell"], 1, 1, "bwd_cell")
     for name in ("bwd_x", "bwd_dx_part", "bwd_dx"):
-        draw_outline(plots[name], sources["window"], w.shape[1], w.shape[0], "bwd_window")
+        draw_outline(
+            plots[name],
+            sources["window"],
+            w.shape[1],
+            w.shape[0],
+            "bwd_window",
+        )
 
     top = [plots[name] for name in ("bwd_x", "bwd_w", "bwd_dy")]
-    bottom = [plots[name] for name in ("bwd_dx_part", "bwd_dw_part", "bwd_dx", "bwd_dw")]
-    width = max(sum(map(panel_width, panels)) + (len(panels) - 1) * GAP
-                for panels in (top, bottom))
+    bottom = [
+        plots[name]
+        for name in ("bwd_dx_part", "bwd_dw_part", "bwd_dx", "bwd_dw")
+    ]
+    width = max(
+        sum(map(panel_width, panels)) + (len(panels) - 1) * GAP
+        for panels in (top, bottom)
+    )
     return dict(top=top, bottom=bottom, width=width, sources=sources)
 
 
 # ----------------------------------------------------------------------------- the figure
+
 
 def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
     """Where one pixel of a convolution's output gradient goes; tap dy.
@@ -332,15 +486,30 @@ def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
     p = position[0] * dy.shape[1] + position[1]
     readout = readout_div(data["text"][p], width, "bwd_readout")
     # In the browser: show the arrays of the pixel tapped.
-    src["pixels"].selected.js_on_change("indices", CustomJS(
-        args=dict(pixels=src["pixels"], cell=src["cell"],
-                  window_outline=src["window"], dx_part=src["dx_part"],
-                  dw_part=src["dw_part"], dw_text=src["dw_text"],
-                  readout=readout),
-        code=_PICK_JS))
+    src["pixels"].selected.js_on_change(
+        "indices",
+        CustomJS(
+            args=dict(
+                pixels=src["pixels"],
+                cell=src["cell"],
+                window_outline=src["window"],
+                dx_part=src["dx_part"],
+                dw_part=src["dw_part"],
+                dw_text=src["dw_text"],
+                readout=readout,
+            ),
+            code=_PICK_JS,
+        ),
+    )
 
-    default = (f"Backward pass of a {shape_text(w.shape)} filter over a "
-               f"{shape_text(x.shape)} input")
+    default = (
+        f"Backward pass of a {shape_text(w.shape)} filter over a "
+        f"{shape_text(x.shape)} input"
+    )
     heading = title_div(title, default, width, "bwd_title")
-    return column(*heading, row(*parts["top"], spacing=GAP),
-                  row(*parts["bottom"], spacing=GAP), readout)
+    return column(
+        *heading,
+        row(*parts["top"], spacing=GAP),
+        row(*parts["bottom"], spacing=GAP),
+        readout,
+    )

@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import ColumnDataSource, CustomJS, LinearColorMapper, Slider
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    LinearColorMapper,
+    Slider,
+)
 
 from .. import ops
 from ..checks import check_int, check_window_fits, output_size
@@ -75,12 +80,21 @@ readout.text = positions.data.text[p];
 
 # ----------------------------------------------------------------------------- checks
 
+
 def _check_convolution(image, kernel, position, title):
     image = finite_matrix("image", image, "(H, W)")
     kernel = finite_matrix("kernel", kernel, "(kh, kw)")
-    check_side("image", image, MAX_CONV_SIDE, "pixels", "the im2col matrix gets one column per window")
+    check_side(
+        "image",
+        image,
+        MAX_CONV_SIDE,
+        "pixels",
+        "the im2col matrix gets one column per window",
+    )
     check_window_fits("kernel", kernel.shape, image.shape, "image")
-    ho, wo = (output_size(n, k, 1) for n, k in zip(image.shape, kernel.shape))
+    ho, wo = (
+        output_size(n, k, 1) for n, k in zip(image.shape, kernel.shape)
+    )
     if ho * wo < 2:
         raise ValueError(
             f"kernel {kernel.shape[0]}x{kernel.shape[1]} has the size of the image {image.shape[0]}x"
@@ -88,21 +102,31 @@ def _check_convolution(image, kernel, position, title):
         )
     position = check_int("position", position, 0)
     if position >= ho * wo:
-        raise ValueError(f"position must be < {ho * wo} (the {ho}x{wo} output positions), got {position}")
+        raise ValueError(
+            f"position must be < {ho * wo} (the {ho}x{wo} output positions), got {position}"
+        )
     check_title(title)
     return image, kernel, position
 
 
 # ----------------------------------------------------------------------------- convolution explorer
 
+
 def _hatch_behind(fig, shape: tuple[int, int]) -> None:
     """Grey hatching under an image: it shows through the NaN (transparent) cells not computed yet."""
     rows, cols = shape
     fig.rect(
-        x=cols / 2, y=rows / 2, width=cols, height=rows, fill_color=None, line_color=None,
-        hatch_pattern="/", hatch_color=BLANK_HATCH_COLOR, hatch_alpha=0.6, hatch_scale=8,
+        x=cols / 2,
+        y=rows / 2,
+        width=cols,
+        height=rows,
+        fill_color=None,
+        line_color=None,
+        hatch_pattern="/",
+        hatch_color=BLANK_HATCH_COLOR,
+        hatch_alpha=0.6,
+        hatch_scale=8,
     )
-
 
 
 def _convolution_data(image: np.ndarray, kernel: np.ndarray) -> dict:
@@ -110,28 +134,51 @@ def _convolution_data(image: np.ndarray, kernel: np.ndarray) -> dict:
     (h, w), (kh, kw) = image.shape, kernel.shape
     ho, wo = h - kh + 1, w - kw + 1
     x = image[None, None]  # (1, 1, H, W): the package's batch layout
-    output = ops.conv2d(x, kernel[None, None], method="simple")[0, 0]  # (Ho, Wo)
-    columns = ops.im2col(x, kh, kw)[0]  # (kh*kw, Ho*Wo): column p is the window of position p
+    output = ops.conv2d(x, kernel[None, None], method="simple")[
+        0, 0
+    ]  # (Ho, Wo)
+    columns = ops.im2col(x, kh, kw)[
+        0
+    ]  # (kh*kw, Ho*Wo): column p is the window of position p
     p = np.arange(ho * wo)
-    i, j = np.divmod(p, wo)  # position p is output cell (i, j), row-major, like the columns
+    i, j = np.divmod(
+        p, wo
+    )  # position p is output cell (i, j), row-major, like the columns
     text = [
         f"position p = {q} = ({a}, {b}): output[{a}, {b}] = sum of window \u00d7 kernel = {value:.3f}"
         for q, a, b, value in zip(p, i, j, output.ravel())
     ]
     positions = dict(
-        p=p, i=i, j=j, value=output.ravel(), text=text,
-        window_x=j + kw / 2, window_y=i + kh / 2,  # centre of the window in the image
-        cell_x=j + 0.5, cell_y=i + 0.5,  # centre of the output cell
-        column_x=p + 0.5, column_y=np.full(ho * wo, kh * kw / 2),  # centre of the column in the matrix
+        p=p,
+        i=i,
+        j=j,
+        value=output.ravel(),
+        text=text,
+        window_x=j + kw / 2,
+        window_y=i + kh / 2,  # centre of the window in the image
+        cell_x=j + 0.5,
+        cell_y=i + 0.5,  # centre of the output cell
+        column_x=p + 0.5,
+        column_y=np.full(
+            ho * wo, kh * kw / 2
+        ),  # centre of the column in the matrix
     )
     return dict(
-        output=output, columns=columns, positions=positions,
-        output_order=p.reshape(ho, wo).astype(np.int32),  # cell (i, j) is filled once p >= i * Wo + j
-        columns_order=np.broadcast_to(p, columns.shape).astype(np.int32),  # every entry of column p: p
+        output=output,
+        columns=columns,
+        positions=positions,
+        output_order=p.reshape(ho, wo).astype(
+            np.int32
+        ),  # cell (i, j) is filled once p >= i * Wo + j
+        columns_order=np.broadcast_to(p, columns.shape).astype(
+            np.int32
+        ),  # every entry of column p: p
     )
 
 
-def _masked(values: np.ndarray, order: np.ndarray, position: int) -> np.ndarray:
+def _masked(
+    values: np.ndarray, order: np.ndarray, position: int
+) -> np.ndarray:
     """``values`` with the entries after ``position`` set to NaN: what the browser shows at ``position``."""
     return np.where(order <= position, values, np.nan).astype(values.dtype)
 
@@ -147,34 +194,55 @@ def _layout_sizes(image_shape, kernel_shape) -> dict:
     (h, w), (kh, kw) = image_shape, kernel_shape
     ho, wo = h - kh + 1, w - kw + 1
     kernel_cell = min(36, 110 / max(kh, kw))
-    kernel_width = max(round(kernel_cell * kw) + 2 * BORDER, title_room(f"kernel {kh}x{kw}"))
-    frames = MAX_WIDTH - 2 * 2 * BORDER - 2 * GAP - kernel_width - 4  # what the image and output share
+    kernel_width = max(
+        round(kernel_cell * kw) + 2 * BORDER,
+        title_room(f"kernel {kh}x{kw}"),
+    )
+    frames = (
+        MAX_WIDTH - 2 * 2 * BORDER - 2 * GAP - kernel_width - 4
+    )  # what the image and output share
     cell = min(frames / (w + wo), 300 / h, 40)
     output_cell = cell
     if max(ho, wo) * cell < 80:
         output_cell = 80 / max(ho, wo)
         cell = min((frames - wo * output_cell) / w, 300 / h, 40)
     return dict(
-        cell=cell, output_cell=output_cell, kernel_cell=kernel_cell,
+        cell=cell,
+        output_cell=output_cell,
+        kernel_cell=kernel_cell,
         columns_height=max(20, min(10 * kh * kw, 160)),
     )
 
 
-def _print_values(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float) -> None:
+def _print_values(
+    fig, values: np.ndarray, mapper: LinearColorMapper, cell: float
+) -> None:
     """Each value of a small array as text in its cell, in black or white against the cell's colour."""
     rows, cols = values.shape
     i, j = np.divmod(np.arange(values.size), cols)
-    source = ColumnDataSource(dict(
-        x=j + 0.5, y=i + 0.5, label=[f"{v:.2f}" for v in values.ravel()],
-        color=ink_on(mapped_colors(values, mapper)),
-    ))
+    source = ColumnDataSource(
+        dict(
+            x=j + 0.5,
+            y=i + 0.5,
+            label=[f"{v:.2f}" for v in values.ravel()],
+            color=ink_on(mapped_colors(values, mapper)),
+        )
+    )
     fig.text(
-        x="x", y="y", text="label", text_color="color", source=source, text_align="center",
-        text_baseline="middle", text_font_size=label_font_size(cell),
+        x="x",
+        y="y",
+        text="label",
+        text_color="color",
+        source=source,
+        text_align="center",
+        text_baseline="middle",
+        text_font_size=label_font_size(cell),
     )
 
 
-def _convolution_plots(image: np.ndarray, kernel: np.ndarray, data: dict, position: int) -> dict:
+def _convolution_plots(
+    image: np.ndarray, kernel: np.ndarray, data: dict, position: int
+) -> dict:
     """The convolution explorer's plots as they look at ``position``, and the sources its slider changes.
 
     Returns ``top`` (the image, kernel and output plots), ``matrix`` (the im2col plot), ``width`` (of the
@@ -187,43 +255,74 @@ def _convolution_plots(image: np.ndarray, kernel: np.ndarray, data: dict, positi
     ink = ink_mapper(image)  # the image, and its copies in the columns
     weights, signed = signed_mapper(kernel), signed_mapper(data["output"])
 
-    digit = panel("conv_image", f"image {shape_text(shape)}", shape, sizes["cell"])
+    digit = panel(
+        "conv_image", f"image {shape_text(shape)}", shape, sizes["cell"]
+    )
     draw_image(digit, ColumnDataSource(dict(image=[image])), shape, ink)
-    filt = panel("conv_kernel", f"kernel {shape_text(k_shape)}", k_shape, sizes["kernel_cell"])
-    draw_image(filt, ColumnDataSource(dict(image=[kernel])), k_shape, weights)
+    filt = panel(
+        "conv_kernel",
+        f"kernel {shape_text(k_shape)}",
+        k_shape,
+        sizes["kernel_cell"],
+    )
+    draw_image(
+        filt, ColumnDataSource(dict(image=[kernel])), k_shape, weights
+    )
     if max(k_shape) <= 5:
         _print_values(filt, kernel, weights, sizes["kernel_cell"])
-    output = panel("conv_output", f"output {shape_text(out_shape)}", out_shape, sizes["output_cell"])
+    output = panel(
+        "conv_output",
+        f"output {shape_text(out_shape)}",
+        out_shape,
+        sizes["output_cell"],
+    )
     top = [digit, filt, output]
     width = sum(map(panel_width, top)) + 2 * GAP
     matrix = panel(
         "conv_columns",
         f"im2col: {col_shape[0]} rows (the window, flattened) \u00d7 {col_shape[1]} columns "
         "(one per position p)",
-        col_shape, 1, x_axis="column = output position p",
+        col_shape,
+        1,
+        x_axis="column = output position p",
         frame=(width - 2 * BORDER, sizes["columns_height"]),
     )
 
     sources = {}
-    for fig, key, mapper in ((output, "output", signed), (matrix, "columns", ink)):
+    for fig, key, mapper in (
+        (output, "output", signed),
+        (matrix, "columns", ink),
+    ):
         values, order = data[key], data[f"{key}_order"]
         shown = _masked(values, order, position)
         sources[key] = ColumnDataSource(
-            dict(image=[shown], values=[values], order=[order]), name=f"conv_{key}_source"
+            dict(image=[shown], values=[values], order=[order]),
+            name=f"conv_{key}_source",
         )
         _hatch_behind(fig, values.shape)
         draw_image(fig, sources[key], values.shape, mapper)
-    positions = sources["positions"] = ColumnDataSource(data["positions"], name="conv_positions")
-    for fig, key, (w, h) in ((digit, "window", k_shape[::-1]), (output, "cell", (1, 1)),
-                             (matrix, "column", (1, col_shape[0]))):
-        x, y = positions.data[f"{key}_x"][position], positions.data[f"{key}_y"][position]
-        sources[key] = ColumnDataSource(dict(x=[x], y=[y]), name=f"conv_{key}")
+    positions = sources["positions"] = ColumnDataSource(
+        data["positions"], name="conv_positions"
+    )
+    for fig, key, (w, h) in (
+        (digit, "window", k_shape[::-1]),
+        (output, "cell", (1, 1)),
+        (matrix, "column", (1, col_shape[0])),
+    ):
+        x, y = (
+            positions.data[f"{key}_x"][position],
+            positions.data[f"{key}_y"][position],
+        )
+        sources[key] = ColumnDataSource(
+            dict(x=[x], y=[y]), name=f"conv_{key}"
+        )
         draw_outline(fig, sources[key], w, h, f"conv_{key}")
     return dict(top=top, matrix=matrix, width=width, sources=sources)
 
 
-def convolution_explorer(image, kernel, *, position: int = 0,
-                         title: str | None = None):
+def convolution_explorer(
+    image, kernel, *, position: int = 0, title: str | None = None
+):
     """A slider that moves a filter over an image, filling in the output.
 
     Stride 1, no padding, as in the chapters: the ``kh x kw`` window
@@ -276,33 +375,56 @@ def convolution_explorer(image, kernel, *, position: int = 0,
         ``"conv_window"``, ``"conv_cell"``, ``"conv_column"``.
     """
     image, kernel, position = _check_convolution(
-        image, kernel, position, title)
+        image, kernel, position, title
+    )
     # Every number, once, by the package: the output, the columns, and
     # for each position p its window, cell, column and line of text.
     data = _convolution_data(image, kernel)
     parts = _convolution_plots(image, kernel, data, position)
     src, width = parts["sources"], parts["width"]
 
-    slider = Slider(start=0, end=data["columns"].shape[1] - 1,
-                    value=position, step=1, title="output position p",
-                    width=widget_width(width, text=False),
-                    styles=TEXT_STYLE, name="conv_position")
-    readout = readout_div(data["positions"]["text"][position], width,
-                       "conv_readout")
+    slider = Slider(
+        start=0,
+        end=data["columns"].shape[1] - 1,
+        value=position,
+        step=1,
+        title="output position p",
+        width=widget_width(width, text=False),
+        styles=TEXT_STYLE,
+        name="conv_position",
+    )
+    readout = readout_div(
+        data["positions"]["text"][position], width, "conv_readout"
+    )
     # In the browser: pick position p's entries, blank those after p.
-    slider.js_on_change("value", CustomJS(
-        args=dict(slider=slider, readout=readout,
-                  positions=src["positions"], output=src["output"],
-                  columns=src["columns"], window_outline=src["window"],
-                  cell_outline=src["cell"],
-                  column_outline=src["column"]),
-        code=_CONVOLUTION_JS))
+    slider.js_on_change(
+        "value",
+        CustomJS(
+            args=dict(
+                slider=slider,
+                readout=readout,
+                positions=src["positions"],
+                output=src["output"],
+                columns=src["columns"],
+                window_outline=src["window"],
+                cell_outline=src["cell"],
+                column_outline=src["column"],
+            ),
+            code=_CONVOLUTION_JS,
+        ),
+    )
 
-    sizes = (f"{shape_text(kernel.shape)} kernel over a "
-             f"{shape_text(image.shape)}")
-    heading = title_div(title, f"Sliding a {sizes} image", width,
-                         "conv_title")
-    return column(*heading, row(*parts["top"], spacing=GAP),
-                  parts["matrix"], slider, readout)
-
-
+    sizes = (
+        f"{shape_text(kernel.shape)} kernel over a "
+        f"{shape_text(image.shape)}"
+    )
+    heading = title_div(
+        title, f"Sliding a {sizes} image", width, "conv_title"
+    )
+    return column(
+        *heading,
+        row(*parts["top"], spacing=GAP),
+        parts["matrix"],
+        slider,
+        readout,
+    )

@@ -29,8 +29,14 @@ from .. import ops
 from ..checks import check_int
 from ..numpy_net import NumpyCNN
 
-__all__ = ["Diagram", "Layer", "computation_graph", "network_diagram", "numpy_cnn_layers",
-           "torch_convnet_layers"]
+__all__ = [
+    "Diagram",
+    "Layer",
+    "computation_graph",
+    "network_diagram",
+    "numpy_cnn_layers",
+    "torch_convnet_layers",
+]
 
 #: Width of the diagrams' drawing (and their widest on the page), in pixels. Narrower than the
 #: book's 680 pixel column so that, scaled to a phone's 360 pixel column, 13 pixel text is
@@ -71,9 +77,11 @@ class Diagram:
         self.svg, self.alt = svg, alt
 
     def _repr_html_(self) -> str:
-        return (f'<figure class="cnn-tutorial-diagram" role="figure" '
-                f'aria-label={quoteattr(self.alt)} style="margin: 0">'
-                f"{self.svg}</figure>")
+        return (
+            f'<figure class="cnn-tutorial-diagram" role="figure" '
+            f'aria-label={quoteattr(self.alt)} style="margin: 0">'
+            f"{self.svg}</figure>"
+        )
 
 
 # ----------------------------------------------------------------------------- the layers
@@ -99,15 +107,22 @@ def numpy_cnn_layers(net: NumpyCNN | None = None) -> list[Layer]:
         raise TypeError(f"net must be a NumpyCNN, got {type(net).__name__}")
     logits, out = net.forward(np.zeros((1, 1, 28, 28), np.float32))
     out.update(logits=logits, probs=ops.softmax(logits))
-    rows = [("input x", "x", ()),
-            (_conv_name(net.params["f1"]), "r1", ("f1", "b1")),
-            (_conv_name(net.params["f2"]), "r2", ("f2", "b2")),
-            ("maxpool 2×2", "pooled", ()), ("flatten", "flat", ()),
-            ("dense + ReLU", "a3", ("w3", "b3")),
-            ("dense", "logits", ("w4", "b4")), ("softmax", "probs", ())]
-    return [_layer(name, out[key].shape[1:],
-                   [(n, net.params[n]) for n in names])
-            for name, key, names in rows]
+    rows = [
+        ("input x", "x", ()),
+        (_conv_name(net.params["f1"]), "r1", ("f1", "b1")),
+        (_conv_name(net.params["f2"]), "r2", ("f2", "b2")),
+        ("maxpool 2×2", "pooled", ()),
+        ("flatten", "flat", ()),
+        ("dense + ReLU", "a3", ("w3", "b3")),
+        ("dense", "logits", ("w4", "b4")),
+        ("softmax", "probs", ()),
+    ]
+    return [
+        _layer(
+            name, out[key].shape[1:], [(n, net.params[n]) for n in names]
+        )
+        for name, key, names in rows
+    ]
 
 
 def torch_convnet_layers(model=None) -> list[Layer]:
@@ -133,16 +148,20 @@ def torch_convnet_layers(model=None) -> list[Layer]:
 
     model = ConvNet() if model is None else model
     if not isinstance(model, torch.nn.Module):
-        raise TypeError("model must be a torch.nn.Module, "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     calls = _hooked_forward(model)
     layers = [Layer("input x", (1, 28, 28))]
     for name, module, shape_in, shape_out in calls:
         if shape_in != layers[-1].shape:
             layers.append(Layer("flatten (in forward)", shape_in))
         tensors = module.named_parameters(recurse=False)
-        layers.append(_layer(f"{name}: {type(module).__name__}",
-                             shape_out, list(tensors)))
+        layers.append(
+            _layer(
+                f"{name}: {type(module).__name__}", shape_out, list(tensors)
+            )
+        )
     return layers
 
 
@@ -166,8 +185,17 @@ def _hooked_forward(model) -> list[tuple]:
     calls, handles = [], []
     for name, module in model.named_modules():
         if name and not any(module.children()):
+
             def record(module, inputs, output, name=name):
-                calls.append((name, module, tuple(inputs[0].shape[1:]), tuple(output.shape[1:])))
+                calls.append(
+                    (
+                        name,
+                        module,
+                        tuple(inputs[0].shape[1:]),
+                        tuple(output.shape[1:]),
+                    )
+                )
+
             handles.append(module.register_forward_hook(record))
     first = next(model.parameters(), None)
     device = first.device if first is not None else "cpu"
@@ -208,73 +236,125 @@ def network_diagram(layers, title: str = "The network") -> Diagram:
     if not isinstance(title, str):
         raise TypeError(f"title must be a str, got {type(title).__name__}")
     total = sum(layer.params for layer in layers)
-    alt = (f"{title}: {len(layers) - 1} layers, {total:,} parameters; "
-           f"input {_shape(layers[0].shape)}, output "
-           f"{_shape(layers[-1].shape)}. "
-           + "; ".join(_describe(layer) for layer in layers[1:]) + ".")
+    alt = (
+        f"{title}: {len(layers) - 1} layers, {total:,} parameters; "
+        f"input {_shape(layers[0].shape)}, output "
+        f"{_shape(layers[-1].shape)}. "
+        + "; ".join(_describe(layer) for layer in layers[1:])
+        + "."
+    )
     return Diagram(_network_svg(layers, title, total), alt)
 
 
 def _check_layers(layers) -> list[Layer]:
     layers = list(layers) if isinstance(layers, (list, tuple)) else None
     if not layers or not all(isinstance(layer, Layer) for layer in layers):
-        raise TypeError("layers must be a non-empty list of Layer (see numpy_cnn_layers)")
+        raise TypeError(
+            "layers must be a non-empty list of Layer (see numpy_cnn_layers)"
+        )
     return layers
 
 
 def _shape(shape, batch: str = "N") -> str:
     """``(N, 8, 24, 24)``: a shape with the batch axis first, written as Python writes tuples."""
-    return "(" + ", ".join([batch, *map(str, shape)]) + ("," if not shape else "") + ")"
+    return (
+        "("
+        + ", ".join([batch, *map(str, shape)])
+        + ("," if not shape else "")
+        + ")"
+    )
 
 
 def _tensors(layer: Layer) -> str:
     """``f1 8×1×5×5 + b1 8``: the arrays whose sizes add up to the count."""
-    return " + ".join(f"{name} " + "×".join(map(str, shape)) for name, shape in layer.tensors)
+    return " + ".join(
+        f"{name} " + "×".join(map(str, shape))
+        for name, shape in layer.tensors
+    )
 
 
 def _describe(layer: Layer) -> str:
-    return f"{layer.name} {_shape(layer.shape)}, {layer.params:,} parameters"
+    return (
+        f"{layer.name} {_shape(layer.shape)}, {layer.params:,} parameters"
+    )
 
 
 def _count(params: int) -> str:
     return f"{params:,} parameter" + ("" if params == 1 else "s")
 
 
-_ROW, _ROW_GAP, _TOP = 44, 14, 64  # pixels: a layer's box, the arrow between boxes, above the first
+_ROW, _ROW_GAP, _TOP = (
+    44,
+    14,
+    64,
+)  # pixels: a layer's box, the arrow between boxes, above the first
 
 
 def _network_svg(layers: list[Layer], title: str, total: int) -> str:
     right = WIDTH - _PAD - 10
-    parts = [_text(WIDTH / 2, 22, title, anchor="middle", size=15, weight="bold")]
+    parts = [
+        _text(WIDTH / 2, 22, title, anchor="middle", size=15, weight="bold")
+    ]
     parts += _swatch(_PAD, 36, PARAMETER_FILL, "with parameters")
     parts += _swatch(_PAD + 170, 36, PLAIN_FILL, "without")
     for i, layer in enumerate(layers):
         y = _TOP + i * (_ROW + _ROW_GAP)
         fill = PARAMETER_FILL if layer.params else PLAIN_FILL
         params = _count(layer.params) if layer.params else "no parameters"
-        group = [_rect(_PAD, y, WIDTH - 2 * _PAD, _ROW, fill),
-                 _text(_PAD + 10, y + 18, layer.name, size=14, weight="bold", cls="name"),
-                 _text(right, y + 18, params, anchor="end", cls="params"),
-                 _text(_PAD + 10, y + 36, "output " + _shape(layer.shape), cls="shape"),
-                 _text(right, y + 36, _tensors(layer), anchor="end", cls="tensors")]
+        group = [
+            _rect(_PAD, y, WIDTH - 2 * _PAD, _ROW, fill),
+            _text(
+                _PAD + 10,
+                y + 18,
+                layer.name,
+                size=14,
+                weight="bold",
+                cls="name",
+            ),
+            _text(right, y + 18, params, anchor="end", cls="params"),
+            _text(
+                _PAD + 10,
+                y + 36,
+                "output " + _shape(layer.shape),
+                cls="shape",
+            ),
+            _text(
+                right, y + 36, _tensors(layer), anchor="end", cls="tensors"
+            ),
+        ]
         if i:
             group.insert(0, _arrow(WIDTH / 2, y - _ROW_GAP, WIDTH / 2, y))
         parts.append('<g class="layer">' + "".join(group) + "</g>")
     bottom = _TOP + len(layers) * (_ROW + _ROW_GAP)
-    parts.append(_text(right, bottom + 8, f"total: {_count(total)}", anchor="end", size=14,
-                       weight="bold", cls="total"))
+    parts.append(
+        _text(
+            right,
+            bottom + 8,
+            f"total: {_count(total)}",
+            anchor="end",
+            size=14,
+            weight="bold",
+            cls="total",
+        )
+    )
     return _svg(parts, bottom + 20, title)
 
 
 # ----------------------------------------------------------------------------- the graph
 
 #: NumpyCNN.forward, one operation a line: (operation, input, parameters, output).
-_FORWARD = (("conv2d", "x", ("f1", "b1"), "c1"), ("relu", "c1", (), "r1"),
-            ("conv2d", "r1", ("f2", "b2"), "c2"), ("relu", "c2", (), "r2"),
-            ("maxpool2d", "r2", (), "pooled"), ("reshape", "pooled", (), "flat"),
-            ("dense", "flat", ("w3", "b3"), "z3"), ("relu", "z3", (), "a3"),
-            ("dense", "a3", ("w4", "b4"), "logits"),
-            ("cross_entropy", "logits", ("labels",), "L"))
+_FORWARD = (
+    ("conv2d", "x", ("f1", "b1"), "c1"),
+    ("relu", "c1", (), "r1"),
+    ("conv2d", "r1", ("f2", "b2"), "c2"),
+    ("relu", "c2", (), "r2"),
+    ("maxpool2d", "r2", (), "pooled"),
+    ("reshape", "pooled", (), "flat"),
+    ("dense", "flat", ("w3", "b3"), "z3"),
+    ("relu", "z3", (), "a3"),
+    ("dense", "a3", ("w4", "b4"), "logits"),
+    ("cross_entropy", "logits", ("labels",), "L"),
+)
 
 
 def computation_graph(batch_size: int | None = None) -> Diagram:
@@ -305,10 +385,12 @@ def computation_graph(batch_size: int | None = None) -> Diagram:
 
 def _graph_alt(image_shape, params: list[str], batch: str) -> str:
     steps = " → ".join(op for op, *_ in _FORWARD)
-    return (f"Computation graph of the numpy CNN for a batch of {batch} images: "
-            f"x {_shape(image_shape, batch)} → {steps} → the loss L, with parameters "
-            f"{', '.join(params)}; the gradient of L flows back along every arrow, "
-            "with the shape of the value it belongs to.")
+    return (
+        f"Computation graph of the numpy CNN for a batch of {batch} images: "
+        f"x {_shape(image_shape, batch)} → {steps} → the loss L, with parameters "
+        f"{', '.join(params)}; the gradient of L flows back along every arrow, "
+        "with the shape of the value it belongs to."
+    )
 
 
 def _graph_shapes() -> tuple[dict, dict, dict]:
@@ -321,12 +403,21 @@ def _graph_shapes() -> tuple[dict, dict, dict]:
     cache.update(logits=logits, labels=labels)
     values = {name: cache[name].shape[1:] for _, name, *_ in _FORWARD}
     values["labels"] = labels.shape[1:]
-    names = [name for _, _, params, _ in _FORWARD for name in params if name in grads]
+    names = [
+        name
+        for _, _, params, _ in _FORWARD
+        for name in params
+        if name in grads
+    ]
     params = {name: net.params[name].shape for name in names}
     return values, params, {name: grads[name].shape for name in names}
 
 
-_OP_W, _BOX_W, _GAP_H = 120, 128, 34  # pixels: operation box, parameter box, arrow between rows
+_OP_W, _BOX_W, _GAP_H = (
+    120,
+    128,
+    34,
+)  # pixels: operation box, parameter box, arrow between rows
 
 
 def _graph_svg(values: dict, params: dict, grads: dict, batch: str) -> str:
@@ -336,12 +427,26 @@ def _graph_svg(values: dict, params: dict, grads: dict, batch: str) -> str:
     parts.append(_node(middle, y, "x (images)"))
     y += 24
     for op, value_in, inputs, _ in _FORWARD:
-        parts.append(_edge(middle, y, value_in, values[value_in], batch,
-                           None if value_in == "x" else values[value_in]))
+        parts.append(
+            _edge(
+                middle,
+                y,
+                value_in,
+                values[value_in],
+                batch,
+                None if value_in == "x" else values[value_in],
+            )
+        )
         y += _GAP_H
         height = 40 if inputs else 26
-        shapes = {name: (params.get(name), grads.get(name)) for name in inputs}
-        parts.append(_operation(middle, y, height, op, shapes, values["labels"], batch))
+        shapes = {
+            name: (params.get(name), grads.get(name)) for name in inputs
+        }
+        parts.append(
+            _operation(
+                middle, y, height, op, shapes, values["labels"], batch
+            )
+        )
         y += height
     parts.append(_edge(middle, y, "L", None, batch, None))
     y += _GAP_H
@@ -355,80 +460,141 @@ def _graph_legend() -> list[str]:
         _line(left, y - 4, left + 36, y - 4, arrow=True),
         _text(left + 44, y, "forward: value (shape)"),
         _line(left, y + 16, left + 36, y + 16, arrow=True, gradient=True),
-        _text(left + 44, y + 20, "backward: dv = dL/dv, the gradient of the loss",
-              fill=GRADIENT_COLOR),
-        _text(left + 44, y + 38, "with respect to v, has the shape of v",
-              fill=GRADIENT_COLOR),
+        _text(
+            left + 44,
+            y + 20,
+            "backward: dv = dL/dv, the gradient of the loss",
+            fill=GRADIENT_COLOR,
+        ),
+        _text(
+            left + 44,
+            y + 38,
+            "with respect to v, has the shape of v",
+            fill=GRADIENT_COLOR,
+        ),
     ]
 
 
-def _edge(middle: float, y: float, name: str, shape, batch: str, grad_shape) -> str:
+def _edge(
+    middle: float, y: float, name: str, shape, batch: str, grad_shape
+) -> str:
     """The arrows between two rows: the value down, on the left; its gradient up, on the right."""
     bottom, mid = y + _GAP_H, y + _GAP_H / 2 + 4
     value = name if shape is None else f"{name} {_shape(shape, batch)}"
     if name == "L":
         value, back = "L", "dL/dL = 1"
     else:
-        back = None if grad_shape is None else f"d{name} {_shape(grad_shape, batch)}"
-    parts = [_arrow(middle - 12, y, middle - 12, bottom),
-             _text(middle - 20, mid, value, anchor="end", cls="value")]
+        back = (
+            None
+            if grad_shape is None
+            else f"d{name} {_shape(grad_shape, batch)}"
+        )
+    parts = [
+        _arrow(middle - 12, y, middle - 12, bottom),
+        _text(middle - 20, mid, value, anchor="end", cls="value"),
+    ]
     if back is None:
-        parts.append(_text(middle + 8, mid, "(no gradient for the data)", cls="note"))
+        parts.append(
+            _text(middle + 8, mid, "(no gradient for the data)", cls="note")
+        )
     else:
-        parts += [_arrow(middle + 12, bottom, middle + 12, y, gradient=True),
-                  _text(middle + 20, mid, back, fill=GRADIENT_COLOR, cls="gradient")]
+        parts += [
+            _arrow(middle + 12, bottom, middle + 12, y, gradient=True),
+            _text(
+                middle + 20, mid, back, fill=GRADIENT_COLOR, cls="gradient"
+            ),
+        ]
     return '<g class="edge">' + "".join(parts) + "</g>"
 
 
-def _operation(middle, y, height, op, inputs: dict, labels_shape, batch) -> str:
+def _operation(
+    middle, y, height, op, inputs: dict, labels_shape, batch
+) -> str:
     """An operation's box, and beside it its parameters (weight left, bias right) or labels."""
     cy = y + height / 2
-    parts = [_rect(middle - _OP_W / 2, y, _OP_W, height, PLAIN_FILL),
-             _text(middle, cy + 4.5, op, anchor="middle", weight="bold", cls="name")]
+    parts = [
+        _rect(middle - _OP_W / 2, y, _OP_W, height, PLAIN_FILL),
+        _text(
+            middle, cy + 4.5, op, anchor="middle", weight="bold", cls="name"
+        ),
+    ]
     for side, (name, (shape, grad_shape)) in zip((-1, 1), inputs.items()):
         near = middle + side * _OP_W / 2  # the operation box's edge
-        far = WIDTH - _PAD - _BOX_W if side > 0 else _PAD + _BOX_W  # the parameter box's edge
+        far = (
+            WIDTH - _PAD - _BOX_W if side > 0 else _PAD + _BOX_W
+        )  # the parameter box's edge
         box_x = far if side > 0 else _PAD
         if name == "labels":
-            parts += [_rect(box_x, cy - 12, _BOX_W, 24, PLAIN_FILL),
-                      _text(box_x + 8, cy + 4.5, f"labels {_shape(labels_shape, batch)}",
-                            cls="value"),
-                      _arrow(far, cy, near, cy)]
+            parts += [
+                _rect(box_x, cy - 12, _BOX_W, 24, PLAIN_FILL),
+                _text(
+                    box_x + 8,
+                    cy + 4.5,
+                    f"labels {_shape(labels_shape, batch)}",
+                    cls="value",
+                ),
+                _arrow(far, cy, near, cy),
+            ]
             continue
-        parts += [_rect(box_x, cy - 18, _BOX_W, 36, PARAMETER_FILL),
-                  _text(box_x + 8, cy - 3, f"{name} {shape}", cls="parameter"),
-                  _text(box_x + 8, cy + 13, f"d{name} {grad_shape}", fill=GRADIENT_COLOR,
-                        cls="gradient"),
-                  _arrow(far, cy - 6, near, cy - 6),
-                  _arrow(near, cy + 6, far, cy + 6, gradient=True)]
+        parts += [
+            _rect(box_x, cy - 18, _BOX_W, 36, PARAMETER_FILL),
+            _text(box_x + 8, cy - 3, f"{name} {shape}", cls="parameter"),
+            _text(
+                box_x + 8,
+                cy + 13,
+                f"d{name} {grad_shape}",
+                fill=GRADIENT_COLOR,
+                cls="gradient",
+            ),
+            _arrow(far, cy - 6, near, cy - 6),
+            _arrow(near, cy + 6, far, cy + 6, gradient=True),
+        ]
     return '<g class="operation">' + "".join(parts) + "</g>"
 
 
 def _node(middle: float, y: float, text: str) -> str:
-    return ('<g class="node">' + _rect(middle - _OP_W / 2, y, _OP_W, 24, PLAIN_FILL)
-            + _text(middle, y + 16.5, text, anchor="middle", cls="name") + "</g>")
+    return (
+        '<g class="node">'
+        + _rect(middle - _OP_W / 2, y, _OP_W, 24, PLAIN_FILL)
+        + _text(middle, y + 16.5, text, anchor="middle", cls="name")
+        + "</g>"
+    )
 
 
 # ----------------------------------------------------------------------------- SVG pieces
 
 
 def _svg(parts: list[str], height: float, title: str) -> str:
-    body = (f"<title>{escape(title)}</title>"
-            '<defs><marker id="@ID@-forward" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-            'markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" fill="currentColor"/>'
-            '</marker><marker id="@ID@-gradient" viewBox="0 0 10 10" refX="9" refY="5" '
-            'markerWidth="7" markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" '
-            f'fill="{GRADIENT_COLOR}"/></marker></defs>' + "".join(parts))
+    body = (
+        f"<title>{escape(title)}</title>"
+        '<defs><marker id="@ID@-forward" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        'markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" fill="currentColor"/>'
+        '</marker><marker id="@ID@-gradient" viewBox="0 0 10 10" refX="9" refY="5" '
+        'markerWidth="7" markerHeight="7" orient="auto"><path d="M 0 0 L 10 5 L 0 10 z" '
+        f'fill="{GRADIENT_COLOR}"/></marker></defs>' + "".join(parts)
+    )
     # Ids unique on a page that shows several diagrams, and the same from run to run.
-    body = body.replace("@ID@", "cnn-" + hashlib.sha1(body.encode()).hexdigest()[:10])
+    body = body.replace(
+        "@ID@", "cnn-" + hashlib.sha1(body.encode()).hexdigest()[:10]
+    )
     height = math.ceil(height)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
-            f'style="max-width: {WIDTH}px; height: auto; display: block" role="img" '
-            f'font-family="sans-serif" font-size="{_FONT}">{body}</svg>')
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" width="100%" '
+        f'style="max-width: {WIDTH}px; height: auto; display: block" role="img" '
+        f'font-family="sans-serif" font-size="{_FONT}">{body}</svg>'
+    )
 
 
-def _text(x, y, text, anchor="start", size=_FONT, weight=None, fill="currentColor",
-          cls=None) -> str:
+def _text(
+    x,
+    y,
+    text,
+    anchor="start",
+    size=_FONT,
+    weight=None,
+    fill="currentColor",
+    cls=None,
+) -> str:
     attributes = f'x="{x:g}" y="{y:g}" fill="{fill}"'
     if anchor != "start":
         attributes += f' text-anchor="{anchor}"'
@@ -442,17 +608,25 @@ def _text(x, y, text, anchor="start", size=_FONT, weight=None, fill="currentColo
 
 
 def _rect(x, y, width, height, fill) -> str:
-    return (f'<rect x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" rx="6" '
-            f'fill="{fill}" fill-opacity="{FILL_OPACITY}" stroke="currentColor" '
-            'stroke-opacity="0.6"/>')
+    return (
+        f'<rect x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" rx="6" '
+        f'fill="{fill}" fill-opacity="{FILL_OPACITY}" stroke="currentColor" '
+        'stroke-opacity="0.6"/>'
+    )
 
 
 def _line(x1, y1, x2, y2, arrow=False, gradient=False) -> str:
     color = GRADIENT_COLOR if gradient else "currentColor"
     dash = ' stroke-dasharray="5 3"' if gradient else ""
-    marker = f' marker-end="url(#@ID@-{"gradient" if gradient else "forward"})"' if arrow else ""
-    return (f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{color}" '
-            f'stroke-width="1.5"{dash}{marker}/>')
+    marker = (
+        f' marker-end="url(#@ID@-{"gradient" if gradient else "forward"})"'
+        if arrow
+        else ""
+    )
+    return (
+        f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{color}" '
+        f'stroke-width="1.5"{dash}{marker}/>'
+    )
 
 
 def _arrow(x1, y1, x2, y2, gradient=False) -> str:
@@ -460,6 +634,8 @@ def _arrow(x1, y1, x2, y2, gradient=False) -> str:
 
 
 def _swatch(x: float, y: float, fill: str, label: str) -> list[str]:
-    return [f'<rect x="{x:g}" y="{y:g}" width="22" height="14" rx="3" fill="{fill}" '
-            f'fill-opacity="{FILL_OPACITY}" stroke="currentColor" stroke-opacity="0.6"/>',
-            _text(x + 30, y + 11.5, label)]
+    return [
+        f'<rect x="{x:g}" y="{y:g}" width="22" height="14" rx="3" fill="{fill}" '
+        f'fill-opacity="{FILL_OPACITY}" stroke="currentColor" stroke-opacity="0.6"/>',
+        _text(x + 30, y + 11.5, label),
+    ]

@@ -75,7 +75,11 @@ data-bokeh-version="%(version)s" data-alt="%(alt_source)s" role="figure" aria-la
 def _script_safe_json(value) -> str:
     """JSON that cannot end the surrounding ``<script>`` early (``</script>`` in a title, say)."""
     text = json.dumps(value, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return (
+        text.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+    )
 
 
 def installed_bokehjs() -> dict[str, Path]:
@@ -87,7 +91,10 @@ def installed_bokehjs() -> dict[str, Path]:
         E.g. ``{"bokeh": .../bokeh.min.js, "bokeh-gl": ..., "bokeh-widgets": ..., ...}``, core
         (``"bokeh"``) first: the others build on it and must load after it.
     """
-    paths = [Path(str(path)) for path in Resources(mode="absolute", minified=True).js_files]
+    paths = [
+        Path(str(path))
+        for path in Resources(mode="absolute", minified=True).js_files
+    ]
     return {_bundle_name(path): path for path in paths}
 
 
@@ -95,7 +102,9 @@ def _bundle_name(path: Path) -> str:
     return path.name.removesuffix(".min.js")
 
 
-def figure_html(obj: Model, element_id: str | None = None, alt: str | None = None) -> str:
+def figure_html(
+    obj: Model, element_id: str | None = None, alt: str | None = None
+) -> str:
     """The HTML that :func:`show` displays: a ``<div>`` and the script that draws ``obj`` into it.
 
     Parameters
@@ -118,20 +127,31 @@ def figure_html(obj: Model, element_id: str | None = None, alt: str | None = Non
         needs (``"bokeh"``, ``"bokeh-widgets"``, ...); ``data-bokeh-version`` the Bokeh version.
     """
     if not isinstance(obj, Model):
-        raise TypeError(f"show() takes a Bokeh figure or layout, got {type(obj).__name__}")
+        raise TypeError(
+            f"show() takes a Bokeh figure or layout, got {type(obj).__name__}"
+        )
     alt_source = "default" if alt is None else "given"
     if alt is None:
         alt = default_alt(obj)
     if not isinstance(alt, str):
-        raise TypeError(f"alt must be a str describing the figure, got {type(alt).__name__}")
+        raise TypeError(
+            f"alt must be a str describing the figure, got {type(alt).__name__}"
+        )
     if not alt.strip():
-        raise ValueError(f"alt must be a non-empty description of the figure, got {alt!r}")
+        raise ValueError(
+            f"alt must be a non-empty description of the figure, got {alt!r}"
+        )
     if element_id is None:
         element_id = f"cnn-bokeh-{uuid.uuid4().hex}"
     # The bundles this figure needs: named as in installed_bokehjs(), fetched from the CDN in notebooks.
-    local_files = bundle_for_objs_and_resources([obj], Resources(mode="absolute")).js_files
+    local_files = bundle_for_objs_and_resources(
+        [obj], Resources(mode="absolute")
+    ).js_files
     components = [_bundle_name(Path(str(path))) for path in local_files]
-    cdn_urls = [str(url) for url in bundle_for_objs_and_resources([obj], CDN).js_files]
+    cdn_urls = [
+        str(url)
+        for url in bundle_for_objs_and_resources([obj], CDN).js_files
+    ]
     item = json_item(obj)
     return _LOADER % {
         "css_class": CSS_CLASS,
@@ -166,7 +186,9 @@ def _titles(model):
     elif isinstance(title, str) and title.strip():
         yield title.strip()
     for child in getattr(model, "children", None) or []:
-        child = child[0] if isinstance(child, tuple) else child  # GridBox: (model, row, col)
+        child = (
+            child[0] if isinstance(child, tuple) else child
+        )  # GridBox: (model, row, col)
         if isinstance(child, Model):
             yield from _titles(child)
 
@@ -191,6 +213,9 @@ def show(obj: Model, *, alt: str | None = None) -> None:
     label = default_alt(obj) if alt is None else alt
     html_text = figure_html(obj, alt=alt)
     display(
-        {"text/html": html_text, "text/plain": f"<Bokeh {type(obj).__name__}: {str(label).strip()}>"},
+        {
+            "text/html": html_text,
+            "text/plain": f"<Bokeh {type(obj).__name__}: {str(label).strip()}>",
+        },
         raw=True,
     )

@@ -30,16 +30,23 @@ TEXT_STYLE = {"color": TEXT_COLOR}
 #: Outlines of the current window, cell and column: amber over a wider black line, visible on any cell.
 HIGHLIGHT_COLOR = "#ffb000"
 HALO_COLOR = "#000000"
-INK = tuple(reversed(Greys256))  # white for the smallest value, black for the largest, like ink
+INK = tuple(
+    reversed(Greys256)
+)  # white for the smallest value, black for the largest, like ink
 SIGNED = RdBu11  # blue negative, white zero, red positive (Bokeh lists it blue first)
 TRANSPARENT = "rgba(0, 0, 0, 0)"
 BORDER = 5  # pixels around each plot's frame
 GAP = 6  # pixels between plots side by side
-TEXT_WIDTH = 480  # pixels, at least, for a line of text under a small figure
-WIDGET_MARGIN = 5  # Bokeh's default margin on each side of a widget (Slider, Div)
+TEXT_WIDTH = (
+    480  # pixels, at least, for a line of text under a small figure
+)
+WIDGET_MARGIN = (
+    5  # Bokeh's default margin on each side of a widget (Slider, Div)
+)
 
 
 # ----------------------------------------------------------------------------- checks
+
 
 def finite_matrix(name: str, value, layout: str) -> np.ndarray:
     """``value`` as a 2-D float array with no empty axis and only finite entries, or a clear error."""
@@ -54,7 +61,9 @@ def finite_matrix(name: str, value, layout: str) -> np.ndarray:
     return array
 
 
-def check_side(name: str, array: np.ndarray, largest: int, unit: str, why: str) -> None:
+def check_side(
+    name: str, array: np.ndarray, largest: int, unit: str, why: str
+) -> None:
     """A clear error when ``array`` is more than ``largest`` cells a side; ``why`` says why."""
     if max(array.shape) > largest:
         raise ValueError(
@@ -66,19 +75,27 @@ def check_side(name: str, array: np.ndarray, largest: int, unit: str, why: str) 
 def check_title(title) -> None:
     """A clear error unless ``title`` is a string or None."""
     if title is not None and not isinstance(title, str):
-        raise TypeError(f"title must be a string or None, got {type(title).__name__}")
+        raise TypeError(
+            f"title must be a string or None, got {type(title).__name__}"
+        )
 
 
 # ----------------------------------------------------------------------------- building blocks
 
+
 def _hex_luminance(color: str) -> float:
     """Relative luminance (WCAG) of a ``#rrggbb`` colour, 0 for black to 1 for white."""
     channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    linear = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+        for c in channels
+    ]
     return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
 
-def mapped_colors(values: np.ndarray, mapper: LinearColorMapper) -> list[str]:
+def mapped_colors(
+    values: np.ndarray, mapper: LinearColorMapper
+) -> list[str]:
     """The palette colour ``mapper`` gives each value (as BokehJS computes it), flattened row-major."""
     palette = mapper.palette
     span = mapper.high - mapper.low
@@ -89,33 +106,60 @@ def mapped_colors(values: np.ndarray, mapper: LinearColorMapper) -> list[str]:
 
 def ink_on(fills: list[str]) -> list[str]:
     """Black text on light cells, white text on dark ones (contrast at least 4.5:1 either way)."""
-    return ["#000000" if _hex_luminance(fill) > 0.18 else "#ffffff" for fill in fills]
+    return [
+        "#000000" if _hex_luminance(fill) > 0.18 else "#ffffff"
+        for fill in fills
+    ]
 
 
 def ink_mapper(values: np.ndarray) -> LinearColorMapper:
     """White for the smallest of ``values``, black for the largest; NaN transparent."""
     low, high = float(values.min()), float(values.max())
-    high = high if high > low else low + 1.0  # a constant array: any one colour
-    return LinearColorMapper(palette=INK, low=low, high=high, nan_color=TRANSPARENT)
+    high = (
+        high if high > low else low + 1.0
+    )  # a constant array: any one colour
+    return LinearColorMapper(
+        palette=INK, low=low, high=high, nan_color=TRANSPARENT
+    )
 
 
 def signed_mapper(*arrays: np.ndarray) -> LinearColorMapper:
     """Blue negative, white 0, red positive, symmetric around 0 and wide enough for every array."""
     bound = max(float(np.abs(a).max()) for a in arrays) or 1.0
-    return LinearColorMapper(palette=SIGNED, low=-bound, high=bound, nan_color=TRANSPARENT)
+    return LinearColorMapper(
+        palette=SIGNED, low=-bound, high=bound, nan_color=TRANSPARENT
+    )
 
 
-def panel(name: str, title: str, shape: tuple[int, int], cell: float, x_axis: str | None = None,
-           frame: tuple[int, int] | None = None):
+def panel(
+    name: str,
+    title: str,
+    shape: tuple[int, int],
+    cell: float,
+    x_axis: str | None = None,
+    frame: tuple[int, int] | None = None,
+):
     """An empty plot for a ``shape`` (rows, columns) array, row 0 at the top: ``cell`` pixels a cell, or a
     frame of ``frame`` (width, height) pixels. At least as wide as its title."""
     rows, cols = shape
-    frame_width, frame_height = frame or (round(cols * cell), max(round(rows * cell), 1))
+    frame_width, frame_height = frame or (
+        round(cols * cell),
+        max(round(rows * cell), 1),
+    )
     fig = figure(
-        name=name, title=title, frame_width=frame_width, frame_height=frame_height,
-        x_range=Range1d(0, cols), y_range=Range1d(rows, 0), tools="", toolbar_location=None,
-        x_axis_location="below" if x_axis else None, y_axis_location=None,
-        background_fill_color=None, border_fill_color=None, outline_line_color=TEXT_COLOR,
+        name=name,
+        title=title,
+        frame_width=frame_width,
+        frame_height=frame_height,
+        x_range=Range1d(0, cols),
+        y_range=Range1d(rows, 0),
+        tools="",
+        toolbar_location=None,
+        x_axis_location="below" if x_axis else None,
+        y_axis_location=None,
+        background_fill_color=None,
+        border_fill_color=None,
+        outline_line_color=TEXT_COLOR,
         min_border=BORDER,
     )
     fig.title.text_color = TEXT_COLOR
@@ -127,7 +171,11 @@ def panel(name: str, title: str, shape: tuple[int, int], cell: float, x_axis: st
         axis.axis_label = x_axis
         for part in ("axis_label_text_color", "major_label_text_color"):
             setattr(axis, part, TEXT_COLOR)
-        for part in ("axis_line_color", "major_tick_line_color", "minor_tick_line_color"):
+        for part in (
+            "axis_line_color",
+            "major_tick_line_color",
+            "minor_tick_line_color",
+        ):
             setattr(axis, part, TEXT_COLOR)
         axis.axis_label_text_font_style = "normal"
     return fig
@@ -149,20 +197,43 @@ def widen(fig, width: int) -> None:
     fig.min_border_right += max(0, width - panel_width(fig))
 
 
-def draw_outline(fig, source: ColumnDataSource, width: float, height: float, name: str) -> None:
+def draw_outline(
+    fig, source: ColumnDataSource, width: float, height: float, name: str
+) -> None:
     """A ``width x height`` rectangle around each ``(x, y)`` of ``source``: amber over a black halo."""
-    for color, line_width, part in ((HALO_COLOR, 5, "halo"), (HIGHLIGHT_COLOR, 2.5, "line")):
+    for color, line_width, part in (
+        (HALO_COLOR, 5, "halo"),
+        (HIGHLIGHT_COLOR, 2.5, "line"),
+    ):
         fig.rect(
-            x="x", y="y", width=width, height=height, source=source, fill_color=None,
-            line_color=color, line_width=line_width, name=f"{fig.name}_{name}_{part}",
+            x="x",
+            y="y",
+            width=width,
+            height=height,
+            source=source,
+            fill_color=None,
+            line_color=color,
+            line_width=line_width,
+            name=f"{fig.name}_{name}_{part}",
         )
 
 
-def draw_image(fig, source: ColumnDataSource, shape: tuple[int, int], mapper: LinearColorMapper):
+def draw_image(
+    fig,
+    source: ColumnDataSource,
+    shape: tuple[int, int],
+    mapper: LinearColorMapper,
+):
     """The ``"image"`` of ``source``, a ``shape`` (rows, columns) array, one cell per entry, row 0 at the top."""
     rows, cols = shape
     return fig.image(
-        image="image", x=0, y=0, dw=cols, dh=rows, source=source, color_mapper=mapper,
+        image="image",
+        x=0,
+        y=0,
+        dw=cols,
+        dh=rows,
+        source=source,
+        color_mapper=mapper,
         name=f"{fig.name}_pixels",
     )
 
@@ -173,18 +244,33 @@ def widget_width(width: int, text: bool = True) -> int:
     return (max(width, TEXT_WIDTH) if text else width) - 2 * WIDGET_MARGIN
 
 
-def title_div(title: str | None, default: str, width: int, name: str) -> list[Div]:
+def title_div(
+    title: str | None, default: str, width: int, name: str
+) -> list[Div]:
     """The figure's heading, in bold, in :data:`TEXT_COLOR`; none when ``title`` is ``""``."""
     text = default if title is None else title
     if not text:
         return []
     heading = f"<b>{html.escape(text)}</b>"
-    return [Div(text=heading, width=widget_width(width), name=name, styles=TEXT_STYLE)]
+    return [
+        Div(
+            text=heading,
+            width=widget_width(width),
+            name=name,
+            styles=TEXT_STYLE,
+        )
+    ]
 
 
 def readout_div(text: str, width: int, name: str) -> Div:
     """The line of text under a figure, shown as text (not HTML), in :data:`TEXT_COLOR`."""
-    return Div(text=text, render_as_text=True, width=widget_width(width), name=name, styles=TEXT_STYLE)
+    return Div(
+        text=text,
+        render_as_text=True,
+        width=widget_width(width),
+        name=name,
+        styles=TEXT_STYLE,
+    )
 
 
 def label_font_size(cell: float) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from bokeh.layouts import gridplot
 from bokeh.models import ColumnDataSource, HoverTool, LinearColorMapper
-from bokeh.palettes import RdBu11, Greys256
+from bokeh.palettes import Greys256, RdBu11
 from bokeh.plotting import figure
 
 from ..checks import as_float_array, check_int
@@ -27,13 +27,21 @@ def _color_mapper(images: np.ndarray, diverging: bool) -> LinearColorMapper:
     filters and gradients; otherwise white is the smallest value and black the largest, like ink.
     """
     finite = images[np.isfinite(images)]
-    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    low, high = (
+        (float(finite.min()), float(finite.max()))
+        if finite.size
+        else (0.0, 1.0)
+    )
     if diverging:
         bound = max(abs(low), abs(high)) or 1.0
-        return LinearColorMapper(palette=RdBu11, low=-bound, high=bound)  # RdBu11 runs blue to red
+        return LinearColorMapper(
+            palette=RdBu11, low=-bound, high=bound
+        )  # RdBu11 runs blue to red
     if high == low:
         high = low + 1.0
-    return LinearColorMapper(palette=tuple(reversed(Greys256)), low=low, high=high)
+    return LinearColorMapper(
+        palette=tuple(reversed(Greys256)), low=low, high=high
+    )
 
 
 #: Widest a figure may be, in pixels: a cell's output area in the book is 688 pixels wide at a
@@ -41,7 +49,9 @@ def _color_mapper(images: np.ndarray, diverging: bool) -> LinearColorMapper:
 MAX_WIDTH = 680
 
 
-def grid_columns(count: int, ncols: int, panel_size: int, max_width: int = MAX_WIDTH) -> int:
+def grid_columns(
+    count: int, ncols: int, panel_size: int, max_width: int = MAX_WIDTH
+) -> int:
     """Images per row: at most ``ncols``, and few enough that a row fits ``max_width`` pixels.
 
     When ``ncols`` panels do not fit, the grid wraps onto more rows, and the rows are balanced
@@ -50,12 +60,21 @@ def grid_columns(count: int, ncols: int, panel_size: int, max_width: int = MAX_W
     fit = max(1, max_width // panel_size)
     if ncols <= fit:
         return ncols
-    rows = -(-count // fit)  # ceil: as few rows as the width allows, then as even as they can be
+    rows = -(
+        -count // fit
+    )  # ceil: as few rows as the width allows, then as even as they can be
     return -(-count // rows)
 
 
-def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diverging: bool = False,
-               title: str | None = None, max_width: int = MAX_WIDTH):
+def image_grid(
+    images,
+    titles=None,
+    ncols: int = 8,
+    panel_size: int = 110,
+    diverging: bool = False,
+    title: str | None = None,
+    max_width: int = MAX_WIDTH,
+):
     """Draw a stack of 2-D arrays as a grid of images sharing one colour scale.
 
     Parameters
@@ -86,31 +105,60 @@ def image_grid(images, titles=None, ncols: int = 8, panel_size: int = 110, diver
     if images.ndim == 2:
         images = images[None]
     if images.ndim != 3 or images.shape[0] == 0:
-        raise ValueError(f"images must have shape (K, H, W) or (H, W) with K >= 1, got {images.shape}")
+        raise ValueError(
+            f"images must have shape (K, H, W) or (H, W) with K >= 1, got {images.shape}"
+        )
     ncols = check_int("ncols", ncols, 1)
     panel_size = check_int("panel_size", panel_size, 20)
     max_width = check_int("max_width", max_width, panel_size)
     if titles is not None and len(titles) != len(images):
-        raise ValueError(f"titles has {len(titles)} entries for {len(images)} images")
+        raise ValueError(
+            f"titles has {len(titles)} entries for {len(images)} images"
+        )
 
     mapper = _color_mapper(images, diverging)
     _, h, w = images.shape
     panels = []
     captions = list(titles) if titles is not None else [None] * len(images)
     if title is not None:
-        captions[0] = title if captions[0] is None else f"{title}: {captions[0]}"
+        captions[0] = (
+            title if captions[0] is None else f"{title}: {captions[0]}"
+        )
     for k, (image, caption) in enumerate(zip(images, captions)):
         panel = figure(
-            width=panel_size, height=max(20, round(panel_size * h / w)) + (_TITLE_HEIGHT if caption else 0),
-            x_range=(0, w), y_range=(h, 0),
-            tools="", toolbar_location=None, title=caption,
-            match_aspect=True, name=f"image-{k}",
+            width=panel_size,
+            height=max(20, round(panel_size * h / w))
+            + (_TITLE_HEIGHT if caption else 0),
+            x_range=(0, w),
+            y_range=(h, 0),
+            tools="",
+            toolbar_location=None,
+            title=caption,
+            match_aspect=True,
+            name=f"image-{k}",
         )
         # Bokeh draws array row 0 at the smallest y; with the y-range flipped (h -> 0) that is the top,
         # as in an array printout, and hover reports array row/column indices.
-        source = ColumnDataSource(dict(image=[image], x=[0], y=[0], dw=[w], dh=[h]))
-        panel.image(image="image", x="x", y="y", dw="dw", dh="dh", color_mapper=mapper, source=source)
-        panel.add_tools(HoverTool(tooltips=[("row, col", "$y{0}, $x{0}"), ("value", "@image{0.000}")]))
+        source = ColumnDataSource(
+            dict(image=[image], x=[0], y=[0], dw=[w], dh=[h])
+        )
+        panel.image(
+            image="image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            color_mapper=mapper,
+            source=source,
+        )
+        panel.add_tools(
+            HoverTool(
+                tooltips=[
+                    ("row, col", "$y{0}, $x{0}"),
+                    ("value", "@image{0.000}"),
+                ]
+            )
+        )
         panel.axis.visible = False
         panel.grid.visible = False
         panel.min_border = 2
@@ -133,5 +181,12 @@ def shown_images(grid) -> np.ndarray:
         Exactly the pictures that were drawn, so that a check can compare them with the arrays
         they should be.
     """
-    panels = sorted(grid.children, key=lambda child: (child[1], child[2]))  # (figure, row, column)
-    return np.stack([panel.renderers[0].data_source.data["image"][0] for panel, _, _ in panels])
+    panels = sorted(
+        grid.children, key=lambda child: (child[1], child[2])
+    )  # (figure, row, column)
+    return np.stack(
+        [
+            panel.renderers[0].data_source.data["image"][0]
+            for panel, _, _ in panels
+        ]
+    )

@@ -51,7 +51,9 @@ def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
     # Running sums, with the non-finite values counted apart: in the sum itself one NaN or inf
     # would spoil every later difference of sums.
     finite = np.isfinite(values)
-    cumulative = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])
+    cumulative = np.concatenate(
+        [[0.0], np.cumsum(np.where(finite, values, 0.0))]
+    )
     non_finite = np.concatenate([[0], np.cumsum(~finite)])
     ends = np.arange(1, len(values) + 1)
     starts = np.maximum(ends - window, 0)
@@ -61,14 +63,20 @@ def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
 
 def _check_history(history: History) -> None:
     if not isinstance(history, History):
-        raise TypeError(f"history must be a cnn_tutorial.History, got {type(history).__name__}")
+        raise TypeError(
+            f"history must be a cnn_tutorial.History, got {type(history).__name__}"
+        )
     if not history.step_loss:
-        raise ValueError("history has no training steps to plot (step_loss is empty)")
+        raise ValueError(
+            "history has no training steps to plot (step_loss is empty)"
+        )
     if len(history.step_accuracy) != len(history.step_loss):
         raise ValueError(
             f"history has {len(history.step_loss)} step losses but {len(history.step_accuracy)} step accuracies"
         )
-    if len(history.epoch_validation_loss) != len(history.epoch_validation_accuracy):
+    if len(history.epoch_validation_loss) != len(
+        history.epoch_validation_accuracy
+    ):
         raise ValueError(
             f"history has {len(history.epoch_validation_loss)} validation losses but "
             f"{len(history.epoch_validation_accuracy)} validation accuracies"
@@ -81,8 +89,12 @@ def _check_history(history: History) -> None:
         raise ValueError("history has no finite step loss to plot")
 
 
-def accuracy_range(smoothed_accuracy: np.ndarray, validation_accuracy: np.ndarray,
-                   steps_per_epoch: int, margin: float = 2.0) -> tuple[float, float]:
+def accuracy_range(
+    smoothed_accuracy: np.ndarray,
+    validation_accuracy: np.ndarray,
+    steps_per_epoch: int,
+    margin: float = 2.0,
+) -> tuple[float, float]:
     """The right axis's range, in %: from a little below where training ended up, to 100.
 
     A 0-100 axis squeezes 98 and 99 % into a few pixels at its top, yet the last percent is where
@@ -107,14 +119,18 @@ def accuracy_range(smoothed_accuracy: np.ndarray, validation_accuracy: np.ndarra
         ``(start, 100.0)`` with ``0 <= start <= 99``.
     """
     last_epoch = smoothed_accuracy[-steps_per_epoch:]
-    settled = np.concatenate([last_epoch[np.isfinite(last_epoch)], validation_accuracy])
+    settled = np.concatenate(
+        [last_epoch[np.isfinite(last_epoch)], validation_accuracy]
+    )
     if settled.size == 0:
         return 0.0, 100.0
     start = math.floor(float(settled.min()) - margin)
     return float(min(max(start, 0), 99)), 100.0
 
 
-def loss_range(step_loss: np.ndarray, validation_loss: np.ndarray) -> tuple[float, float]:
+def loss_range(
+    step_loss: np.ndarray, validation_loss: np.ndarray
+) -> tuple[float, float]:
     """The loss axis' range: every finite positive loss, with a margin of a factor each side.
 
     Parameters
@@ -129,14 +145,20 @@ def loss_range(step_loss: np.ndarray, validation_loss: np.ndarray) -> tuple[floa
     (low, high) : tuple of float
         ``min / 1.5`` and ``max * 1.3`` of the finite positive losses, for a logarithmic axis.
     """
-    values = np.concatenate([np.asarray(step_loss, float), np.asarray(validation_loss, float)])
+    values = np.concatenate(
+        [np.asarray(step_loss, float), np.asarray(validation_loss, float)]
+    )
     values = values[np.isfinite(values) & (values > 0)]
     if values.size == 0:
         return 0.01, 10.0
-    return float(values.min() / _LOSS_FOOTROOM), float(values.max() * _LOSS_HEADROOM)
+    return float(values.min() / _LOSS_FOOTROOM), float(
+        values.max() * _LOSS_HEADROOM
+    )
 
 
-def plot_history(history: History, smooth: int = 50, width: int = 660, height: int = 460):
+def plot_history(
+    history: History, smooth: int = 50, width: int = 660, height: int = 460
+):
     """Training loss (left axis, logarithmic) and accuracy in % (right) against the training step.
 
     Drawn: per-step loss (a light line), the trailing means of the loss and of the batch accuracy
@@ -170,7 +192,11 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     width = check_int("width", width, 200)
     height = check_int("height", height, 150)
 
-    steps_per_epoch = history.steps_per_epoch if history.steps_per_epoch > 0 else len(history.step_loss)
+    steps_per_epoch = (
+        history.steps_per_epoch
+        if history.steps_per_epoch > 0
+        else len(history.step_loss)
+    )
     steps, validation = _history_sources(history, smooth, steps_per_epoch)
     fig = _loss_figure(history.framework, steps, validation, width, height)
     _add_accuracy_axis(fig, steps, validation, steps_per_epoch)
@@ -181,8 +207,9 @@ def plot_history(history: History, smooth: int = 50, width: int = 660, height: i
     return fig
 
 
-def _history_sources(history: History, smooth: int,
-                     steps_per_epoch: int) -> tuple[ColumnDataSource, ColumnDataSource]:
+def _history_sources(
+    history: History, smooth: int, steps_per_epoch: int
+) -> tuple[ColumnDataSource, ColumnDataSource]:
     """One row per training step (losses, accuracies in %, their trailing means), one per epoch's validation."""
     loss = np.asarray(history.step_loss, dtype=np.float64)
     accuracy = 100 * np.asarray(history.step_accuracy, dtype=np.float64)
@@ -202,18 +229,30 @@ def _history_sources(history: History, smooth: int,
         {
             "step": epochs * steps_per_epoch,
             "epoch": epochs,
-            "validation_loss": np.asarray(history.epoch_validation_loss, dtype=np.float64),
-            "validation_accuracy": 100 * np.asarray(history.epoch_validation_accuracy, dtype=np.float64),
+            "validation_loss": np.asarray(
+                history.epoch_validation_loss, dtype=np.float64
+            ),
+            "validation_accuracy": 100
+            * np.asarray(
+                history.epoch_validation_accuracy, dtype=np.float64
+            ),
         }
     )
     return source, validation_source
 
 
-def _loss_figure(framework: str, source: ColumnDataSource, validation_source: ColumnDataSource,
-                 width: int, height: int):
+def _loss_figure(
+    framework: str,
+    source: ColumnDataSource,
+    validation_source: ColumnDataSource,
+    width: int,
+    height: int,
+):
     """The figure, its step axis and its left, logarithmic loss axis (:func:`loss_range`)."""
     loss = source.data["loss"]
-    low_loss, high_loss = loss_range(loss, validation_source.data["validation_loss"])
+    low_loss, high_loss = loss_range(
+        loss, validation_source.data["validation_loss"]
+    )
     fig = figure(
         width=width,
         height=height,
@@ -232,15 +271,25 @@ def _loss_figure(framework: str, source: ColumnDataSource, validation_source: Co
     return fig
 
 
-def _add_accuracy_axis(fig, source: ColumnDataSource, validation_source: ColumnDataSource,
-                       steps_per_epoch: int) -> None:
+def _add_accuracy_axis(
+    fig,
+    source: ColumnDataSource,
+    validation_source: ColumnDataSource,
+    steps_per_epoch: int,
+) -> None:
     """The right axis, accuracy in %, on its own range from :func:`accuracy_range` to 100."""
     smoothed_accuracy = source.data["smoothed_accuracy"]
-    low, high = accuracy_range(smoothed_accuracy, validation_source.data["validation_accuracy"], steps_per_epoch)
+    low, high = accuracy_range(
+        smoothed_accuracy,
+        validation_source.data["validation_accuracy"],
+        steps_per_epoch,
+    )
     fig.extra_y_ranges = {ACCURACY_RANGE: Range1d(low, high)}
     accuracy_axis = LinearAxis(
         y_range_name=ACCURACY_RANGE,
-        axis_label="accuracy (%)" if low == 0 else f"accuracy (%), from {low:.0f}",
+        axis_label="accuracy (%)"
+        if low == 0
+        else f"accuracy (%), from {low:.0f}",
         axis_label_text_color=ACCURACY_COLOR,
         name="accuracy_axis",
     )
@@ -249,7 +298,15 @@ def _add_accuracy_axis(fig, source: ColumnDataSource, validation_source: ColumnD
 
 def _draw_curves(fig, source: ColumnDataSource, smooth: int):
     """The per-step loss and batch accuracy and their trailing means; returns the smoothed loss's line."""
-    fig.line("step", "loss", source=source, color=LOSS_COLOR, alpha=0.25, legend_label="loss", name="step_loss")
+    fig.line(
+        "step",
+        "loss",
+        source=source,
+        color=LOSS_COLOR,
+        alpha=0.25,
+        legend_label="loss",
+        name="step_loss",
+    )
     smoothed_loss = fig.line(
         "step",
         "smoothed_loss",
@@ -285,7 +342,9 @@ def _draw_curves(fig, source: ColumnDataSource, smooth: int):
     return smoothed_loss
 
 
-def _draw_validation_markers(fig, validation_source: ColumnDataSource) -> list:
+def _draw_validation_markers(
+    fig, validation_source: ColumnDataSource
+) -> list:
     """A square for the validation loss and a circle for the validation accuracy after each epoch."""
     return [
         fig.scatter(
@@ -323,7 +382,10 @@ def _add_hover_tools(fig, smoothed_loss, validation_markers: list) -> None:
             tooltips=[
                 ("step", "@step (epoch @epoch)"),
                 ("loss", "@loss{0.000} (mean @smoothed_loss{0.000})"),
-                ("batch accuracy", "@accuracy{0.0} % (mean @smoothed_accuracy{0.0} %)"),
+                (
+                    "batch accuracy",
+                    "@accuracy{0.0} % (mean @smoothed_accuracy{0.0} %)",
+                ),
             ],
         ),
         HoverTool(

@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import ColumnDataSource, CustomJS, HoverTool, LinearColorMapper, TapTool
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    HoverTool,
+    LinearColorMapper,
+    TapTool,
+)
 
 from .. import loops, ops
 from ..checks import check_int, check_window_fits, output_size
@@ -65,13 +71,19 @@ readout.text = cells.data.text[q];
 
 # ----------------------------------------------------------------------------- checks
 
+
 def _check_maxpool(x, size, stride, upstream, title):
     x = finite_matrix("x", x, "(H, W)")
-    check_side("x", x, MAX_POOL_SIDE, "cells", "every value is printed in its cell")
+    check_side(
+        "x", x, MAX_POOL_SIDE, "cells", "every value is printed in its cell"
+    )
     size = check_int("size", size, 1)
     stride = check_int("stride", stride, 1)
     check_window_fits("pool window", (size, size), x.shape, "input x")
-    ho, wo = output_size(x.shape[0], size, stride), output_size(x.shape[1], size, stride)
+    ho, wo = (
+        output_size(x.shape[0], size, stride),
+        output_size(x.shape[1], size, stride),
+    )
     if upstream is None:
         upstream = np.ones((ho, wo), dtype=x.dtype)
     else:
@@ -87,6 +99,7 @@ def _check_maxpool(x, size, stride, upstream, title):
 
 # ----------------------------------------------------------------------------- max-pool explorer
 
+
 def _tap_tool(cells, callback: CustomJS) -> TapTool:
     """A tap (touch, or a click) on ``cells`` runs ``callback``; a tapped cell looks like the others."""
     cells.selection_glyph = cells.glyph.clone()
@@ -94,21 +107,33 @@ def _tap_tool(cells, callback: CustomJS) -> TapTool:
     return TapTool(renderers=[cells], callback=callback)
 
 
-def _maxpool_data(x: np.ndarray, size: int, stride: int, upstream: np.ndarray) -> dict:
+def _maxpool_data(
+    x: np.ndarray, size: int, stride: int, upstream: np.ndarray
+) -> dict:
     """Forward and backward pass of max pooling by the package, and each output cell's winner and text."""
     h, w = x.shape
     ho, wo = upstream.shape
     output = ops.maxpool2d(x[None, None], size, stride)[0, 0]  # (Ho, Wo)
-    gradient = ops.maxpool2d_backward(upstream[None, None], x[None, None], size, stride)[0, 0]  # (H, W)
-    winners = np.empty((ho * wo, 2), dtype=int)  # (row, column) in x of each output cell's winner
+    gradient = ops.maxpool2d_backward(
+        upstream[None, None], x[None, None], size, stride
+    )[0, 0]  # (H, W)
+    winners = np.empty(
+        (ho * wo, 2), dtype=int
+    )  # (row, column) in x of each output cell's winner
     windows = []
     for q in range(ho * wo):
         i, j = divmod(q, wo)
-        window = x[i * stride : i * stride + size, j * stride : j * stride + size]
-        a, b = loops.pool_winner(window)  # the first maximum in row-major order, as PyTorch picks it
+        window = x[
+            i * stride : i * stride + size, j * stride : j * stride + size
+        ]
+        a, b = loops.pool_winner(
+            window
+        )  # the first maximum in row-major order, as PyTorch picks it
         winners[q] = i * stride + a, j * stride + b
         windows.append(window)
-    wins = np.zeros((h, w), dtype=int)  # how many windows each input cell wins
+    wins = np.zeros(
+        (h, w), dtype=int
+    )  # how many windows each input cell wins
     np.add.at(wins, (winners[:, 0], winners[:, 1]), 1)
 
     text = []
@@ -125,15 +150,28 @@ def _maxpool_data(x: np.ndarray, size: int, stride: int, upstream: np.ndarray) -
             line += f" (a tie of {ties} cells: the first in row-major order wins, as in PyTorch)"
         line += f". Backward: the upstream gradient dout[{i}, {j}] = {upstream[i, j]:.2f}"
         line += f" goes to dx[{r}, {c}]"
-        line += f" alone; the other {size * size - 1} cells of the window get 0 from it." if size > 1 else "."
+        line += (
+            f" alone; the other {size * size - 1} cells of the window get 0 from it."
+            if size > 1
+            else "."
+        )
         if wins[r, c] > 1:
             line += f" dx[{r}, {c}] = {gradient[r, c]:.2f} adds up the {wins[r, c]} windows it wins."
         text.append(line)
-    return dict(output=output, gradient=gradient, winners=winners, text=text)
+    return dict(
+        output=output, gradient=gradient, winners=winners, text=text
+    )
 
 
-def _grid(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float, name: str,
-          blank_zeros: bool = False, extra: dict | None = None):
+def _grid(
+    fig,
+    values: np.ndarray,
+    mapper: LinearColorMapper,
+    cell: float,
+    name: str,
+    blank_zeros: bool = False,
+    extra: dict | None = None,
+):
     """``values`` (rows, columns) as coloured cells, each value printed in it; returns the renderer.
 
     With ``blank_zeros`` the cells that are exactly 0 are left transparent, their "0" in mid-grey.
@@ -151,17 +189,39 @@ def _grid(fig, values: np.ndarray, mapper: LinearColorMapper, cell: float, name:
         inks = [TEXT_COLOR if z else k for z, k in zip(zero, inks)]
         labels = ["0" if z else label for z, label in zip(zero, labels)]
     source = ColumnDataSource(
-        dict(x=j + 0.5, y=i + 0.5, row=i, col=j, value=flat, label=labels, fill=fills, ink=inks,
-             **(extra or {})),
+        dict(
+            x=j + 0.5,
+            y=i + 0.5,
+            row=i,
+            col=j,
+            value=flat,
+            label=labels,
+            fill=fills,
+            ink=inks,
+            **(extra or {}),
+        ),
         name=f"{name}_source",
     )
     cells = fig.rect(
-        x="x", y="y", width=1, height=1, source=source, fill_color="fill", line_color=TEXT_COLOR,
-        line_alpha=0.5, name=f"{name}_cells",
+        x="x",
+        y="y",
+        width=1,
+        height=1,
+        source=source,
+        fill_color="fill",
+        line_color=TEXT_COLOR,
+        line_alpha=0.5,
+        name=f"{name}_cells",
     )
     fig.text(
-        x="x", y="y", text="label", text_color="ink", source=source, text_align="center",
-        text_baseline="middle", text_font_size=label_font_size(cell),
+        x="x",
+        y="y",
+        text="label",
+        text_color="ink",
+        source=source,
+        text_align="center",
+        text_baseline="middle",
+        text_font_size=label_font_size(cell),
     )
     return cells
 
@@ -179,14 +239,19 @@ def _cell_columns(data: dict, size: int, stride: int) -> dict:
     ho, wo = data["output"].shape
     i, j = np.divmod(np.arange(ho * wo), wo)
     return dict(
-        window_x=j * stride + size / 2, window_y=i * stride + size / 2,
-        winner_x=winners[:, 1] + 0.5, winner_y=winners[:, 0] + 0.5,
-        winner_row=winners[:, 0], winner_col=winners[:, 1],
+        window_x=j * stride + size / 2,
+        window_y=i * stride + size / 2,
+        winner_x=winners[:, 1] + 0.5,
+        winner_y=winners[:, 0] + 0.5,
+        winner_row=winners[:, 0],
+        winner_col=winners[:, 1],
         text=data["text"],
     )
 
 
-def _maxpool_plots(x: np.ndarray, upstream: np.ndarray, data: dict, size: int, stride: int) -> dict:
+def _maxpool_plots(
+    x: np.ndarray, upstream: np.ndarray, data: dict, size: int, stride: int
+) -> dict:
     """The max-pool explorer's four grids, tracing output cell 0, and the sources its hover tools change.
 
     Returns ``forward`` (the plots of ``x`` and ``out``), ``backward`` (of ``dx`` and ``dout``, under
@@ -199,14 +264,43 @@ def _maxpool_plots(x: np.ndarray, upstream: np.ndarray, data: dict, size: int, s
     plots, cells = {}, {}
     for name, title, values, mapper, extra in (
         ("pool_input", f"x (input) {shape_text(x.shape)}", x, ink, None),
-        ("pool_output", f"out = maxpool(x) {shape_text(out.shape)}", out, ink, _cell_columns(data, size, stride)),
-        ("pool_gradient", f"dx (to the input) {shape_text(x.shape)}", dx, signed, None),
-        ("pool_upstream", f"dout (upstream) {shape_text(out.shape)}", upstream, signed, None),
+        (
+            "pool_output",
+            f"out = maxpool(x) {shape_text(out.shape)}",
+            out,
+            ink,
+            _cell_columns(data, size, stride),
+        ),
+        (
+            "pool_gradient",
+            f"dx (to the input) {shape_text(x.shape)}",
+            dx,
+            signed,
+            None,
+        ),
+        (
+            "pool_upstream",
+            f"dout (upstream) {shape_text(out.shape)}",
+            upstream,
+            signed,
+            None,
+        ),
     ):
         plots[name] = panel(name, title, values.shape, cell)
         blank_zeros = name == "pool_gradient"  # where no gradient goes
-        cells[name] = _grid(plots[name], values, mapper, cell, name, blank_zeros=blank_zeros, extra=extra)
-    for above, below in (("pool_input", "pool_gradient"), ("pool_output", "pool_upstream")):
+        cells[name] = _grid(
+            plots[name],
+            values,
+            mapper,
+            cell,
+            name,
+            blank_zeros=blank_zeros,
+            extra=extra,
+        )
+    for above, below in (
+        ("pool_input", "pool_gradient"),
+        ("pool_output", "pool_upstream"),
+    ):
         widest = max(panel_width(plots[above]), panel_width(plots[below]))
         for name in (above, below):  # so that the grids line up in columns
             widen(plots[name], widest)
@@ -215,23 +309,50 @@ def _maxpool_plots(x: np.ndarray, upstream: np.ndarray, data: dict, size: int, s
     sources = {"cells": per_cell}
     for key, (x_column, y_column), side, names in (
         ("cell", ("x", "y"), 1, ("pool_output", "pool_upstream")),
-        ("window", ("window_x", "window_y"), size, ("pool_input", "pool_gradient")),
-        ("winner", ("winner_x", "winner_y"), 0.78, ("pool_input", "pool_gradient")),
+        (
+            "window",
+            ("window_x", "window_y"),
+            size,
+            ("pool_input", "pool_gradient"),
+        ),
+        (
+            "winner",
+            ("winner_x", "winner_y"),
+            0.78,
+            ("pool_input", "pool_gradient"),
+        ),
     ):
-        start = dict(index=[0], x=[per_cell.data[x_column][0]], y=[per_cell.data[y_column][0]])
+        start = dict(
+            index=[0],
+            x=[per_cell.data[x_column][0]],
+            y=[per_cell.data[y_column][0]],
+        )
         sources[key] = ColumnDataSource(start, name=f"pool_{key}")
         for name in names:
-            draw_outline(plots[name], sources[key], side, side, f"pool_{key}")
+            draw_outline(
+                plots[name], sources[key], side, side, f"pool_{key}"
+            )
     forward = [plots["pool_input"], plots["pool_output"]]
     return dict(
-        forward=forward, backward=[plots["pool_gradient"], plots["pool_upstream"]],
-        hovered=[(plots[name], cells[name]) for name in ("pool_output", "pool_upstream")],
-        width=sum(map(panel_width, forward)) + GAP, sources=sources,
+        forward=forward,
+        backward=[plots["pool_gradient"], plots["pool_upstream"]],
+        hovered=[
+            (plots[name], cells[name])
+            for name in ("pool_output", "pool_upstream")
+        ],
+        width=sum(map(panel_width, forward)) + GAP,
+        sources=sources,
     )
 
 
-def maxpool_explorer(x, size: int = 2, stride: int = 2, upstream=None,
-                     *, title: str | None = None):
+def maxpool_explorer(
+    x,
+    size: int = 2,
+    stride: int = 2,
+    upstream=None,
+    *,
+    title: str | None = None,
+):
     """Max pooling forward and backward; hover an output cell to trace it.
 
     Four grids, every value printed in its cell. Top, the forward pass:
@@ -284,7 +405,8 @@ def maxpool_explorer(x, size: int = 2, stride: int = 2, upstream=None,
         the ``Div`` ``"pool_readout"``.
     """
     x, size, stride, upstream = _check_maxpool(
-        x, size, stride, upstream, title)
+        x, size, stride, upstream, title
+    )
     # Every number, once, by the package: out, dx, and for each output
     # cell its window, its winner and a line of text.
     data = _maxpool_data(x, size, stride, upstream)
@@ -294,18 +416,29 @@ def maxpool_explorer(x, size: int = 2, stride: int = 2, upstream=None,
     readout = readout_div(data["text"][0], width, "pool_readout")
     # In the browser: show the outlines and text of the cell hovered.
     trace = CustomJS(
-        args=dict(cells=src["cells"], cell_outline=src["cell"],
-                  window_outline=src["window"],
-                  winner_outline=src["winner"], readout=readout),
-        code=_MAXPOOL_JS)
+        args=dict(
+            cells=src["cells"],
+            cell_outline=src["cell"],
+            window_outline=src["window"],
+            winner_outline=src["winner"],
+            readout=readout,
+        ),
+        code=_MAXPOOL_JS,
+    )
     for plot, cells in parts["hovered"]:
-        plot.add_tools(HoverTool(renderers=[cells], tooltips=None,
-                                 callback=trace),
-                       _tap_tool(cells, trace))
+        plot.add_tools(
+            HoverTool(renderers=[cells], tooltips=None, callback=trace),
+            _tap_tool(cells, trace),
+        )
 
-    default = (f"Max pooling, {size}\u00d7{size} windows, stride "
-               f"{stride}: hover over or tap out or dout")
+    default = (
+        f"Max pooling, {size}\u00d7{size} windows, stride "
+        f"{stride}: hover over or tap out or dout"
+    )
     heading = title_div(title, default, width, "pool_title")
-    return column(*heading, row(*parts["forward"], spacing=GAP),
-                  row(*parts["backward"], spacing=GAP), readout)
-
+    return column(
+        *heading,
+        row(*parts["forward"], spacing=GAP),
+        row(*parts["backward"], spacing=GAP),
+        readout,
+    )

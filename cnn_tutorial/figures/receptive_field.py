@@ -32,13 +32,29 @@ from bokeh.models import ColumnDataSource, CustomJS, TapTool
 
 from ..checks import check_int, output_size
 from .explorer_parts import (
-    BORDER, GAP, HALO_COLOR, HIGHLIGHT_COLOR,
-    check_side, check_title, draw_image, finite_matrix, ink_mapper, panel, panel_width, readout_div,
-    title_div, widen,
+    BORDER,
+    GAP,
+    HALO_COLOR,
+    HIGHLIGHT_COLOR,
+    check_side,
+    check_title,
+    draw_image,
+    finite_matrix,
+    ink_mapper,
+    panel,
+    panel_width,
+    readout_div,
+    title_div,
+    widen,
 )
 from .pictures import MAX_WIDTH
 
-__all__ = ["BOOK_LAYERS", "Field", "receptive_fields", "receptive_field_explorer"]
+__all__ = [
+    "BOOK_LAYERS",
+    "Field",
+    "receptive_fields",
+    "receptive_field_explorer",
+]
 
 #: The book's numpy CNN up to the pooled map, one ``(name, kernel, stride)`` per layer: two 5x5
 #: convolutions, stride 1, then 2x2 max pooling, stride 2 (:mod:`cnn_tutorial.numpy_net`).
@@ -68,31 +84,49 @@ class Field(NamedTuple):
 
 # ----------------------------------------------------------------------------- checks
 
+
 def _check_layers(layers) -> tuple[tuple[str, int, int], ...]:
     """``layers`` as a tuple of ``(name, kernel, stride)``, names distinct, or a clear error."""
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
         raise TypeError(
-            f"layers must be a sequence of (name, kernel, stride) tuples, got {layers!r}")
+            f"layers must be a sequence of (name, kernel, stride) tuples, got {layers!r}"
+        )
     checked = []
     for number, layer in enumerate(layers):
-        if isinstance(layer, (str, bytes)) or not hasattr(layer, "__len__") or len(layer) != 3:
+        if (
+            isinstance(layer, (str, bytes))
+            or not hasattr(layer, "__len__")
+            or len(layer) != 3
+        ):
             raise TypeError(
-                f"layers[{number}] must be a (name, kernel, stride) tuple, got {layer!r}")
+                f"layers[{number}] must be a (name, kernel, stride) tuple, got {layer!r}"
+            )
         name, kernel, stride = layer
         if not isinstance(name, str) or not name or name == "input":
-            raise ValueError(f"layers[{number}]'s name must be a non-empty string other than "
-                             f"'input', got {name!r}")
-        checked.append((name, check_int(f"layers[{number}]'s kernel", kernel, 1),
-                        check_int(f"layers[{number}]'s stride", stride, 1)))
+            raise ValueError(
+                f"layers[{number}]'s name must be a non-empty string other than "
+                f"'input', got {name!r}"
+            )
+        checked.append(
+            (
+                name,
+                check_int(f"layers[{number}]'s kernel", kernel, 1),
+                check_int(f"layers[{number}]'s stride", stride, 1),
+            )
+        )
     if not checked:
-        raise ValueError("layers must hold at least one (name, kernel, stride) layer, got none")
+        raise ValueError(
+            "layers must hold at least one (name, kernel, stride) layer, got none"
+        )
     names = [name for name, _, _ in checked]
     if len(set(names)) < len(names):
         raise ValueError(f"layers must have distinct names, got {names}")
     return tuple(checked)
 
 
-def _map_sizes(layers, input_size: int, axis: str = "input_size") -> list[int]:
+def _map_sizes(
+    layers, input_size: int, axis: str = "input_size"
+) -> list[int]:
     """Units along one axis of each map, the input first; an error if a layer's kernel won't fit."""
     sizes, path = [input_size], f"{axis} {input_size}"
     for name, kernel, stride in layers:
@@ -107,6 +141,7 @@ def _map_sizes(layers, input_size: int, axis: str = "input_size") -> list[int]:
 
 
 # ----------------------------------------------------------------------------- the rule
+
 
 def receptive_fields(layers, input_size: int) -> tuple[Field, ...]:
     """Receptive field of each layer of a stack of convolutions and pools.
@@ -145,22 +180,41 @@ def receptive_fields(layers, input_size: int) -> tuple[Field, ...]:
 
 def _first(field: Field) -> np.ndarray:
     """Per unit of ``field``'s map, the first pixel (or unit) of its field: ints, shape (units,)."""
-    return (field.centre - (field.size - 1) / 2 + np.arange(field.units) * field.jump).astype(int)
+    return (
+        field.centre
+        - (field.size - 1) / 2
+        + np.arange(field.units) * field.jump
+    ).astype(int)
 
 
-def _fields_in(layers, row_sizes, col_sizes, lower: int, upper: int) -> dict:
+def _fields_in(
+    layers, row_sizes, col_sizes, lower: int, upper: int
+) -> dict:
     """Per unit of map ``upper`` (row-major), its field in map ``lower`` (0 is the input): first
     and last row and column, by :func:`receptive_fields` on the layers between (from ``lower``)."""
     if lower == upper:
-        rows, cols = np.arange(row_sizes[upper]), np.arange(col_sizes[upper])
+        rows, cols = (
+            np.arange(row_sizes[upper]),
+            np.arange(col_sizes[upper]),
+        )
         row_field = col_field = Field("", 0, 1, 1, 0.0)
     else:
-        row_field = receptive_fields(layers[lower:upper], row_sizes[lower])[-1]
-        col_field = receptive_fields(layers[lower:upper], col_sizes[lower])[-1]
+        row_field = receptive_fields(layers[lower:upper], row_sizes[lower])[
+            -1
+        ]
+        col_field = receptive_fields(layers[lower:upper], col_sizes[lower])[
+            -1
+        ]
         rows, cols = _first(row_field), _first(col_field)
-    first_row, first_col = (a.ravel() for a in np.meshgrid(rows, cols, indexing="ij"))
-    return dict(first_row=first_row, last_row=first_row + row_field.size - 1,
-                first_col=first_col, last_col=first_col + col_field.size - 1)
+    first_row, first_col = (
+        a.ravel() for a in np.meshgrid(rows, cols, indexing="ij")
+    )
+    return dict(
+        first_row=first_row,
+        last_row=first_row + row_field.size - 1,
+        first_col=first_col,
+        last_col=first_col + col_field.size - 1,
+    )
 
 
 # ----------------------------------------------------------------------------- figure
@@ -186,16 +240,21 @@ readout.text = units.data.text[q];
 
 def _readout_text(names, level: int, q: int, columns: dict) -> str:
     """``pool unit (3, 4) sees input rows 6–15, columns 8–17: 10 × 10 pixels, through ...``."""
+
     def at(m, key):
         return columns[f"{names[m]}_{key}"][q]
 
-    text = (f"{names[level]} unit ({at(level, 'first_row')}, {at(level, 'first_col')}) sees input "
-            f"rows {at(0, 'first_row')}\u2013{at(0, 'last_row')}, "
-            f"columns {at(0, 'first_col')}\u2013{at(0, 'last_col')}: "
-            f"{at(0, 'height')} \u00d7 {at(0, 'width')} pixels")
+    text = (
+        f"{names[level]} unit ({at(level, 'first_row')}, {at(level, 'first_col')}) sees input "
+        f"rows {at(0, 'first_row')}\u2013{at(0, 'last_row')}, "
+        f"columns {at(0, 'first_col')}\u2013{at(0, 'last_col')}: "
+        f"{at(0, 'height')} \u00d7 {at(0, 'width')} pixels"
+    )
     # From the unit down: "through 2 x 2 units of conv2 and 6 x 6 units of conv1".
-    between = [f"{at(m, 'height')} \u00d7 {at(m, 'width')} units of {names[m]}"
-               for m in range(level - 1, 0, -1)]
+    between = [
+        f"{at(m, 'height')} \u00d7 {at(m, 'width')} units of {names[m]}"
+        for m in range(level - 1, 0, -1)
+    ]
     if between:
         last = between.pop()
         text += ", through " + "".join(f"{part}, " for part in between[:-1])
@@ -210,32 +269,53 @@ def _unit_sources(layers, row_sizes, col_sizes) -> list[ColumnDataSource]:
     names = ["input"] + [name for name, _, _ in layers]
     sources = []
     for level in range(1, len(names)):
-        i, j = np.divmod(np.arange(row_sizes[level] * col_sizes[level]), col_sizes[level])
+        i, j = np.divmod(
+            np.arange(row_sizes[level] * col_sizes[level]), col_sizes[level]
+        )
         columns = dict(row=i, col=j, x=j + 0.5, y=i + 0.5)
         for m in range(level + 1):
             span = _fields_in(layers, row_sizes, col_sizes, m, level)
             width = span["last_col"] - span["first_col"] + 1
             height = span["last_row"] - span["first_row"] + 1
-            span.update(width=width, height=height, x=span["first_col"] + width / 2,
-                        y=span["first_row"] + height / 2)
-            columns.update({f"{names[m]}_{key}": value for key, value in span.items()})
-        columns["text"] = [_readout_text(names, level, q, columns) for q in range(i.size)]
-        sources.append(ColumnDataSource(columns, name=f"rf_{names[level]}_units"))
+            span.update(
+                width=width,
+                height=height,
+                x=span["first_col"] + width / 2,
+                y=span["first_row"] + height / 2,
+            )
+            columns.update(
+                {f"{names[m]}_{key}": value for key, value in span.items()}
+            )
+        columns["text"] = [
+            _readout_text(names, level, q, columns) for q in range(i.size)
+        ]
+        sources.append(
+            ColumnDataSource(columns, name=f"rf_{names[level]}_units")
+        )
     return sources
 
 
 def _panel_titles(layers, row_sizes, col_sizes) -> list[str]:
     titles = [f"input {row_sizes[0]}\u00d7{col_sizes[0]}"]
-    for (name, kernel, stride), h, w in zip(layers, row_sizes[1:], col_sizes[1:]):
-        titles.append(f"{name} {h}\u00d7{w} ({kernel}\u00d7{kernel}, stride {stride})")
+    for (name, kernel, stride), h, w in zip(
+        layers, row_sizes[1:], col_sizes[1:]
+    ):
+        titles.append(
+            f"{name} {h}\u00d7{w} ({kernel}\u00d7{kernel}, stride {stride})"
+        )
     return titles
 
 
 def _cell_size(titles, row_sizes, col_sizes) -> float:
     """Pixels a cell, the same in every map, so that two columns of maps (input, conv1 on top, the
     next two under them, ...), each as wide as its widest panel, fit :data:`MAX_WIDTH`."""
-    def width(m, cell):  # a panel's width, as explorer_parts.panel makes it: its frame and borders, or its title
-        return max(round(col_sizes[m] * cell) + 2 * BORDER, 7 * len(titles[m]) + 4)
+
+    def width(
+        m, cell
+    ):  # a panel's width, as explorer_parts.panel makes it: its frame and borders, or its title
+        return max(
+            round(col_sizes[m] * cell) + 2 * BORDER, 7 * len(titles[m]) + 4
+        )
 
     def total(cell):
         left = max(width(m, cell) for m in range(0, len(titles), 2))
@@ -250,20 +330,57 @@ def _cell_size(titles, row_sizes, col_sizes) -> float:
 
 def _field_outline(fig, source: ColumnDataSource, name: str) -> None:
     """The field's rectangles of ``source``: shaded amber, outlined amber over a black halo."""
-    fig.rect(x="x", y="y", width="width", height="height", source=source,
-             fill_color=HIGHLIGHT_COLOR, fill_alpha=0.3, line_color=None, name=f"{name}_shade")
-    for color, line_width, part in ((HALO_COLOR, 4, "halo"), (HIGHLIGHT_COLOR, 2, "line")):
-        fig.rect(x="x", y="y", width="width", height="height", source=source, fill_color=None,
-                 line_color=color, line_width=line_width, name=f"{name}_{part}")
+    fig.rect(
+        x="x",
+        y="y",
+        width="width",
+        height="height",
+        source=source,
+        fill_color=HIGHLIGHT_COLOR,
+        fill_alpha=0.3,
+        line_color=None,
+        name=f"{name}_shade",
+    )
+    for color, line_width, part in (
+        (HALO_COLOR, 4, "halo"),
+        (HIGHLIGHT_COLOR, 2, "line"),
+    ):
+        fig.rect(
+            x="x",
+            y="y",
+            width="width",
+            height="height",
+            source=source,
+            fill_color=None,
+            line_color=color,
+            line_width=line_width,
+            name=f"{name}_{part}",
+        )
 
 
 def _unit_cells(fig, source: ColumnDataSource):
     """Each unit of a map as a light grey cell, looking the same whether selected or not."""
-    look = dict(fill_color=_CELL_FILL, fill_alpha=1.0, line_color=_CELL_LINE, line_alpha=1.0,
-                line_width=0.5)
-    return fig.rect(x="x", y="y", width=1, height=1, source=source, name=f"{fig.name}_cells",
-                    **look, **{f"{state}_{key}": value for state in ("selection", "nonselection")
-                       for key, value in look.items()})
+    look = dict(
+        fill_color=_CELL_FILL,
+        fill_alpha=1.0,
+        line_color=_CELL_LINE,
+        line_alpha=1.0,
+        line_width=0.5,
+    )
+    return fig.rect(
+        x="x",
+        y="y",
+        width=1,
+        height=1,
+        source=source,
+        name=f"{fig.name}_cells",
+        **look,
+        **{
+            f"{state}_{key}": value
+            for state in ("selection", "nonselection")
+            for key, value in look.items()
+        },
+    )
 
 
 def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
@@ -277,29 +394,56 @@ def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
     start = units[level - 1].data
     panels, fields = [], []
     for m, name in enumerate(names):
-        fig = panel(f"rf_{name}", titles[m], (row_sizes[m], col_sizes[m]), cell)
+        fig = panel(
+            f"rf_{name}", titles[m], (row_sizes[m], col_sizes[m]), cell
+        )
         if m == 0:
-            draw_image(fig, ColumnDataSource(dict(image=[image])), image.shape, ink_mapper(image))
+            draw_image(
+                fig,
+                ColumnDataSource(dict(image=[image])),
+                image.shape,
+                ink_mapper(image),
+            )
         else:
-            fig.add_tools(TapTool(renderers=[_unit_cells(fig, units[m - 1])]))
-        shown = m <= level  # the starting unit's field in this map, if it has one
+            fig.add_tools(
+                TapTool(renderers=[_unit_cells(fig, units[m - 1])])
+            )
+        shown = (
+            m <= level
+        )  # the starting unit's field in this map, if it has one
         keys = ("x", "y", "width", "height")
-        field = {key: [start[f"{name}_{key}"][unit_index]] if shown else [] for key in keys}
+        field = {
+            key: [start[f"{name}_{key}"][unit_index]] if shown else []
+            for key in keys
+        }
         fields.append(ColumnDataSource(field, name=f"rf_{name}_field"))
         _field_outline(fig, fields[-1], f"rf_{name}_field")
         panels.append(fig)
     rows = [panels[first : first + 2] for first in range(0, len(panels), 2)]
-    for column_panels in (panels[0::2], panels[1::2]):  # line the maps up in two columns
+    for column_panels in (
+        panels[0::2],
+        panels[1::2],
+    ):  # line the maps up in two columns
         widest = max(map(panel_width, column_panels), default=0)
         for fig in column_panels:
             widen(fig, widest)
-    width = max(sum(map(panel_width, pair)) + GAP * (len(pair) - 1) for pair in rows)
-    return dict(rows=rows, width=width, fields=fields, units=units, names=names)
+    width = max(
+        sum(map(panel_width, pair)) + GAP * (len(pair) - 1) for pair in rows
+    )
+    return dict(
+        rows=rows, width=width, fields=fields, units=units, names=names
+    )
 
 
 def _check_explorer(image, layers, layer, unit, title):
     image = finite_matrix("image", image, "(H, W)")
-    check_side("image", image, MAX_INPUT_SIDE, "pixels", "each pixel is a cell of the figure")
+    check_side(
+        "image",
+        image,
+        MAX_INPUT_SIDE,
+        "pixels",
+        "each pixel is a cell of the figure",
+    )
     layers = _check_layers(layers)
     names = [name for name, _, _ in layers]
     layer = names[-1] if layer is None else layer
@@ -310,19 +454,35 @@ def _check_explorer(image, layers, layer, unit, title):
     w = _map_sizes(layers, image.shape[1], "image width")[level]
     if unit is None:
         unit = (h // 2, w // 2)
-    if (isinstance(unit, (str, bytes)) or not hasattr(unit, "__len__") or len(unit) != 2
-            or not all(isinstance(k, numbers.Integral) and not isinstance(k, bool) for k in unit)):
-        raise TypeError(f"unit must be a (row, column) pair of integers or None, got {unit!r}")
+    if (
+        isinstance(unit, (str, bytes))
+        or not hasattr(unit, "__len__")
+        or len(unit) != 2
+        or not all(
+            isinstance(k, numbers.Integral) and not isinstance(k, bool)
+            for k in unit
+        )
+    ):
+        raise TypeError(
+            f"unit must be a (row, column) pair of integers or None, got {unit!r}"
+        )
     if not (0 <= unit[0] < h and 0 <= unit[1] < w):
-        raise ValueError(f"unit must lie in {layer}'s {h}x{w} map, 0 <= row < {h} and 0 <= column "
-                         f"< {w}, got {tuple(unit)}")
+        raise ValueError(
+            f"unit must lie in {layer}'s {h}x{w} map, 0 <= row < {h} and 0 <= column "
+            f"< {w}, got {tuple(unit)}"
+        )
     check_title(title)
     return image, layers, level, int(unit[0]) * w + int(unit[1])
 
 
-def receptive_field_explorer(image, *, layers=BOOK_LAYERS,
-                             layer: str | None = None, unit=None,
-                             title: str | None = None):
+def receptive_field_explorer(
+    image,
+    *,
+    layers=BOOK_LAYERS,
+    layer: str | None = None,
+    unit=None,
+    title: str | None = None,
+):
     """Tap a unit of a feature map; see the input pixels it depends on.
 
     Panels, two a row: the input ``image`` (white small, black large),
@@ -365,7 +525,8 @@ def receptive_field_explorer(image, *, layers=BOOK_LAYERS,
         ``"rf_<m>_field"``; the ``Div`` ``"rf_readout"``.
     """
     image, layers, level, start = _check_explorer(
-        image, layers, layer, unit, title)
+        image, layers, layer, unit, title
+    )
     # Every unit's field in every map before it, once, by the rule.
     parts = _explorer_plots(image, layers, level, start)
     units, width = parts["units"], parts["width"]
@@ -376,10 +537,19 @@ def receptive_field_explorer(image, *, layers=BOOK_LAYERS,
     # In the browser: a tap selects a unit; show that unit's fields.
     for source in units:
         others = [other for other in units if other is not source]
-        source.selected.js_on_change("indices", CustomJS(
-            args=dict(units=source, others=others, readout=readout,
-                      names=parts["names"], fields=parts["fields"]),
-            code=_TAP_JS))
+        source.selected.js_on_change(
+            "indices",
+            CustomJS(
+                args=dict(
+                    units=source,
+                    others=others,
+                    readout=readout,
+                    names=parts["names"],
+                    fields=parts["fields"],
+                ),
+                code=_TAP_JS,
+            ),
+        )
 
     default = "Receptive fields: tap a unit of a map"
     heading = title_div(title, default, width, "rf_title")

@@ -16,7 +16,12 @@ import inspect
 from dataclasses import dataclass
 from types import ModuleType
 
-__all__ = ["show_source", "source_bundle", "teaching_source", "TeachingSource"]
+__all__ = [
+    "show_source",
+    "source_bundle",
+    "teaching_source",
+    "TeachingSource",
+]
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,9 @@ class TeachingSource:
         not shown."``; empty when it leaves out nothing."""
         parts = []
         if self.docstrings:
-            parts.append("Docstring" if self.docstrings == 1 else "Docstrings")
+            parts.append(
+                "Docstring" if self.docstrings == 1 else "Docstrings"
+            )
         if self.check_lines:
             lines = "line" if self.check_lines == 1 else "lines"
             parts.append(f"{self.check_lines} {lines} of argument checks")
@@ -114,23 +121,40 @@ def teaching_source(obj) -> TeachingSource:
             start = 1
         if in_function:
             n_checks = _leading_checks(statements[start:-1])
-            if n_checks and not _own_lines(statements[start : start + n_checks], lines, offset):
+            if n_checks and not _own_lines(
+                statements[start : start + n_checks], lines, offset
+            ):
                 n_checks = 0  # on the line of the `def` or sharing a line with the algorithm
             if n_checks:
-                first = statements[start].lineno if start == 0 else docstring.end_lineno + 1
+                first = (
+                    statements[start].lineno
+                    if start == 0
+                    else docstring.end_lineno + 1
+                )
                 last = statements[start + n_checks - 1].end_lineno
                 counts["check_lines"] += sum(
-                    1 for number in range(first - offset, last - offset + 1)
+                    1
+                    for number in range(first - offset, last - offset + 1)
                     if lines[number - 1].strip() and number not in dropped
                 )
                 drop(first, last)
-        if not in_function:  # a class or module: its methods, functions and nested classes
+        if (
+            not in_function
+        ):  # a class or module: its methods, functions and nested classes
             for child in statements:
                 if isinstance(child, _SCOPES):
-                    visit(child, isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+                    visit(
+                        child,
+                        isinstance(
+                            child, (ast.FunctionDef, ast.AsyncFunctionDef)
+                        ),
+                    )
 
     for scope in scopes:
-        visit(scope, isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)))
+        visit(
+            scope,
+            isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)),
+        )
 
     kept = []
     previous_dropped = False
@@ -161,23 +185,40 @@ def _getsource(obj) -> str:
         ) from None
 
 
-def _own_lines(statements: list[ast.stmt], lines: list[str], offset: int) -> bool:
+def _own_lines(
+    statements: list[ast.stmt], lines: list[str], offset: int
+) -> bool:
     """Whether consecutive ``statements`` fill whole lines of their own: nothing before the first
     on its line (such as ``def f(x):``), nothing but a comment after the last on its line."""
     first, last = statements[0], statements[-1]
     # ast's column offsets count UTF-8 bytes.
-    before = lines[first.lineno - offset - 1].encode()[: first.col_offset].decode()
-    after = lines[last.end_lineno - offset - 1].encode()[last.end_col_offset :].decode()
-    return not before.strip() and (not after.strip() or after.strip().startswith("#"))
+    before = (
+        lines[first.lineno - offset - 1]
+        .encode()[: first.col_offset]
+        .decode()
+    )
+    after = (
+        lines[last.end_lineno - offset - 1]
+        .encode()[last.end_col_offset :]
+        .decode()
+    )
+    return not before.strip() and (
+        not after.strip() or after.strip().startswith("#")
+    )
 
 
-def _docstring(statements: list[ast.stmt], lines: list[str], offset: int) -> ast.stmt | None:
+def _docstring(
+    statements: list[ast.stmt], lines: list[str], offset: int
+) -> ast.stmt | None:
     """The docstring statement opening ``statements``, if it fills whole lines of its own."""
     if not statements:
         return None
     first = statements[0]
-    if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-            and isinstance(first.value.value, str)):
+    if not (
+        isinstance(first, ast.Expr)
+        and isinstance(first.value, ast.Constant)
+        and isinstance(first.value.value, str)
+    ):
         return None
     return first if _own_lines([first], lines, offset) else None
 
@@ -199,15 +240,32 @@ def _is_check(statement: ast.stmt) -> bool:
         if not isinstance(block[-1], ast.Raise):
             return False
         # Before the raise, at most the message: names that the raise uses.
-        raised = {node.id for node in ast.walk(block[-1]) if isinstance(node, ast.Name)}
-        message = all(isinstance(line, ast.Assign)
-                      and all(isinstance(target, ast.Name) and target.id in raised for target in line.targets)
-                      for line in block[:-1])
+        raised = {
+            node.id
+            for node in ast.walk(block[-1])
+            if isinstance(node, ast.Name)
+        }
+        message = all(
+            isinstance(line, ast.Assign)
+            and all(
+                isinstance(target, ast.Name) and target.id in raised
+                for target in line.targets
+            )
+            for line in block[:-1]
+        )
         otherwise = statement.orelse
-        elif_check = len(otherwise) == 1 and isinstance(otherwise[0], ast.If) and _is_check(otherwise[0])
+        elif_check = (
+            len(otherwise) == 1
+            and isinstance(otherwise[0], ast.If)
+            and _is_check(otherwise[0])
+        )
         return message and (not otherwise or elif_check)
-    if isinstance(statement, ast.For):  # e.g. the same check for several arguments
-        return not statement.orelse and all(_is_check(line) for line in statement.body)
+    if isinstance(
+        statement, ast.For
+    ):  # e.g. the same check for several arguments
+        return not statement.orelse and all(
+            _is_check(line) for line in statement.body
+        )
     if isinstance(statement, ast.Expr) or _rebinds_arguments(statement):
         name = _called_name(statement.value).lstrip("_")
         return name.startswith(_CHECK_PREFIXES) or name in _CHECK_HELPERS
@@ -217,20 +275,39 @@ def _is_check(statement: ast.stmt) -> bool:
 def _rebinds_arguments(statement: ast.stmt) -> bool:
     """Whether ``statement`` is ``a, b = call(..., a, ..., b, ...)``: it only replaces arguments of
     the call by their checked versions (``show = check_progress(progress)`` makes a new name)."""
-    if not (isinstance(statement, ast.Assign) and isinstance(statement.value, ast.Call)):
+    if not (
+        isinstance(statement, ast.Assign)
+        and isinstance(statement.value, ast.Call)
+    ):
         return False
     targets = []
     for target in statement.targets:
-        targets.extend(target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target])
+        targets.extend(
+            target.elts
+            if isinstance(target, (ast.Tuple, ast.List))
+            else [target]
+        )
     call = statement.value
-    passed = {node.id for node in [*call.args, *(keyword.value for keyword in call.keywords)]
-              if isinstance(node, ast.Name)}
-    return all(isinstance(target, ast.Name) and target.id in passed for target in targets)
+    passed = {
+        node.id
+        for node in [
+            *call.args,
+            *(keyword.value for keyword in call.keywords),
+        ]
+        if isinstance(node, ast.Name)
+    }
+    return all(
+        isinstance(target, ast.Name) and target.id in passed
+        for target in targets
+    )
 
 
 def _is_asarray(statement: ast.stmt) -> bool:
     """``x = np.asarray(x)`` (``x`` any name, perhaps a ``dtype``)."""
-    return _rebinds_arguments(statement) and _called_name(statement.value) == "asarray"
+    return (
+        _rebinds_arguments(statement)
+        and _called_name(statement.value) == "asarray"
+    )
 
 
 def _leading_checks(statements: list[ast.stmt]) -> int:
@@ -260,7 +337,9 @@ def _highlighted(code: str, wrap: bool = False) -> str:
     start = page.index('<div class="highlight"><pre>')
     block = page[start:].rstrip("\n")
     if wrap:
-        block = block.replace("<pre>", '<pre style="white-space: pre-wrap">', 1)
+        block = block.replace(
+            "<pre>", '<pre style="white-space: pre-wrap">', 1
+        )
     return block
 
 
@@ -296,16 +375,28 @@ def source_bundle(obj, full: bool = False) -> dict[str, str]:
     if full or view.text == view.full:  # as IPython.display.Code shows it
         from IPython.display import Code
 
-        return {"text/html": Code(view.full, language="python")._repr_html_(), "text/plain": view.full}
-    name = html.escape(getattr(obj, "__qualname__", None) or getattr(obj, "__name__", "the object"))
+        return {
+            "text/html": Code(view.full, language="python")._repr_html_(),
+            "text/plain": view.full,
+        }
+    name = html.escape(
+        getattr(obj, "__qualname__", None)
+        or getattr(obj, "__name__", "the object")
+    )
     parts = [_highlight_style(), _highlighted(view.text)]
     if view.note:
-        parts.append(f'<p class="cnn-tutorial-source-note"><small>{html.escape(view.note)}</small></p>')
+        parts.append(
+            f'<p class="cnn-tutorial-source-note"><small>{html.escape(view.note)}</small></p>'
+        )
     parts.append(
         f'<details class="cnn-tutorial-full-source"><summary>Full source of <code>{name}</code></summary>'
         f"{_highlighted(view.full, wrap=True)}</details>"
     )
-    plain = view.text if not view.note else f"{view.text.rstrip()}\n# {view.note}\n"
+    plain = (
+        view.text
+        if not view.note
+        else f"{view.text.rstrip()}\n# {view.note}\n"
+    )
     return {"text/html": "\n".join(parts), "text/plain": plain}
 
 

@@ -19,27 +19,47 @@ import numbers
 
 import numpy as np
 from bokeh.layouts import column, gridplot, row
-from bokeh.models import ColumnDataSource, Div, HoverTool, LinearColorMapper, Range1d
+from bokeh.models import (
+    ColumnDataSource,
+    Div,
+    HoverTool,
+    LinearColorMapper,
+    Range1d,
+)
 from bokeh.palettes import Greys256
 from bokeh.plotting import figure
 
-from ..checks import as_float_array, check_int, check_ndim, check_no_empty_axes
+from ..checks import (
+    as_float_array,
+    check_int,
+    check_ndim,
+    check_no_empty_axes,
+)
 from .explorer_parts import TEXT_COLOR
 from .pictures import MAX_WIDTH
 
-__all__ = ["strongest_images", "feature_maps_figure", "strongest_images_figure"]
+__all__ = [
+    "strongest_images",
+    "feature_maps_figure",
+    "strongest_images_figure",
+]
 
-_INK = tuple(reversed(Greys256))  # white for the smallest value, black for the largest, like ink
+_INK = tuple(
+    reversed(Greys256)
+)  # white for the smallest value, black for the largest, like ink
 _FRAME = 60  # pixels, each side of a panel's image
 _BORDER = 2  # pixels around each panel's frame
 _TITLE_FONT = "11px"
-_CHAR_WIDTH = 6.5  # pixels a character of an 11-pixel bold title takes across, about
+_CHAR_WIDTH = (
+    6.5  # pixels a character of an 11-pixel bold title takes across, about
+)
 _GAP = 8  # pixels between the groups of columns (digit, conv 1, conv 2)
 _HEADING_HEIGHT = 22  # pixels of a group's heading line
 _WIDGET_MARGIN = 5  # Bokeh's default margin on each side of a Div
 
 
 # ----------------------------------------------------------------------------- ranking
+
 
 def strongest_images(activations, channel: int, k: int = 8):
     """The ``k`` images whose channel ``channel`` responds most.
@@ -74,21 +94,25 @@ def strongest_images(activations, channel: int, k: int = 8):
     """
     activations = as_float_array("activations", activations)
     check_ndim("activations", activations, 4, "(N, C, H, W)")
-    check_no_empty_axes("activations", activations, "(N, C, H, W)",
-                        (0, 1, 2, 3))
+    check_no_empty_axes(
+        "activations", activations, "(N, C, H, W)", (0, 1, 2, 3)
+    )
     channel = check_int("channel", channel, 0)
     if channel >= activations.shape[1]:
         raise ValueError(
             f"channel must be < {activations.shape[1]}, the number of "
-            f"channels of activations, got {channel}")
+            f"channels of activations, got {channel}"
+        )
     k = check_int("k", k, 1)
     if k > len(activations):
         raise ValueError(
             f"k must be <= {len(activations)}, the number of images in "
-            f"activations, got {k}")
+            f"activations, got {k}"
+        )
     if not np.isfinite(activations[:, channel]).all():
-        raise ValueError(f"activations[:, {channel}] must be finite; "
-                         "it holds NaN or inf")
+        raise ValueError(
+            f"activations[:, {channel}] must be finite; it holds NaN or inf"
+        )
     scores = activations[:, channel].max(axis=(1, 2))  # (N,)
     # A stable sort keeps equal scores in image order.
     indices = np.argsort(-scores, kind="stable")[:k]  # (k,)
@@ -97,16 +121,21 @@ def strongest_images(activations, channel: int, k: int = 8):
 
 # ----------------------------------------------------------------------------- checks
 
+
 def _digits(images, count: int | None = None) -> np.ndarray:
     """``images`` as a finite (D, H, W) array; (D, 1, H, W) loses its channel axis."""
     images = as_float_array("images", images)
     if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
     if images.ndim != 3 or 0 in images.shape:
-        raise ValueError(f"images must have shape (D, H, W) or (D, 1, H, W) with no empty axis, "
-                         f"got shape {np.shape(images)}")
+        raise ValueError(
+            f"images must have shape (D, H, W) or (D, 1, H, W) with no empty axis, "
+            f"got shape {np.shape(images)}"
+        )
     if count is not None and len(images) != count:
-        raise ValueError(f"images has {len(images)} images; the maps are of {count}")
+        raise ValueError(
+            f"images has {len(images)} images; the maps are of {count}"
+        )
     if not np.isfinite(images).all():
         raise ValueError("images must be finite; it holds NaN or inf")
     return images
@@ -120,30 +149,45 @@ def _maps(name: str, maps) -> np.ndarray:
     if not np.isfinite(maps).all():
         raise ValueError(f"{name} must be finite; it holds NaN or inf")
     if maps.min() < 0:
-        raise ValueError(f"{name} must be >= 0 (feature maps after a ReLU), "
-                         f"got a minimum of {maps.min()}")
+        raise ValueError(
+            f"{name} must be >= 0 (feature maps after a ReLU), "
+            f"got a minimum of {maps.min()}"
+        )
     return maps
 
 
 def _digits_and_maps(images, maps1, maps2):
     maps1, maps2 = _maps("maps1", maps1), _maps("maps2", maps2)
     if len(maps2) != len(maps1):
-        raise ValueError(f"maps2 has {len(maps2)} images, maps1 {len(maps1)}")
+        raise ValueError(
+            f"maps2 has {len(maps2)} images, maps1 {len(maps1)}"
+        )
     return _digits(images, len(maps1)), maps1, maps2
 
 
-def _channels(name: str, channels, maps: np.ndarray, maps_name: str) -> list[int]:
+def _channels(
+    name: str, channels, maps: np.ndarray, maps_name: str
+) -> list[int]:
     """``channels`` as a non-empty list of channel numbers of ``maps``."""
     count = maps.shape[1]
-    listed = not isinstance(channels, (str, numbers.Number)) and len(np.shape(channels)) == 1
+    listed = (
+        not isinstance(channels, (str, numbers.Number))
+        and len(np.shape(channels)) == 1
+    )
     if not listed or not len(channels):
-        raise TypeError(f"{name} must be a non-empty sequence of channel numbers, got {channels!r}")
+        raise TypeError(
+            f"{name} must be a non-empty sequence of channel numbers, got {channels!r}"
+        )
     picked = [check_int(name, channel, 0) for channel in channels]
     if len(set(picked)) < len(picked):
-        raise ValueError(f"{name} must not name a channel twice, got {list(picked)}")
+        raise ValueError(
+            f"{name} must not name a channel twice, got {list(picked)}"
+        )
     if max(picked) >= count:
-        raise ValueError(f"{name} must be < {count}, the number of channels of {maps_name}, "
-                         f"got {max(picked)}")
+        raise ValueError(
+            f"{name} must be < {count}, the number of channels of {maps_name}, "
+            f"got {max(picked)}"
+        )
     return picked
 
 
@@ -152,40 +196,66 @@ def _titles(titles, count: int) -> list[str]:
         return [f"image {i}" for i in range(count)]
     titles = [str(title) for title in titles]
     if len(titles) != count:
-        raise ValueError(f"titles has {len(titles)} entries for {count} images")
+        raise ValueError(
+            f"titles has {len(titles)} entries for {count} images"
+        )
     return titles
 
 
 # ----------------------------------------------------------------------------- drawing
 
+
 def _ink(values: np.ndarray, low: float | None = None) -> LinearColorMapper:
     """White for ``low`` (default: the smallest of ``values``), black for the largest value."""
     low = float(values.min()) if low is None else low
     high = float(values.max())
-    return LinearColorMapper(palette=_INK, low=low, high=high if high > low else low + 1.0)
+    return LinearColorMapper(
+        palette=_INK, low=low, high=high if high > low else low + 1.0
+    )
 
 
 def _title_room(title: str) -> int:
     return round(_CHAR_WIDTH * len(title)) + 4
 
 
-def _panel(name: str, title: str, image: np.ndarray, mapper: LinearColorMapper):
+def _panel(
+    name: str, title: str, image: np.ndarray, mapper: LinearColorMapper
+):
     """A plot of one 2-D array, row 0 at the top, in a ``_FRAME``-pixel square, titled ``title``."""
     rows, cols = image.shape
     fig = figure(
-        name=name, title=title, frame_width=_FRAME, frame_height=_FRAME,
-        x_range=Range1d(0, cols), y_range=Range1d(rows, 0), tools="", toolbar_location=None,
-        x_axis_location=None, y_axis_location=None,
-        background_fill_color=None, border_fill_color=None, outline_line_color=TEXT_COLOR,
+        name=name,
+        title=title,
+        frame_width=_FRAME,
+        frame_height=_FRAME,
+        x_range=Range1d(0, cols),
+        y_range=Range1d(rows, 0),
+        tools="",
+        toolbar_location=None,
+        x_axis_location=None,
+        y_axis_location=None,
+        background_fill_color=None,
+        border_fill_color=None,
+        outline_line_color=TEXT_COLOR,
         min_border=_BORDER,
     )
     fig.min_border_left = fig.min_border_right = _BORDER
-    fig.min_border_right += max(0, _title_room(title) - _FRAME - 2 * _BORDER)
+    fig.min_border_right += max(
+        0, _title_room(title) - _FRAME - 2 * _BORDER
+    )
     fig.title.text_color = TEXT_COLOR
     fig.title.text_font_size = _TITLE_FONT
     fig.grid.visible = False
     source = ColumnDataSource(dict(image=[image]), name=f"{name}_source")
-    fig.image(image="image", x=0, y=0, dw=cols, dh=rows, source=source, color_mapper=mapper)
+    fig.image(
+        image="image",
+        x=0,
+        y=0,
+        dw=cols,
+        dh=rows,
+        source=source,
+        color_mapper=mapper,
+    )
     fig.add_tools(HoverTool(tooltips=[("value", "@image{0.000}")]))
     return fig
 
@@ -202,30 +272,48 @@ def _even_widths(panels: list) -> None:
 
 
 def _heading(text: str, width: int) -> Div:
-    return Div(text=f"<b>{html.escape(text)}</b>", width=max(width - 2 * _WIDGET_MARGIN, 10),
-               height=_HEADING_HEIGHT, styles={"color": TEXT_COLOR, "font-size": "12px"})
+    return Div(
+        text=f"<b>{html.escape(text)}</b>",
+        width=max(width - 2 * _WIDGET_MARGIN, 10),
+        height=_HEADING_HEIGHT,
+        styles={"color": TEXT_COLOR, "font-size": "12px"},
+    )
 
 
 def _group(heading: str, panels: list, ncols: int):
     """``panels`` in a grid of ``ncols`` columns under a one-line heading."""
     _even_widths(panels)
     width = ncols * _width(panels[0])
-    return column(_heading(heading, width), gridplot(panels, ncols=ncols, toolbar_location=None),
-                  spacing=0)
+    return column(
+        _heading(heading, width),
+        gridplot(panels, ncols=ncols, toolbar_location=None),
+        spacing=0,
+    )
 
 
 def _check_fits(groups: list, what: str) -> None:
     """Raise ``ValueError`` naming ``what`` if the groups side by side are too wide."""
-    width = sum(_group_width(group) for group in groups) + _GAP * (len(groups) - 1)
+    width = sum(_group_width(group) for group in groups) + _GAP * (
+        len(groups) - 1
+    )
     if width > MAX_WIDTH:
-        raise ValueError(f"{what} name too many channels: the figure would be {width} pixels wide, "
-                         f"more than {MAX_WIDTH}")
+        raise ValueError(
+            f"{what} name too many channels: the figure would be {width} pixels wide, "
+            f"more than {MAX_WIDTH}"
+        )
 
 
 # ----------------------------------------------------------------------------- figures
 
-def feature_maps_figure(images, maps1, maps2, channels1=(0, 1, 2, 3),
-                        channels2=(0, 1, 2, 3), titles=None):
+
+def feature_maps_figure(
+    images,
+    maps1,
+    maps2,
+    channels1=(0, 1, 2, 3),
+    channels2=(0, 1, 2, 3),
+    titles=None,
+):
     """A few digits, each beside some of its conv-1 and conv-2 maps.
 
     One row per digit: the digit, then the maps of ``channels1`` of the
@@ -259,17 +347,21 @@ def feature_maps_figure(images, maps1, maps2, channels1=(0, 1, 2, 3),
     channels1 = _channels("channels1", channels1, maps1, "maps1")
     channels2 = _channels("channels2", channels2, maps2, "maps2")
     titles = _titles(titles, len(images))
-    groups = [_digit_group(images, titles),
-              _map_group("conv 1", maps1, channels1),
-              _map_group("conv 2", maps2, channels2)]
+    groups = [
+        _digit_group(images, titles),
+        _map_group("conv 1", maps1, channels1),
+        _map_group("conv 2", maps2, channels2),
+    ]
     _check_fits(groups, "channels1 and channels2")
     return row(groups, spacing=_GAP)
 
 
 def _digit_group(images: np.ndarray, titles: list[str]):
     ink = _ink(images)
-    panels = [_panel(f"digit-{d}", title, image, ink)
-              for d, (image, title) in enumerate(zip(images, titles))]
+    panels = [
+        _panel(f"digit-{d}", title, image, ink)
+        for d, (image, title) in enumerate(zip(images, titles))
+    ]
     return _group("digit", panels, 1)
 
 
@@ -279,7 +371,8 @@ def _map_group(layer: str, maps: np.ndarray, channels: list[int]):
     prefix = layer.replace(" ", "")
     panels = [
         _panel(f"{prefix}-{d}-{c}", f"channel {c}", maps[d, c], scales[c])
-        for d in range(len(maps)) for c in channels
+        for d in range(len(maps))
+        for c in channels
     ]
     return _group(layer, panels, len(channels))
 
@@ -290,8 +383,9 @@ def _group_width(group) -> int:
     return ncols * _width(grid.children[0][0])
 
 
-def strongest_images_figure(images, activations, channel: int, k: int = 8,
-                            layer: str = "conv 2"):
+def strongest_images_figure(
+    images, activations, channel: int, k: int = 8, layer: str = "conv 2"
+):
     """The ``k`` images a channel responds to most, each over its map.
 
     The images come from :func:`strongest_images` (score: the largest
@@ -328,14 +422,19 @@ def strongest_images_figure(images, activations, channel: int, k: int = 8,
     indices, scores = strongest_images(activations, channel, k)
     ink = _ink(images[indices])  # white smallest, black largest
     scale = _ink(activations[indices, channel], low=0.0)  # black: top score
-    digits = [_panel(f"digit-{i}", f"image {i}", images[i], ink)
-              for i in indices]
-    maps = [_panel(f"map-{i}", f"max {s:.3g}", activations[i, channel],
-                   scale) for i, s in zip(indices, scores)]
-    heading = (f"{layer}, channel {channel}: "
-               f"the {k} images it responds to most")
-    return column(_heading(heading, MAX_WIDTH),
-                  _pairs_grid(digits, maps), spacing=0)
+    digits = [
+        _panel(f"digit-{i}", f"image {i}", images[i], ink) for i in indices
+    ]
+    maps = [
+        _panel(f"map-{i}", f"max {s:.3g}", activations[i, channel], scale)
+        for i, s in zip(indices, scores)
+    ]
+    heading = (
+        f"{layer}, channel {channel}: the {k} images it responds to most"
+    )
+    return column(
+        _heading(heading, MAX_WIDTH), _pairs_grid(digits, maps), spacing=0
+    )
 
 
 def _pairs_grid(digits: list, maps: list):
@@ -344,5 +443,8 @@ def _pairs_grid(digits: list, maps: list):
     per_row = max(1, MAX_WIDTH // _width(digits[0]))
     rows = []
     for start in range(0, len(digits), per_row):
-        rows += [digits[start:start + per_row], maps[start:start + per_row]]
+        rows += [
+            digits[start : start + per_row],
+            maps[start : start + per_row],
+        ]
     return gridplot(rows, toolbar_location=None)

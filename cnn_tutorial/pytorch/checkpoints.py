@@ -59,11 +59,22 @@ def save_checkpoint(
         The file written. An interrupted save leaves any earlier checkpoint intact.
     """
     if not isinstance(model, ConvNet):
-        raise TypeError(f"model must be a cnn_tutorial ConvNet, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a cnn_tutorial ConvNet, got {type(model).__name__}"
+        )
     if history is not None and not isinstance(history, History):
-        raise TypeError(f"history must be a cnn_tutorial.History or None, got {type(history).__name__}")
-    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
-        raise ValueError(f"name must be a plain file name without a directory part, got {name!r}")
+        raise TypeError(
+            f"history must be a cnn_tutorial.History or None, got {type(history).__name__}"
+        )
+    if (
+        not isinstance(name, str)
+        or not name
+        or Path(name).name != name
+        or name in (".", "..")
+    ):
+        raise ValueError(
+            f"name must be a plain file name without a directory part, got {name!r}"
+        )
     training = None
     if history is not None:
         # Through JSON, as History.save writes it: plain values only
@@ -86,20 +97,32 @@ def save_checkpoint(
     return path
 
 
-def _read_checkpoint(path: Path, map_location) -> tuple[dict, dict | None, dict | None]:
+def _read_checkpoint(
+    path: Path, map_location
+) -> tuple[dict, dict | None, dict | None]:
     """``(state_dict, model configuration, training record)``; both records None in a bare state_dict."""
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
     # weights_only: a checkpoint is only tensors and plain values, and unpickling anything else could run code.
     try:
-        content = torch.load(path, map_location=map_location, weights_only=True)
+        content = torch.load(
+            path, map_location=map_location, weights_only=True
+        )
     except Exception as err:  # torch raises several types for a file that is not a checkpoint
-        raise ValueError(f"{path} is not a readable checkpoint: {err}") from None
+        raise ValueError(
+            f"{path} is not a readable checkpoint: {err}"
+        ) from None
     if isinstance(content, dict) and "format" in content:
         if content["format"] != CHECKPOINT_FORMAT:
-            raise ValueError(f"{path} has checkpoint format {content['format']!r}; this package reads {CHECKPOINT_FORMAT!r}")
+            raise ValueError(
+                f"{path} has checkpoint format {content['format']!r}; this package reads {CHECKPOINT_FORMAT!r}"
+            )
         return content["state_dict"], content["model"], content["training"]
-    return content, None, None  # a bare state_dict, as the classic code saves it
+    return (
+        content,
+        None,
+        None,
+    )  # a bare state_dict, as the classic code saves it
 
 
 def checkpoint_record(path: str | os.PathLike) -> dict:
@@ -118,7 +141,9 @@ def checkpoint_record(path: str | os.PathLike) -> dict:
 
 
 def load_checkpoint(
-    path: str | os.PathLike, relu_between_fc: bool | None = None, map_location: str | torch.device = "cpu"
+    path: str | os.PathLike,
+    relu_between_fc: bool | None = None,
+    map_location: str | torch.device = "cpu",
 ) -> ConvNet:
     """Load a :class:`ConvNet` from a file written by :func:`save_checkpoint` (or a bare ``state_dict``).
 
@@ -148,8 +173,12 @@ def load_checkpoint(
         The file holds weights of another architecture.
     """
     path = Path(path)
-    if relu_between_fc is not None and not isinstance(relu_between_fc, bool):
-        raise TypeError(f"relu_between_fc must be a bool or None, got {relu_between_fc!r}")
+    if relu_between_fc is not None and not isinstance(
+        relu_between_fc, bool
+    ):
+        raise TypeError(
+            f"relu_between_fc must be a bool or None, got {relu_between_fc!r}"
+        )
     state, model_config, _ = _read_checkpoint(path, map_location)
     if model_config is not None:
         recorded = model_config["relu_between_fc"]
@@ -171,8 +200,15 @@ TRAINING_STATE_FORMAT = "cnn_tutorial training state 1"
 
 # Settings that must be the same to go on with a run (the number of epochs may grow).
 _RESUME_SETTINGS = (
-    "batch_size", "lr", "optimizer", "seed", "relu_between_fc", "train_limit",
-    "validation_size", "processes", "mixed_precision",
+    "batch_size",
+    "lr",
+    "optimizer",
+    "seed",
+    "relu_between_fc",
+    "train_limit",
+    "validation_size",
+    "processes",
+    "mixed_precision",
 )
 
 
@@ -199,7 +235,9 @@ def save_training_state(
         The file written.
     """
     if not isinstance(model, ConvNet):
-        raise TypeError(f"model must be a cnn_tutorial ConvNet, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a cnn_tutorial ConvNet, got {type(model).__name__}"
+        )
     state = {
         "format": TRAINING_STATE_FORMAT,
         "epoch": len(history.epoch_validation_accuracy),
@@ -218,7 +256,9 @@ def save_training_state(
 
 
 def load_training_state(
-    path: str | os.PathLike, config: dict, map_location: str | torch.device = "cpu"
+    path: str | os.PathLike,
+    config: dict,
+    map_location: str | torch.device = "cpu",
 ) -> dict:
     """Read a file of :func:`save_training_state` and check that the run ``config`` can go on from it.
 
@@ -248,11 +288,22 @@ def load_training_state(
     if not path.is_file():
         raise FileNotFoundError(f"no training state at {path}")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several types for a damaged or foreign file
-        raise ValueError(f"{path} is not a readable training state: {err}") from None
-    if not isinstance(state, dict) or state.get("format") != TRAINING_STATE_FORMAT:
-        raise ValueError(f"{path} is not a training state of this package ({TRAINING_STATE_FORMAT!r})")
+        state = torch.load(
+            path, map_location=map_location, weights_only=True
+        )
+    except (
+        Exception
+    ) as err:  # torch raises several types for a damaged or foreign file
+        raise ValueError(
+            f"{path} is not a readable training state: {err}"
+        ) from None
+    if (
+        not isinstance(state, dict)
+        or state.get("format") != TRAINING_STATE_FORMAT
+    ):
+        raise ValueError(
+            f"{path} is not a training state of this package ({TRAINING_STATE_FORMAT!r})"
+        )
     saved = state["history"]["config"]
     for name in _RESUME_SETTINGS:
         if saved.get(name) != config.get(name):
@@ -261,12 +312,16 @@ def load_training_state(
                 f"{name}={config.get(name)!r}: resume with the same settings, or use another --out"
             )
     if state["epoch"] > config["epochs"]:
-        raise ValueError(f"{path} has {state['epoch']} epochs done, more than the {config['epochs']} asked for")
+        raise ValueError(
+            f"{path} has {state['epoch']} epochs done, more than the {config['epochs']} asked for"
+        )
     state["history"] = History(**state["history"])
     return state
 
 
-def remove_partial_training_states(directory: str | os.PathLike) -> list[Path]:
+def remove_partial_training_states(
+    directory: str | os.PathLike,
+) -> list[Path]:
     """Delete what a killed save left behind: temporary files never renamed onto the training state.
 
     Only :func:`~cnn_tutorial.files.atomic_write`'s own temporary names are touched; the complete
@@ -374,7 +429,10 @@ def _random_state(train_loader, device: torch.device) -> dict:
     generator = train_loader.generator
     return {
         "torch": torch.get_rng_state(),
-        "cuda": (torch.cuda.get_rng_state(device)
-                 if device.type == "cuda" else None),
+        "cuda": (
+            torch.cuda.get_rng_state(device)
+            if device.type == "cuda"
+            else None
+        ),
         "shuffle": None if generator is None else generator.get_state(),
     }

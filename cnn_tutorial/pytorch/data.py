@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     from torchvision import transforms
 
 from ..checks import check_int
-from ..data import MNIST_MEAN, MNIST_STD, VALIDATION_SIZE, load_mnist_splits, normalize
+from ..data import (
+    MNIST_MEAN,
+    MNIST_STD,
+    VALIDATION_SIZE,
+    load_mnist_splits,
+    normalize,
+)
 from ..seeds import run_streams, torch_seed
 
 
@@ -35,10 +41,12 @@ def mnist_transform() -> transforms.Compose:
     # every training process would load it.
     from torchvision import transforms
 
-    return transforms.Compose([
-        transforms.ToTensor(),
-        transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)),
-    ])
+    return transforms.Compose(
+        [
+            transforms.ToTensor(),
+            transforms.Normalize((MNIST_MEAN,), (MNIST_STD,)),
+        ]
+    )
 
 
 def mnist_datasets(
@@ -62,8 +70,9 @@ def mnist_datasets(
     """
     splits = load_mnist_splits(root, download, train_limit, validation_size)
     return tuple(
-        TensorDataset(torch.from_numpy(normalize(images)),
-                      torch.from_numpy(labels))
+        TensorDataset(
+            torch.from_numpy(normalize(images)), torch.from_numpy(labels)
+        )
         for images, labels in splits
     )
 
@@ -122,12 +131,16 @@ def mnist_loaders(
     )
     shuffle_generator = torch.Generator().manual_seed(torch_seed(shuffling))
     train_loader = DataLoader(
-        train_set, batch_size=batch_size, shuffle=True,
-        generator=shuffle_generator, pin_memory=pin_memory,
+        train_set,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=shuffle_generator,
+        pin_memory=pin_memory,
     )
     return (
         train_loader,
-        DataLoader(validation_set, batch_size=batch_size,
-                   pin_memory=pin_memory),
+        DataLoader(
+            validation_set, batch_size=batch_size, pin_memory=pin_memory
+        ),
         DataLoader(test_set, batch_size=batch_size, pin_memory=pin_memory),
     )

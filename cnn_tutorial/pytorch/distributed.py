@@ -22,9 +22,9 @@ import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterator, Mapping, Sequence
 
 import torch
 from torch import distributed as dist
@@ -71,7 +71,9 @@ class Placement:
         return self.world_size > 1
 
 
-def placement_from_environment(environ: Mapping[str, str] | None = None) -> Placement:
+def placement_from_environment(
+    environ: Mapping[str, str] | None = None,
+) -> Placement:
     """This process's :class:`Placement`, read from torchrun's variables (``os.environ`` by default).
 
     Without ``WORLD_SIZE``, or with ``WORLD_SIZE=1``, it is the single process, ``Placement()``.
@@ -91,9 +93,13 @@ def placement_from_environment(environ: Mapping[str, str] | None = None) -> Plac
         try:
             value = int(text)
         except ValueError:
-            raise ValueError(f"environment variable {name} must be an integer, got {text!r}") from None
+            raise ValueError(
+                f"environment variable {name} must be an integer, got {text!r}"
+            ) from None
         if value < minimum:
-            raise ValueError(f"environment variable {name} must be >= {minimum}, got {value}")
+            raise ValueError(
+                f"environment variable {name} must be >= {minimum}, got {value}"
+            )
         return value
 
     world_size = read("WORLD_SIZE", 1, 1)
@@ -101,7 +107,9 @@ def placement_from_environment(environ: Mapping[str, str] | None = None) -> Plac
     local_rank = read("LOCAL_RANK", rank, 0)
     restart_count = read("TORCHELASTIC_RESTART_COUNT", 0, 0)
     if rank >= world_size:
-        raise ValueError(f"environment variable RANK={rank} is outside WORLD_SIZE={world_size}")
+        raise ValueError(
+            f"environment variable RANK={rank} is outside WORLD_SIZE={world_size}"
+        )
     return Placement(rank, local_rank, world_size, restart_count)
 
 
@@ -127,7 +135,9 @@ def backend_for(device: torch.device) -> str:
     return "nccl" if torch.device(device).type == "cuda" else "gloo"
 
 
-def device_for(placement: Placement, device: str | torch.device | None = None) -> torch.device:
+def device_for(
+    placement: Placement, device: str | torch.device | None = None
+) -> torch.device:
     """The device of this process: with CUDA, GPU number ``local_rank``; else the CPU.
 
     Parameters
@@ -156,8 +166,9 @@ def device_for(placement: Placement, device: str | torch.device | None = None) -
 
 
 @contextlib.contextmanager
-def process_group(placement: Placement,
-                  device: torch.device) -> Iterator[None]:
+def process_group(
+    placement: Placement, device: torch.device
+) -> Iterator[None]:
     """Join the group for the duration of the block (nothing to join for a single process).
 
     The backend follows ``device`` (:func:`backend_for`); torchrun's ``MASTER_ADDR`` and
@@ -185,7 +196,9 @@ def process_group(placement: Placement,
         dist.destroy_process_group()
 
 
-def own_cores(placement: Placement, environ: Mapping[str, str] | None = None) -> set[int] | None:
+def own_cores(
+    placement: Placement, environ: Mapping[str, str] | None = None
+) -> set[int] | None:
     """On CPUs, bind this process to its own share of the machine's cores, before it starts threads.
 
     torchrun says how many processes run on this machine (``LOCAL_WORLD_SIZE``). When the cores
@@ -210,10 +223,14 @@ def own_cores(placement: Placement, environ: Mapping[str, str] | None = None) ->
         return None
     cores = sorted(os.sched_getaffinity(0))
     per_process = len(cores) // max(local_processes, 1)
-    if local_processes < 2 or per_process < 1 or placement.local_rank >= local_processes:
+    if (
+        local_processes < 2
+        or per_process < 1
+        or placement.local_rank >= local_processes
+    ):
         return None
     start = placement.local_rank * per_process
-    mine = set(cores[start:start + per_process])
+    mine = set(cores[start : start + per_process])
     os.sched_setaffinity(0, mine)
     return mine
 
@@ -229,7 +246,9 @@ def _meeting_point(placement: Placement, timeout) -> dist.Store:
     """
     for name in ("MASTER_ADDR", "MASTER_PORT"):
         if not os.environ.get(name):
-            raise ValueError(f"environment variable {name} is not set: start the processes with torchrun")
+            raise ValueError(
+                f"environment variable {name} is not set: start the processes with torchrun"
+            )
     agent_serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
     store = dist.TCPStore(
         os.environ["MASTER_ADDR"],
@@ -238,12 +257,18 @@ def _meeting_point(placement: Placement, timeout) -> dist.Store:
         is_master=placement.is_main and not agent_serves,
         timeout=timeout,
     )
-    return dist.PrefixStore(f"cnn_tutorial/restart_{placement.restart_count}", store)
+    return dist.PrefixStore(
+        f"cnn_tutorial/restart_{placement.restart_count}", store
+    )
 
 
 def in_group() -> bool:
     """Whether this process is in a process group of more than one."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return (
+        dist.is_available()
+        and dist.is_initialized()
+        and dist.get_world_size() > 1
+    )
 
 
 def shard(dataset: Dataset, placement: Placement) -> Dataset:
@@ -254,7 +279,9 @@ def shard(dataset: Dataset, placement: Placement) -> Dataset:
     """
     if not placement.is_distributed:
         return dataset
-    return Subset(dataset, range(placement.rank, len(dataset), placement.world_size))
+    return Subset(
+        dataset, range(placement.rank, len(dataset), placement.world_size)
+    )
 
 
 def sum_over_ranks(values: torch.Tensor) -> torch.Tensor:
@@ -326,36 +353,69 @@ def distributed_mnist_loaders(
     _, shuffling = run_streams(seed)
     per_process = share_of_batch(batch_size, placement)
     sampler = DistributedSampler(
-        train_set, num_replicas=placement.world_size, rank=placement.rank,
-        shuffle=True, seed=torch_seed(shuffling) % 2**62,
+        train_set,
+        num_replicas=placement.world_size,
+        rank=placement.rank,
+        shuffle=True,
+        seed=torch_seed(shuffling) % 2**62,
     )
     return (
-        DataLoader(train_set, batch_size=per_process, sampler=sampler,
-                   pin_memory=pin_memory),
-        DataLoader(shard(validation_set, placement), batch_size=per_process,
-                   pin_memory=pin_memory),
-        DataLoader(shard(test_set, placement), batch_size=per_process,
-                   pin_memory=pin_memory),
+        DataLoader(
+            train_set,
+            batch_size=per_process,
+            sampler=sampler,
+            pin_memory=pin_memory,
+        ),
+        DataLoader(
+            shard(validation_set, placement),
+            batch_size=per_process,
+            pin_memory=pin_memory,
+        ),
+        DataLoader(
+            shard(test_set, placement),
+            batch_size=per_process,
+            pin_memory=pin_memory,
+        ),
     )
 
 
 def torchrun_command(
-    module: str, arguments: Sequence[str] = (), processes: int = 2, max_restarts: int = 0
+    module: str,
+    arguments: Sequence[str] = (),
+    processes: int = 2,
+    max_restarts: int = 0,
 ) -> list[str]:
     """The command that starts ``python -m module arguments...`` on ``processes`` processes of this machine.
 
     ``torchrun`` is ``python -m torch.distributed.run``; calling it through this interpreter runs
     the workers in the same environment as the caller (a notebook's kernel, say).
     """
-    if not isinstance(processes, int) or isinstance(processes, bool) or processes < 1:
-        raise ValueError(f"processes must be an integer >= 1, got {processes!r}")
-    if not isinstance(max_restarts, int) or isinstance(max_restarts, bool) or max_restarts < 0:
-        raise ValueError(f"max_restarts must be an integer >= 0, got {max_restarts!r}")
+    if (
+        not isinstance(processes, int)
+        or isinstance(processes, bool)
+        or processes < 1
+    ):
+        raise ValueError(
+            f"processes must be an integer >= 1, got {processes!r}"
+        )
+    if (
+        not isinstance(max_restarts, int)
+        or isinstance(max_restarts, bool)
+        or max_restarts < 0
+    ):
+        raise ValueError(
+            f"max_restarts must be an integer >= 0, got {max_restarts!r}"
+        )
     return [
-        sys.executable, "-m", "torch.distributed.run",
-        "--standalone", f"--nproc_per_node={processes}",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={processes}",
         f"--max-restarts={max_restarts}",
-        "-m", module, *map(str, arguments),
+        "-m",
+        module,
+        *map(str, arguments),
     ]
 
 
@@ -393,12 +453,26 @@ def torchrun(
     RuntimeError
         The launch failed; the message holds the end of what it printed on stderr.
     """
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
-        raise ValueError(f"threads must be an integer >= 1, got {threads!r}")
+    if (
+        not isinstance(threads, int)
+        or isinstance(threads, bool)
+        or threads < 1
+    ):
+        raise ValueError(
+            f"threads must be an integer >= 1, got {threads!r}"
+        )
     command = torchrun_command(module, arguments, processes, max_restarts)
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        command,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-15:])
-        raise RuntimeError(f"torchrun exited with status {result.returncode}:\n{tail}")
+        raise RuntimeError(
+            f"torchrun exited with status {result.returncode}:\n{tail}"
+        )
     return result.stdout

@@ -22,6 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checks import check_int, check_positive_float
 from ..data import load_mnist_splits, normalize
+from ..files import atomic_write
+from ..seeds import run_streams, torch_seed
 from .distributed import (
     barrier,
     device_for,
@@ -29,8 +31,6 @@ from .distributed import (
     process_group,
     share_of_batch,
 )
-from ..files import atomic_write
-from ..seeds import run_streams, torch_seed
 from .model import ConvNet
 from .training import adam, train_step
 
@@ -95,8 +95,10 @@ def first_steps(
         optimizer = adam(model, lr, fused)
         for step in range(steps):
             # this process's share of the step's batch
-            mine = slice(step * batch_size + placement.rank * share,
-                         step * batch_size + (placement.rank + 1) * share)
+            mine = slice(
+                step * batch_size + placement.rank * share,
+                step * batch_size + (placement.rank + 1) * share,
+            )
             train_step(trained, optimizer, images[mine], labels[mine])
         barrier()
     weights = model.state_dict()
@@ -105,7 +107,10 @@ def first_steps(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m cnn_tutorial.pytorch.first_steps --steps K --out FILE``: rank 0 saves the weights."""
-    parser = argparse.ArgumentParser(prog="python -m cnn_tutorial.pytorch.first_steps", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m cnn_tutorial.pytorch.first_steps",
+        description=__doc__.split("\n")[0],
+    )
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--out", type=Path, required=True, metavar="FILE")

@@ -36,7 +36,8 @@ class ConvNet(nn.Module):
         super().__init__()
         if not isinstance(relu_between_fc, bool):
             raise TypeError(
-                f"relu_between_fc must be a bool, got {relu_between_fc!r}")
+                f"relu_between_fc must be a bool, got {relu_between_fc!r}"
+            )
         self.relu_between_fc = relu_between_fc
         self.layer1 = nn.Sequential(
             nn.Conv2d(1, 32, kernel_size=5, stride=1, padding=2),
@@ -98,13 +99,21 @@ def choose_device(device: str | torch.device | None = None) -> torch.device:
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if not isinstance(device, (str, torch.device)):
-        raise TypeError(f"device must be None, a string or a torch.device, got {device!r}")
+        raise TypeError(
+            f"device must be None, a string or a torch.device, got {device!r}"
+        )
     try:
         chosen = torch.device(device)
     except RuntimeError:
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
+        raise ValueError(
+            f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        ) from None
     if chosen.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}")
+        raise ValueError(
+            f"device must be 'cpu', 'cuda' or 'cuda:N', got {device!r}"
+        )
     if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} was asked for, but CUDA is not available here; use 'cpu'")
+        raise RuntimeError(
+            f"device {device!r} was asked for, but CUDA is not available here; use 'cpu'"
+        )
     return chosen

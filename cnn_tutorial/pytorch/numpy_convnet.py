@@ -51,7 +51,8 @@ def params_from_state_dict(state_dict) -> dict:
         if name not in state_dict:
             raise ValueError(
                 f"state_dict has no {name!r}; expected the keys "
-                f"{sorted(CONVNET_SHAPES)}")
+                f"{sorted(CONVNET_SHAPES)}"
+            )
         value = state_dict[name]
         # a torch tensor; avoids importing torch here
         if hasattr(value, "detach"):
@@ -59,13 +60,15 @@ def params_from_state_dict(state_dict) -> dict:
         value = np.asarray(value, dtype=np.float32)
         if value.shape != shape:
             raise ValueError(
-                f"{name} must have shape {shape}, got {value.shape}")
+                f"{name} must have shape {shape}, got {value.shape}"
+            )
         params[name] = value
     return params
 
 
-def convnet_logits(params: dict, x,
-                   relu_between_fc: bool = False) -> np.ndarray:
+def convnet_logits(
+    params: dict, x, relu_between_fc: bool = False
+) -> np.ndarray:
     """Logits of the ConvNet for a batch, in eval mode (dropout is the identity).
 
     Parameters
@@ -86,14 +89,23 @@ def convnet_logits(params: dict, x,
     if x.shape[1:] != (1, 28, 28):
         raise ValueError(f"x must have shape (N, 1, 28, 28), got {x.shape}")
     p = params
-    h = ops.maxpool2d(ops.relu(ops.conv2d(
-        x, p["layer1.0.weight"], p["layer1.0.bias"],
-        padding=2)))  # (N, 32, 14, 14)
-    h = ops.maxpool2d(ops.relu(ops.conv2d(
-        h, p["layer2.0.weight"], p["layer2.0.bias"],
-        padding=2)))  # (N, 64, 7, 7)
-    h = ops.dense(h.reshape(len(x), -1), p["fc1.weight"],
-                  p["fc1.bias"])  # (N, 1000)
+    h = ops.maxpool2d(
+        ops.relu(
+            ops.conv2d(
+                x, p["layer1.0.weight"], p["layer1.0.bias"], padding=2
+            )
+        )
+    )  # (N, 32, 14, 14)
+    h = ops.maxpool2d(
+        ops.relu(
+            ops.conv2d(
+                h, p["layer2.0.weight"], p["layer2.0.bias"], padding=2
+            )
+        )
+    )  # (N, 64, 7, 7)
+    h = ops.dense(
+        h.reshape(len(x), -1), p["fc1.weight"], p["fc1.bias"]
+    )  # (N, 1000)
     if relu_between_fc:
         h = ops.relu(h)
     return ops.dense(h, p["fc2.weight"], p["fc2.bias"])  # (N, 10)

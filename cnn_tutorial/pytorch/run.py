@@ -84,13 +84,24 @@ def prepare_run(
     """
     train_loader, validation_loader, test_loader = (
         distributed_mnist_loaders(
-            batch_size, root, seed, train_limit, download,
-            validation_size, placement, device.type == "cuda",
+            batch_size,
+            root,
+            seed,
+            train_limit,
+            download,
+            validation_size,
+            placement,
+            device.type == "cuda",
         )
         if placement.is_distributed
         else mnist_loaders(
-            batch_size, root, seed, train_limit, download,
-            validation_size, device.type == "cuda",
+            batch_size,
+            root,
+            seed,
+            train_limit,
+            download,
+            validation_size,
+            device.type == "cuda",
         )
     )
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import distributed as dist
@@ -77,8 +77,9 @@ def train_step(
         How many images of the batch the model (with dropout on, as in the classic loop) got right.
         Both stay on the device, so the caller decides when to wait for them.
     """
-    with torch.autocast(images.device.type, torch.float16,
-                        enabled=scaler is not None):
+    with torch.autocast(
+        images.device.type, torch.float16, enabled=scaler is not None
+    ):
         outputs = model(images)
         loss = F.cross_entropy(outputs, labels)
     optimizer.zero_grad()
@@ -134,8 +135,9 @@ def plain_train_epoch(
     return losses, accuracies
 
 
-def adam(model: nn.Module, lr: float,
-         fused: bool = False) -> torch.optim.Adam:
+def adam(
+    model: nn.Module, lr: float, fused: bool = False
+) -> torch.optim.Adam:
     """Adam over ``model``'s parameters; ``fused``: in one kernel per step, where torch has it.
 
     Every process of a group repeats the whole update on every weight, on its share of the
@@ -167,7 +169,9 @@ def gradient_scaler(device: torch.device) -> torch.amp.GradScaler:
         return torch.amp.GradScaler(device.type)
     if device.type == "cuda":  # torch 2.2
         return torch.cuda.amp.GradScaler()
-    raise RuntimeError(f"mixed precision on {device.type} needs torch 2.3 or newer, not {torch.__version__}")
+    raise RuntimeError(
+        f"mixed precision on {device.type} needs torch 2.3 or newer, not {torch.__version__}"
+    )
 
 
 def train_epoch(
@@ -215,9 +219,7 @@ def train_epoch(
         # work queued before it (on the CPU it is no copy at all).
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
-        loss, correct = train_step(
-            model, optimizer, images, labels, scaler
-        )
+        loss, correct = train_step(model, optimizer, images, labels, scaler)
         buffer.add(loss, correct, labels.shape[0])
         if bar is not None:
             bar.update()
@@ -234,11 +236,17 @@ class _StepBuffer:
         self.corrects = torch.empty(64, dtype=torch.int64, device=device)
         self.sizes: list[int] = []
 
-    def add(self, loss: torch.Tensor, correct: torch.Tensor, size: int) -> None:
+    def add(
+        self, loss: torch.Tensor, correct: torch.Tensor, size: int
+    ) -> None:
         step = len(self.sizes)
         if step == len(self.losses):
-            self.losses = torch.cat([self.losses, torch.empty_like(self.losses)])
-            self.corrects = torch.cat([self.corrects, torch.empty_like(self.corrects)])
+            self.losses = torch.cat(
+                [self.losses, torch.empty_like(self.losses)]
+            )
+            self.corrects = torch.cat(
+                [self.corrects, torch.empty_like(self.corrects)]
+            )
         self.losses[step] = loss
         self.corrects[step] = correct
         self.sizes.append(size)
@@ -258,7 +266,8 @@ class _StepBuffer:
             corrects = sum_over_ranks(corrects)
             sizes = [size * ranks for size in sizes]
         return losses.tolist(), [
-            correct / size for correct, size in zip(corrects.tolist(), sizes)
+            correct / size
+            for correct, size in zip(corrects.tolist(), sizes)
         ]
 
 
@@ -289,9 +298,12 @@ def evaluate(
         every rank must call it.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a torch.nn.Module, got {type(model).__name__}"
+        )
     device = (
-        next(model.parameters()).device if device is None
+        next(model.parameters()).device
+        if device is None
         else choose_device(device)
     )
     was_training = model.training
@@ -313,7 +325,8 @@ def evaluate(
         # Each rank evaluated its own shard: add the sums up.
         count = torch.tensor(total, dtype=torch.float64, device=device)
         sums = sum_over_ranks(
-            torch.stack([loss_sum, correct.double(), count]))
+            torch.stack([loss_sum, correct.double(), count])
+        )
         loss_sum, correct = sums[0], sums[1].long()
         total = int(sums[2].item())
     if total == 0:
@@ -405,32 +418,63 @@ def train_torch(
     lr = check_positive_float("lr", lr)
     seed = check_int("seed", seed, 0)
     if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs the checkpoint_dir to resume from")
+        raise ValueError(
+            "resume=True needs the checkpoint_dir to resume from"
+        )
     placement = placement_from_environment()
     share = share_of_batch(batch_size, placement)  # images per process
     show_progress = check_progress(progress) and placement.is_main
     device = device_for(placement, device)
     with process_group(placement, device):
-        run = prepare_run(placement, device, batch_size, seed, root,
-                          relu_between_fc, train_limit, validation_size,
-                          download)
+        run = prepare_run(
+            placement,
+            device,
+            batch_size,
+            seed,
+            root,
+            relu_between_fc,
+            train_limit,
+            validation_size,
+            download,
+        )
         model = run.model
         optimizer = adam(model, lr, fused=placement.is_distributed)
         scaler = gradient_scaler(device) if mixed_precision else None
         history = _new_history(
-            run, optimizer, placement, device, epochs=epochs,
-            batch_size=batch_size, lr=lr, seed=seed,
-            relu_between_fc=relu_between_fc, train_limit=train_limit,
-            validation_size=validation_size, batch_per_process=share,
-            mixed_precision=mixed_precision)
+            run,
+            optimizer,
+            placement,
+            device,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            relu_between_fc=relu_between_fc,
+            train_limit=train_limit,
+            validation_size=validation_size,
+            batch_per_process=share,
+            mixed_precision=mixed_precision,
+        )
         if resume:
-            history = resume_run(checkpoint_dir, model, optimizer, history,
-                                 run.train_loader, placement, device, scaler)
+            history = resume_run(
+                checkpoint_dir,
+                model,
+                optimizer,
+                history,
+                run.train_loader,
+                placement,
+                device,
+                scaler,
+            )
         start = time.perf_counter() - history.seconds
         for epoch in range(len(history.epoch_validation_accuracy), epochs):
             batches = run.batches_of_epoch(epoch)
-            with tqdm(total=len(batches), desc=f"epoch {epoch + 1}/{epochs}",
-                      unit="step", disable=not show_progress) as bar:
+            with tqdm(
+                total=len(batches),
+                desc=f"epoch {epoch + 1}/{epochs}",
+                unit="step",
+                disable=not show_progress,
+            ) as bar:
                 losses, accuracies = train_epoch(
                     run.trained, optimizer, batches, device, bar, scaler
                 )
@@ -440,21 +484,42 @@ def train_torch(
                 history.record_validation(validation)
                 bar.set_postfix(
                     loss=f"{losses[-1]:.4f}",
-                    validation_accuracy=f"{100 * validation.accuracy:.2f} %"
+                    validation_accuracy=f"{100 * validation.accuracy:.2f} %",
                 )
             history.seconds = time.perf_counter() - start
             if checkpoint_dir is not None:
-                save_run(checkpoint_dir, model, optimizer, history,
-                         run.train_loader, placement, device, scaler)
+                save_run(
+                    checkpoint_dir,
+                    model,
+                    optimizer,
+                    history,
+                    run.train_loader,
+                    placement,
+                    device,
+                    scaler,
+                )
         history.test_accuracy = evaluate(model, run.test_loader).accuracy
         history.seconds = time.perf_counter() - start
     model.eval()
     return model, history
 
 
-def _new_history(run, optimizer, placement, device, *, epochs, batch_size, lr,
-                 seed, relu_between_fc, train_limit, validation_size,
-                 batch_per_process, mixed_precision) -> History:
+def _new_history(
+    run,
+    optimizer,
+    placement,
+    device,
+    *,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    relu_between_fc,
+    train_limit,
+    validation_size,
+    batch_per_process,
+    mixed_precision,
+) -> History:
     """An empty history of the run, with its settings."""
     config = {
         "epochs": epochs,
@@ -473,5 +538,8 @@ def _new_history(run, optimizer, placement, device, *, epochs, batch_size, lr,
         "fused_adam": optimizer.defaults.get("fused") is True,
         "torch_version": torch.__version__,
     }
-    return History(framework="torch", steps_per_epoch=len(run.train_loader),
-                   config=config)
+    return History(
+        framework="torch",
+        steps_per_epoch=len(run.train_loader),
+        config=config,
+    )

@@ -31,10 +31,21 @@ from torch.nn import functional as F
 
 from ..checks import check_int, check_ndim, check_positive_float
 from ..data import minibatches, num_batches
-from ..numpy_net import PARAM_SHAPES, SCHEDULES, Adam, NumpyCNN, learning_rate
+from ..numpy_net import (
+    PARAM_SHAPES,
+    SCHEDULES,
+    Adam,
+    NumpyCNN,
+    learning_rate,
+)
 from ..seeds import run_streams
 
-__all__ = ["TORCH_NAMES", "NumpyCNNTwin", "SideBySide", "train_side_by_side"]
+__all__ = [
+    "TORCH_NAMES",
+    "NumpyCNNTwin",
+    "SideBySide",
+    "train_side_by_side",
+]
 
 #: The PyTorch name of each of the numpy network's parameters.
 TORCH_NAMES = {
@@ -48,7 +59,10 @@ TORCH_NAMES = {
     "b4": "fc2.bias",
 }
 
-_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_DTYPES = {
+    np.dtype(np.float32): torch.float32,
+    np.dtype(np.float64): torch.float64,
+}
 
 
 class NumpyCNNTwin(nn.Module):
@@ -91,8 +105,9 @@ class NumpyCNNTwin(nn.Module):
         return self.fc2(out)  # (N, 10)
 
     @classmethod
-    def from_numpy_params(cls, params: dict,
-                          dtype=np.float32) -> "NumpyCNNTwin":
+    def from_numpy_params(
+        cls, params: dict, dtype=np.float32
+    ) -> NumpyCNNTwin:
         """A twin holding copies of a numpy network's parameters.
 
         Parameters
@@ -113,26 +128,34 @@ class NumpyCNNTwin(nn.Module):
         if not isinstance(params, dict):
             raise TypeError(
                 "params must be a dict of arrays such as NumpyCNN.params, "
-                f"got {type(params).__name__}")
+                f"got {type(params).__name__}"
+            )
         missing = sorted(set(PARAM_SHAPES) - set(params))
         if missing:
-            raise ValueError(f"params is missing {missing}; expected keys "
-                             f"{sorted(PARAM_SHAPES)}")
+            raise ValueError(
+                f"params is missing {missing}; expected keys "
+                f"{sorted(PARAM_SHAPES)}"
+            )
         twin = cls().to(torch_dtype)
         tensors = dict(twin.named_parameters())
         with torch.no_grad():
             for name, shape in PARAM_SHAPES.items():
                 value = np.asarray(params[name])
                 if value.dtype.kind != "f":
-                    raise TypeError(f"params[{name!r}] must hold floats, "
-                                    f"got dtype {value.dtype}")
+                    raise TypeError(
+                        f"params[{name!r}] must hold floats, "
+                        f"got dtype {value.dtype}"
+                    )
                 if len(shape) == 1 and value.shape == shape + (1,):
                     value = value.reshape(shape)  # the classic (F, 1) bias
                 if value.shape != shape:
-                    raise ValueError(f"params[{name!r}] must have shape "
-                                     f"{shape}, got {value.shape}")
+                    raise ValueError(
+                        f"params[{name!r}] must have shape "
+                        f"{shape}, got {value.shape}"
+                    )
                 tensors[TORCH_NAMES[name]].copy_(
-                    torch.from_numpy(np.ascontiguousarray(value)))
+                    torch.from_numpy(np.ascontiguousarray(value))
+                )
         return twin
 
     def to_numpy_params(self) -> dict:
@@ -145,8 +168,10 @@ class NumpyCNNTwin(nn.Module):
             ``NumpyCNN(twin.to_numpy_params())`` is the twin back in numpy (as float32).
         """
         tensors = dict(self.named_parameters())
-        return {name: tensors[torch_name].detach().cpu().numpy().copy()
-                for name, torch_name in TORCH_NAMES.items()}
+        return {
+            name: tensors[torch_name].detach().cpu().numpy().copy()
+            for name, torch_name in TORCH_NAMES.items()
+        }
 
 
 @dataclass
@@ -180,11 +205,19 @@ class SideBySide:
         return np.abs(self.numpy_losses - self.torch_losses)
 
 
-def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
-                       *, batch_size: int = 32, lr: float = 2e-3,
-                       schedule: str = "cosine", epochs: int = 3,
-                       seed: int = 0, dtype=np.float32,
-                       compare_every: int = 10) -> SideBySide:
+def train_side_by_side(
+    images: np.ndarray,
+    labels: np.ndarray,
+    steps: int,
+    *,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    schedule: str = "cosine",
+    epochs: int = 3,
+    seed: int = 0,
+    dtype=np.float32,
+    compare_every: int = 10,
+) -> SideBySide:
     """Train the numpy CNN and its PyTorch twin from the same weights on the same batches.
 
     Everything that :func:`cnn_tutorial.numpy_net.fit` does is done twice, once per framework:
@@ -245,29 +278,38 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
     batch_size = check_int("batch_size", batch_size, 1)
     lr = check_positive_float("lr", lr)
     if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        raise ValueError(
+            f"schedule must be one of {SCHEDULES}, got {schedule!r}"
+        )
     epochs = check_int("epochs", epochs, 1)
     compare_every = check_int("compare_every", compare_every, 1)
     torch_dtype = _torch_dtype(dtype)
     steps_per_epoch = num_batches(len(images), batch_size)
     total_steps = epochs * steps_per_epoch
     if steps > total_steps:
-        raise ValueError(f"steps must be <= {total_steps} ({epochs} epochs "
-                         f"of {steps_per_epoch} batches), got {steps}")
+        raise ValueError(
+            f"steps must be <= {total_steps} ({epochs} epochs "
+            f"of {steps_per_epoch} batches), got {steps}"
+        )
 
     net = NumpyCNN.initialize(seed)
     # NumpyCNN stores float32; for a float64 run its weights are widened
     # (exactly) in place.
-    net.params = {name: value.astype(np.dtype(dtype))
-                  for name, value in net.params.items()}
+    net.params = {
+        name: value.astype(np.dtype(dtype))
+        for name, value in net.params.items()
+    }
     twin = NumpyCNNTwin.from_numpy_params(net.params, dtype)
     numpy_adam = Adam(net.params, lr=lr)
     # The constants from the numpy optimiser itself, so the two can never be
     # set apart.
     torch_adam = torch.optim.Adam(
-        twin.parameters(), lr=lr,
+        twin.parameters(),
+        lr=lr,
         betas=(numpy_adam.beta1, numpy_adam.beta2),
-        eps=numpy_adam.eps, foreach=False)
+        eps=numpy_adam.eps,
+        foreach=False,
+    )
     torch_params = dict(twin.named_parameters())
 
     _, shuffle_stream = run_streams(seed)
@@ -276,8 +318,9 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
     step = 0
     while step < steps:
         for x, y in minibatches(images, labels, batch_size, seed=shuffling):
-            rate = learning_rate(lr, schedule, step, total_steps,
-                                 steps_per_epoch)
+            rate = learning_rate(
+                lr, schedule, step, total_steps, steps_per_epoch
+            )
             numpy_adam.lr = rate
             torch_adam.param_groups[0]["lr"] = rate
 
@@ -286,7 +329,8 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
 
             torch_loss = F.cross_entropy(
                 twin(torch.from_numpy(x).to(torch_dtype)),
-                torch.from_numpy(y).long())
+                torch.from_numpy(y).long(),
+            )
             torch_adam.zero_grad()
             torch_loss.backward()
             torch_adam.step()
@@ -297,7 +341,8 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
             if step % compare_every == 0:
                 checked.append(step)
                 differences.append(
-                    _max_difference(net.params, torch_params))
+                    _max_difference(net.params, torch_params)
+                )
             if step == steps:
                 break
     return SideBySide(
@@ -310,20 +355,30 @@ def train_side_by_side(images: np.ndarray, labels: np.ndarray, steps: int,
     )
 
 
-def _check_images_and_labels(images, labels) -> tuple[np.ndarray, np.ndarray]:
+def _check_images_and_labels(
+    images, labels
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`train_side_by_side`'s training set as arrays, after checking their shapes and dtypes."""
     images = np.asarray(images)
     labels = np.asarray(labels)
     check_ndim("images", images, 4, "(N, 1, 28, 28)")
     if images.shape[1:] != (1, 28, 28):
-        raise ValueError(f"images must have shape (N, 1, 28, 28), got {images.shape}")
+        raise ValueError(
+            f"images must have shape (N, 1, 28, 28), got {images.shape}"
+        )
     if images.dtype != np.float32:
         # NumpyCNN.forward reads its input as float32; the twin must see the very same numbers.
-        raise TypeError(f"images must be float32, as cnn_tutorial.data.normalize returns them, got dtype {images.dtype}")
+        raise TypeError(
+            f"images must be float32, as cnn_tutorial.data.normalize returns them, got dtype {images.dtype}"
+        )
     if labels.shape != (len(images),):
-        raise ValueError(f"labels must have shape ({len(images)},) to match images {images.shape}, got {labels.shape}")
+        raise ValueError(
+            f"labels must have shape ({len(images)},) to match images {images.shape}, got {labels.shape}"
+        )
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, got dtype {labels.dtype}")
+        raise TypeError(
+            f"labels must be integer class indices, got dtype {labels.dtype}"
+        )
     if len(images) == 0:
         raise ValueError("images is empty: there is nothing to train on")
     return images, labels
@@ -332,7 +387,14 @@ def _check_images_and_labels(images, labels) -> tuple[np.ndarray, np.ndarray]:
 def _max_difference(numpy_params: dict, torch_params: dict) -> float:
     """Largest absolute difference between any numpy parameter and its PyTorch counterpart."""
     return max(
-        float(np.max(np.abs(numpy_params[name] - torch_params[TORCH_NAMES[name]].detach().numpy())))
+        float(
+            np.max(
+                np.abs(
+                    numpy_params[name]
+                    - torch_params[TORCH_NAMES[name]].detach().numpy()
+                )
+            )
+        )
         for name in PARAM_SHAPES
     )
 
@@ -340,11 +402,17 @@ def _max_difference(numpy_params: dict, torch_params: dict) -> float:
 def _torch_dtype(dtype) -> torch.dtype:
     """The torch dtype for ``dtype`` (numpy.float32 or numpy.float64, or their names)."""
     if dtype is None:  # np.dtype(None) would silently mean float64
-        raise TypeError("dtype must be numpy.float32 or numpy.float64, got None")
+        raise TypeError(
+            "dtype must be numpy.float32 or numpy.float64, got None"
+        )
     try:
         key = np.dtype(dtype)
     except TypeError:
-        raise TypeError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}") from None
+        raise TypeError(
+            f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}"
+        ) from None
     if key not in _DTYPES:
-        raise ValueError(f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}")
+        raise ValueError(
+            f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}"
+        )
     return _DTYPES[key]
