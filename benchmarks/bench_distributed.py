@@ -20,7 +20,8 @@ and test accuracy.
 The targets (issue 15): with 6 epochs, at least 99.0 % test accuracy on two processes; seconds per
 epoch at most 1.15 times the single process's.
 
-Run: ``CNN_TUTORIAL_DATA=/path python benchmarks/bench_distributed.py [--epochs 1] [--rounds 3] [--limit N] [--seed S]``
+Run: ``CNN_TUTORIAL_DATA=/path python benchmarks/bench_distributed.py [--epochs 1] [--rounds 3]
+[--limit N] [--seed S]``
 """
 
 from __future__ import annotations

@@ -210,7 +210,8 @@ def report(
     for version, t in per_image.items():
         print(f"  {version:14s} {t * 1e3:10.4f} ms per image (fastest of {ARGS.rounds} rounds)")
     print(
-        f"  loops / numpy batched   = {per_image['loops'] / per_image['numpy batched']:8.0f}x  (target >= 300x)"
+        "  loops / numpy batched   = "
+        f"{per_image['loops'] / per_image['numpy batched']:8.0f}x  (target >= 300x)"
     )
     print(
         f"  numpy batched / torch   = min {min(ratios):.2f}x, median {statistics.median(ratios):.2f}x, "

@@ -193,7 +193,8 @@ def main() -> None:
     epoch = STEPS_PER_EPOCH * best[FULL] + test_pass
     print(f"test pass (10,000 images): {test_pass:.1f} s")
     print(
-        f"extrapolated from the fastest rounds: {epoch:.0f} s per epoch ({STEPS_PER_EPOCH} steps + test pass), "
+        f"extrapolated from the fastest rounds: {epoch:.0f} "
+        f"s per epoch ({STEPS_PER_EPOCH} steps + test pass), "
         f"{6 * epoch / 60:.1f} min for 6 epochs"
     )
 

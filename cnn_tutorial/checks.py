@@ -34,7 +34,9 @@ def as_float_array(name: str, value) -> np.ndarray:
 def check_ndim(
     name: str, array: np.ndarray, ndim: int, layout: str
 ) -> None:
-    """Raise ``ValueError`` unless ``array`` has ``ndim`` dimensions; ``layout`` names them, e.g. ``"(N, C, H, W)"``."""
+    """Raise ``ValueError`` unless ``array`` has ``ndim`` dimensions; ``layout`` names them, e.g.
+    ``"(N, C, H, W)"``.
+    """
     if array.ndim != ndim:
         raise ValueError(
             f"{name} must be a {ndim}-D array of shape {layout}, got shape {array.shape}"
@@ -64,7 +66,8 @@ MAX_ARRAY_BYTES = 4 << 30
 
 
 def check_allocation(what: str, shape: tuple[int, ...], dtype) -> None:
-    """Raise ``ValueError`` if an array of ``shape`` and ``dtype`` would hold more than :data:`MAX_ARRAY_BYTES`.
+    """Raise ``ValueError`` if an array of ``shape`` and ``dtype`` would hold more than
+    :data:`MAX_ARRAY_BYTES`.
 
     Called before allocating; ``what`` says which array, e.g. ``"conv2d's padded input"``.
     """
@@ -72,7 +75,8 @@ def check_allocation(what: str, shape: tuple[int, ...], dtype) -> None:
     if nbytes > MAX_ARRAY_BYTES:
         raise ValueError(
             f"{what} would need an array of shape {tuple(shape)}, {_readable_bytes(nbytes)}, more than the "
-            f"ceiling of {_readable_bytes(MAX_ARRAY_BYTES)} (cnn_tutorial.checks.MAX_ARRAY_BYTES); check the sizes"
+            f"ceiling of {_readable_bytes(MAX_ARRAY_BYTES)} "
+            "(cnn_tutorial.checks.MAX_ARRAY_BYTES); check the sizes"
         )
 
 
@@ -84,7 +88,9 @@ def _readable_bytes(nbytes: int) -> str:
 
 
 def check_int(name: str, value, minimum: int) -> int:
-    """Return ``value`` as ``int`` if it is an integer ``>= minimum``, else raise ``TypeError``/``ValueError``."""
+    """Return ``value`` as ``int`` if it is an integer ``>= minimum``, else raise
+    ``TypeError``/``ValueError``.
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(
             f"{name} must be an integer, got {value!r} of type {type(value).__name__}"
@@ -104,7 +110,9 @@ def check_real(name: str, value) -> float:
 
 
 def check_positive_float(name: str, value) -> float:
-    """Return ``value`` as ``float`` if it is a real number, positive and finite, else raise ``TypeError``/``ValueError``."""
+    """Return ``value`` as ``float`` if it is a real number, positive and finite, else raise
+    ``TypeError``/``ValueError``.
+    """
     value = check_real(name, value)
     if not 0 < value < float("inf"):
         raise ValueError(
@@ -116,7 +124,9 @@ def check_positive_float(name: str, value) -> float:
 def check_window_fits(
     name: str, window: tuple[int, int], spatial: tuple[int, int], what: str
 ) -> None:
-    """Raise ``ValueError`` if a ``window`` (height, width) is larger than the ``spatial`` (height, width) it slides over."""
+    """Raise ``ValueError`` if a ``window`` (height, width) is larger than the ``spatial`` (height,
+    width) it slides over.
+    """
     if window[0] > spatial[0] or window[1] > spatial[1]:
         raise ValueError(
             f"{name} {window[0]}x{window[1]} is larger than the {what} {spatial[0]}x{spatial[1]}"

@@ -158,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--batch-size",
         type=_positive_int,
-        help=f"images per step ({_both('batch_size')}); under torchrun the global batch, shared by the processes",
+        help=(
+            f"images per step ({_both('batch_size')}); under "
+            "torchrun the global batch, shared by the processes"
+        ),
     )
     train.add_argument(
         "--lr", type=_positive_float, help=f"learning rate ({_both('lr')})"
@@ -322,7 +325,12 @@ def _describe(settings: dict) -> str:
     epochs = f"{settings['epochs']} epoch" + (
         "" if settings["epochs"] == 1 else "s"
     )
-    return f"{epochs}, batch {settings['batch_size']}, lr {settings['lr']:g}, seed {settings['seed']}, {images}"
+    batch, lr, seed = (
+        settings["batch_size"],
+        settings["lr"],
+        settings["seed"],
+    )
+    return f"{epochs}, batch {batch}, lr {lr:g}, seed {seed}, {images}"
 
 
 def _make_folder(out: Path) -> list[Path]:
@@ -374,7 +382,9 @@ def _train(args: argparse.Namespace) -> None:
 
 
 class StoppedByLauncher(RuntimeError):
-    """torchrun stopped this process (SIGTERM): another process of the group failed, or it was asked to stop."""
+    """torchrun stopped this process (SIGTERM): another process of the group failed, or it was asked
+    to stop.
+    """
 
 
 def _stop_on_sigterm(signum, frame):

@@ -44,7 +44,9 @@ def softmax(x, axis: int = -1) -> np.ndarray:
 
 
 def log_softmax(x, axis: int = -1) -> np.ndarray:
-    """``log(softmax(x))`` computed stably as ``x - max - log(sum(exp(x - max)))``; never ``-inf`` for finite x."""
+    """``log(softmax(x))`` computed stably as ``x - max - log(sum(exp(x - max)))``; never ``-inf``
+    for finite x.
+    """
     x = as_float_array("x", x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
@@ -94,7 +96,8 @@ def cross_entropy(logits, labels) -> float:
 
 
 def cross_entropy_backward(logits, labels) -> np.ndarray:
-    """Gradient of :func:`cross_entropy` with respect to the logits: ``(softmax(logits) - onehot(labels)) / N``.
+    """Gradient of :func:`cross_entropy` with respect to the logits: ``(softmax(logits) -
+    onehot(labels)) / N``.
 
     Parameters
     ----------

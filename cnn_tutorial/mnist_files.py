@@ -202,13 +202,15 @@ def _read_idx_stream(stream, path: Path) -> np.ndarray:
         filled += count
     if filled < array.size:
         raise ValueError(
-            f"{path}: truncated: header declares shape {shape} = {array.size} bytes of data, file holds {filled}"
+            f"{path}: truncated: header declares shape {shape} "
+            f"= {array.size} bytes of data, file holds {filled}"
         )
     extra = len(stream.read(_EXTRA_BYTES_COUNTED))
     if extra:
         more = " or more" if extra == _EXTRA_BYTES_COUNTED else ""
         raise ValueError(
-            f"{path}: {extra}{more} extra bytes after the data: header declares shape {shape} = {array.size} bytes"
+            f"{path}: {extra}{more} extra bytes after the data: "
+            f"header declares shape {shape} = {array.size} bytes"
         )
     return array
 
@@ -277,7 +279,8 @@ def download_mnist(
     """Download the MNIST files that are missing from ``<root>/MNIST/raw/``.
 
     Each ``.gz`` file is fetched from torchvision's mirror (or ``$CNN_TUTORIAL_MNIST_URL``, see
-    :func:`mirrors`), checked against torchvision's MD5 (or its content against the MNIST files'), and written with its uncompressed copy, both through
+    :func:`mirrors`), checked against torchvision's MD5 (or its content against the MNIST files'),
+    and written with its uncompressed copy, both through
     :func:`~cnn_tutorial.files.atomic_write`: an interrupted or failed download leaves no file behind.
     Files whose uncompressed copy already exists are skipped.
 

@@ -476,7 +476,8 @@ def dense_backward(dout, x, w):
     dout = as_float_array("dout", dout)
     if dout.shape != (x.shape[0], w.shape[0]):
         raise ValueError(
-            f"dout must have shape {(x.shape[0], w.shape[0])} for x {x.shape} and w {w.shape}, got {dout.shape}"
+            f"dout must have shape {(x.shape[0], w.shape[0])} "
+            f"for x {x.shape} and w {w.shape}, got {dout.shape}"
         )
     return dout @ w, dout.T @ x, dout.sum(axis=0)
 

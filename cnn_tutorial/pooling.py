@@ -83,7 +83,8 @@ def maxpool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
 
 
 def _winner_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
-    """Index ``u * size + v`` of every window's winner, as PyTorch picks it: int8 or int32 array ``(N, C, Ho, Wo)``.
+    """Index ``u * size + v`` of every window's winner, as PyTorch picks it: int8 or int32 array
+    ``(N, C, Ho, Wo)``.
 
     The winner is the first maximum in row-major order, or, when the window holds NaN, its last NaN
     (PyTorch's kernel moves on when an entry is larger or is NaN; see ``loops.pool_winner``).

@@ -92,7 +92,9 @@ def tree_resident_mb(pid: int) -> float:
 
 
 def tree_proportional_mb(pid: int) -> float:
-    """Proportional memory (PSS) of process ``pid`` and all its live descendants, summed, in MB (Linux only)."""
+    """Proportional memory (PSS) of process ``pid`` and all its live descendants, summed, in MB
+    (Linux only).
+    """
     total_kb = 0
     for current in _proc_tree(pid):
         try:

@@ -10,7 +10,8 @@ sums round differently, and after thousands of steps the results drift apart a l
 assertions that check those results in the book need tolerances taken from this drift: this script
 runs the chapter's exact training call once per setting below, in a fresh process each, and prints
 what the chapter prints (per-epoch mean training loss, mean batch accuracy, validation loss and
-accuracy; the final test accuracy and the number of misclassified test digits), then the spread of each across the settings.
+accuracy; the final test accuracy and the number of misclassified test digits), then the spread of
+each across the settings.
 
 Settings: as this process's environment has them; one thread; two threads; OpenBLAS's Haswell
 kernel with one thread; and scripts/other_cpu.py's "another CPU".
@@ -54,7 +55,8 @@ RUNS = {
     "numpy": "from cnn_tutorial.numpy_net import train_numpy\n"
     "net, history = train_numpy(epochs=3, batch_size=32, lr=2e-3, schedule='cosine', seed=0, progress=False)",
     "torch": "from cnn_tutorial.pytorch.training import train_torch\n"
-    "model, history = train_torch(epochs=6, batch_size=100, lr=1e-3, seed=0, device='cpu', relu_between_fc=True,\n"
+    "model, history = train_torch(epochs=6, batch_size=100, "
+    "lr=1e-3, seed=0, device='cpu', relu_between_fc=True,\n"
     "                             progress=False)",
 }
 
@@ -169,7 +171,7 @@ def deviations(runs: list[dict]) -> dict[str, dict[str, list | float]]:
     for key in reference["results"]:
         ref = np.asarray(reference["results"][key], dtype=float)
 
-        def largest(pairs):
+        def largest(pairs, key=key):
             devs = [
                 np.abs(
                     np.asarray(a["results"][key], dtype=float)

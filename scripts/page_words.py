@@ -29,7 +29,9 @@ PAGE_JS = """() => {
   const article = document.querySelector("article.bd-article");
   const visible = (el) => el.checkVisibility({visibilityProperty: true});
   const code = [];
-  article.querySelectorAll("div.cell_input pre").forEach((pre) => { if (visible(pre)) code.push(pre.innerText); });
+  article.querySelectorAll("div.cell_input pre").forEach((pre) => {
+    if (visible(pre)) code.push(pre.innerText);
+  });
   article.querySelectorAll("div.cell_output div.highlight pre").forEach((pre) => {
     if (visible(pre) && !pre.closest("details")) code.push(pre.innerText);
   });
@@ -37,8 +39,11 @@ PAGE_JS = """() => {
   // innerText of a detached clone ignores CSS, so mark what is hidden in the page first.
   const hidden = new Set();
   article.querySelectorAll("*").forEach((el, i) => { if (!visible(el)) hidden.add(i); });
-  Array.from(clone.querySelectorAll("*")).forEach((el, i) => { if (hidden.has(i)) el.setAttribute("data-hidden", ""); });
-  clone.querySelectorAll("[data-hidden], div.cell, div.highlight, pre, .headerlink, mjx-assistive-mml, script, style")
+  Array.from(clone.querySelectorAll("*")).forEach((el, i) => {
+    if (hidden.has(i)) el.setAttribute("data-hidden", "");
+  });
+  clone.querySelectorAll("[data-hidden], div.cell, div.highlight, pre, .headerlink, "
+                         + "mjx-assistive-mml, script, style")
     .forEach((el) => el.remove());
   document.body.appendChild(clone);
   const text = clone.innerText;

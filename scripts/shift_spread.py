@@ -43,7 +43,8 @@ from cnn_tutorial.data import load_mnist_splits, normalize
 from cnn_tutorial.dense import MLP, train_with_best_rate
 from cnn_tutorial.shifts import SmallCNN, accuracy_by_shift
 
-(train_images, train_labels), (validation_images, validation_labels), (test_images, test_labels) = load_mnist_splits()
+splits = load_mnist_splits()
+(train_images, train_labels), (validation_images, validation_labels), (test_images, test_labels) = splits
 x_train = normalize(train_images)             # (55000, 1, 28, 28)
 x_validation = normalize(validation_images)   # (5000, 1, 28, 28)
 learning_rates = [0.025, 0.05, 0.1, 0.2, 0.4]
@@ -112,7 +113,7 @@ def spread(runs: list[dict]) -> dict:
     for key in reference:
         ref = np.asarray(reference[key], dtype=float)
 
-        def largest(chosen):
+        def largest(chosen, key=key, ref=ref):
             devs = [np.abs(np.asarray(r["results"][key], dtype=float) - ref) for r in chosen]
             return np.round(np.max(devs, axis=0), 4).tolist() if devs else None
 

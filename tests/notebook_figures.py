@@ -92,7 +92,8 @@ class _TreeComparison:
 
     def arrays(self, fresh: np.ndarray, stored: np.ndarray, path: str) -> str | None:
         if fresh.shape != stored.shape or fresh.dtype != stored.dtype:
-            return f"{path}: stored array {stored.dtype}{list(stored.shape)}, fresh {fresh.dtype}{list(fresh.shape)}"
+            kinds = [f"{a.dtype}{list(a.shape)}" for a in (stored, fresh)]
+            return f"{path}: stored array {kinds[0]}, fresh {kinds[1]}"
         stored64 = stored.astype(np.float64).ravel() if stored.dtype.kind == "f" else stored.ravel()
         fresh64 = fresh.astype(np.float64).ravel() if stored.dtype.kind == "f" else fresh.ravel()
         if stored.dtype.kind != "f":
@@ -133,7 +134,8 @@ class _TreeComparison:
         ):
             # A column data source: name each column in the path.
             if len(fresh.get("entries", [])) != len(stored["entries"]):
-                return f"{path}: stored {len(stored['entries'])} entries, fresh {len(fresh.get('entries', []))}"
+                counts = len(stored["entries"]), len(fresh.get("entries", []))
+                return f"{path}: stored {counts[0]} entries, fresh {counts[1]}"
             for (fresh_key, fresh_value), (key, value) in zip(fresh["entries"], stored["entries"]):
                 difference = self.trees(fresh_key, key, path) or self.trees(
                     fresh_value, value, f"{path}[{key!r}]"

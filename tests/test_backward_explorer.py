@@ -1,4 +1,5 @@
-"""The convolution-backward explorer (``cnn_tutorial.figures.backward_explorer``): its numbers are the package's.
+"""The convolution-backward explorer (``cnn_tutorial.figures.backward_explorer``): its numbers are
+the package's.
 
 Unit tests read the arrays the figure ships to the browser and compare them with
 ``cnn_tutorial.ops.conv2d_backward``, ``cnn_tutorial.loops.convolution_backward`` and, when it is
@@ -337,7 +338,8 @@ STATE_JS = """() => {
 CELL_CENTRE_JS = """([plot, row, col]) => {
   const view = Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name(plot));
   const canvas = view.canvas_view.el.getBoundingClientRect();
-  return [canvas.left + view.frame.x_scale.compute(col + 0.5), canvas.top + view.frame.y_scale.compute(row + 0.5)];
+  return [canvas.left + view.frame.x_scale.compute(col + 0.5),
+          canvas.top + view.frame.y_scale.compute(row + 0.5)];
 }"""
 
 

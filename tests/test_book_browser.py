@@ -80,7 +80,8 @@ PLOTS_JS = """() => Array.from(document.querySelectorAll(".cnn-tutorial-bokeh"),
     let opaque = false, varied = false;
     for (let i = 0; i < rgba.length; i += 4) {
       opaque ||= rgba[i + 3] !== 0;
-      varied ||= rgba[i] !== rgba[0] || rgba[i + 1] !== rgba[1] || rgba[i + 2] !== rgba[2] || rgba[i + 3] !== rgba[3];
+      varied ||= rgba[i] !== rgba[0] || rgba[i + 1] !== rgba[1]
+        || rgba[i + 2] !== rgba[2] || rgba[i + 3] !== rgba[3];
       if (opaque && varied) return true;
     }
     return false;
@@ -129,7 +130,8 @@ READER_VIEW_JS = """() => {
       (el) => ({id: "diagram", role: el.getAttribute("role"), alt: el.getAttribute("aria-label") || ""})));
   const explorers = window.Bokeh && Bokeh.documents ? Bokeh.documents.filter((doc) =>
     Array.from(doc.all_models).some((model) => model.type === "CustomJS")).length : 0;
-  const diagrams = article.querySelectorAll("figure.cnn-tutorial-diagram, img.cnn-tutorial-diagram.only-light").length;
+  const diagrams = article.querySelectorAll(
+    "figure.cnn-tutorial-diagram, img.cnn-tutorial-diagram.only-light").length;
   return {scrolling, wide, assertOnly, figures, folded, altInCode, explorers, diagrams,
           exercises: article.querySelectorAll("div.exercise").length};
 }"""
@@ -580,7 +582,8 @@ DIVERGING_IMAGE_JS = """() => {
       const mapper = renderer.glyph.color_mapper;
       const data = renderer.data_source.data;
       if (!(mapper.low < 0 && mapper.high > 0) || !Array.from(data.image[0]).includes(0)) continue;
-      const plot = Array.from(doc.all_models).find((m) => m.type === "Figure" && m.renderers.includes(renderer));
+      const plot = Array.from(doc.all_models)
+        .find((m) => m.type === "Figure" && m.renderers.includes(renderer));
       const view = Bokeh.index.find_one(plot);
       view.el.scrollIntoView({block: "center"});
       const canvas = view.canvas_view.el.getBoundingClientRect();

@@ -369,7 +369,7 @@ def test_text_fits_and_does_not_overlap_as_drawn(browser, width):
         for svg in page.evaluate(_BOXES_JS):
             left, right = svg["frame"]
             assert right <= width - 16 + 0.5
-            for x0, y0, x1, y1, text, size in svg["texts"]:
+            for x0, _y0, x1, _y1, text, size in svg["texts"]:
                 assert left - 0.5 <= x0 and x1 <= right + 0.5, text
                 assert size * svg["scale"] >= 9.9, text
             boxes = svg["texts"]

@@ -1,4 +1,5 @@
-"""The interactive figures of ``cnn_tutorial.figures.explorers``: their numbers are the package's, and they move.
+"""The interactive figures of ``cnn_tutorial.figures.explorers``: their numbers are the package's,
+and they move.
 
 Unit tests read the data the figures ship to the browser and compare it with ``cnn_tutorial.ops`` and
 ``cnn_tutorial.loops``. Browser tests (``-m browser``) open each figure in headless Chromium, as a
@@ -110,7 +111,8 @@ def test_convolution_explorer_ships_the_packages_numbers(image, kernel):
         assert (positions["cell_x"][p], positions["cell_y"][p]) == (j + 0.5, i + 0.5)
         assert positions["column_x"][p] == p + 0.5
         assert positions["text"][p] == (
-            f"position p = {p} = ({i}, {j}): output[{i}, {j}] = sum of window \u00d7 kernel = {expected[i, j]:.3f}"
+            f"position p = {p} = ({i}, {j}): output[{i}, {j}] = "
+            f"sum of window \u00d7 kernel = {expected[i, j]:.3f}"
         )
     assert_valid(layout)
 
@@ -546,7 +548,8 @@ def test_slider_handle_drives_the_figure(browser):
 CELL_CENTRE_JS = """([plot, row, col]) => {
   const view = Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name(plot));
   const canvas = view.canvas_view.el.getBoundingClientRect();
-  return [canvas.left + view.frame.x_scale.compute(col + 0.5), canvas.top + view.frame.y_scale.compute(row + 0.5)];
+  return [canvas.left + view.frame.x_scale.compute(col + 0.5),
+          canvas.top + view.frame.y_scale.compute(row + 0.5)];
 }"""
 
 POOL_STATE_JS = """() => {

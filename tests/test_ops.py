@@ -494,7 +494,8 @@ W = np.zeros((4, 3, 3, 3))
             ValueError,
             ["dpool", "(1, 3, 3)"],
         ),
-        # Degenerate shapes: nothing to compute, and before they failed with ZeroDivisionError or a reshape error.
+        # Degenerate shapes: nothing to compute, and before they failed with ZeroDivisionError or
+        # a reshape error.
         (
             lambda: ops.conv2d(np.zeros((2, 0, 8, 8)), np.zeros((4, 0, 3, 3))),
             ValueError,
@@ -578,7 +579,9 @@ def test_both_routes_check_their_arrays_against_the_allocation_ceiling(monkeypat
 
 
 def test_maxpool2d_sends_the_gradient_to_the_nan_like_torch():
-    """NaN is a window's output, so its gradient goes there; with two NaNs, to the last one, as PyTorch does."""
+    """NaN is a window's output, so its gradient goes there; with two NaNs, to the last one, as
+    PyTorch does.
+    """
     nan = np.nan
     x = np.array(
         [[[[1.0, nan, 5.0, 2.0], [nan, 2.0, 1.0, nan], [7.0, 7.0, nan, 0.0], [1.0, 3.0, 4.0, nan]]]]

@@ -96,7 +96,9 @@ def torch_conv(x, weight, bias, dout, stride, padding):
 @settings(max_examples=300, **COMMON)
 @given(geometry=st.data(), dtype=st.sampled_from(DTYPES), with_bias=st.booleans(), seed=seeds)
 def test_conv2d_and_backward_match_torch(method, geometry, dtype, with_bias, seed):
-    """conv2d and conv2d_backward equal F.conv2d and its autograd gradients (float64 reference) for random geometries."""
+    """conv2d and conv2d_backward equal F.conv2d and its autograd gradients (float64 reference) for
+    random geometries.
+    """
     n, c, h, w, f, kh, kw, stride, padding = geometry.draw(
         conv_geometries(max_stride=1 if method == "fourier" else 3),
         label="n, c, h, w, f, kh, kw, stride, padding",
@@ -143,7 +145,9 @@ def assert_same_non_finite(actual, expected, magnitude, dtype, what):
     seed=seeds,
 )
 def test_conv2d_with_non_finite_input_matches_torch(method, geometry, dtype, bad, count, seed):
-    """A few inf/NaN pixels in x give conv2d and conv2d_backward the same NaN/inf entries as PyTorch, and the same finite ones."""
+    """A few inf/NaN pixels in x give conv2d and conv2d_backward the same NaN/inf entries as
+    PyTorch, and the same finite ones.
+    """
     n, c, h, w, f, kh, kw, stride, padding = geometry
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
@@ -185,7 +189,9 @@ def pool_inputs(rng, shape, dtype, levels):
 
 
 def assert_pool_equals_torch(x, size, stride, rng):
-    """maxpool2d and its backward on ``x`` equal PyTorch's exactly (NaN == NaN); returns ``(out, dout, dx)``."""
+    """maxpool2d and its backward on ``x`` equal PyTorch's exactly (NaN == NaN); returns ``(out,
+    dout, dx)``.
+    """
     out = ops.maxpool2d(x, size, stride)
     # Integer-valued gradients: overlapping windows add up exactly in either order, so any
     # difference is a gradient sent to the wrong position.
@@ -207,7 +213,9 @@ def assert_pool_equals_torch(x, size, stride, rng):
     seed=seeds,
 )
 def test_maxpool2d_and_backward_equal_torch_exactly(geometry, dtype, levels, seed):
-    """maxpool2d and maxpool2d_backward equal F.max_pool2d and its gradient exactly, ties included (one winner per window)."""
+    """maxpool2d and maxpool2d_backward equal F.max_pool2d and its gradient exactly, ties included
+    (one winner per window).
+    """
     n, c, h, w, size, stride = geometry
     rng = np.random.default_rng(seed)
     x = pool_inputs(rng, (n, c, h, w), dtype, levels)
@@ -223,7 +231,9 @@ def test_maxpool2d_and_backward_equal_torch_exactly(geometry, dtype, levels, see
     seed=seeds,
 )
 def test_maxpool2d_with_nan_equals_torch_exactly(geometry, dtype, nan_fraction, seed):
-    """With NaN in the input, maxpool2d / maxpool2d_backward still equal PyTorch exactly (NaN propagates, its gradient goes where torch's goes)."""
+    """With NaN in the input, maxpool2d / maxpool2d_backward still equal PyTorch exactly (NaN
+    propagates, its gradient goes where torch's goes).
+    """
     n, c, h, w, size, stride = geometry
     rng = np.random.default_rng(seed)
     x = pool_inputs(rng, (n, c, h, w), dtype, 3)
@@ -265,7 +275,9 @@ def test_relu_and_backward_equal_torch_exactly(shape, dtype, zero_fraction, scal
 @settings(max_examples=100, **COMMON)
 @given(shape=array_shapes, dtype=st.sampled_from(DTYPES), seed=seeds)
 def test_relu_with_nan_and_inf_equals_torch_exactly(shape, dtype, seed):
-    """With NaN and +-inf inputs (finite upstream gradient), relu and relu_backward still equal PyTorch exactly."""
+    """With NaN and +-inf inputs (finite upstream gradient), relu and relu_backward still equal
+    PyTorch exactly.
+    """
     rng = np.random.default_rng(seed)
     x = rng.choice(np.array([np.nan, np.inf, -np.inf, -1.0, 0.0, 1.0]), size=shape).astype(dtype)
     dout = rng.standard_normal(shape).astype(dtype)
@@ -286,7 +298,9 @@ def test_relu_with_nan_and_inf_equals_torch_exactly(shape, dtype, seed):
     seed=seeds,
 )
 def test_cross_entropy_and_backward_match_torch(n, classes, dtype, scale, spread, seed):
-    """cross_entropy (mean) and cross_entropy_backward match F.cross_entropy and its gradient, finite for logits up to 1e3."""
+    """cross_entropy (mean) and cross_entropy_backward match F.cross_entropy and its gradient,
+    finite for logits up to 1e3.
+    """
     rng = np.random.default_rng(seed)
     if spread == "normal":
         logits = rng.standard_normal((n, classes)) * scale
@@ -336,7 +350,9 @@ def small_conv_geometries(draw):
     seed=seeds,
 )
 def test_loop_convolution_and_backward_equal_batched(geometry, dtype, bias_column, seed):
-    """loops.convolution / convolution_backward on one image equal ops.conv2d / conv2d_backward on a batch of one."""
+    """loops.convolution / convolution_backward on one image equal ops.conv2d / conv2d_backward on a
+    batch of one.
+    """
     c, h, w, f, kh, kw, stride = geometry
     rng = np.random.default_rng(seed)
     image = rng.standard_normal((c, h, w)).astype(dtype)
@@ -369,7 +385,9 @@ def test_loop_convolution_and_backward_equal_batched(geometry, dtype, bias_colum
     seed=seeds,
 )
 def test_loop_maxpool_and_backward_equal_batched(geometry, dtype, levels, seed):
-    """loops.maxpool / maxpool_backward on one image equal ops.maxpool2d / maxpool2d_backward exactly, ties included."""
+    """loops.maxpool / maxpool_backward on one image equal ops.maxpool2d / maxpool2d_backward
+    exactly, ties included.
+    """
     _, c, h, w, size, stride = geometry
     rng = np.random.default_rng(seed)
     image = pool_inputs(rng, (c, h, w), dtype, levels)
@@ -523,7 +541,9 @@ def check_read_idx(path: Path) -> None:
     changes=st.lists(corruptions(), min_size=0, max_size=3),
 )
 def test_read_idx_on_corrupted_real_files(mnist_root, name, gz, changes):
-    """read_idx of a (possibly gzipped) real idx file after random corruptions returns what the file declares or raises ValueError naming it."""
+    """read_idx of a (possibly gzipped) real idx file after random corruptions returns what the file
+    declares or raises ValueError naming it.
+    """
     content = corrupt(small_idx(mnist_root, name), gz, changes)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / (name + (".gz" if gz else ""))
@@ -539,7 +559,9 @@ def test_read_idx_on_corrupted_real_files(mnist_root, name, gz, changes):
     changes=st.tuples(st.lists(corruptions(), max_size=2), st.lists(corruptions(), max_size=2)),
 )
 def test_load_mnist_on_corrupted_real_files(mnist_root, split, gz, target, changes):
-    """load_mnist on a split whose files are randomly corrupted returns the honest (images, labels) or raises ValueError naming a file."""
+    """load_mnist on a split whose files are randomly corrupted returns the honest (images, labels)
+    or raises ValueError naming a file.
+    """
     sources = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
     corrupted = {"images": (True, False), "labels": (False, True), "both": (True, True)}[target]
     with tempfile.TemporaryDirectory() as folder:

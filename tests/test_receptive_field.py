@@ -1,4 +1,5 @@
-"""Receptive fields (``cnn_tutorial.figures.receptive_field``): the rule, checked by an independent method, and the
+"""Receptive fields (``cnn_tutorial.figures.receptive_field``): the rule, checked by an independent
+method, and the
 explorer that ships its numbers.
 
 The independent method is the gradient route: with all-positive weights and an all-positive input, the
@@ -99,7 +100,7 @@ def bounding_boxes(mask: np.ndarray) -> np.ndarray:
 def test_the_rule_finds_the_pixels_the_gradient_reaches(layers, shape):
     masks = dependency_masks(layers, shape)
     row_fields, col_fields = receptive_fields(layers, shape[0]), receptive_fields(layers, shape[1])
-    for mask, row_field, col_field, (name, _, stride) in zip(masks, row_fields, col_fields, layers):
+    for mask, row_field, col_field, (name, _, _) in zip(masks, row_fields, col_fields, layers):
         assert mask.shape[:2] == (row_field.units, col_field.units), name
         assert mask.any(axis=(2, 3)).all(), name  # every unit sees something
         (first_row, last_row), (first_col, last_col) = rule_spans(row_field), rule_spans(col_field)
@@ -431,7 +432,8 @@ def test_public_functions_fit_the_books_code_column():
 UNIT_CENTRE_JS = """([plot, row, col]) => {
   const view = Bokeh.index.find_one(Bokeh.documents[0].get_model_by_name(plot));
   const canvas = view.canvas_view.el.getBoundingClientRect();
-  return [canvas.left + view.frame.x_scale.compute(col + 0.5), canvas.top + view.frame.y_scale.compute(row + 0.5)];
+  return [canvas.left + view.frame.x_scale.compute(col + 0.5),
+          canvas.top + view.frame.y_scale.compute(row + 0.5)];
 }"""
 
 # BokehJS reads two taps on one plot within 300 ms as a double tap, which a TapTool ignores (a

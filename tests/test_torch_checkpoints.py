@@ -1,4 +1,6 @@
-"""Tests for cnn_tutorial.pytorch.checkpoints: saving, recording and loading the ConvNet, and a run's training state."""
+"""Tests for cnn_tutorial.pytorch.checkpoints: saving, recording and loading the ConvNet, and a
+run's training state.
+"""
 
 from __future__ import annotations
 

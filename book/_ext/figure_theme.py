@@ -54,7 +54,7 @@ def describe_figures(app, doctree) -> None:
             )
             continue
         for raw in outputs:
-            text = DEFAULT_LABEL.sub(lambda match: _label(alts.pop(0)), raw.astext())
+            text = DEFAULT_LABEL.sub(lambda _, alts=alts: _label(alts.pop(0)), raw.astext())
             raw.children = [nodes.Text(text)]
 
 

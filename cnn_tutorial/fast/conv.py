@@ -145,7 +145,8 @@ def col2im_add(
     stride: int,
     ho: int,
 ) -> None:
-    """Adjoint of :func:`wide_im2col`: add every column entry back onto the padded input position it was copied from.
+    """Adjoint of :func:`wide_im2col`: add every column entry back onto the padded input position it
+    was copied from.
 
     Parameters
     ----------
@@ -186,7 +187,9 @@ def cache_sized_chunks(
     itemsize: int,
     budget: int,
 ):
-    """Slices of the batch axis whose wide im2col matrices hold about ``budget`` bytes each (at least one image)."""
+    """Slices of the batch axis whose wide im2col matrices hold about ``budget`` bytes each (at
+    least one image).
+    """
     per_image = c * kh * kw * geo.ho * geo.pitch * itemsize
     return batch_slices(n, max(1, budget // per_image))
 

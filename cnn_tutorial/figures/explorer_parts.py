@@ -224,7 +224,9 @@ def draw_image(
     shape: tuple[int, int],
     mapper: LinearColorMapper,
 ):
-    """The ``"image"`` of ``source``, a ``shape`` (rows, columns) array, one cell per entry, row 0 at the top."""
+    """The ``"image"`` of ``source``, a ``shape`` (rows, columns) array, one cell per entry, row 0
+    at the top.
+    """
     rows, cols = shape
     return fig.image(
         image="image",

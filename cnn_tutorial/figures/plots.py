@@ -72,7 +72,8 @@ def _check_history(history: History) -> None:
         )
     if len(history.step_accuracy) != len(history.step_loss):
         raise ValueError(
-            f"history has {len(history.step_loss)} step losses but {len(history.step_accuracy)} step accuracies"
+            f"history has {len(history.step_loss)} step losses "
+            f"but {len(history.step_accuracy)} step accuracies"
         )
     if len(history.epoch_validation_loss) != len(
         history.epoch_validation_accuracy
@@ -83,7 +84,8 @@ def _check_history(history: History) -> None:
         )
     if history.epoch_validation_loss and history.steps_per_epoch < 1:
         raise ValueError(
-            f"history has validation results per epoch but steps_per_epoch = {history.steps_per_epoch}; it must be >= 1"
+            "history has validation results per epoch but "
+            f"steps_per_epoch = {history.steps_per_epoch}; it must be >= 1"
         )
     if not any(math.isfinite(loss) for loss in history.step_loss):
         raise ValueError("history has no finite step loss to plot")
@@ -210,7 +212,9 @@ def plot_history(
 def _history_sources(
     history: History, smooth: int, steps_per_epoch: int
 ) -> tuple[ColumnDataSource, ColumnDataSource]:
-    """One row per training step (losses, accuracies in %, their trailing means), one per epoch's validation."""
+    """One row per training step (losses, accuracies in %, their trailing means), one per epoch's
+    validation.
+    """
     loss = np.asarray(history.step_loss, dtype=np.float64)
     accuracy = 100 * np.asarray(history.step_accuracy, dtype=np.float64)
     steps = np.arange(1, len(loss) + 1)

@@ -103,7 +103,8 @@ def _read_checkpoint(
     """``(state_dict, model configuration, training record)``; both records None in a bare state_dict."""
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint file at {path}")
-    # weights_only: a checkpoint is only tensors and plain values, and unpickling anything else could run code.
+    # weights_only: a checkpoint is only tensors and plain values, and
+    # unpickling anything else could run code.
     try:
         content = torch.load(
             path, map_location=map_location, weights_only=True
@@ -115,7 +116,8 @@ def _read_checkpoint(
     if isinstance(content, dict) and "format" in content:
         if content["format"] != CHECKPOINT_FORMAT:
             raise ValueError(
-                f"{path} has checkpoint format {content['format']!r}; this package reads {CHECKPOINT_FORMAT!r}"
+                f"{path} has checkpoint format {content['format']!r}; "
+                f"this package reads {CHECKPOINT_FORMAT!r}"
             )
         return content["state_dict"], content["model"], content["training"]
     return (
@@ -133,7 +135,8 @@ def checkpoint_record(path: str | os.PathLike) -> dict:
     dict
         ``{"model": {"relu_between_fc": bool} or None, "training": dict or None}``. ``"training"``
         holds the run's settings (``epochs``, ``batch_size``, ``lr``, ``seed``, ``train_limit``, ...)
-        and its results, ``epoch_validation_accuracy`` and ``test_accuracy``. Both are None for a bare ``state_dict`` (the classic code's
+        and its results, ``epoch_validation_accuracy`` and ``test_accuracy``. Both are None for a
+        bare ``state_dict`` (the classic code's
         checkpoints), and ``"training"`` is None when it was saved without a history.
     """
     _, model_config, training = _read_checkpoint(Path(path), "cpu")

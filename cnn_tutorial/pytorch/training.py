@@ -276,7 +276,8 @@ def evaluate(
     loader: Iterable,
     device: str | torch.device | None = None,
 ) -> Evaluation:
-    """Mean cross-entropy and accuracy of ``model`` over ``loader``, in eval mode (dropout off), without gradients.
+    """Mean cross-entropy and accuracy of ``model`` over ``loader``, in eval mode (dropout off),
+    without gradients.
 
     Parameters
     ----------
