@@ -85,3 +85,15 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.unlink(tmp_name)
         raise
     _sync_directory(path.parent)
+
+
+# The files a training run writes into its folder (the command line's --out): named once, here,
+# where the numpy path can read them without importing torch.
+HISTORY_NAME = (
+    "history.json"  #: the run's :class:`~cnn_tutorial.history.History`
+)
+NUMPY_MODEL_NAME = "numpy_cnn.npz"  #: the numpy CNN's parameters
+CHECKPOINT_NAME = "conv_net_model.ckpt"  #: the PyTorch ConvNet's weights, the classic file name
+TRAINING_STATE_NAME = (
+    "training_state.pt"  #: a PyTorch run's state after its last epoch
+)

@@ -17,12 +17,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from ..files import atomic_write
+from ..files import CHECKPOINT_NAME, TRAINING_STATE_NAME, atomic_write
 from ..history import History
 from .distributed import Placement, barrier, gather_from_ranks
 from .model import ConvNet
-
-CHECKPOINT_NAME = "conv_net_model.ckpt"
 
 # The layout of a checkpoint file (a dict), so that a future change of it can be recognised.
 CHECKPOINT_FORMAT = "cnn_tutorial.ConvNet checkpoint 1"
@@ -198,7 +196,6 @@ def load_checkpoint(
 
 # Training state: what an interrupted run needs to go on exactly where it stopped.
 
-TRAINING_STATE_NAME = "training_state.pt"
 TRAINING_STATE_FORMAT = "cnn_tutorial training state 1"
 
 # Settings that must be the same to go on with a run (the number of epochs may grow).
