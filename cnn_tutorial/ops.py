@@ -20,8 +20,9 @@ The default, ``method="auto"``, takes the fast route with fewer multiply-adds; t
 and explained in :func:`cnn_tutorial.fast.conv.choose_route`, and measured in the optional chapter
 "Making numpy fast".
 
-Max pooling (:mod:`cnn_tutorial.pooling`) and softmax with cross-entropy (:mod:`cnn_tutorial.losses`)
-have modules of their own; their functions are importable from here too, so ``ops.maxpool2d`` or
+Max pooling (:mod:`cnn_tutorial.pooling`), the dense layer and ReLU (:mod:`cnn_tutorial.layers`)
+and softmax with cross-entropy (:mod:`cnn_tutorial.losses`) have modules of their own; their
+functions are importable from here too, so ``ops.maxpool2d``, ``ops.dense`` or
 ``ops.cross_entropy`` reach every batched operation from one place.
 
 float32 and float64 inputs keep their dtype; integer inputs are promoted to float64.
@@ -43,6 +44,7 @@ from .checks import (
 )
 from .fast import conv as fast_conv
 from .fast import fourier
+from .layers import dense, dense_backward, relu, relu_backward
 from .losses import (
     cross_entropy,
     cross_entropy_backward,
@@ -416,102 +418,3 @@ def conv2d_backward(
             dout, x, w, stride, padding, need_dx, saved=work
         )
     return dx, dw, dout.sum(axis=(0, 2, 3))
-
-
-# --------------------------------------------------------------------------- dense (fully connected)
-
-
-def _validate_dense(x, w):
-    x = as_float_array("x", x)
-    w = as_float_array("w", w)
-    check_ndim("x", x, 2, "(N, in_features)")
-    check_ndim("w", w, 2, "(out_features, in_features)")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(
-            f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})"
-        )
-    return x, w
-
-
-def dense(x, w, b=None) -> np.ndarray:
-    """Fully connected layer ``x @ w.T + b`` (``torch.nn.functional.linear``).
-
-    Parameters
-    ----------
-    x : ndarray of shape (N, in_features)
-    w : ndarray of shape (out_features, in_features)
-    b : ndarray of shape (out_features,) or (out_features, 1), optional
-
-    Returns
-    -------
-    ndarray of shape (N, out_features)
-    """
-    x, w = _validate_dense(x, w)
-    out = x @ w.T
-    if b is not None:
-        out += check_bias(b, w.shape[0], "b").astype(out.dtype)
-    return out
-
-
-def dense_backward(dout, x, w):
-    """Gradients of :func:`dense`.
-
-    Parameters
-    ----------
-    dout : ndarray of shape (N, out_features)
-    x : ndarray of shape (N, in_features)
-        The input the forward pass saw.
-    w : ndarray of shape (out_features, in_features)
-
-    Returns
-    -------
-    dx : ndarray of shape (N, in_features)
-        ``dout @ w``
-    dw : ndarray of shape (out_features, in_features)
-        ``dout.T @ x``
-    db : ndarray of shape (out_features,)
-        ``dout`` summed over the batch.
-    """
-    x, w = _validate_dense(x, w)
-    dout = as_float_array("dout", dout)
-    if dout.shape != (x.shape[0], w.shape[0]):
-        raise ValueError(
-            f"dout must have shape {(x.shape[0], w.shape[0])} "
-            f"for x {x.shape} and w {w.shape}, got {dout.shape}"
-        )
-    return dout @ w, dout.T @ x, dout.sum(axis=0)
-
-
-# --------------------------------------------------------------------------- ReLU
-
-
-def relu(x) -> np.ndarray:
-    """Rectified linear unit, ``max(x, 0)`` element-wise. Any shape; dtype kept."""
-    x = as_float_array("x", x)
-    return np.maximum(x, 0, dtype=x.dtype)
-
-
-def relu_backward(dout, x) -> np.ndarray:
-    """Gradient of :func:`relu`: 0 where ``x <= 0``, else ``dout`` (as in PyTorch: 0 at ``x == 0``,
-    and a NaN input passes ``dout`` on, since ``NaN <= 0`` is false).
-
-    Parameters
-    ----------
-    dout : ndarray, same shape as ``x``
-    x : ndarray
-        The input the forward pass saw.
-
-    Returns
-    -------
-    ndarray, same shape as ``x``
-        Computed as ``dout * ~(x <= 0)``, branch-free (several times faster than ``np.where`` on a
-        random mask). A non-finite ``dout`` therefore stays non-finite even where ``x <= 0`` (PyTorch
-        gives 0 there), so an upstream overflow is never hidden.
-    """
-    x = as_float_array("x", x)
-    dout = as_float_array("dout", dout)
-    if dout.shape != x.shape:
-        raise ValueError(
-            f"dout shape {dout.shape} must equal x shape {x.shape}"
-        )
-    return dout * ~(x <= 0)

@@ -8,8 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn_tutorial import numpy_net, ops
-from cnn_tutorial.numpy_net import PARAM_SHAPES, Adam, NumpyCNN, evaluate, fit, learning_rate
+from cnn_tutorial import numpy_net, ops, optimizer
+from cnn_tutorial.numpy_net import PARAM_SHAPES, NumpyCNN, evaluate, fit
+from cnn_tutorial.optimizer import Adam, learning_rate
+
+
+def test_numpy_net_still_exports_the_optimizer():
+    """Adam and the schedules live in optimizer; numpy_net re-exports the same objects."""
+    for name in optimizer.__all__:
+        assert getattr(numpy_net, name) is getattr(optimizer, name), name
+        assert name in numpy_net.__all__, name
 
 
 def _torch_loss(params, x, labels):

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn_tutorial import checks, gradcheck, loops, ops
+from cnn_tutorial import checks, gradcheck, layers, loops, ops
 from cnn_tutorial.fast import conv as fast_conv
 from cnn_tutorial.fast import fourier
 from tests.conv_cases import CONV_CASES, as_torch, ids
@@ -169,6 +169,13 @@ def test_maxpool2d_backward_matches_finite_differences():
     probe = rng.standard_normal(ops.maxpool2d(x, 3, 2).shape)
     dx = ops.maxpool2d_backward(probe, x, 3, 2)
     assert gradcheck(lambda v: float(np.sum(ops.maxpool2d(v, 3, 2) * probe)), x, dx) < 1e-8
+
+
+def test_ops_still_exports_the_dense_layer_and_relu():
+    """dense and relu live in layers; ops re-exports the same functions."""
+    for name in layers.__all__:
+        assert getattr(ops, name) is getattr(layers, name), name
+        assert name in ops.__all__, name
 
 
 def test_dense_forward_and_backward_match_torch():
