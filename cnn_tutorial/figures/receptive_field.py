@@ -1,36 +1,21 @@
-"""Receptive fields: the input pixels a unit of a feature map depends on, and a figure to show them.
+"""A figure to tap a unit of a feature map and see its receptive field, the input pixels it
+depends on, in every map down to the input.
 
-A unit of the first convolution sees a ``k x k`` window of the input. A unit of the next layer sees
-``k x k`` units of the first, whose windows overlap: together they cover a larger square of the
-input.
-Layer by layer, with kernel ``k_l`` and stride ``s_l`` (no padding, as in the book), three numbers
-describe every unit of map ``l`` along one axis:
-
-* the **size** of its field, ``r_l = r_{l-1} + (k_l - 1) * j_{l-1}``, in input pixels;
-* the **jump** between the fields of neighbouring units, ``j_l = j_{l-1} * s_l``;
-* the **centre** of unit 0's field, ``c_l = c_{l-1} + (k_l - 1) / 2 * j_{l-1}``;
-
-starting from the input itself, ``r_0 = 1``, ``j_0 = 1``, ``c_0 = 0``. Unit ``i`` of map ``l`` then
-sees the input rows (or columns) ``c_l + i * j_l - (r_l - 1) / 2`` to
-``c_l + i * j_l + (r_l - 1) / 2``.
-:func:`receptive_fields` computes them; :func:`receptive_field_explorer` draws them for every unit
-of the book's network, computed once here and shipped to the browser, which only picks the ones of
-the unit the reader taps.
-
-Where a stride is larger than its kernel, some input pixels between a unit's windows are skipped:
-the field then has holes, and the rectangle is the smallest one holding it.
+The fields come from the rule in :mod:`~cnn_tutorial.figures.field_rule`
+(:func:`~cnn_tutorial.figures.field_rule.receptive_fields`; it, ``BOOK_LAYERS`` and ``Field``
+import from here too): :func:`receptive_field_explorer` computes them for every unit of the book's
+network, once, and ships them to the browser, which only picks the ones of the unit the reader
+taps.
 """
 
 from __future__ import annotations
 
 import numbers
-from typing import NamedTuple
 
 import numpy as np
 from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, TapTool
 
-from ..checks import check_int, output_size
 from .explorer_parts import (
     BORDER,
     GAP,
@@ -47,18 +32,14 @@ from .explorer_parts import (
     title_div,
     widen,
 )
+from .field_rule import BOOK_LAYERS, check_layers, fields_in, map_sizes
+
+# The chapters import the rule from here, beside the figure that draws it.
+from .field_rule import Field as Field
+from .field_rule import receptive_fields as receptive_fields
 from .pictures import MAX_WIDTH
 
-__all__ = [
-    "BOOK_LAYERS",
-    "Field",
-    "receptive_fields",
-    "receptive_field_explorer",
-]
-
-#: The book's numpy CNN up to the pooled map, one ``(name, kernel, stride)`` per layer: two 5x5
-#: convolutions, stride 1, then 2x2 max pooling, stride 2 (:mod:`cnn_tutorial.numpy_net`).
-BOOK_LAYERS = (("conv1", 5, 1), ("conv2", 5, 1), ("pool", 2, 2))
+__all__ = ["receptive_field_explorer"]
 
 #: The largest image side :func:`receptive_field_explorer` takes (each pixel is a cell).
 MAX_INPUT_SIDE = 64
@@ -66,155 +47,6 @@ MAX_INPUT_SIDE = 64
 _CELL_FILL = "#e6e6e6"  # the maps' units: light grey cells
 _CELL_LINE = "#b3b3b3"
 _MAX_CELL = 14  # pixels a cell, at most
-
-
-class Field(NamedTuple):
-    """The receptive fields of one layer's units, along one axis (rows or columns).
-
-    Unit ``i`` of the layer's map sees the input pixels ``first(i)`` to ``first(i) + size - 1``,
-    with ``first(i) = centre + i * jump - (size - 1) / 2``.
-    """
-
-    name: str  #: the layer's name
-    units: int  #: how many units the map has along the axis
-    size: int  #: pixels of the input each unit sees along the axis
-    jump: int  #: input pixels between the fields of two neighbouring units
-    centre: float  #: input position of the centre of unit 0's field
-
-
-# ----------------------------------------------------------------------------- checks
-
-
-def _check_layers(layers) -> tuple[tuple[str, int, int], ...]:
-    """``layers`` as a tuple of ``(name, kernel, stride)``, names distinct, or a clear error."""
-    if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
-        raise TypeError(
-            f"layers must be a sequence of (name, kernel, stride) tuples, got {layers!r}"
-        )
-    checked = []
-    for number, layer in enumerate(layers):
-        if (
-            isinstance(layer, (str, bytes))
-            or not hasattr(layer, "__len__")
-            or len(layer) != 3
-        ):
-            raise TypeError(
-                f"layers[{number}] must be a (name, kernel, stride) tuple, got {layer!r}"
-            )
-        name, kernel, stride = layer
-        if not isinstance(name, str) or not name or name == "input":
-            raise ValueError(
-                f"layers[{number}]'s name must be a non-empty string other than "
-                f"'input', got {name!r}"
-            )
-        checked.append(
-            (
-                name,
-                check_int(f"layers[{number}]'s kernel", kernel, 1),
-                check_int(f"layers[{number}]'s stride", stride, 1),
-            )
-        )
-    if not checked:
-        raise ValueError(
-            "layers must hold at least one (name, kernel, stride) layer, got none"
-        )
-    names = [name for name, _, _ in checked]
-    if len(set(names)) < len(names):
-        raise ValueError(f"layers must have distinct names, got {names}")
-    return tuple(checked)
-
-
-def _map_sizes(
-    layers, input_size: int, axis: str = "input_size"
-) -> list[int]:
-    """Units along one axis of each map, the input first; an error if a layer's kernel won't fit."""
-    sizes, path = [input_size], f"{axis} {input_size}"
-    for name, kernel, stride in layers:
-        if kernel > sizes[-1]:
-            raise ValueError(
-                f"layers: {name}'s kernel {kernel} is larger than the {sizes[-1]} units its "
-                f"input has along an axis ({path})"
-            )
-        sizes.append(output_size(sizes[-1], kernel, stride))
-        path += f", {sizes[-1]} after {name}"
-    return sizes
-
-
-# ----------------------------------------------------------------------------- the rule
-
-
-def receptive_fields(layers, input_size: int) -> tuple[Field, ...]:
-    """Receptive field of each layer of a stack of convolutions and pools.
-
-    No padding; the same rule holds for a convolution and a pooling
-    window. Along one axis, from the input (size 1, jump 1, centre 0):
-    ``size += (kernel - 1) * jump``, ``centre += (kernel - 1) / 2 *
-    jump``, then ``jump *= stride``.
-
-    Parameters
-    ----------
-    layers : sequence of (str, int, int)
-        ``(name, kernel, stride)`` per layer, from the input on, e.g.
-        :data:`BOOK_LAYERS`.
-    input_size : int
-        Pixels of the input along the axis, e.g. 28.
-
-    Returns
-    -------
-    tuple of Field
-        One per layer: its ``name``, ``units`` (the map's side),
-        ``size``, ``jump`` and ``centre``, in input pixels.
-    """
-    layers = _check_layers(layers)
-    input_size = check_int("input_size", input_size, 1)
-    units = _map_sizes(layers, input_size)[1:]
-    size, jump, centre = 1, 1, 0.0  # the input: each pixel sees itself
-    fields = []
-    for (name, kernel, stride), n in zip(layers, units):
-        size += (kernel - 1) * jump  # kernel units, jump pixels apart
-        centre += (kernel - 1) / 2 * jump  # the middle of unit 0's window
-        jump *= stride  # the next unit's window: stride units on
-        fields.append(Field(name, n, size, jump, centre))
-    return tuple(fields)
-
-
-def _first(field: Field) -> np.ndarray:
-    """Per unit of ``field``'s map, the first pixel (or unit) of its field: ints, shape (units,)."""
-    return (
-        field.centre
-        - (field.size - 1) / 2
-        + np.arange(field.units) * field.jump
-    ).astype(int)
-
-
-def _fields_in(
-    layers, row_sizes, col_sizes, lower: int, upper: int
-) -> dict:
-    """Per unit of map ``upper`` (row-major), its field in map ``lower`` (0 is the input): first
-    and last row and column, by :func:`receptive_fields` on the layers between (from ``lower``)."""
-    if lower == upper:
-        rows, cols = (
-            np.arange(row_sizes[upper]),
-            np.arange(col_sizes[upper]),
-        )
-        row_field = col_field = Field("", 0, 1, 1, 0.0)
-    else:
-        row_field = receptive_fields(layers[lower:upper], row_sizes[lower])[
-            -1
-        ]
-        col_field = receptive_fields(layers[lower:upper], col_sizes[lower])[
-            -1
-        ]
-        rows, cols = _first(row_field), _first(col_field)
-    first_row, first_col = (
-        a.ravel() for a in np.meshgrid(rows, cols, indexing="ij")
-    )
-    return dict(
-        first_row=first_row,
-        last_row=first_row + row_field.size - 1,
-        first_col=first_col,
-        last_col=first_col + col_field.size - 1,
-    )
 
 
 # ----------------------------------------------------------------------------- figure
@@ -274,7 +106,7 @@ def _unit_sources(layers, row_sizes, col_sizes) -> list[ColumnDataSource]:
         )
         columns = dict(row=i, col=j, x=j + 0.5, y=i + 0.5)
         for m in range(level + 1):
-            span = _fields_in(layers, row_sizes, col_sizes, m, level)
+            span = fields_in(layers, row_sizes, col_sizes, m, level)
             width = span["last_col"] - span["first_col"] + 1
             height = span["last_row"] - span["first_row"] + 1
             span.update(
@@ -385,8 +217,8 @@ def _unit_cells(fig, source: ColumnDataSource):
 
 def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
     """The panels (input, then each map), in rows of two; the fields' and the units' sources."""
-    row_sizes = _map_sizes(layers, image.shape[0], "image height")
-    col_sizes = _map_sizes(layers, image.shape[1], "image width")
+    row_sizes = map_sizes(layers, image.shape[0], "image height")
+    col_sizes = map_sizes(layers, image.shape[1], "image width")
     names = ["input"] + [name for name, _, _ in layers]
     titles = _panel_titles(layers, row_sizes, col_sizes)
     cell = _cell_size(titles, row_sizes, col_sizes)
@@ -444,14 +276,14 @@ def _check_explorer(image, layers, layer, unit, title):
         "pixels",
         "each pixel is a cell of the figure",
     )
-    layers = _check_layers(layers)
+    layers = check_layers(layers)
     names = [name for name, _, _ in layers]
     layer = names[-1] if layer is None else layer
     if layer not in names:
         raise ValueError(f"layer must be one of {names}, got {layer!r}")
     level = names.index(layer) + 1
-    h = _map_sizes(layers, image.shape[0], "image height")[level]
-    w = _map_sizes(layers, image.shape[1], "image width")[level]
+    h = map_sizes(layers, image.shape[0], "image height")[level]
+    w = map_sizes(layers, image.shape[1], "image width")[level]
     if unit is None:
         unit = (h // 2, w // 2)
     if (
@@ -496,7 +328,8 @@ def receptive_field_explorer(
     6 × 6 units of conv1``.
 
     The fields of every unit are computed here, once, by
-    :func:`receptive_fields`; the browser only picks the tapped one's.
+    :func:`~.field_rule.receptive_fields`; the browser only picks the
+    tapped one's.
 
     Parameters
     ----------
