@@ -1,4 +1,4 @@
-"""The numpy CNN: the classic network, a real Adam optimiser and a training loop.
+"""The numpy CNN: the classic network and its training loop.
 
 Architecture (the classic numpy CNN), for a batch of ``N`` images:
 
@@ -331,7 +331,7 @@ def fit(
     lr : float, default 2e-3
         Peak learning rate.
     schedule : {"cosine", "step", "constant"}, default "cosine"
-        How the learning rate changes from step to step (see :func:`learning_rate`).
+        How the learning rate changes from step to step (see :func:`~cnn_tutorial.optimizer.learning_rate`).
     seed : int, default 0
         The run's seed: every epoch draws a new order of the mini-batches from its shuffling
         stream (:func:`cnn_tutorial.seeds.run_streams`), independent of the weights'.
