@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
+from ..history import History
 from ..seeds import run_streams, torch_seed
 from .data import mnist_loaders
 from .distributed import Placement, distributed_mnist_loaders
@@ -119,3 +120,64 @@ def prepare_run(
             model, device_ids=None if device.type == "cpu" else [device]
         )
     return Run(model, trained, train_loader, validation_loader, test_loader)
+
+
+def new_history(
+    run,
+    optimizer,
+    placement,
+    device,
+    *,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    relu_between_fc,
+    train_limit,
+    validation_size,
+    batch_per_process,
+    mixed_precision,
+) -> History:
+    """An empty :class:`~cnn_tutorial.history.History` of the run, with its settings."""
+    config = {
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "optimizer": "Adam",
+        "seed": seed,
+        "device": str(device),
+        "relu_between_fc": relu_between_fc,
+        "train_limit": train_limit,
+        "train_size": len(run.train_loader.dataset),
+        "validation_size": validation_size,
+        "processes": placement.world_size,
+        "batch_per_process": batch_per_process,
+        "mixed_precision": mixed_precision,
+        "fused_adam": optimizer.defaults.get("fused") is True,
+        "torch_version": torch.__version__,
+    }
+    return History(
+        framework="torch",
+        steps_per_epoch=len(run.train_loader),
+        config=config,
+    )
+
+
+def gradient_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """A gradient scaler for the mixed precision of
+    :func:`~cnn_tutorial.pytorch.training.train_step` on ``device``.
+
+    Raises
+    ------
+    RuntimeError
+        torch before 2.3, whose only scaler is ``torch.cuda.amp.GradScaler``, and the device is
+        not CUDA.
+    """
+    device = torch.device(device)
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type)
+    if device.type == "cuda":  # torch 2.2
+        return torch.cuda.amp.GradScaler()
+    raise RuntimeError(
+        f"mixed precision on {device.type} needs torch 2.3 or newer, not {torch.__version__}"
+    )

@@ -40,7 +40,7 @@ from .distributed import (
     sum_over_ranks,
 )
 from .model import ConvNet, choose_device
-from .run import prepare_run
+from .run import gradient_scaler, new_history, prepare_run
 
 # How often the progress bar shows the current loss: reading a loss waits for the device to finish.
 _POSTFIX_EVERY = 50
@@ -153,25 +153,6 @@ def adam(
         except RuntimeError:  # no fused kernel for this device here
             pass
     return torch.optim.Adam(model.parameters(), lr=lr)
-
-
-def gradient_scaler(device: torch.device) -> torch.amp.GradScaler:
-    """A gradient scaler for :func:`train_step`'s mixed precision on ``device``.
-
-    Raises
-    ------
-    RuntimeError
-        torch before 2.3, whose only scaler is ``torch.cuda.amp.GradScaler``, and the device is
-        not CUDA.
-    """
-    device = torch.device(device)
-    if hasattr(torch.amp, "GradScaler"):
-        return torch.amp.GradScaler(device.type)
-    if device.type == "cuda":  # torch 2.2
-        return torch.cuda.amp.GradScaler()
-    raise RuntimeError(
-        f"mixed precision on {device.type} needs torch 2.3 or newer, not {torch.__version__}"
-    )
 
 
 def train_epoch(
@@ -424,7 +405,7 @@ def train_torch(
         )
     placement = placement_from_environment()
     share = share_of_batch(batch_size, placement)  # images per process
-    show_progress = check_progress(progress) and placement.is_main
+    bar = check_progress(progress) and placement.is_main  # progress bars
     device = device_for(placement, device)
     with process_group(placement, device):
         run = prepare_run(
@@ -441,7 +422,7 @@ def train_torch(
         model = run.model
         optimizer = adam(model, lr, fused=placement.is_distributed)
         scaler = gradient_scaler(device) if mixed_precision else None
-        history = _new_history(
+        history = new_history(
             run,
             optimizer,
             placement,
@@ -469,26 +450,11 @@ def train_torch(
             )
         start = time.perf_counter() - history.seconds
         for epoch in range(len(history.epoch_validation_accuracy), epochs):
-            batches = run.batches_of_epoch(epoch)
-            with tqdm(
-                total=len(batches),
-                desc=f"epoch {epoch + 1}/{epochs}",
-                unit="step",
-                disable=not show_progress,
-            ) as bar:
-                losses, accuracies = train_epoch(
-                    run.trained, optimizer, batches, device, bar, scaler
-                )
-                for loss, accuracy in zip(losses, accuracies):
-                    history.record_step(loss, accuracy)
-                validation = evaluate(model, run.validation_loader)
-                history.record_validation(validation)
-                bar.set_postfix(
-                    loss=f"{losses[-1]:.4f}",
-                    validation_accuracy=f"{100 * validation.accuracy:.2f} %",
-                )
+            _train_one_epoch(
+                run, optimizer, history, epoch, epochs, device, scaler, bar
+            )
             history.seconds = time.perf_counter() - start
-            if checkpoint_dir is not None:
+            if checkpoint_dir is not None:  # the state to go on from
                 save_run(
                     checkpoint_dir,
                     model,
@@ -505,42 +471,25 @@ def train_torch(
     return model, history
 
 
-def _new_history(
-    run,
-    optimizer,
-    placement,
-    device,
-    *,
-    epochs,
-    batch_size,
-    lr,
-    seed,
-    relu_between_fc,
-    train_limit,
-    validation_size,
-    batch_per_process,
-    mixed_precision,
-) -> History:
-    """An empty history of the run, with its settings."""
-    config = {
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "optimizer": "Adam",
-        "seed": seed,
-        "device": str(device),
-        "relu_between_fc": relu_between_fc,
-        "train_limit": train_limit,
-        "train_size": len(run.train_loader.dataset),
-        "validation_size": validation_size,
-        "processes": placement.world_size,
-        "batch_per_process": batch_per_process,
-        "mixed_precision": mixed_precision,
-        "fused_adam": optimizer.defaults.get("fused") is True,
-        "torch_version": torch.__version__,
-    }
-    return History(
-        framework="torch",
-        steps_per_epoch=len(run.train_loader),
-        config=config,
-    )
+def _train_one_epoch(
+    run, optimizer, history, epoch, epochs, device, scaler, bar
+):
+    """Train ``epoch`` (from 0), record its steps and its validation result."""
+    batches = run.batches_of_epoch(epoch)
+    with tqdm(
+        total=len(batches),
+        desc=f"epoch {epoch + 1}/{epochs}",
+        unit="step",
+        disable=not bar,
+    ) as progress:
+        losses, accuracies = train_epoch(
+            run.trained, optimizer, batches, device, progress, scaler
+        )
+        for loss, accuracy in zip(losses, accuracies):
+            history.record_step(loss, accuracy)
+        validation = evaluate(run.model, run.validation_loader)
+        history.record_validation(validation)
+        progress.set_postfix(
+            loss=f"{losses[-1]:.4f}",
+            validation_accuracy=f"{100 * validation.accuracy:.2f} %",
+        )
