@@ -295,6 +295,45 @@ def _dy_panel(dy: np.ndarray, cell: float, pixels: ColumnDataSource):
     return fig
 
 
+def _image_panels(specs: dict, small_cell: float, print_small: bool):
+    """One panel per ``name: (title, values, cell, mapper)``, small arrays' values printed; the
+    plots, and the sources the callback changes (``"dx_part"``, ``"dw_part"``, ``"dw_text"``)."""
+    plots, sources = {}, {}
+    for name, (title, values, size, mapper) in specs.items():
+        plots[name] = panel(name, title, values.shape, size)
+        source = ColumnDataSource(
+            dict(image=[values]), name=f"{name}_source"
+        )
+        draw_image(plots[name], source, values.shape, mapper)
+        if name in ("bwd_dx_part", "bwd_dw_part"):
+            sources[name[4:]] = source
+        if name in ("bwd_w", "bwd_dw_part", "bwd_dw") and print_small:
+            text = _labels(
+                plots[name], values, mapper, small_cell, f"{name}_text"
+            )
+            if name == "bwd_dw_part":
+                sources["dw_text"] = text
+    return plots, sources
+
+
+def _outlines(plots: dict, pixels: ColumnDataSource, p: int, w_shape):
+    """Pixel ``p`` outlined in dy, its window in x, the dx part and dx; the outlines' sources."""
+    at = dict(
+        (key, pixels.data[key][p])
+        for key in ("x", "y", "window_x", "window_y")
+    )
+    cell = ColumnDataSource(dict(x=[at["x"]], y=[at["y"]]), name="bwd_cell")
+    window = ColumnDataSource(
+        dict(x=[at["window_x"]], y=[at["window_y"]]), name="bwd_window"
+    )
+    draw_outline(plots["bwd_dy"], cell, 1, 1, "bwd_cell")
+    for name in ("bwd_x", "bwd_dx_part", "bwd_dx"):
+        draw_outline(
+            plots[name], window, w_shape[1], w_shape[0], "bwd_window"
+        )
+    return {"cell": cell, "window": window}
+
+
 def _backward_plots(
     x, w, dy, data: dict, position: tuple[int, int]
 ) -> dict:
@@ -309,98 +348,40 @@ def _backward_plots(
     print_small, print_dy = small_cell >= 25, cell >= 22  # room for "-0.41"
     p = position[0] * dy.shape[1] + position[1]
     x_mapper = signed_mapper(x) if x.min() < 0 else ink_mapper(x)
-    dy_mapper, w_mapper = signed_mapper(dy), signed_mapper(w)
+    dx_parts, dw_parts, dx, dw = (
+        data[key] for key in ("dx_parts", "dw_parts", "dx", "dw")
+    )
     # The two "added" panels: one scale over all pixels' contributions, so that picks compare.
-    dx_part_mapper = signed_mapper(data["dx_parts"])
-    dw_part_mapper = signed_mapper(data["dw_parts"])
-    dx_mapper, dw_mapper = (
-        signed_mapper(data["dx"]),
-        signed_mapper(data["dw"]),
+    dx_part_mapper, dw_part_mapper = map(
+        signed_mapper, (dx_parts, dw_parts)
     )
-
-    pixels = ColumnDataSource(
-        _pixel_columns(
-            data,
-            dy,
-            w.shape,
-            dy_mapper,
-            dw_part_mapper,
-            print_dy,
-            print_small,
-        ),
-        name="bwd_pixels",
+    small = small_cell
+    specs = {  # name: title, values, pixels a cell, colour scale
+        "bwd_x": ("input x", x, cell, x_mapper),
+        "bwd_w": ("filter w", w, small, signed_mapper(w)),
+        "bwd_dx_part": ("added to dx", dx_parts[p], cell, dx_part_mapper),
+        "bwd_dw_part": ("added to dw", dw_parts[p], small, dw_part_mapper),
+        "bwd_dx": ("dx, all pixels", dx, cell, signed_mapper(dx)),
+        "bwd_dw": ("dw, all pixels", dw, small, signed_mapper(dw)),
+    }
+    columns = _pixel_columns(
+        data,
+        dy,
+        w.shape,
+        signed_mapper(dy),
+        dw_part_mapper,
+        print_dy,
+        print_small,
     )
+    pixels = ColumnDataSource(columns, name="bwd_pixels")
     pixels.selected.indices = [p]
-    sources = {"pixels": pixels}
-    plots = {}
-    for name, title, values, shape, size, mapper in (
-        ("bwd_x", "input x", x, x.shape, cell, x_mapper),
-        ("bwd_w", "filter w", w, w.shape, small_cell, w_mapper),
-        (
-            "bwd_dx_part",
-            "added to dx",
-            data["dx_parts"][p],
-            x.shape,
-            cell,
-            dx_part_mapper,
-        ),
-        (
-            "bwd_dw_part",
-            "added to dw",
-            data["dw_parts"][p],
-            w.shape,
-            small_cell,
-            dw_part_mapper,
-        ),
-        ("bwd_dx", "dx, all pixels", data["dx"], x.shape, cell, dx_mapper),
-        (
-            "bwd_dw",
-            "dw, all pixels",
-            data["dw"],
-            w.shape,
-            small_cell,
-            dw_mapper,
-        ),
-    ):
-        plots[name] = panel(name, title, shape, size)
-        source = ColumnDataSource(
-            dict(image=[values]), name=f"{name}_source"
-        )
-        draw_image(plots[name], source, shape, mapper)
-        if name in ("bwd_dx_part", "bwd_dw_part"):
-            sources[name[4:]] = source
-        if name in ("bwd_w", "bwd_dw_part", "bwd_dw") and print_small:
-            text = _labels(
-                plots[name], values, mapper, small_cell, f"{name}_text"
-            )
-            if name == "bwd_dw_part":
-                sources["dw_text"] = text
+    plots, sources = _image_panels(specs, small_cell, print_small)
     plots["bwd_dy"] = _dy_panel(dy, cell, pixels)
-
-    at = dict(
-        (key, pixels.data[key][p])
-        for key in ("x", "y", "window_x", "window_y")
-    )
-    sources["cell"] = ColumnDataSource(
-        dict(x=[at["x"]], y=[at["y"]]), name="bwd_cell"
-    )
-    sources["window"] = ColumnDataSource(
-        dict(x=[at["window_x"]], y=[at["window_y"]]), name="bwd_window"
-    )
-    if (
-        "dw_text" not in sources
-    ):  # filters too large to print: an empty source for the callback
+    sources.update(pixels=pixels, **_outlines(plots, pixels, p, w.shape))
+    # Filters too large to print: an empty source for the callback.
+    if "dw_text" not in sources:
         sources["dw_text"] = ColumnDataSource(
             dict(x=[], y=[], label=[], ink=[]), name="bwd_dw_part_text"
-        )
-    draw_outline(plots["bwd_dy"], sources["cell"], 1, 1, "bwd_cell")
-    for name in ("bwd_x", "bwd_dx_part", "bwd_dx"):
-        draw_outline(
-            plots[name],
-            sources["window"],
-            w.shape[1],
-            w.shape[0],
-            "bwd_window",
         )
 
     top = [plots[name] for name in ("bwd_x", "bwd_w", "bwd_dy")]
