@@ -1,7 +1,7 @@
 """A small dense network (a multi-layer perceptron, MLP) on MNIST pixels, and a plain training loop.
 
 The chapter "Why convolutions" derives and trains it. The dense layer itself, ``Y = X A^T + b``, is
-:func:`cnn_tutorial.ops.dense` (with :func:`~cnn_tutorial.ops.dense_backward`), the same layer
+:func:`cnn_tutorial.layers.dense` (with :func:`~cnn_tutorial.layers.dense_backward`), the same layer
 the CNNs of the later chapters end with:
 
 ====================  =====================  ===================

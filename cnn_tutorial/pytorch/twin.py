@@ -225,9 +225,9 @@ def train_side_by_side(
     * initial weights: ``NumpyCNN.initialize(seed)``, copied into the twin;
     * batches: the shuffling stream of ``seed`` (:func:`cnn_tutorial.seeds.run_streams`) drives
       :func:`cnn_tutorial.data.minibatches`, a new order every epoch; each batch goes to both;
-    * learning rate: :func:`cnn_tutorial.numpy_net.learning_rate` of the step, planned for
+    * learning rate: :func:`cnn_tutorial.optimizer.learning_rate` of the step, planned for
       ``epochs`` epochs as in ``fit``, set on both optimisers before every step;
-    * optimiser: the package's :class:`~cnn_tutorial.numpy_net.Adam` against ``torch.optim.Adam``
+    * optimiser: the package's :class:`~cnn_tutorial.optimizer.Adam` against ``torch.optim.Adam``
       with the same ``lr``, betas (0.9, 0.999) and eps (1e-8). Their formulas are the same:
       ``m = beta1 m + (1 - beta1) g``, ``v = beta2 v + (1 - beta2) g**2``,
       ``p -= lr / (1 - beta1**t) * m / (sqrt(v) / sqrt(1 - beta2**t) + eps)``, bias-corrected in
