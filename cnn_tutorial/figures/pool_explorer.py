@@ -249,6 +249,38 @@ def _cell_columns(data: dict, size: int, stride: int) -> dict:
     )
 
 
+def _outlines(plots: dict, per_cell: ColumnDataSource, size: int) -> dict:
+    """Output cell 0 outlined in out and dout, its window and its winner in x and dx; the
+    outlines' sources (``"cell"``, ``"window"``, ``"winner"``)."""
+    sources = {}
+    for key, (x_column, y_column), side, names in (
+        ("cell", ("x", "y"), 1, ("pool_output", "pool_upstream")),
+        (
+            "window",
+            ("window_x", "window_y"),
+            size,
+            ("pool_input", "pool_gradient"),
+        ),
+        (
+            "winner",
+            ("winner_x", "winner_y"),
+            0.78,
+            ("pool_input", "pool_gradient"),
+        ),
+    ):
+        start = dict(
+            index=[0],
+            x=[per_cell.data[x_column][0]],
+            y=[per_cell.data[y_column][0]],
+        )
+        sources[key] = ColumnDataSource(start, name=f"pool_{key}")
+        for name in names:
+            draw_outline(
+                plots[name], sources[key], side, side, f"pool_{key}"
+            )
+    return sources
+
+
 def _maxpool_plots(
     x: np.ndarray, upstream: np.ndarray, data: dict, size: int, stride: int
 ) -> dict:
@@ -306,32 +338,7 @@ def _maxpool_plots(
             widen(plots[name], widest)
 
     per_cell = cells["pool_output"].data_source
-    sources = {"cells": per_cell}
-    for key, (x_column, y_column), side, names in (
-        ("cell", ("x", "y"), 1, ("pool_output", "pool_upstream")),
-        (
-            "window",
-            ("window_x", "window_y"),
-            size,
-            ("pool_input", "pool_gradient"),
-        ),
-        (
-            "winner",
-            ("winner_x", "winner_y"),
-            0.78,
-            ("pool_input", "pool_gradient"),
-        ),
-    ):
-        start = dict(
-            index=[0],
-            x=[per_cell.data[x_column][0]],
-            y=[per_cell.data[y_column][0]],
-        )
-        sources[key] = ColumnDataSource(start, name=f"pool_{key}")
-        for name in names:
-            draw_outline(
-                plots[name], sources[key], side, side, f"pool_{key}"
-            )
+    sources = {"cells": per_cell, **_outlines(plots, per_cell, size)}
     forward = [plots["pool_input"], plots["pool_output"]]
     return dict(
         forward=forward,
