@@ -33,6 +33,7 @@ _FONT = 13  # pixels: the smallest text
 
 
 def document(parts: list[str], height: float, title: str) -> str:
+    """The ``<svg>`` element: ``parts`` under a title, :data:`WIDTH` wide, ``height`` high."""
     body = (
         f"<title>{escape(title)}</title>"
         '<defs><marker id="@ID@-forward" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
@@ -63,6 +64,7 @@ def text(
     fill="currentColor",
     cls=None,
 ) -> str:
+    """Text at ``(x, y)``, escaped; attributes only where they differ from the defaults."""
     attributes = f'x="{x:g}" y="{y:g}" fill="{fill}"'
     if anchor != "start":
         attributes += f' text-anchor="{anchor}"'
@@ -76,6 +78,7 @@ def text(
 
 
 def rect(x, y, width, height, fill) -> str:
+    """A box with rounded corners, tinted ``fill``, outlined in the text colour."""
     return (
         f'<rect x="{x:g}" y="{y:g}" width="{width:g}" height="{height:g}" rx="6" '
         f'fill="{fill}" fill-opacity="{FILL_OPACITY}" stroke="currentColor" '
@@ -84,6 +87,7 @@ def rect(x, y, width, height, fill) -> str:
 
 
 def line(x1, y1, x2, y2, arrow=False, gradient=False) -> str:
+    """A line, ending in an arrowhead with ``arrow``; dashed orange for a gradient."""
     color = GRADIENT_COLOR if gradient else "currentColor"
     dash = ' stroke-dasharray="5 3"' if gradient else ""
     marker = (
@@ -98,10 +102,12 @@ def line(x1, y1, x2, y2, arrow=False, gradient=False) -> str:
 
 
 def arrow(x1, y1, x2, y2, gradient=False) -> str:
+    """A line from ``(x1, y1)`` with an arrowhead at ``(x2, y2)``."""
     return line(x1, y1, x2, y2, arrow=True, gradient=gradient)
 
 
 def swatch(x: float, y: float, fill: str, label: str) -> list[str]:
+    """A legend entry: a small box tinted ``fill``, and its label."""
     return [
         f'<rect x="{x:g}" y="{y:g}" width="22" height="14" rx="3" fill="{fill}" '
         f'fill-opacity="{FILL_OPACITY}" stroke="currentColor" stroke-opacity="0.6"/>',
