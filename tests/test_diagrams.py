@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cnn_tutorial import ops
-from cnn_tutorial.figures import diagrams
+from cnn_tutorial.figures import diagrams, network_layers, svg
 from cnn_tutorial.figures.diagrams import (
     GRADIENT_COLOR,
     Layer,
@@ -380,3 +380,9 @@ def test_text_fits_and_does_not_overlap_as_drawn(browser, width):
                     assert overlap_x <= 0.5 or overlap_y <= 0.5, (a[4], b[4])
     finally:
         page.close()
+
+
+def test_the_chapters_import_the_layer_tables_and_constants_from_diagrams():
+    for name in network_layers.__all__:
+        assert getattr(diagrams, name) is getattr(network_layers, name)
+    assert (diagrams.WIDTH, diagrams.GRADIENT_COLOR) == (svg.WIDTH, svg.GRADIENT_COLOR)

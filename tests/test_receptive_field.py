@@ -19,7 +19,7 @@ from bokeh.core.validation import check_integrity
 from bokeh.embed import json_item
 from bokeh.models import Div, Plot
 
-from cnn_tutorial.figures import explorer_parts, receptive_field
+from cnn_tutorial.figures import explorer_parts, field_rule, receptive_field
 from cnn_tutorial.figures.pictures import MAX_WIDTH
 from cnn_tutorial.figures.receptive_field import (
     BOOK_LAYERS,
@@ -513,3 +513,8 @@ def test_click_and_touch_trace_a_unit(browser):
         assert errors == []
     finally:
         page.close()
+
+
+def test_the_chapters_import_the_rule_from_the_explorers_module():
+    for name in field_rule.__all__:
+        assert getattr(receptive_field, name) is getattr(field_rule, name)
