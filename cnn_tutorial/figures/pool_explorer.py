@@ -1,7 +1,7 @@
 """The max-pool explorer: max pooling forward and backward; hover an output cell to trace it.
 
 Every number is computed here, in numpy, by the package's own functions
-(:func:`~cnn_tutorial.ops.maxpool2d`, :func:`~cnn_tutorial.ops.maxpool2d_backward`,
+(:func:`~cnn_tutorial.pooling.maxpool2d`, :func:`~cnn_tutorial.pooling.maxpool2d_backward`,
 :func:`cnn_tutorial.loops.pool_winner`), once, and shipped to the browser in the figure's data
 sources (``ColumnDataSource``). The small ``CustomJS`` callback only picks the entries of the cell
 under the mouse out of those sources: it does no arithmetic on the numbers, so what the reader sees
@@ -380,7 +380,7 @@ def maxpool_explorer(
     gradients. Before any hover, output cell ``(0, 0)`` is traced.
 
     Winners and gradients are computed here, by the package
-    (:func:`~cnn_tutorial.ops.maxpool2d_backward`); the browser only
+    (:func:`~cnn_tutorial.pooling.maxpool2d_backward`); the browser only
     shows the ones of the cell under the mouse.
 
     Parameters
