@@ -146,3 +146,45 @@ def test_no_import_cycle_in_the_package():
     for module in sorted(edges):
         visit(module)
     assert cycles == []
+
+
+def _function_bodies():
+    """(module, function, lines of body after its docstring) for every function of the package."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body
+                has_docstring = (
+                    isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)
+                )
+                if has_docstring and len(body) == 1:
+                    continue
+                start = body[1].lineno if has_docstring else body[0].lineno
+                yield path.relative_to(PACKAGE.parent), node.name, node.end_lineno - start + 1
+
+
+def test_size_is_kept_as_a_budget():
+    """No module over 500 lines, no function body over 80, counted on the formatted code."""
+    long_modules = {
+        str(path.relative_to(PACKAGE.parent)): lines
+        for path in PACKAGE.rglob("*.py")
+        if (lines := path.read_text().count("\n")) > 500
+    }
+    long_functions = [(str(m), f, n) for m, f, n in _function_bodies() if n > 80]
+    assert long_modules == {} and long_functions == []
+
+
+def test_no_tool_edits_the_import_path():
+    """scripts/ and tests/ are packages; nothing reaches for another folder through sys.path."""
+    repo = PACKAGE.parent
+    files = [repo / "conftest.py", *repo.glob("scripts/*.py"), *repo.glob("tests/*.py")]
+    files += [*repo.glob("benchmarks/*.py"), *PACKAGE.rglob("*.py")]
+    edits = [
+        f"{path.relative_to(repo)}:{number}"
+        for path in files
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "sys.path" in line and path.name != "test_house.py"
+    ]
+    assert edits == []
