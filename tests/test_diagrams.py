@@ -386,3 +386,9 @@ def test_the_chapters_import_the_layer_tables_and_constants_from_diagrams():
     for name in network_layers.__all__:
         assert getattr(diagrams, name) is getattr(network_layers, name)
     assert (diagrams.WIDTH, diagrams.GRADIENT_COLOR) == (svg.WIDTH, svg.GRADIENT_COLOR)
+
+
+def test_a_diagram_prints_the_same_on_every_run():
+    """A notebook stores ``repr`` as the output's text/plain: no memory address in it."""
+    diagram = network_diagram(numpy_cnn_layers())
+    assert repr(diagram) == f"<Diagram: {diagram.alt}>" and " at 0x" not in repr(diagram)

@@ -57,6 +57,11 @@ class Diagram:
     def __init__(self, svg: str, alt: str):
         self.svg, self.alt = svg, alt
 
+    def __repr__(self) -> str:
+        # What a notebook stores as text/plain: the same on every run (no
+        # memory address), so the chapters' stored outputs compare exactly.
+        return f"<Diagram: {self.alt}>"
+
     def _repr_html_(self) -> str:
         return (
             f'<figure class="cnn-tutorial-diagram" role="figure" '
