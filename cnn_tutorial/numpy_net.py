@@ -454,13 +454,13 @@ def train_numpy(
         The weights come from one stream of this seed, the shuffling order from another
         (:func:`cnn_tutorial.seeds.run_streams`).
     root : str or PathLike, optional
-        Data root (see :func:`cnn_tutorial.data.resolve_root`).
+        Data root (see :func:`cnn_tutorial.mnist_files.resolve_root`).
     train_limit : int, optional
         Train on only the first ``train_limit`` training images (quick runs, tests).
     validation_size : int, default 5,000
         Training images held out for validation.
     download : bool, default True
-        Download MNIST when it is missing (see :func:`cnn_tutorial.data.load_mnist`).
+        Download MNIST when it is missing (see :func:`cnn_tutorial.mnist_files.load_mnist`).
 
     Returns
     -------

@@ -93,7 +93,7 @@ def mnist_loaders(
     batch_size : int
         Images per batch, at least 1 (the classic 100).
     root : str, PathLike or None
-        Data root, resolved by :func:`cnn_tutorial.data.resolve_root` (so ``CNN_TUTORIAL_DATA``
+        Data root, resolved by :func:`cnn_tutorial.mnist_files.resolve_root` (so ``CNN_TUTORIAL_DATA``
         works); the files are in ``<root>/MNIST/raw/``.
     seed : int
         The run's seed: the training set is shuffled by its shuffling stream
