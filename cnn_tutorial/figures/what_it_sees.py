@@ -26,7 +26,6 @@ from bokeh.models import (
     LinearColorMapper,
     Range1d,
 )
-from bokeh.palettes import Greys256
 from bokeh.plotting import figure
 
 from ..checks import (
@@ -35,7 +34,7 @@ from ..checks import (
     check_ndim,
     check_no_empty_axes,
 )
-from .explorer_parts import TEXT_COLOR
+from .explorer_parts import INK, TEXT_COLOR, WIDGET_MARGIN
 from .pictures import MAX_WIDTH
 
 __all__ = [
@@ -44,9 +43,6 @@ __all__ = [
     "strongest_images_figure",
 ]
 
-_INK = tuple(
-    reversed(Greys256)
-)  # white for the smallest value, black for the largest, like ink
 _FRAME = 60  # pixels, each side of a panel's image
 _BORDER = 2  # pixels around each panel's frame
 _TITLE_FONT = "11px"
@@ -55,7 +51,6 @@ _CHAR_WIDTH = (
 )
 _GAP = 8  # pixels between the groups of columns (digit, conv 1, conv 2)
 _HEADING_HEIGHT = 22  # pixels of a group's heading line
-_WIDGET_MARGIN = 5  # Bokeh's default margin on each side of a Div
 
 
 # ----------------------------------------------------------------------------- ranking
@@ -210,7 +205,7 @@ def _ink(values: np.ndarray, low: float | None = None) -> LinearColorMapper:
     low = float(values.min()) if low is None else low
     high = float(values.max())
     return LinearColorMapper(
-        palette=_INK, low=low, high=high if high > low else low + 1.0
+        palette=INK, low=low, high=high if high > low else low + 1.0
     )
 
 
@@ -274,7 +269,7 @@ def _even_widths(panels: list) -> None:
 def _heading(text: str, width: int) -> Div:
     return Div(
         text=f"<b>{html.escape(text)}</b>",
-        width=max(width - 2 * _WIDGET_MARGIN, 10),
+        width=max(width - 2 * WIDGET_MARGIN, 10),
         height=_HEADING_HEIGHT,
         styles={"color": TEXT_COLOR, "font-size": "12px"},
     )
