@@ -46,13 +46,6 @@
     };
   }
 
-  function isTransparent(value) {
-    if (value === null || value === undefined) return true;
-    var text = String(value).replace(/\s+/g, "").toLowerCase();
-    return text === "transparent" || /^rgba\(.*,0(\.0*)?\)$/.test(text) ||
-      /^#[0-9a-f]{6}00$/.test(text);
-  }
-
   function restyle(model, dark, colors) {
     if (!FRAME_MODEL.test(model.type)) return;
     var props = model.properties || {};
@@ -66,7 +59,7 @@
     }
     var saved = original.get(model), changes = {};
     names.forEach(function (name) {
-      if (isTransparent(saved[name]) || !isGrey(saved[name])) return;  // none, or a colour: kept
+      if (!isGrey(saved[name])) return;  // none, transparent, or a colour: kept
       changes[name] = dark ? colors[FRAME[name] || "text"] : saved[name];
     });
     model.setv(changes);
