@@ -405,7 +405,7 @@ def train_torch(
         )
     placement = placement_from_environment()
     share = share_of_batch(batch_size, placement)  # images per process
-    bar = check_progress(progress) and placement.is_main  # progress bars
+    bars = check_progress(progress) and placement.is_main  # progress bars?
     device = device_for(placement, device)
     with process_group(placement, device):
         run = prepare_run(
@@ -451,7 +451,7 @@ def train_torch(
         start = time.perf_counter() - history.seconds
         for epoch in range(len(history.epoch_validation_accuracy), epochs):
             _train_one_epoch(
-                run, optimizer, history, epoch, epochs, device, scaler, bar
+                run, optimizer, history, epoch, epochs, device, scaler, bars
             )
             history.seconds = time.perf_counter() - start
             if checkpoint_dir is not None:  # the state to go on from
@@ -472,7 +472,7 @@ def train_torch(
 
 
 def _train_one_epoch(
-    run, optimizer, history, epoch, epochs, device, scaler, bar
+    run, optimizer, history, epoch, epochs, device, scaler, bars
 ):
     """Train ``epoch`` (from 0), record its steps and its validation result."""
     batches = run.batches_of_epoch(epoch)
@@ -480,16 +480,16 @@ def _train_one_epoch(
         total=len(batches),
         desc=f"epoch {epoch + 1}/{epochs}",
         unit="step",
-        disable=not bar,
-    ) as progress:
+        disable=not bars,
+    ) as bar:
         losses, accuracies = train_epoch(
-            run.trained, optimizer, batches, device, progress, scaler
+            run.trained, optimizer, batches, device, bar, scaler
         )
         for loss, accuracy in zip(losses, accuracies):
             history.record_step(loss, accuracy)
         validation = evaluate(run.model, run.validation_loader)
         history.record_validation(validation)
-        progress.set_postfix(
+        bar.set_postfix(
             loss=f"{losses[-1]:.4f}",
             validation_accuracy=f"{100 * validation.accuracy:.2f} %",
         )
