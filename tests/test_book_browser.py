@@ -429,8 +429,13 @@ POOL_CELL_JS = f"""([row, col]) => {{
 }}"""
 
 
-def _open_chapter(browser, book_url, chapter):
-    page = browser.new_page(viewport=VIEWPORT)
+def _open_chapter(browser, book_url, chapter, phone=False):
+    """A chapter page with its figures drawn; ``phone``: a 390 px touch screen."""
+    page = (
+        browser.new_page(viewport=PHONE, has_touch=True, is_mobile=True)
+        if phone
+        else browser.new_page(viewport=VIEWPORT)
+    )
     record = PageRecord()
     _watch(page, record)
     page.goto(f"{book_url}book/{chapter}.html", wait_until="networkidle")
@@ -632,11 +637,7 @@ def test_the_book_explorers_answer_a_touch_on_a_phone(browser, book_url):
         "backprop": ("bwd_readout", "bwd_dy", 2, 1, "dy[2, 1]"),
     }
     for chapter, (readout, plot, row, col, picked) in readouts.items():
-        page = browser.new_page(viewport=PHONE, has_touch=True, is_mobile=True)
-        page.goto(f"{book_url}book/{chapter}.html", wait_until="networkidle")
-        page.wait_for_function(
-            f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS
-        )
+        page, _ = _open_chapter(browser, book_url, chapter, phone=True)
         find = f"({FIND_MODEL_JS})"
         before = page.evaluate(f"() => {find}({readout!r}).text")
         point = page.evaluate(f"""() => {{
@@ -655,9 +656,7 @@ def test_the_book_explorers_answer_a_touch_on_a_phone(browser, book_url):
 
 def test_tapping_a_pooled_cell_traces_its_winner_on_a_phone(browser, book_url):
     """The max-pool explorer, driven by touch: a tap does what hovering does with a mouse."""
-    page = browser.new_page(viewport=PHONE, has_touch=True, is_mobile=True)
-    page.goto(f"{book_url}book/backprop.html", wait_until="networkidle")
-    page.wait_for_function(f"({PLOTS_JS})().every((plot) => plot.drawn)", timeout=RENDER_TIMEOUT_MS)
+    page, _ = _open_chapter(browser, book_url, "backprop", phone=True)
     for row, col in [(1, 2), (3, 0)]:
         page.evaluate(POOL_CELL_JS, [row, col])  # scrolls the explorer into view
         page.wait_for_timeout(400)  # two taps within 300 ms are a double tap
