@@ -157,7 +157,7 @@ def check_bias(bias, n_filters: int, name: str = "bias") -> np.ndarray:
 PROGRESS_ENV_VAR = "CNN_TUTORIAL_PROGRESS"
 
 
-def check_progress(progress) -> bool:
+def check_progress(progress, name: str = "progress") -> bool:
     """Whether to show a progress bar: ``progress`` itself; when it is None, ``$CNN_TUTORIAL_PROGRESS``
     (``"0"`` or ``"1"``) when set, else whether someone is likely watching: stderr is a terminal,
     or the code runs in a Jupyter kernel (a live notebook). The scripts that execute the chapters
@@ -171,6 +171,6 @@ def check_progress(progress) -> bool:
         ) or "ipykernel" in sys.modules
     if not isinstance(progress, bool):
         raise TypeError(
-            f"progress must be None, True or False, got {progress!r}"
+            f"{name} must be None, True or False, got {progress!r}"
         )
     return progress

@@ -33,12 +33,8 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import (
-    as_float_array,
     check_allocation,
     check_bias,
-    check_int,
-    check_ndim,
-    check_no_empty_axes,
     check_window_fits,
     output_size,
 )
@@ -50,6 +46,15 @@ from .losses import (
     cross_entropy_backward,
     log_softmax,
     softmax,
+)
+from .params import (
+    Array,
+    Flag,
+    Instance,
+    Integer,
+    OneOf,
+    Optional,
+    validate_params,
 )
 from .pooling import maxpool2d, maxpool2d_backward
 
@@ -208,36 +213,23 @@ def _simple_conv2d_backward(
 METHODS = ("auto", "simple", "im2col", "fourier")
 
 
-def _validate_conv(x, w, stride, padding, method, saved=None):
-    if saved is not None and not isinstance(saved, dict):
-        raise TypeError(
-            f"saved must be a dict (or None), got {type(saved).__name__}"
-        )
-    x = as_float_array("x", x)
-    w = as_float_array("w", w)
-    check_ndim("x", x, 4, "(N, C, H, W)")
-    check_ndim("w", w, 4, "(F, C, kh, kw)")
-    check_no_empty_axes("x", x, "(N, C, H, W)", (1, 2, 3))
-    check_no_empty_axes("w", w, "(F, C, kh, kw)", (0, 1, 2, 3))
+def _conv_fits(x, w, stride, padding, method):
+    """The rules that join :func:`conv2d`'s arguments, before anything is allocated."""
     if w.shape[1] != x.shape[1]:
         raise ValueError(
             f"channel mismatch: x has {x.shape[1]} channels (shape {x.shape}) but w expects "
             f"{w.shape[1]} (shape {w.shape})"
         )
-    stride = check_int("stride", stride, 1)
-    padding = check_int("padding", padding, 0)
     padded = (x.shape[2] + 2 * padding, x.shape[3] + 2 * padding)
     check_window_fits(
         "kernel", w.shape[2:], padded, f"padded input (padding={padding})"
     )
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if method == "fourier" and stride != 1:
         raise ValueError(
             f"method='fourier' needs stride 1, got stride={stride}"
         )
-    # Before anything is allocated: a large padding or a large batch asks for huge arrays. The
-    # wide-row buffer of the fast route is at least as large as the simple route's padded input.
+    # A large padding or a large batch asks for huge arrays. The wide-row buffer of the fast
+    # route is at least as large as the simple route's padded input.
     (n, c), (f, _, kh, kw) = x.shape[:2], w.shape
     geo = fast_conv.geometry(x.shape, kh, kw, stride, padding)
     dtype = np.result_type(x, w)
@@ -256,9 +248,39 @@ def _validate_conv(x, w, stride, padding, method, saved=None):
         check_allocation(
             "conv2d's columns", (n, c * kh * kw, geo.ho * geo.wo), dtype
         )
-    return x, w, stride, padding
 
 
+def _bias_fits(b, w):
+    """``b`` of shape ``(F,)`` or ``(F, 1)``, flattened to ``(F,)``."""
+    return {"b": None if b is None else check_bias(b, w.shape[0], "b")}
+
+
+def _dout_fits(dout, x, w, stride, padding):
+    """``dout`` has the shape of :func:`conv2d`'s output."""
+    f, _, kh, kw = w.shape
+    n, _, h, wd = x.shape
+    ho, wo = (
+        output_size(h, kh, stride, padding),
+        output_size(wd, kw, stride, padding),
+    )
+    if dout.shape != (n, f, ho, wo):
+        raise ValueError(
+            f"dout must have shape {(n, f, ho, wo)} for x {x.shape} and w {w.shape}, got {dout.shape}"
+        )
+
+
+#: The rules of :func:`conv2d` and :func:`conv2d_backward`.
+CONV_RULES = dict(
+    saved=Optional(Instance(dict, what="dict (or None)")),
+    x=Array("(N, C, H, W)", nonempty="C, H, W"),
+    w=Array("(F, C, kh, kw)", nonempty="F, C, kh, kw"),
+    stride=Integer(minimum=1),
+    padding=Integer(minimum=0),
+    method=OneOf(*METHODS),
+)
+
+
+@validate_params(**CONV_RULES, also=[_conv_fits, _bias_fits])
 def conv2d(
     x,
     w,
@@ -302,13 +324,8 @@ def conv2d(
         ``Ho = (H + 2*padding - kh) // stride + 1`` and likewise ``Wo``. Matches
         ``torch.nn.functional.conv2d(x, w, b, stride, padding)``.
     """
-    x, w, stride, padding = _validate_conv(
-        x, w, stride, padding, method, saved
-    )
     dtype = np.result_type(x, w)
-    bias = (
-        None if b is None else check_bias(b, w.shape[0], "b").astype(dtype)
-    )
+    bias = None if b is None else b.astype(dtype)
     x, w = x.astype(dtype, copy=False), w.astype(dtype, copy=False)
     route = fast_conv.choose_route(
         method, x.shape, w.shape, stride, padding, (x, w)
@@ -345,6 +362,12 @@ def _saved_work(saved, route, x, w, stride, padding):
     )
 
 
+@validate_params(
+    **CONV_RULES,
+    dout=Array("(N, F, Ho, Wo)"),
+    need_dx=Flag(),
+    also=[_conv_fits, _dout_fits],
+)
 def conv2d_backward(
     dout,
     x,
@@ -385,20 +408,6 @@ def conv2d_backward(
     db : ndarray of shape (F,)
         ``dout`` summed over the batch and both spatial axes.
     """
-    x, w, stride, padding = _validate_conv(
-        x, w, stride, padding, method, saved
-    )
-    dout = as_float_array("dout", dout)
-    f, _, kh, kw = w.shape
-    n, _, h, wd = x.shape
-    ho, wo = (
-        output_size(h, kh, stride, padding),
-        output_size(wd, kw, stride, padding),
-    )
-    if dout.shape != (n, f, ho, wo):
-        raise ValueError(
-            f"dout must have shape {(n, f, ho, wo)} for x {x.shape} and w {w.shape}, got {dout.shape}"
-        )
     dtype = np.result_type(dout, x, w)
     dout, x, w = (a.astype(dtype, copy=False) for a in (dout, x, w))
     route = fast_conv.choose_route(

@@ -14,9 +14,9 @@ import re
 import numpy as np
 import pytest
 
-from cnn_tutorial.checks import as_float_array, check_int, check_ndim, check_progress
 from cnn_tutorial.figures import display
 from cnn_tutorial.figures.source import TeachingSource, show_source, source_bundle, teaching_source
+from cnn_tutorial.params import Array, Integer, validate_params
 from scripts.toc import chapter_notebooks
 
 # The longest line a chapter may show: the book's code column holds 77 characters at 1280 px.
@@ -26,6 +26,10 @@ MAX_LINE = 76
 # --- Functions to look at ----------------------------------------------------------------------------
 
 
+@validate_params(
+    x=Array("(rows, columns)", nonempty="rows"),
+    n=Integer(minimum=1),
+)
 def checked_sum(x, n: int = 1):
     """Add up ``x``, ``n`` times.
 
@@ -34,63 +38,20 @@ def checked_sum(x, n: int = 1):
     x : array_like
     n : int
     """
-    x = as_float_array("x", x)
-    n = check_int("n", n, 1)
-    check_ndim("x", x, 2, "(rows, columns)")
-    if x.shape[0] == 0:
-        message = "x has no rows"
-        raise ValueError(message)
 
     # The work starts here.
     total = x.sum() * n  # a comment that stays
     if total < 0:
         raise ValueError("a check in the middle stays")
-    check_ndim("x", x, 2, "(rows, columns)")
     return total
-
-
-def asarray_then_check(x):
-    """Doc."""
-    x = np.asarray(x)
-    for name, value in (("x", x),):
-        if value.ndim != 1:
-            raise ValueError(f"{name} must be 1-D")
-    return x[::-1]
-
-
-def asarray_without_check(x):
-    """Doc."""
-    x = np.asarray(x)
-    return x * 2
-
-
-def new_name_ends_checks(x, progress=None):
-    """Doc."""
-    x = as_float_array("x", x)
-    show = check_progress(progress)
-    n = check_int("n", 3, 1)
-    return x, show, n
-
-
-def if_with_work_is_no_check(x):
-    """Doc."""
-    if x is None:
-        x = 0
-        raise ValueError("never")
-    return x
-
-
-def only_checks(x):
-    """Doc."""
-    x = as_float_array("x", x)
 
 
 def only_a_docstring():
     """Nothing else."""
 
 
+@validate_params(x=Array("(n,)"))
 def no_docstring(x):
-    x = as_float_array("x", x)
     return x + 1
 
 
@@ -98,15 +59,24 @@ def nothing_to_hide(x):
     return x + 1
 
 
-# fmt: off
-def on_the_def_line(x): x = as_float_array("x", x); return x  # noqa: E702, E704
-# fmt: on
+def on_the_def_line(x): return x  # noqa: E704  # fmt: skip
 
 
+@validate_params(x=Array("(n,)"))
 def non_ascii_docstring(x):
-    """Computes ``x × 2`` (a non-ASCII docstring: ast counts its columns in bytes)."""
-    x = as_float_array("x", x)  # a comment after a check goes with it
+    """Computes ``x × 2`` (a non-ASCII docstring: ast counts its columns in bytes)."""  # it goes
     return x * 2
+
+
+def _twice(function):
+    return function
+
+
+@_twice
+@validate_params(x=Array("(n,)"))
+@_twice
+def between_decorators(x):
+    return x
 
 
 class Counter:
@@ -117,9 +87,9 @@ class Counter:
 
     start = 0  # a class attribute stays
 
+    @validate_params(step=Integer(minimum=1))
     def __init__(self, step: int = 1) -> None:
         """Set up."""
-        step = check_int("step", step, 1)
         self.step = step
         self.value = self.start
 
@@ -128,8 +98,8 @@ class Counter:
         """Twice the value."""
         return 2 * self.value
 
+    @validate_params(times=Integer(minimum=0))
     def add(self, times: int) -> int:
-        times = check_int("times", times, 0)
         self.value += self.step * times
         return self.value
 
@@ -141,7 +111,7 @@ def _lines(text: str) -> list[str]:
 # --- The teaching view -------------------------------------------------------------------------------
 
 
-def test_the_view_drops_the_docstring_and_the_leading_checks_and_counts_them():
+def test_the_view_drops_the_docstring_and_the_declared_checks_and_counts_them():
     view = teaching_source(checked_sum)
     assert isinstance(view, TeachingSource)
     assert _lines(view.text) == [
@@ -150,37 +120,14 @@ def test_the_view_drops_the_docstring_and_the_leading_checks_and_counts_them():
         "    total = x.sum() * n  # a comment that stays",
         "    if total < 0:",
         '        raise ValueError("a check in the middle stays")',
-        '    check_ndim("x", x, 2, "(rows, columns)")',
         "    return total",
     ]
-    assert (view.docstrings, view.check_lines) == (1, 6)
-    assert view.note == "Docstring and 6 lines of argument checks not shown."
+    assert (view.docstrings, view.check_lines) == (1, 4)
+    assert view.note == "Docstring and 4 lines of argument checks not shown."
     assert view.full == inspect.getsource(checked_sum)
 
 
-def test_np_asarray_goes_with_the_checks_after_it_and_stays_without_them():
-    assert _lines(teaching_source(asarray_then_check).text) == [
-        "def asarray_then_check(x):",
-        "    return x[::-1]",
-    ]
-    assert teaching_source(asarray_then_check).check_lines == 4  # a loop of checks is a check
-    assert "x = np.asarray(x)" in teaching_source(asarray_without_check).text
-
-
-def test_checks_end_at_a_new_name_or_an_if_that_does_work():
-    view = teaching_source(new_name_ends_checks)
-    assert _lines(view.text)[1:] == [
-        "    show = check_progress(progress)",
-        '    n = check_int("n", 3, 1)',
-        "    return x, show, n",
-    ]
-    assert view.check_lines == 1
-    assert "x = 0" in teaching_source(if_with_work_is_no_check).text
-
-
 def test_a_body_is_never_emptied():
-    assert 'x = as_float_array("x", x)' in teaching_source(only_checks).text
-    assert teaching_source(only_checks).docstrings == 1
     view = teaching_source(only_a_docstring)
     assert view.text == view.full
     assert (view.docstrings, view.check_lines, view.note) == (0, 0, "")
@@ -195,9 +142,18 @@ def test_only_whole_lines_are_left_out():
     ]
 
 
+def test_other_decorators_stay():
+    assert _lines(teaching_source(between_decorators).text) == [
+        "@_twice",
+        "@_twice",
+        "def between_decorators(x):",
+        "    return x",
+    ]
+
+
 def test_the_note_says_only_what_was_left_out():
     assert teaching_source(no_docstring).note == "1 line of argument checks not shown."
-    assert teaching_source(asarray_without_check).note == "Docstring not shown."
+    assert teaching_source(only_a_docstring).note == ""
     assert teaching_source(nothing_to_hide).note == ""
     assert teaching_source(Counter).note == "Docstrings and 2 lines of argument checks not shown."
 
@@ -268,22 +224,22 @@ def test_the_html_has_the_highlighted_view_the_note_and_the_full_source_folded_a
     teaching = _teaching_part(page)
     assert teaching.count('<div class="highlight"><pre>') == 1
     assert '<span class="nf">checked_sum</span>' in teaching  # Pygments' short class names
-    assert "Add up" not in teaching and "as_float_array" not in teaching
+    assert "Add up" not in teaching and "validate_params" not in teaching
     assert "a comment that stays" in teaching
-    assert "Docstring and 6 lines of argument checks not shown." in teaching
+    assert "Docstring and 4 lines of argument checks not shown." in teaching
     folded = page[page.index("<details") :]
     assert folded.startswith(
         '<details class="cnn-tutorial-full-source"><summary>Full source of <code>checked_sum</code></summary>'
     )
     assert folded.endswith("</details>")
     assert '<div class="highlight"><pre style="white-space: pre-wrap">' in folded
-    assert "Add up" in folded and "as_float_array" in folded
+    assert "Add up" in folded and "validate_params" in folded
 
 
 def test_the_plain_text_is_the_view_and_the_note():
     plain = source_bundle(checked_sum)["text/plain"]
     view = teaching_source(checked_sum)
-    assert plain == view.text + "# Docstring and 6 lines of argument checks not shown.\n"
+    assert plain == view.text + "# Docstring and 4 lines of argument checks not shown.\n"
 
 
 def test_the_html_names_a_method_by_its_qualified_name():

@@ -2,7 +2,7 @@
 
 A chapter shows a function with ``show_source(f)``: the lines that do the work, as written in the
 package (same comments, same line breaks), without the numpydoc docstring and without the argument
-checks that open most public functions (:func:`teaching_source`). Those are one click away, in the
+checks declared above it (:func:`teaching_source`). Those are one click away, in the
 whole source in a collapsed block under it. Every line shown is at most 76 characters, which
 ``tests/test_display.py`` checks for everything the chapters show. The output is deterministic, so
 nothing needs masking.
@@ -31,7 +31,7 @@ class TeachingSource:
     Attributes
     ----------
     text : str
-        The teaching view: the source with its docstring(s) and leading argument checks left out.
+        The teaching view: the source without its docstring(s) and declared argument checks.
     full : str
         The whole source, exactly :func:`inspect.getsource`.
     docstrings : int
@@ -69,12 +69,9 @@ def teaching_source(obj) -> TeachingSource:
     Left out, by whole lines (everything else stays exactly as written, comments included):
 
     * the docstring of ``obj``; for a class or module also those of its classes and functions;
-    * in each function (for a class, each method), the argument checks that open its body: the
-      leading statements that only validate, i.e. ``if ...: raise ...`` (an ``if`` whose block ends
-      in ``raise``, perhaps after assigning the message), calls of the ``check_*`` functions and
-      :func:`~cnn_tutorial.checks.as_float_array` of :mod:`cnn_tutorial.checks` (alone or assigned),
-      and ``x = np.asarray(x)`` when checks follow it. The first other statement ends the checks:
-      a check further down, inside the algorithm, is shown. The last statement always stays.
+    * the argument checks declared above each function (for a class, each method): its
+      ``@validate_params(...)`` decorator (:mod:`cnn_tutorial.params`). Since the checks are
+      declared there, the body that follows is the algorithm alone.
 
     Blank lines right after what is left out go with it.
 
@@ -95,66 +92,11 @@ def teaching_source(obj) -> TeachingSource:
     """
     full = _getsource(obj)
     lines = full.splitlines(keepends=True)
-    # An indented source (a method) parses inside "if 1:"; line numbers are then one too high.
-    indented = full[:1].isspace()
-    tree = ast.parse("if 1:\n" + full if indented else full)
-    offset = 1 if indented else 0
-    body = tree.body[0].body if indented else tree.body
-    if isinstance(obj, ModuleType):
-        scopes = [tree] if not indented else []
-    else:
-        scopes = [node for node in body if isinstance(node, _SCOPES)][:1]
-
-    dropped: set[int] = set()  # 1-based line numbers of `full`
-    counts = {"docstrings": 0, "check_lines": 0}
-
-    def drop(first: int, last: int) -> None:
-        dropped.update(range(first - offset, last - offset + 1))
-
-    def visit(node: ast.AST, in_function: bool) -> None:
-        statements = node.body
-        start = 0
-        docstring = _docstring(statements, lines, offset)
-        if docstring is not None and len(statements) > 1:
-            drop(docstring.lineno, docstring.end_lineno)
-            counts["docstrings"] += 1
-            start = 1
-        if in_function:
-            n_checks = _leading_checks(statements[start:-1])
-            if n_checks and not _own_lines(
-                statements[start : start + n_checks], lines, offset
-            ):
-                n_checks = 0  # on the line of the `def` or sharing a line with the algorithm
-            if n_checks:
-                first = (
-                    statements[start].lineno
-                    if start == 0
-                    else docstring.end_lineno + 1
-                )
-                last = statements[start + n_checks - 1].end_lineno
-                counts["check_lines"] += sum(
-                    1
-                    for number in range(first - offset, last - offset + 1)
-                    if lines[number - 1].strip() and number not in dropped
-                )
-                drop(first, last)
-        if (
-            not in_function
-        ):  # a class or module: its methods, functions and nested classes
-            for child in statements:
-                if isinstance(child, _SCOPES):
-                    visit(
-                        child,
-                        isinstance(
-                            child, (ast.FunctionDef, ast.AsyncFunctionDef)
-                        ),
-                    )
-
-    for scope in scopes:
-        visit(
-            scope,
-            isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)),
-        )
+    dropped = _docstring_lines(full, lines, obj)
+    n_docstrings = len(dropped)
+    declared = _declaration_lines(lines)
+    check_lines = sum(1 for number in declared if lines[number - 1].strip())
+    dropped = set().union(*dropped, declared)
 
     kept = []
     previous_dropped = False
@@ -164,15 +106,11 @@ def teaching_source(obj) -> TeachingSource:
             continue
         previous_dropped = False
         kept.append(line)
-    return TeachingSource("".join(kept), full, **counts)
+    return TeachingSource("".join(kept), full, n_docstrings, check_lines)
 
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-
-# Calls that validate (and perhaps convert) arguments: the helpers of cnn_tutorial.checks, and the
-# modules' private ones (ops._validate_conv, loops._validate_pool, gradcheck._as_float64, ...).
-_CHECK_PREFIXES = ("check_", "validate_")
-_CHECK_HELPERS = ("as_float_array", "as_float64")
+_DECLARATION = "@validate_params("
 
 
 def _getsource(obj) -> str:
@@ -185,144 +123,77 @@ def _getsource(obj) -> str:
         ) from None
 
 
-def _own_lines(
-    statements: list[ast.stmt], lines: list[str], offset: int
-) -> bool:
-    """Whether consecutive ``statements`` fill whole lines of their own: nothing before the first
-    on its line (such as ``def f(x):``), nothing but a comment after the last on its line."""
-    first, last = statements[0], statements[-1]
+def _declaration_lines(lines: list[str]) -> set[int]:
+    """Line numbers (1-based) of the ``@validate_params(...)`` decorators: from the line that
+    opens one to the line before the next decorator or ``def``."""
+    dropped: set[int] = set()
+    inside = False
+    for number, line in enumerate(lines, start=1):
+        text = line.lstrip()
+        if text.startswith(_DECLARATION):
+            inside = True
+        elif text.startswith(("@", "def ", "async def ")):
+            inside = False
+        if inside:
+            dropped.add(number)
+    return dropped
+
+
+def _docstring_lines(full: str, lines: list[str], obj) -> list[set[int]]:
+    """For each docstring the teaching view leaves out, the set of its line numbers (1-based):
+    that of ``obj``, and for a class or module those of its classes and functions."""
+    # An indented source (a method) parses inside "if 1:"; line numbers are then one too high.
+    indented = full[:1].isspace()
+    tree = ast.parse("if 1:\n" + full if indented else full)
+    offset = 1 if indented else 0
+    body = tree.body[0].body if indented else tree.body
+    if isinstance(obj, ModuleType):
+        scopes = [tree] if not indented else []
+    else:
+        scopes = [node for node in body if isinstance(node, _SCOPES)][:1]
+    found = []
+    while scopes:
+        node = scopes.pop(0)
+        statements = node.body
+        first = statements[0] if statements else None
+        if (
+            len(statements) > 1
+            and isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+            and _own_lines(first, lines, offset)
+        ):
+            found.append(
+                set(
+                    range(
+                        first.lineno - offset, first.end_lineno - offset + 1
+                    )
+                )
+            )
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            scopes.extend(
+                child for child in statements if isinstance(child, _SCOPES)
+            )
+    return found
+
+
+def _own_lines(statement: ast.stmt, lines: list[str], offset: int) -> bool:
+    """Whether ``statement`` fills whole lines of its own: nothing before it on its first line
+    (such as ``def f(x):``), nothing but a comment after it on its last."""
     # ast's column offsets count UTF-8 bytes.
     before = (
-        lines[first.lineno - offset - 1]
-        .encode()[: first.col_offset]
+        lines[statement.lineno - offset - 1]
+        .encode()[: statement.col_offset]
         .decode()
     )
     after = (
-        lines[last.end_lineno - offset - 1]
-        .encode()[last.end_col_offset :]
+        lines[statement.end_lineno - offset - 1]
+        .encode()[statement.end_col_offset :]
         .decode()
     )
     return not before.strip() and (
         not after.strip() or after.strip().startswith("#")
     )
-
-
-def _docstring(
-    statements: list[ast.stmt], lines: list[str], offset: int
-) -> ast.stmt | None:
-    """The docstring statement opening ``statements``, if it fills whole lines of its own."""
-    if not statements:
-        return None
-    first = statements[0]
-    if not (
-        isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        return None
-    return first if _own_lines([first], lines, offset) else None
-
-
-def _called_name(node: ast.AST) -> str:
-    """``f`` for ``f(...)``, ``g`` for ``a.b.g(...)``; ``""`` if ``node`` is no call."""
-    if not isinstance(node, ast.Call):
-        return ""
-    function = node.func
-    if isinstance(function, ast.Attribute):
-        return function.attr
-    return function.id if isinstance(function, ast.Name) else ""
-
-
-def _is_check(statement: ast.stmt) -> bool:
-    """Whether ``statement`` only validates arguments (see :func:`teaching_source`)."""
-    if isinstance(statement, ast.If):
-        block = statement.body
-        if not isinstance(block[-1], ast.Raise):
-            return False
-        # Before the raise, at most the message: names that the raise uses.
-        raised = {
-            node.id
-            for node in ast.walk(block[-1])
-            if isinstance(node, ast.Name)
-        }
-        message = all(
-            isinstance(line, ast.Assign)
-            and all(
-                isinstance(target, ast.Name) and target.id in raised
-                for target in line.targets
-            )
-            for line in block[:-1]
-        )
-        otherwise = statement.orelse
-        elif_check = (
-            len(otherwise) == 1
-            and isinstance(otherwise[0], ast.If)
-            and _is_check(otherwise[0])
-        )
-        return message and (not otherwise or elif_check)
-    if isinstance(
-        statement, ast.For
-    ):  # e.g. the same check for several arguments
-        return not statement.orelse and all(
-            _is_check(line) for line in statement.body
-        )
-    if isinstance(statement, ast.Expr) or _rebinds_arguments(statement):
-        name = _called_name(statement.value).lstrip("_")
-        return name.startswith(_CHECK_PREFIXES) or name in _CHECK_HELPERS
-    return False
-
-
-def _rebinds_arguments(statement: ast.stmt) -> bool:
-    """Whether ``statement`` is ``a, b = call(..., a, ..., b, ...)``: it only replaces arguments of
-    the call by their checked versions (``show = check_progress(progress)`` makes a new name)."""
-    if not (
-        isinstance(statement, ast.Assign)
-        and isinstance(statement.value, ast.Call)
-    ):
-        return False
-    targets = []
-    for target in statement.targets:
-        targets.extend(
-            target.elts
-            if isinstance(target, (ast.Tuple, ast.List))
-            else [target]
-        )
-    call = statement.value
-    passed = {
-        node.id
-        for node in [
-            *call.args,
-            *(keyword.value for keyword in call.keywords),
-        ]
-        if isinstance(node, ast.Name)
-    }
-    return all(
-        isinstance(target, ast.Name) and target.id in passed
-        for target in targets
-    )
-
-
-def _is_asarray(statement: ast.stmt) -> bool:
-    """``x = np.asarray(x)`` (``x`` any name, perhaps a ``dtype``)."""
-    return (
-        _rebinds_arguments(statement)
-        and _called_name(statement.value) == "asarray"
-    )
-
-
-def _leading_checks(statements: list[ast.stmt]) -> int:
-    """How many of the first ``statements`` are argument checks (``np.asarray`` only before a check)."""
-    count = 0
-    pending = 0  # np.asarray(...) statements not yet followed by a check
-    for statement in statements:
-        if _is_asarray(statement):
-            pending += 1
-        elif _is_check(statement):
-            count += pending + 1
-            pending = 0
-        else:
-            break
-    return count
 
 
 def _highlighted(code: str, wrap: bool = False) -> str:
