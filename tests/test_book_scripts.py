@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from scripts import compare_outputs, other_cpu, refresh_notebooks
+from scripts import compare_outputs, other_cpu, refresh_notebooks, refresh_sources
 from scripts.toc import chapter_notebooks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -264,3 +264,28 @@ def test_chapter_resources_counts_the_processes_a_chapter_starts(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 / 0")]), path)
     client, _, error = chapter_resources.run_chapter(path)
     assert "ZeroDivisionError" in error and client.peak_mb > 0
+
+
+def test_every_stored_source_view_is_the_packages_source_today():
+    """A show_source output is a function of the package's code alone: it must match it."""
+    assert refresh_sources.main(["--check"]) == 0
+
+
+def test_refresh_sources_rewrites_a_stale_source_view_and_only_that(tmp_path):
+    from cnn_tutorial.figures.source import source_bundle
+    from cnn_tutorial.layers import relu
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell("from cnn_tutorial.layers import relu"),
+        nbformat.v4.new_code_cell("show_source(relu)"),
+        nbformat.v4.new_code_cell("show_source(relu, full=True)\nx = 1"),  # not only the call
+    ]
+    assert list(refresh_sources.source_outputs(notebook)) == [1]
+    (output,) = refresh_sources.source_outputs(notebook)[1]
+    assert output["data"] == source_bundle(relu)
+    calls = refresh_sources.show_source_calls(notebook)
+    assert [(index, expression, full) for index, expression, full, _ in calls] == [
+        (1, "relu", False),
+        (2, "relu", True),
+    ]
