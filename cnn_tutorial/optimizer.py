@@ -12,9 +12,32 @@ import math
 
 import numpy as np
 
-from .checks import check_int, check_positive_float, check_real
+from .checks import check_real
+from .params import Integer, OneOf, Positive, Rule, validate_params
 
 __all__ = ["SCHEDULES", "Adam", "learning_rate"]
+
+
+def _beta(name: str, value):
+    """A decay rate of Adam's running means: a real number in [0, 1)."""
+    if not 0 <= check_real(name, value) < 1:
+        raise ValueError(f"{name} must lie in [0, 1), got {value}")
+    return value
+
+
+BETA = Rule(
+    _beta,
+    bad=[("0.9", TypeError), (-0.1, ValueError), (1.0, ValueError)],
+    example=0.9,
+)
+
+
+def _same_keys(self, grads: dict) -> None:
+    """One gradient for every parameter, no more, no fewer."""
+    if grads.keys() != self.params.keys():
+        raise ValueError(
+            f"grads has keys {sorted(grads)}, expected {sorted(self.params)}"
+        )
 
 
 class Adam:
@@ -42,6 +65,7 @@ class Adam:
     eps : float, default 1e-8
     """
 
+    @validate_params(lr=Positive(), eps=Positive(), beta1=BETA, beta2=BETA)
     def __init__(
         self,
         params: dict,
@@ -50,13 +74,6 @@ class Adam:
         beta2: float = 0.999,
         eps: float = 1e-8,
     ):
-        lr, eps = (
-            check_positive_float("lr", lr),
-            check_positive_float("eps", eps),
-        )
-        for name, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= check_real(name, value) < 1:
-                raise ValueError(f"{name} must lie in [0, 1), got {value}")
         self.params = params
         self.lr, self.beta1, self.beta2, self.eps = lr, beta1, beta2, eps
         self.t = 0
@@ -67,12 +84,9 @@ class Adam:
             name: np.zeros_like(value) for name, value in params.items()
         }
 
+    @validate_params(also=[_same_keys])
     def step(self, grads: dict) -> None:
         """Apply one update from ``grads`` (same keys and shapes as the parameters)."""
-        if grads.keys() != self.params.keys():
-            raise ValueError(
-                f"grads has keys {sorted(grads)}, expected {sorted(self.params)}"
-            )
         self.t += 1
         correction1 = 1 - self.beta1**self.t
         correction2 = 1 - self.beta2**self.t
@@ -93,6 +107,13 @@ class Adam:
 SCHEDULES = ("cosine", "step", "constant")
 
 
+@validate_params(
+    lr=Positive(),
+    schedule=OneOf(*SCHEDULES),
+    step=Integer(minimum=0),
+    total_steps=Integer(minimum=1),
+    steps_per_epoch=Integer(minimum=1),
+)
 def learning_rate(
     lr: float,
     schedule: str,
@@ -110,10 +131,6 @@ def learning_rate(
 
     Past the last step the cosine stays at its end, 0, instead of rising again.
     """
-    lr = check_positive_float("lr", lr)
-    step = check_int("step", step, 0)
-    total_steps = check_int("total_steps", total_steps, 1)
-    steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, 1)
     if (
         schedule == "cosine"
     ):  # math.cos: a Python float keeps Adam's update in float32
@@ -127,8 +144,4 @@ def learning_rate(
         )
     if schedule == "step":
         return lr * 0.5 ** (step // steps_per_epoch)
-    if schedule == "constant":
-        return lr
-    raise ValueError(
-        f"schedule must be one of {SCHEDULES}, got {schedule!r}"
-    )
+    return lr  # "constant"
