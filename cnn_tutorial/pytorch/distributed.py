@@ -30,6 +30,7 @@ import torch
 from torch import distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from ..params import Rule, validate_params
 from ..seeds import run_streams, torch_seed
 from .data import mnist_datasets
 from .model import choose_device
@@ -113,6 +114,16 @@ def placement_from_environment(
     return Placement(rank, local_rank, world_size, restart_count)
 
 
+def _equal_shares(batch_size, placement):
+    """``batch_size`` divides equally over the group's processes."""
+    if batch_size % placement.world_size:
+        raise ValueError(
+            f"batch_size {batch_size} must be a multiple of the number of processes, "
+            f"{placement.world_size}: each process takes an equal share of every batch"
+        )
+
+
+@validate_params(also=[_equal_shares])
 def share_of_batch(batch_size: int, placement: Placement) -> int:
     """Images of each batch that one process takes: ``batch_size`` split equally over the group.
 
@@ -122,11 +133,6 @@ def share_of_batch(batch_size: int, placement: Placement) -> int:
         ``batch_size`` is not a multiple of the number of processes: the shares would differ,
         and the average of their gradients would not be the batch's mean gradient.
     """
-    if batch_size % placement.world_size:
-        raise ValueError(
-            f"batch_size {batch_size} must be a multiple of the number of processes, "
-            f"{placement.world_size}: each process takes an equal share of every batch"
-        )
     return batch_size // placement.world_size
 
 
@@ -244,15 +250,12 @@ def _meeting_point(placement: Placement, timeout) -> dist.Store:
     process that died with the old one, and fail to connect ("Connection refused"; seen here in
     one of the first four restarts). A namespace per restart leaves only the new addresses.
     """
-    for name in ("MASTER_ADDR", "MASTER_PORT"):
-        if not os.environ.get(name):
-            raise ValueError(
-                f"environment variable {name} is not set: start the processes with torchrun"
-            )
+    address = _launcher_variable("MASTER_ADDR")
+    port = int(_launcher_variable("MASTER_PORT"))
     agent_serves = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
     store = dist.TCPStore(
-        os.environ["MASTER_ADDR"],
-        int(os.environ["MASTER_PORT"]),
+        address,
+        port,
         placement.world_size,
         is_master=placement.is_main and not agent_serves,
         timeout=timeout,
@@ -260,6 +263,17 @@ def _meeting_point(placement: Placement, timeout) -> dist.Store:
     return dist.PrefixStore(
         f"cnn_tutorial/restart_{placement.restart_count}", store
     )
+
+
+def _launcher_variable(name: str) -> str:
+    """The value of torchrun's environment variable ``name``; an error that says to use torchrun
+    when it is not set."""
+    value = os.environ.get(name)
+    if not value:
+        raise ValueError(
+            f"environment variable {name} is not set: start the processes with torchrun"
+        )
+    return value
 
 
 def in_group() -> bool:
@@ -379,6 +393,26 @@ def distributed_mnist_loaders(
     )
 
 
+def _count(minimum: int) -> Rule:
+    """An integer (not a bool) ``>= minimum``; anything else is a ``ValueError``, whose message
+    names the argument."""
+
+    def check(name, value):
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or value < minimum
+        ):
+            raise ValueError(
+                f"{name} must be an integer >= {minimum}, got {value!r}"
+            )
+        return value
+
+    bad = [(True, ValueError), (1.5, ValueError), (minimum - 1, ValueError)]
+    return Rule(check, bad=bad, example=minimum)
+
+
+@validate_params(processes=_count(1), max_restarts=_count(0))
 def torchrun_command(
     module: str,
     arguments: Sequence[str] = (),
@@ -390,22 +424,6 @@ def torchrun_command(
     ``torchrun`` is ``python -m torch.distributed.run``; calling it through this interpreter runs
     the workers in the same environment as the caller (a notebook's kernel, say).
     """
-    if (
-        not isinstance(processes, int)
-        or isinstance(processes, bool)
-        or processes < 1
-    ):
-        raise ValueError(
-            f"processes must be an integer >= 1, got {processes!r}"
-        )
-    if (
-        not isinstance(max_restarts, int)
-        or isinstance(max_restarts, bool)
-        or max_restarts < 0
-    ):
-        raise ValueError(
-            f"max_restarts must be an integer >= 0, got {max_restarts!r}"
-        )
     return [
         sys.executable,
         "-m",
@@ -419,6 +437,7 @@ def torchrun_command(
     ]
 
 
+@validate_params(threads=_count(1))
 def torchrun(
     module: str,
     arguments: Sequence[str] = (),
@@ -453,14 +472,6 @@ def torchrun(
     RuntimeError
         The launch failed; the message holds the end of what it printed on stderr.
     """
-    if (
-        not isinstance(threads, int)
-        or isinstance(threads, bool)
-        or threads < 1
-    ):
-        raise ValueError(
-            f"threads must be an integer >= 1, got {threads!r}"
-        )
     command = torchrun_command(module, arguments, processes, max_restarts)
     environment = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     result = subprocess.run(
