@@ -22,7 +22,7 @@ import numpy as np
 
 from . import ops
 from .batching import batch_slices
-from .checks import check_int, check_ndim, check_positive_float
+from .params import Array, Integer, Positive, validate_params
 from .seeds import run_streams
 
 __all__ = ["Classifier", "MLP", "train", "accuracy", "train_with_best_rate"]
@@ -63,8 +63,8 @@ class MLP(Classifier):
         Seeds the initial weights (the initialisation stream of :func:`cnn_tutorial.seeds.run_streams`).
     """
 
+    @validate_params(hidden=Integer(minimum=1))
     def __init__(self, hidden: int = 100, seed: int = 0):
-        hidden = check_int("hidden", hidden, 1)
         rng = np.random.default_rng(run_streams(seed)[0])
         # He initialisation for the layer before the ReLU, 1/sqrt(fan-in) for the logits: both
         # keep the outputs' scale about that of the inputs.
@@ -102,6 +102,12 @@ class MLP(Classifier):
         return grads
 
 
+@validate_params(
+    x=Array("(N, 1, 28, 28)"),
+    epochs=Integer(minimum=1),
+    batch_size=Integer(minimum=1),
+    lr=Positive(),
+)
 def train(
     net,
     x: np.ndarray,
@@ -131,10 +137,6 @@ def train(
     ndarray of shape (steps,)
         The loss of every batch.
     """
-    check_ndim("x", x, 4, "(N, 1, 28, 28)")
-    check_int("epochs", epochs, 1)
-    check_int("batch_size", batch_size, 1)
-    check_positive_float("lr", lr)
     shuffle = np.random.default_rng(run_streams(seed)[1])
     losses = []
     for _ in range(epochs):
