@@ -17,7 +17,8 @@ import numpy as np
 from bokeh.models import ColumnDataSource
 from bokeh.plotting import figure
 
-from .checks import as_float_array, check_int, check_positive_float
+from .checks import as_float_array
+from .params import Array, Integer, Positive, Rule, validate_params
 
 __all__ = [
     "toy_data",
@@ -36,6 +37,43 @@ PATH_COLORS = ("#d95f02", "#1b9e77", "#7570b3")
 MINIMUM_COLOR = "#e7298a"
 
 
+def _theta(name: str, value) -> np.ndarray:
+    """The two parameters, intercept and slope, as a float64 array of shape (2,)."""
+    theta = as_float_array(name, value).astype(np.float64)
+    if theta.shape != (2,):
+        raise ValueError(f"{name} must have shape (2,), got {theta.shape}")
+    return theta
+
+
+THETA = Rule(
+    _theta,
+    bad=[([1.0, 2.0, 3.0], ValueError), (["a", "b"], TypeError)],
+    example=np.zeros(2),
+)
+
+
+def _batch_fits(x, batch_size: int) -> None:
+    """At least ``batch_size`` points to draw a batch from."""
+    if batch_size > len(x):
+        raise ValueError(
+            f"batch_size must be <= {len(x)} (the number of points), got {batch_size}"
+        )
+
+
+def _paths(name: str, value) -> dict:
+    """One to three named paths, one per colour of :data:`PATH_COLORS`."""
+    if not isinstance(value, dict):
+        raise TypeError(
+            f"{name} must be a dict of str to path, got {type(value).__name__}"
+        )
+    if not 1 <= len(value) <= len(PATH_COLORS):
+        raise ValueError(
+            f"{name} must hold 1 to {len(PATH_COLORS)} paths, got {len(value)}"
+        )
+    return value
+
+
+@validate_params(size=Integer(minimum=2))
 def toy_data(
     size: int = 200, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -45,27 +83,26 @@ def toy_data(
     -------
     x, y : ndarray of float64, shape (size,)
     """
-    size = check_int("size", size, 2)
     rng = np.random.default_rng(seed)
     x = rng.uniform(0.0, 4.0, size)
     y = 1.0 + 0.5 * x + 0.3 * rng.standard_normal(size)
     return x, y
 
 
+@validate_params(theta=THETA)
 def loss(theta, x, y) -> float:
     """Mean squared error over the points, halved: ``mean((theta[0] + theta[1] x - y)**2) / 2``."""
-    theta = _check_theta(theta)
     residual = theta[0] + theta[1] * x - y  # (N,)
     return float(np.mean(residual**2) / 2)
 
 
+@validate_params(theta=THETA)
 def gradient(theta, x, y) -> np.ndarray:
     """The gradient of :func:`loss` with respect to ``theta``: shape (2,).
 
     ``dL/dtheta[0] = mean(r)`` and ``dL/dtheta[1] = mean(r * x)`` for the residuals
     ``r = theta[0] + theta[1] x - y``.
     """
-    theta = _check_theta(theta)
     residual = theta[0] + theta[1] * x - y  # (N,)
     return np.array([np.mean(residual), np.mean(residual * x)])
 
@@ -76,11 +113,9 @@ def best_fit(x, y) -> np.ndarray:
     return np.linalg.lstsq(design, y, rcond=None)[0]
 
 
+@validate_params(theta=THETA, lr=Positive(), steps=Integer(minimum=0))
 def gradient_descent(theta, x, y, lr: float, steps: int) -> np.ndarray:
     """Plain gradient descent, every step on all points: the path, shape (steps + 1, 2)."""
-    theta = _check_theta(theta)
-    lr = check_positive_float("lr", lr)
-    steps = check_int("steps", steps, 0)
     path = [theta]
     for _ in range(steps):
         theta = theta - lr * gradient(theta, x, y)  # downhill
@@ -88,6 +123,13 @@ def gradient_descent(theta, x, y, lr: float, steps: int) -> np.ndarray:
     return np.array(path)  # (steps + 1, 2)
 
 
+@validate_params(
+    theta=THETA,
+    lr=Positive(),
+    steps=Integer(minimum=0),
+    batch_size=Integer(minimum=1),
+    also=[_batch_fits],
+)
 def sgd(
     theta, x, y, lr: float, steps: int, batch_size: int, seed: int = 0
 ) -> np.ndarray:
@@ -96,14 +138,6 @@ def sgd(
     The points are shuffled once per pass over the data (an epoch) and cut into batches; a last
     batch smaller than ``batch_size`` is skipped. Returns the path, shape (steps + 1, 2).
     """
-    theta = _check_theta(theta)
-    lr = check_positive_float("lr", lr)
-    steps = check_int("steps", steps, 0)
-    batch_size = check_int("batch_size", batch_size, 1)
-    if batch_size > len(x):
-        raise ValueError(
-            f"batch_size must be <= {len(x)} (the number of points), got {batch_size}"
-        )
     rng = np.random.default_rng(seed)
     path = [theta]
     while len(path) <= steps:
@@ -117,17 +151,17 @@ def sgd(
     return np.array(path)  # (steps + 1, 2)
 
 
+@validate_params(theta0=Array("(G0,)"), theta1=Array("(G1,)"))
 def loss_grid(x, y, theta0: np.ndarray, theta1: np.ndarray) -> np.ndarray:
     """:func:`loss` at every pair of the grid: shape (len(theta1), len(theta0)), rows along ``theta1``."""
-    theta0, theta1 = (
-        as_float_array("theta0", theta0),
-        as_float_array("theta1", theta1),
-    )
     # residuals of every grid point and data point: (len(theta1), len(theta0), N)
     residual = theta0[None, :, None] + theta1[:, None, None] * x - y
     return np.mean(residual**2, axis=-1) / 2
 
 
+@validate_params(
+    paths=Rule(_paths, bad=[({}, ValueError), ([], TypeError)])
+)
 def descent_figure(
     x, y, paths: dict, theta0: np.ndarray, theta1: np.ndarray
 ):
@@ -146,10 +180,6 @@ def descent_figure(
     -------
     bokeh.plotting.figure
     """
-    if not 1 <= len(paths) <= len(PATH_COLORS):
-        raise ValueError(
-            f"paths must hold 1 to {len(PATH_COLORS)} paths, got {len(paths)}"
-        )
     surface = loss_grid(x, y, theta0, theta1)  # (G1, G0)
     lowest = loss(best_fit(x, y), x, y)
     # Levels that double their height above the minimum, so the narrow valley shows.
@@ -199,10 +229,3 @@ def descent_figure(
     )
     fig.legend.location = "top_right"
     return fig
-
-
-def _check_theta(theta) -> np.ndarray:
-    theta = as_float_array("theta", theta).astype(np.float64)
-    if theta.shape != (2,):
-        raise ValueError(f"theta must have shape (2,), got {theta.shape}")
-    return theta
