@@ -16,9 +16,9 @@ from bokeh.models import HoverTool, Range1d
 from bokeh.plotting import figure
 
 from . import ops
-from .checks import check_int
 from .data import normalize
 from .dense import Classifier
+from .params import Integer, validate_params
 from .seeds import run_streams
 
 __all__ = [
@@ -70,12 +70,12 @@ def shift_images(images: np.ndarray, rows: int, columns: int) -> np.ndarray:
     return out
 
 
+@validate_params(distance=Integer(minimum=0))
 def shift_randomly(
     images: np.ndarray, distance: int, seed: int = 0
 ) -> np.ndarray:
     """Move each image of ``images`` (N, H, W) by ``distance`` pixels right, left, down or up, the
     direction drawn at random for each image (seeded). Shape and dtype kept."""
-    distance = check_int("distance", distance, 0)
     direction = np.random.default_rng(seed).integers(
         len(DIRECTIONS), size=len(images)
     )  # (N,)
@@ -108,8 +108,8 @@ class SmallCNN(Classifier):
         Seeds the initial weights, as :class:`cnn_tutorial.dense.MLP` does.
     """
 
+    @validate_params(filters=Integer(minimum=1))
     def __init__(self, filters: int = 8, seed: int = 0):
-        filters = check_int("filters", filters, 1)
         rng = np.random.default_rng(run_streams(seed)[0])
         features = filters * 12 * 12
         self.params = {

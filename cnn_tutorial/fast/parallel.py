@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checks import check_int
+from ..params import Integer, validate_params
 
 __all__ = [
     "GradientWorkers",
@@ -157,10 +157,12 @@ class GradientWorkers:
         The largest batch that :meth:`loss_and_gradients` will get.
     """
 
+    @validate_params(
+        workers=Integer(minimum=1), max_batch=Integer(minimum=1)
+    )
     def __init__(self, net, workers: int, max_batch: int):
         self.net = net
-        self.workers = check_int("workers", workers, 1)
-        self.max_batch = check_int("max_batch", max_batch, 1)
+        self.workers, self.max_batch = workers, max_batch
         self.helpers = []
         self._file = None
         self._path = None
