@@ -16,12 +16,21 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .checks import check_int
+from .checks import as_float_array
+from .params import (
+    AnyArray,
+    Integer,
+    Optional,
+    Positive,
+    Rule,
+    validate_params,
+)
 
 __all__ = ["numerical_gradient", "relative_error", "gradcheck"]
 
 
-def _as_float64(name: str, x) -> np.ndarray:
+def _float64(name: str, x) -> np.ndarray:
+    """``x`` as an array, which must already be float64 (no copy: it is perturbed in place)."""
     x = np.asarray(x)
     if x.dtype != np.float64:
         raise TypeError(
@@ -31,6 +40,23 @@ def _as_float64(name: str, x) -> np.ndarray:
     return x
 
 
+#: The point of a finite-difference check: float64, nothing coarser.
+FLOAT64 = Rule(
+    _float64,
+    bad=[(np.zeros(2, dtype=np.float32), TypeError)],
+    example=np.zeros(2),
+)
+
+
+def _perturbable(x):
+    """``x`` can be perturbed in place, so ``f`` sees each nudge."""
+    if not (x.flags.c_contiguous and x.flags.writeable):
+        raise ValueError(
+            "x must be a writeable C-contiguous array: it is perturbed in place"
+        )
+
+
+@validate_params(x=FLOAT64, eps=Positive(), also=[_perturbable])
 def numerical_gradient(
     f: Callable[[np.ndarray], float], x, eps: float = 1e-6, indices=None
 ) -> np.ndarray:
@@ -52,13 +78,6 @@ def numerical_gradient(
     -------
     grad : ndarray, same shape as ``x``
     """
-    x = _as_float64("x", x)
-    if not eps > 0:
-        raise ValueError(f"eps must be positive, got {eps}")
-    if not (x.flags.c_contiguous and x.flags.writeable):
-        raise ValueError(
-            "x must be a writeable C-contiguous array: it is perturbed in place"
-        )
     grad = np.zeros_like(x)
     flat_x, flat_grad = x.reshape(-1), grad.reshape(-1)
     for i in range(x.size) if indices is None else indices:
@@ -72,24 +91,54 @@ def numerical_gradient(
     return grad
 
 
+def _as_float64(name, value) -> np.ndarray:
+    """A real array as float64."""
+    return as_float_array(name, value).astype(np.float64, copy=False)
+
+
+def _shapes_match(analytic, numeric):
+    """The two gradients have one shape."""
+    if analytic.shape != numeric.shape:
+        raise ValueError(
+            f"analytic gradient shape {analytic.shape} differs from numeric shape {numeric.shape}"
+        )
+
+
+GRADIENT = Rule(
+    _as_float64,
+    bad=[(np.array(["a"] * 2), TypeError)],
+    example=np.zeros(2),
+)
+
+
+@validate_params(analytic=GRADIENT, numeric=GRADIENT, also=[_shapes_match])
 def relative_error(analytic, numeric) -> float:
     """``||a - n|| / max(||a|| + ||n||, tiny)``: 0 for identical gradients, about 1 for unrelated ones.
 
     A norm-based ratio rather than an element-wise one, so entries that are both nearly zero do not
     blow the error up.
     """
-    a = np.asarray(analytic, dtype=np.float64)
-    n = np.asarray(numeric, dtype=np.float64)
-    if a.shape != n.shape:
-        raise ValueError(
-            f"analytic gradient shape {a.shape} differs from numeric shape {n.shape}"
-        )
     denominator = max(
-        np.linalg.norm(a) + np.linalg.norm(n), np.finfo(np.float64).tiny
+        np.linalg.norm(analytic) + np.linalg.norm(numeric),
+        np.finfo(np.float64).tiny,
     )
-    return float(np.linalg.norm(a - n) / denominator)
+    return float(np.linalg.norm(analytic - numeric) / denominator)
 
 
+def _analytic_fits(x, analytic):
+    """The analytic gradient has the shape of ``x``."""
+    if analytic.shape != x.shape:
+        raise ValueError(
+            f"analytic gradient shape {analytic.shape} differs from x shape {x.shape}"
+        )
+
+
+@validate_params(
+    x=FLOAT64,
+    analytic=AnyArray(),
+    samples=Optional(Integer(minimum=1)),
+    also=[_analytic_fits],
+)
 def gradcheck(
     f: Callable[[np.ndarray], float],
     x,
@@ -118,16 +167,9 @@ def gradcheck(
     float
         :func:`relative_error` over the checked entries. Below about 1e-7 means the gradient is right.
     """
-    x = _as_float64("x", x)
-    analytic = np.asarray(analytic)
-    if analytic.shape != x.shape:
-        raise ValueError(
-            f"analytic gradient shape {analytic.shape} differs from x shape {x.shape}"
-        )
     if samples is None or samples >= x.size:
         indices = np.arange(x.size)
     else:
-        samples = check_int("samples", samples, 1)
         indices = np.random.default_rng(seed).choice(
             x.size, size=samples, replace=False
         )

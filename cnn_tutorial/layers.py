@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import as_float_array, check_bias, check_ndim
+from .checks import check_bias
+from .params import AnyArray, Array, validate_params
 
 __all__ = ["dense", "dense_backward", "relu", "relu_backward"]
 
@@ -20,18 +21,31 @@ __all__ = ["dense", "dense_backward", "relu", "relu_backward"]
 # --------------------------------------------------------------------------- dense (fully connected)
 
 
-def _validate_dense(x, w):
-    x = as_float_array("x", x)
-    w = as_float_array("w", w)
-    check_ndim("x", x, 2, "(N, in_features)")
-    check_ndim("w", w, 2, "(out_features, in_features)")
+def _features_match(x, w):
+    """``x`` has the features ``w`` expects."""
     if x.shape[1] != w.shape[1]:
         raise ValueError(
             f"x has {x.shape[1]} features (shape {x.shape}) but w expects {w.shape[1]} (shape {w.shape})"
         )
-    return x, w
 
 
+def _dout_fits(dout, x, w):
+    """``dout`` has the shape of :func:`dense`'s output."""
+    if dout.shape != (x.shape[0], w.shape[0]):
+        raise ValueError(
+            f"dout must have shape {(x.shape[0], w.shape[0])} "
+            f"for x {x.shape} and w {w.shape}, got {dout.shape}"
+        )
+
+
+#: The rules of :func:`dense` and :func:`dense_backward` for ``x`` and ``w``.
+DENSE_RULES = dict(
+    x=Array("(N, in_features)"),
+    w=Array("(out_features, in_features)"),
+)
+
+
+@validate_params(**DENSE_RULES, also=[_features_match])
 def dense(x, w, b=None) -> np.ndarray:
     """Fully connected layer ``x @ w.T + b`` (``torch.nn.functional.linear``).
 
@@ -45,13 +59,15 @@ def dense(x, w, b=None) -> np.ndarray:
     -------
     ndarray of shape (N, out_features)
     """
-    x, w = _validate_dense(x, w)
     out = x @ w.T
     if b is not None:
         out += check_bias(b, w.shape[0], "b").astype(out.dtype)
     return out
 
 
+@validate_params(
+    **DENSE_RULES, dout=AnyArray(), also=[_features_match, _dout_fits]
+)
 def dense_backward(dout, x, w):
     """Gradients of :func:`dense`.
 
@@ -71,25 +87,27 @@ def dense_backward(dout, x, w):
     db : ndarray of shape (out_features,)
         ``dout`` summed over the batch.
     """
-    x, w = _validate_dense(x, w)
-    dout = as_float_array("dout", dout)
-    if dout.shape != (x.shape[0], w.shape[0]):
-        raise ValueError(
-            f"dout must have shape {(x.shape[0], w.shape[0])} "
-            f"for x {x.shape} and w {w.shape}, got {dout.shape}"
-        )
     return dout @ w, dout.T @ x, dout.sum(axis=0)
 
 
 # --------------------------------------------------------------------------- ReLU
 
 
+@validate_params(x=AnyArray())
 def relu(x) -> np.ndarray:
     """Rectified linear unit, ``max(x, 0)`` element-wise. Any shape; dtype kept."""
-    x = as_float_array("x", x)
     return np.maximum(x, 0, dtype=x.dtype)
 
 
+def _same_shape(dout, x):
+    """``dout`` has the shape of ``x``."""
+    if dout.shape != x.shape:
+        raise ValueError(
+            f"dout shape {dout.shape} must equal x shape {x.shape}"
+        )
+
+
+@validate_params(x=AnyArray(), dout=AnyArray(), also=[_same_shape])
 def relu_backward(dout, x) -> np.ndarray:
     """Gradient of :func:`relu`: 0 where ``x <= 0``, else ``dout`` (as in PyTorch: 0 at ``x == 0``,
     and a NaN input passes ``dout`` on, since ``NaN <= 0`` is false).
@@ -107,10 +125,4 @@ def relu_backward(dout, x) -> np.ndarray:
         random mask). A non-finite ``dout`` therefore stays non-finite even where ``x <= 0`` (PyTorch
         gives 0 there), so an upstream overflow is never hidden.
     """
-    x = as_float_array("x", x)
-    dout = as_float_array("dout", dout)
-    if dout.shape != x.shape:
-        raise ValueError(
-            f"dout shape {dout.shape} must equal x shape {x.shape}"
-        )
     return dout * ~(x <= 0)

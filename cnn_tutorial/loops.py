@@ -18,9 +18,10 @@ Argument names are the classic code's on purpose (``filt``, ``s`` for the stride
 pool window, ``dconv_prev``, ``conv_in``, ``orig``), so that the two can be read side by side; the
 batched :mod:`cnn_tutorial.ops` uses PyTorch's vocabulary (``x``, ``w``, ``stride``, ``size``).
 
-They are slow (a Python loop per output pixel) and import nothing but the argument checks: the
-module stands on its own. :mod:`cnn_tutorial.ops` holds the batched versions used for training,
-and the tests check that both give the same numbers.
+They are slow (a Python loop per output pixel) and import nothing but the argument checks
+(declared above each function, :mod:`cnn_tutorial.params`): the module stands on its own.
+:mod:`cnn_tutorial.ops` holds the batched versions used for training, and the tests check that
+both give the same numbers.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .checks import (
     check_window_fits,
     output_size,
 )
+from .params import AnyArray, Array, Integer, Rule, validate_params
 
 __all__ = [
     "convolution",
@@ -48,22 +50,45 @@ __all__ = [
 ]
 
 
-def _validate_image_and_filters(image, filt, s):
-    image = as_float_array("image", image)
-    filt = as_float_array("filt", filt)
-    check_ndim("image", image, 3, "(C, H, W)")
-    check_ndim("filt", filt, 4, "(F, C, k, k)")
-    check_no_empty_axes("image", image, "(C, H, W)", (0, 1, 2))
-    check_no_empty_axes("filt", filt, "(F, C, k, k)", (0, 1, 2, 3))
+def _filters(name, filt):
+    """A real 4-D filter bank with no empty axis; as float."""
+    filt = as_float_array(name, filt)
+    check_ndim(name, filt, 4, "(F, C, k, k)")
+    check_no_empty_axes(name, filt, "(F, C, k, k)", (0, 1, 2, 3))
+    return filt
+
+
+def _filters_fit(image, filt):
+    """The filters read the image's channels and fit inside it."""
     if filt.shape[1] != image.shape[0]:
         raise ValueError(
             f"channel mismatch: image has {image.shape[0]} channels (shape {image.shape}) but filt "
             f"expects {filt.shape[1]} (shape {filt.shape})"
         )
     check_window_fits("filter", filt.shape[2:], image.shape[1:], "image")
-    return image, filt, check_int("s", s, 1)
 
 
+def _pool_fits(image, f):
+    """The pooling window fits the image."""
+    check_window_fits("pool window", (f, f), image.shape[1:], "image")
+
+
+#: One image, and a bank of filters (the ``(F, C, k, k)`` of the classic code).
+IMAGE = Array("(C, H, W)", nonempty="C, H, W")
+FILTERS = Rule(
+    _filters,
+    bad=[
+        (np.array(["a"] * 2), TypeError),
+        (np.ones((1, 1, 2)), ValueError),
+        (np.ones((1, 1, 2, 0)), ValueError),
+    ],
+    example=np.ones((1, 2, 1, 1)),
+)
+
+
+@validate_params(
+    image=IMAGE, filt=FILTERS, s=Integer(minimum=1), also=[_filters_fit]
+)
 def convolution(image, filt, bias, s: int = 1) -> np.ndarray:
     """Convolve one image with a bank of filters, one output pixel at a time.
 
@@ -81,7 +106,6 @@ def convolution(image, filt, bias, s: int = 1) -> np.ndarray:
         ``Ho = (H - kh) // s + 1``, ``Wo = (W - kw) // s + 1``;
         ``out[f, y, x] = sum(filt[f] * image[:, y*s : y*s + kh, x*s : x*s + kw]) + bias[f]``.
     """
-    image, filt, s = _validate_image_and_filters(image, filt, s)
     n_f, _, kh, kw = filt.shape
     bias = check_bias(bias, n_f)
     _, h, w = image.shape
@@ -97,6 +121,13 @@ def convolution(image, filt, bias, s: int = 1) -> np.ndarray:
     return out
 
 
+@validate_params(
+    conv_in=IMAGE,
+    filt=FILTERS,
+    s=Integer(minimum=1),
+    dconv_prev=AnyArray(),
+    also=[lambda conv_in, filt: _filters_fit(conv_in, filt)],
+)
 def convolution_backward(dconv_prev, conv_in, filt, s: int = 1):
     """Backpropagate through :func:`convolution`.
 
@@ -120,8 +151,6 @@ def convolution_backward(dconv_prev, conv_in, filt, s: int = 1):
     dfilt : ndarray of shape (F, C, kh, kw)
     dbias : ndarray of shape (F,)
     """
-    conv_in, filt, s = _validate_image_and_filters(conv_in, filt, s)
-    dconv_prev = as_float_array("dconv_prev", dconv_prev)
     n_f, _, kh, kw = filt.shape
     _, h, w = conv_in.shape
     out_h, out_w = output_size(h, kh, s), output_size(w, kw, s)
@@ -149,16 +178,12 @@ def convolution_backward(dconv_prev, conv_in, filt, s: int = 1):
     return dout, dfilt, dbias
 
 
-def _validate_pool(image, f, s):
-    image = as_float_array("image", image)
-    check_ndim("image", image, 3, "(C, H, W)")
-    check_no_empty_axes("image", image, "(C, H, W)", (0, 1, 2))
-    f = check_int("f", f, 1)
-    s = check_int("s", s, 1)
-    check_window_fits("pool window", (f, f), image.shape[1:], "image")
-    return image, f, s
-
-
+@validate_params(
+    image=IMAGE,
+    f=Integer(minimum=1),
+    s=Integer(minimum=1),
+    also=[_pool_fits],
+)
 def maxpool(image, f: int = 2, s: int = 2) -> np.ndarray:
     """Max pooling of one image: the largest value of each ``f x f`` window, windows ``s`` apart.
 
@@ -175,7 +200,6 @@ def maxpool(image, f: int = 2, s: int = 2) -> np.ndarray:
     out : ndarray of shape (C, Ho, Wo)
         ``Ho = (H - f) // s + 1``: rows and columns that no full window covers are dropped.
     """
-    image, f, s = _validate_pool(image, f, s)
     c, h, w = image.shape
     out_h, out_w = output_size(h, f, s), output_size(w, f, s)
     out = np.zeros((c, out_h, out_w), dtype=image.dtype)
@@ -213,6 +237,13 @@ def pool_winner(window) -> tuple[int, int]:
     return best
 
 
+@validate_params(
+    orig=IMAGE,
+    f=Integer(minimum=1),
+    s=Integer(minimum=1),
+    dpool=AnyArray(),
+    also=[lambda orig, f: _pool_fits(orig, f)],
+)
 def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
     """Backpropagate through :func:`maxpool`.
 
@@ -234,8 +265,6 @@ def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
     -------
     dout : ndarray of shape (C, H, W)
     """
-    orig, f, s = _validate_pool(orig, f, s)
-    dpool = as_float_array("dpool", dpool)
     c, h, w = orig.shape
     out_h, out_w = output_size(h, f, s), output_size(w, f, s)
     if dpool.shape != (c, out_h, out_w):
@@ -253,6 +282,7 @@ def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
     return dout
 
 
+@validate_params(x=AnyArray())
 def softmax(x, axis: int = -1) -> np.ndarray:
     """Class probabilities from scores: ``exp(x) / sum(exp(x))`` along ``axis``, computed stably.
 
@@ -271,31 +301,21 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     -------
     ndarray, same shape as ``x``: entries >= 0 that sum to 1 along ``axis``.
     """
-    x = as_float_array("x", x)
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def categorical_cross_entropy(probs, label) -> float:
-    """Cross-entropy ``-sum(onehot * log(probs))`` of one prediction.
-
-    Parameters
-    ----------
-    probs : ndarray of shape (K,) or (K, 1)
-        Predicted class probabilities (the output of :func:`softmax`).
-    label : int or ndarray of shape (K,) or (K, 1)
-        The correct class, as an index or as a one-hot vector (the classic code's form).
-
-    Returns
-    -------
-    float
-        Finite even when the correct class has probability 0: probabilities are clipped to the
-        smallest positive normal number of their dtype (the classic code returned ``inf``).
-    """
-    probs = as_float_array("probs", probs)
+def _probabilities(name, probs):
+    """``probs`` as a float vector ``(K,)``; a column ``(K, 1)`` is flattened."""
+    probs = as_float_array(name, probs)
     if probs.ndim == 2 and probs.shape[1] == 1:
         probs = probs[:, 0]
-    check_ndim("probs", probs, 1, "(K,) or (K, 1)")
+    check_ndim(name, probs, 1, "(K,) or (K, 1)")
+    return probs
+
+
+def _one_hot(probs, label):
+    """``label``, a class index or a one-hot vector, as a one-hot vector like ``probs``."""
     k = probs.shape[0]
     label_array = np.asarray(label)
     if label_array.ndim == 0:
@@ -317,5 +337,36 @@ def categorical_cross_entropy(probs, label) -> float:
                 f"label must be a class index or have {k} entries like "
                 f"probs {probs.shape}, got shape {label_array.shape}"
             )
+    return {"label": onehot}
+
+
+@validate_params(
+    probs=Rule(
+        _probabilities,
+        bad=[
+            (np.array(["a"] * 2), TypeError),
+            (np.ones((2, 2)), ValueError),
+        ],
+        example=np.full(2, 0.5),
+    ),
+    also=[_one_hot],
+)
+def categorical_cross_entropy(probs, label) -> float:
+    """Cross-entropy ``-sum(onehot * log(probs))`` of one prediction.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (K,) or (K, 1)
+        Predicted class probabilities (the output of :func:`softmax`).
+    label : int or ndarray of shape (K,) or (K, 1)
+        The correct class, as an index or as a one-hot vector (the classic code's form); the
+        declared checks turn an index into the one-hot vector the body multiplies by.
+
+    Returns
+    -------
+    float
+        Finite even when the correct class has probability 0: probabilities are clipped to the
+        smallest positive normal number of their dtype (the classic code returned ``inf``).
+    """
     tiny = np.finfo(probs.dtype).tiny
-    return float(-np.sum(onehot * np.log(np.clip(probs, tiny, None))))
+    return float(-np.sum(label * np.log(np.clip(probs, tiny, None))))

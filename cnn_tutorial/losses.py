@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import as_float_array, check_ndim
+from .params import AnyArray, Array, Rule, validate_params
 
 __all__ = [
     "cross_entropy",
@@ -21,6 +21,7 @@ __all__ = [
 ]
 
 
+@validate_params(x=AnyArray())
 def softmax(x, axis: int = -1) -> np.ndarray:
     """Numerically stable softmax along ``axis``.
 
@@ -37,29 +38,32 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     -------
     ndarray, same shape and dtype as ``x``; entries along ``axis`` are >= 0 and sum to 1.
     """
-    x = as_float_array("x", x)
     shifted = x - x.max(axis=axis, keepdims=True)
     e = np.exp(shifted)
     return e / e.sum(axis=axis, keepdims=True)
 
 
+@validate_params(x=AnyArray())
 def log_softmax(x, axis: int = -1) -> np.ndarray:
     """``log(softmax(x))`` computed stably as ``x - max - log(sum(exp(x - max)))``; never ``-inf``
     for finite x.
     """
-    x = as_float_array("x", x)
     shifted = x - x.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def _validate_logits(logits, labels):
-    logits = as_float_array("logits", logits)
-    check_ndim("logits", logits, 2, "(N, classes)")
+def _class_indices(name, labels):
+    """``labels`` as an integer array."""
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(
-            f"labels must be integer class indices, got dtype {labels.dtype}"
+            f"{name} must be integer class indices, got dtype {labels.dtype}"
         )
+    return labels
+
+
+def _labels_fit(logits, labels):
+    """One label per row of ``logits``, each a valid class."""
     if labels.shape != (logits.shape[0],):
         raise ValueError(
             f"labels must have shape ({logits.shape[0]},) to match logits {logits.shape}, got {labels.shape}"
@@ -70,9 +74,20 @@ def _validate_logits(logits, labels):
         raise ValueError(
             f"labels must lie in [0, {logits.shape[1] - 1}], got values from {labels.min()} to {labels.max()}"
         )
-    return logits, labels
 
 
+#: The rules of :func:`cross_entropy` and :func:`cross_entropy_backward`.
+LOSS_RULES = dict(
+    logits=Array("(N, classes)"),
+    labels=Rule(
+        _class_indices,
+        bad=[(np.array([0.0, 1.0]), TypeError)],
+        example=np.array([0, 1]),
+    ),
+)
+
+
+@validate_params(**LOSS_RULES, also=[_labels_fit])
 def cross_entropy(logits, labels) -> float:
     """Mean cross-entropy of a batch, computed from logits (like ``torch.nn.functional.cross_entropy``).
 
@@ -90,11 +105,11 @@ def cross_entropy(logits, labels) -> float:
     -------
     float
     """
-    logits, labels = _validate_logits(logits, labels)
     log_probs = log_softmax(logits, axis=1)
     return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 
+@validate_params(**LOSS_RULES, also=[_labels_fit])
 def cross_entropy_backward(logits, labels) -> np.ndarray:
     """Gradient of :func:`cross_entropy` with respect to the logits: ``(softmax(logits) -
     onehot(labels)) / N``.
@@ -108,7 +123,6 @@ def cross_entropy_backward(logits, labels) -> np.ndarray:
     -------
     dlogits : ndarray of shape (N, classes), dtype of ``logits``
     """
-    logits, labels = _validate_logits(logits, labels)
     grad = softmax(logits, axis=1)
     grad[np.arange(len(labels)), labels] -= 1
     grad /= len(labels)

@@ -12,26 +12,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import (
-    as_float_array,
-    check_int,
-    check_ndim,
-    check_no_empty_axes,
-    check_window_fits,
-    output_size,
-)
+from .checks import check_window_fits, output_size
+from .params import AnyArray, Array, Integer, validate_params
 
 __all__ = ["maxpool2d", "maxpool2d_backward"]
 
 
-def _validate_pool(x, size, stride):
-    x = as_float_array("x", x)
-    check_ndim("x", x, 4, "(N, C, H, W)")
-    check_no_empty_axes("x", x, "(N, C, H, W)", (1, 2, 3))
-    size = check_int("size", size, 1)
-    stride = check_int("stride", stride, 1)
+def _window_fits(x, size):
+    """The pooling window fits the input."""
     check_window_fits("pool window", (size, size), x.shape[2:], "input")
-    return x, size, stride
+
+
+def _dout_fits(dout, x, size, stride):
+    """``dout`` has the shape of :func:`maxpool2d`'s output."""
+    n, c, h, w = x.shape
+    ho, wo = output_size(h, size, stride), output_size(w, size, stride)
+    if dout.shape != (n, c, ho, wo):
+        raise ValueError(
+            f"dout must have shape {(n, c, ho, wo)} for x {x.shape}, got {dout.shape}"
+        )
+
+
+#: The rules of :func:`maxpool2d` and :func:`maxpool2d_backward`.
+POOL_RULES = dict(
+    x=Array("(N, C, H, W)", nonempty="C, H, W"),
+    size=Integer(minimum=1),
+    stride=Integer(minimum=1),
+)
 
 
 def _window_offsets(x: np.ndarray, size: int, stride: int):
@@ -56,6 +63,7 @@ def _window_offsets(x: np.ndarray, size: int, stride: int):
             )
 
 
+@validate_params(**POOL_RULES, also=[_window_fits])
 def maxpool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
     """Max pooling over ``size x size`` windows moved by ``stride``.
 
@@ -71,7 +79,6 @@ def maxpool2d(x, size: int = 2, stride: int = 2) -> np.ndarray:
         ``Ho = (H - size) // stride + 1``; rows/columns a window cannot reach are dropped, as in
         ``torch.nn.functional.max_pool2d``. NaN propagates, as in PyTorch.
     """
-    x, size, stride = _validate_pool(x, size, stride)
     out = None
     for _, window_element in _window_offsets(x, size, stride):
         out = (
@@ -109,6 +116,9 @@ def _winner_offset(x: np.ndarray, size: int, stride: int) -> np.ndarray:
     return index
 
 
+@validate_params(
+    **POOL_RULES, dout=AnyArray(), also=[_window_fits, _dout_fits]
+)
 def maxpool2d_backward(
     dout, x, size: int = 2, stride: int = 2
 ) -> np.ndarray:
@@ -132,15 +142,6 @@ def maxpool2d_backward(
     -------
     dx : ndarray of shape (N, C, H, W)
     """
-    x, size, stride = _validate_pool(x, size, stride)
-    dout = as_float_array("dout", dout)
-    n, c, h, w = x.shape
-    ho, wo = output_size(h, size, stride), output_size(w, size, stride)
-    if dout.shape != (n, c, ho, wo):
-        raise ValueError(
-            f"dout must have shape {(n, c, ho, wo)} for x {x.shape}, got {dout.shape}"
-        )
-
     winner = _winner_offset(x, size, stride)
     dx = np.zeros(x.shape, dtype=np.result_type(x, dout))
     for k, window_element in _window_offsets(x, size, stride):
