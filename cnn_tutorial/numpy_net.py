@@ -32,7 +32,6 @@ from tqdm import tqdm
 
 from . import ops
 from .batching import batch_slices
-from .checks import check_int, check_ndim, check_progress
 from .data import (
     VALIDATION_SIZE,
     load_mnist_splits,
@@ -45,6 +44,14 @@ from .fast.parallel import GradientWorkers, default_workers
 from .files import atomic_write
 from .history import Evaluation, History
 from .optimizer import SCHEDULES, Adam, learning_rate
+from .params import (
+    Images,
+    Integer,
+    OneOf,
+    Optional,
+    Progress,
+    validate_params,
+)
 from .seeds import run_streams
 
 __all__ = [
@@ -126,6 +133,7 @@ class NumpyCNN:
                 params[name] = np.zeros(shape)
         return cls(params)
 
+    @validate_params(x=Images())
     def forward(self, x: np.ndarray):
         """Run the network and keep what the backward pass needs.
 
@@ -140,12 +148,6 @@ class NumpyCNN:
         cache : dict
             Intermediate activations, for :meth:`backward`.
         """
-        x = np.asarray(x, dtype=np.float32)
-        check_ndim("x", x, 4, "(N, 1, 28, 28)")
-        if x.shape[1:] != (1, 28, 28):
-            raise ValueError(
-                f"x must have shape (N, 1, 28, 28), got {x.shape}"
-            )
         p = self.params
         # The conv routes put here the work on their input that the backward
         # pass would repeat.
@@ -236,9 +238,9 @@ class NumpyCNN:
         )
         return loss, logits, grads
 
+    @validate_params(batch_size=Integer(minimum=1))
     def logits(self, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
         """Logits for any number of images, computed ``batch_size`` at a time. Shape (N, 10)."""
-        batch_size = check_int("batch_size", batch_size, 1)
         return np.concatenate(
             [
                 self.forward(x[batch])[0]
@@ -264,6 +266,19 @@ class NumpyCNN:
             return cls({name: archive[name] for name in archive.files})
 
 
+def _labelled(images, labels) -> None:
+    """One label per image, and at least one image."""
+    if len(images) != len(labels):
+        raise ValueError(
+            f"images ({len(images)}) and labels ({len(labels)}) differ in length"
+        )
+    if len(images) == 0:
+        raise ValueError(
+            "no images to evaluate: images and labels are empty"
+        )
+
+
+@validate_params(also=[_labelled])
 def evaluate(
     net: NumpyCNN,
     images: np.ndarray,
@@ -286,14 +301,6 @@ def evaluate(
         ``loss`` (mean cross-entropy over the N images) and ``accuracy`` (fraction classified
         correctly, in [0, 1]).
     """
-    if len(images) != len(labels):
-        raise ValueError(
-            f"images ({len(images)}) and labels ({len(labels)}) differ in length"
-        )
-    if len(images) == 0:
-        raise ValueError(
-            "no images to evaluate: images and labels are empty"
-        )
     logits = net.logits(images, batch_size)  # (N, 10)
     return Evaluation(
         loss=ops.cross_entropy(logits, labels),
@@ -301,6 +308,23 @@ def evaluate(
     )
 
 
+def _something_to_learn(train_images, validation_images) -> None:
+    """Images to train on and images to validate on."""
+    if min(len(train_images), len(validation_images)) == 0:
+        name = "validation_images" if len(train_images) else "train_images"
+        raise ValueError(
+            f"{name} is empty: there is nothing to train on or to validate on"
+        )
+
+
+@validate_params(
+    epochs=Integer(minimum=1),
+    batch_size=Integer(minimum=1),
+    schedule=OneOf(*SCHEDULES),
+    progress=Progress(),
+    workers=Optional(Integer(minimum=1)),
+    also=[_something_to_learn],
+)
 def fit(
     net: NumpyCNN,
     train_images: np.ndarray,
@@ -350,26 +374,8 @@ def fit(
         Per-step loss and batch accuracy, per-epoch validation loss and accuracy, wall time
         (``test_accuracy`` stays None: the test set is not fit's business).
     """
-    epochs = check_int("epochs", epochs, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
-    for name, array in (
-        ("train_images", train_images),
-        ("validation_images", validation_images),
-    ):
-        if len(array) == 0:
-            raise ValueError(
-                f"{name} is empty: there is nothing to train on or to validate on"
-            )
-    if schedule not in SCHEDULES:
-        raise ValueError(
-            f"schedule must be one of {SCHEDULES}, got {schedule!r}"
-        )
-    show_progress = check_progress(progress)
-    workers = (
-        default_workers(batch_size)
-        if workers is None
-        else check_int("workers", workers, 1)
-    )
+    if workers is None:
+        workers = default_workers(batch_size)
     # see cnn_tutorial.fast.memory: half of a step's time went to page faults
     reuse_freed_memory()
     optimizer = Adam(net.params, lr=lr)
@@ -399,7 +405,7 @@ def fit(
                 desc=f"epoch {epoch + 1}/{epochs}",
                 unit="batch",
                 leave=False,
-                disable=not show_progress,
+                disable=not progress,
             ) as bar:
                 for x, y in minibatches(
                     train_images, train_labels, batch_size, seed=shuffling
