@@ -19,13 +19,57 @@ from torch.utils.data import DataLoader
 
 from ..files import CHECKPOINT_NAME, TRAINING_STATE_NAME, atomic_write
 from ..history import History
+from ..params import Instance, Optional, Rule, validate_params
 from .distributed import Placement, barrier, gather_from_ranks
 from .model import ConvNet
 
 # The layout of a checkpoint file (a dict), so that a future change of it can be recognised.
 CHECKPOINT_FORMAT = "cnn_tutorial.ConvNet checkpoint 1"
 
+# The rule for a ``model`` argument: the package's ConvNet.
+_CONVNET = Instance(ConvNet, what="cnn_tutorial ConvNet")
 
+
+def _plain_file_name(name, value):
+    """A file name without a directory part."""
+    if (
+        not isinstance(value, str)
+        or not value
+        or Path(value).name != value
+        or value in (".", "..")
+    ):
+        raise ValueError(
+            f"{name} must be a plain file name without a directory part, got {value!r}"
+        )
+    return value
+
+
+# The rule for a file name inside a directory given on its own.
+_PLAIN_FILE_NAME = Rule(
+    _plain_file_name,
+    bad=[
+        (f"sub/{CHECKPOINT_NAME}", ValueError),
+        ("..", ValueError),
+        (3, ValueError),
+    ],
+    example=CHECKPOINT_NAME,
+)
+
+
+def _bool_or_none(name, value):
+    """None, True or False."""
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool or None, got {value!r}")
+    return value
+
+
+@validate_params(
+    name=_PLAIN_FILE_NAME,
+    history=Optional(
+        Instance(History, what="cnn_tutorial.History or None")
+    ),
+    model=_CONVNET,
+)
 def save_checkpoint(
     model: ConvNet,
     directory: str | os.PathLike,
@@ -56,23 +100,6 @@ def save_checkpoint(
     Path
         The file written. An interrupted save leaves any earlier checkpoint intact.
     """
-    if not isinstance(model, ConvNet):
-        raise TypeError(
-            f"model must be a cnn_tutorial ConvNet, got {type(model).__name__}"
-        )
-    if history is not None and not isinstance(history, History):
-        raise TypeError(
-            f"history must be a cnn_tutorial.History or None, got {type(history).__name__}"
-        )
-    if (
-        not isinstance(name, str)
-        or not name
-        or Path(name).name != name
-        or name in (".", "..")
-    ):
-        raise ValueError(
-            f"name must be a plain file name without a directory part, got {name!r}"
-        )
     training = None
     if history is not None:
         # Through JSON, as History.save writes it: plain values only
@@ -95,18 +122,22 @@ def save_checkpoint(
     return path
 
 
+# What opening a path that is not a file raises.
+_NO_FILE = (FileNotFoundError, IsADirectoryError, NotADirectoryError)
+
+
 def _read_checkpoint(
     path: Path, map_location
 ) -> tuple[dict, dict | None, dict | None]:
     """``(state_dict, model configuration, training record)``; both records None in a bare state_dict."""
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint file at {path}")
     # weights_only: a checkpoint is only tensors and plain values, and
     # unpickling anything else could run code.
     try:
         content = torch.load(
             path, map_location=map_location, weights_only=True
         )
+    except _NO_FILE:
+        raise FileNotFoundError(f"no checkpoint file at {path}") from None
     except Exception as err:  # torch raises several types for a file that is not a checkpoint
         raise ValueError(
             f"{path} is not a readable checkpoint: {err}"
@@ -141,6 +172,11 @@ def checkpoint_record(path: str | os.PathLike) -> dict:
     return {"model": model_config, "training": training}
 
 
+@validate_params(
+    relu_between_fc=Rule(
+        _bool_or_none, bad=[("yes", TypeError), (1, TypeError)]
+    )
+)
 def load_checkpoint(
     path: str | os.PathLike,
     relu_between_fc: bool | None = None,
@@ -174,12 +210,6 @@ def load_checkpoint(
         The file holds weights of another architecture.
     """
     path = Path(path)
-    if relu_between_fc is not None and not isinstance(
-        relu_between_fc, bool
-    ):
-        raise TypeError(
-            f"relu_between_fc must be a bool or None, got {relu_between_fc!r}"
-        )
     state, model_config, _ = _read_checkpoint(path, map_location)
     if model_config is not None:
         recorded = model_config["relu_between_fc"]
@@ -212,6 +242,7 @@ _RESUME_SETTINGS = (
 )
 
 
+@validate_params(model=_CONVNET)
 def save_training_state(
     directory: str | os.PathLike,
     model: ConvNet,
@@ -234,10 +265,6 @@ def save_training_state(
     Path
         The file written.
     """
-    if not isinstance(model, ConvNet):
-        raise TypeError(
-            f"model must be a cnn_tutorial ConvNet, got {type(model).__name__}"
-        )
     state = {
         "format": TRAINING_STATE_FORMAT,
         "epoch": len(history.epoch_validation_accuracy),
@@ -285,12 +312,12 @@ def load_training_state(
         the file and the setting.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no training state at {path}")
     try:
         state = torch.load(
             path, map_location=map_location, weights_only=True
         )
+    except _NO_FILE:
+        raise FileNotFoundError(f"no training state at {path}") from None
     except (
         Exception
     ) as err:  # torch raises several types for a damaged or foreign file
