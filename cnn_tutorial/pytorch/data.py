@@ -20,7 +20,6 @@ from torch.utils.data import DataLoader, TensorDataset
 if TYPE_CHECKING:
     from torchvision import transforms
 
-from ..checks import check_int
 from ..data import (
     MNIST_MEAN,
     MNIST_STD,
@@ -28,6 +27,7 @@ from ..data import (
     load_mnist_splits,
     normalize,
 )
+from ..params import Integer, validate_params
 from ..seeds import run_streams, torch_seed
 
 
@@ -77,6 +77,7 @@ def mnist_datasets(
     )
 
 
+@validate_params(batch_size=Integer(minimum=1))
 def mnist_loaders(
     batch_size: int = 100,
     root: str | os.PathLike | None = None,
@@ -124,7 +125,6 @@ def mnist_loaders(
         A damaged file, labels outside 0..9, an empty split (the message names the file), or a
         ``train_limit`` larger than what is left of the training set after the validation split.
     """
-    batch_size = check_int("batch_size", batch_size, 1)
     _, shuffling = run_streams(seed)
     train_set, validation_set, test_set = mnist_datasets(
         root, download, train_limit, validation_size
