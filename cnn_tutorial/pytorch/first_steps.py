@@ -20,9 +20,9 @@ from pathlib import Path
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from ..checks import check_int, check_positive_float
 from ..data import load_mnist_splits, normalize
 from ..files import atomic_write
+from ..params import Integer, Positive, validate_params
 from ..seeds import run_streams, torch_seed
 from .distributed import (
     barrier,
@@ -35,6 +35,11 @@ from .model import ConvNet
 from .training import adam, train_step
 
 
+@validate_params(
+    steps=Integer(minimum=1),
+    batch_size=Integer(minimum=1),
+    lr=Positive(),
+)
 def first_steps(
     steps: int = 5,
     batch_size: int = 100,
@@ -71,9 +76,6 @@ def first_steps(
     dict of str to Tensor
         The model's ``state_dict`` after the last step, on the CPU.
     """
-    steps = check_int("steps", steps, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
-    lr = check_positive_float("lr", lr)
     placement = placement_from_environment()
     share = share_of_batch(batch_size, placement)  # images per process
     device = device_for(placement, "cpu")
