@@ -27,9 +27,9 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from ..checks import check_int, check_positive_float, check_progress
 from ..data import VALIDATION_SIZE
 from ..history import Evaluation, History
+from ..params import Instance, Integer, Positive, Progress, validate_params
 from .checkpoints import resume_run, save_run
 from .distributed import (
     device_for,
@@ -252,6 +252,7 @@ class _StepBuffer:
         ]
 
 
+@validate_params(model=Instance(nn.Module, what="torch.nn.Module"))
 def evaluate(
     model: nn.Module,
     loader: Iterable,
@@ -279,10 +280,6 @@ def evaluate(
         added up over the ranks, so every rank gets the result for all the shards together;
         every rank must call it.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"model must be a torch.nn.Module, got {type(model).__name__}"
-        )
     device = (
         next(model.parameters()).device
         if device is None
@@ -318,6 +315,22 @@ def evaluate(
     )
 
 
+def _resume_from_somewhere(resume, checkpoint_dir):
+    """Resuming needs a directory to resume from."""
+    if resume and checkpoint_dir is None:
+        raise ValueError(
+            "resume=True needs the checkpoint_dir to resume from"
+        )
+
+
+@validate_params(
+    epochs=Integer(minimum=1),
+    batch_size=Integer(minimum=1),
+    lr=Positive(),
+    seed=Integer(minimum=0),
+    progress=Progress(),
+    also=[_resume_from_somewhere],
+)
 def train_torch(
     epochs: int = 6,
     batch_size: int = 100,
@@ -395,17 +408,9 @@ def train_torch(
         ``framework="torch"``; per-step loss and batch accuracy, per-epoch validation loss and
         accuracy, the final test accuracy, ``steps_per_epoch``, wall time and the settings.
     """
-    epochs = check_int("epochs", epochs, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
-    lr = check_positive_float("lr", lr)
-    seed = check_int("seed", seed, 0)
-    if resume and checkpoint_dir is None:
-        raise ValueError(
-            "resume=True needs the checkpoint_dir to resume from"
-        )
     placement = placement_from_environment()
     share = share_of_batch(batch_size, placement)  # images per process
-    bars = check_progress(progress) and placement.is_main  # progress bars?
+    bars = progress and placement.is_main  # progress bars?
     device = device_for(placement, device)
     with process_group(placement, device):
         run = prepare_run(
