@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..checks import check_int, check_ndim, check_positive_float
+from ..checks import check_ndim
 from ..data import minibatches, num_batches
 from ..numpy_net import (
     PARAM_SHAPES,
@@ -38,6 +38,7 @@ from ..numpy_net import (
     NumpyCNN,
     learning_rate,
 )
+from ..params import Integer, OneOf, Positive, Rule, validate_params
 from ..seeds import run_streams
 
 __all__ = [
@@ -63,6 +64,90 @@ _DTYPES = {
     np.dtype(np.float32): torch.float32,
     np.dtype(np.float64): torch.float64,
 }
+
+
+def _float_dtype(name, value):
+    """numpy.float32 or numpy.float64 (or their names), unchanged."""
+    if value is None:  # np.dtype(None) would silently mean float64
+        raise TypeError(
+            f"{name} must be numpy.float32 or numpy.float64, got None"
+        )
+    try:
+        key = np.dtype(value)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be numpy.float32 or numpy.float64, got {value!r}"
+        ) from None
+    if key not in _DTYPES:
+        raise ValueError(
+            f"{name} must be numpy.float32 or numpy.float64, got {value!r}"
+        )
+    return value
+
+
+# The rule for a ``dtype`` argument: the precision of both networks.
+_FLOAT_DTYPE = Rule(
+    _float_dtype,
+    bad=[
+        (None, TypeError),
+        ("int32", ValueError),
+        (torch.float32, TypeError),
+    ],
+    example=np.float32,
+)
+
+
+def _training_images(name, value) -> np.ndarray:
+    """Normalised MNIST images, ``(N, 1, 28, 28)`` of float32, at least one."""
+    images = np.asarray(value)
+    check_ndim(name, images, 4, "(N, 1, 28, 28)")
+    if images.shape[1:] != (1, 28, 28):
+        raise ValueError(
+            f"{name} must have shape (N, 1, 28, 28), got {images.shape}"
+        )
+    if images.dtype != np.float32:
+        # NumpyCNN.forward reads its input as float32; the twin must see the very same numbers.
+        raise TypeError(
+            f"{name} must be float32, as cnn_tutorial.data.normalize returns them, got dtype {images.dtype}"
+        )
+    if len(images) == 0:
+        raise ValueError(f"{name} is empty: there is nothing to train on")
+    return images
+
+
+def _class_indices(name, value) -> np.ndarray:
+    """Labels as an integer array."""
+    labels = np.asarray(value)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must be integer class indices, got dtype {labels.dtype}"
+        )
+    return labels
+
+
+# The rules for the training set of train_side_by_side.
+_TRAINING_IMAGES = Rule(
+    _training_images,
+    bad=[
+        (np.zeros((2, 28, 28), np.float32), ValueError),
+        (np.zeros((2, 1, 28, 28), np.float64), TypeError),
+        (np.zeros((0, 1, 28, 28), np.float32), ValueError),
+    ],
+    example=np.zeros((1, 1, 28, 28), np.float32),
+)
+_CLASS_INDICES = Rule(
+    _class_indices,
+    bad=[(np.zeros(1), TypeError)],
+    example=np.zeros(1, np.int64),
+)
+
+
+def _one_label_per_image(images, labels):
+    """One label for each image."""
+    if labels.shape != (len(images),):
+        raise ValueError(
+            f"labels must have shape ({len(images)},) to match images {images.shape}, got {labels.shape}"
+        )
 
 
 class NumpyCNNTwin(nn.Module):
@@ -205,6 +290,18 @@ class SideBySide:
         return np.abs(self.numpy_losses - self.torch_losses)
 
 
+@validate_params(
+    images=_TRAINING_IMAGES,
+    labels=_CLASS_INDICES,
+    steps=Integer(minimum=1),
+    batch_size=Integer(minimum=1),
+    lr=Positive(),
+    schedule=OneOf(*SCHEDULES),
+    epochs=Integer(minimum=1),
+    compare_every=Integer(minimum=1),
+    dtype=_FLOAT_DTYPE,
+    also=[_one_label_per_image],
+)
 def train_side_by_side(
     images: np.ndarray,
     labels: np.ndarray,
@@ -273,16 +370,6 @@ def train_side_by_side(
     SideBySide
         Both loss curves, the weight differences, and both trained networks.
     """
-    images, labels = _check_images_and_labels(images, labels)
-    steps = check_int("steps", steps, 1)
-    batch_size = check_int("batch_size", batch_size, 1)
-    lr = check_positive_float("lr", lr)
-    if schedule not in SCHEDULES:
-        raise ValueError(
-            f"schedule must be one of {SCHEDULES}, got {schedule!r}"
-        )
-    epochs = check_int("epochs", epochs, 1)
-    compare_every = check_int("compare_every", compare_every, 1)
     torch_dtype = _torch_dtype(dtype)
     steps_per_epoch = num_batches(len(images), batch_size)
     total_steps = epochs * steps_per_epoch
@@ -355,35 +442,6 @@ def train_side_by_side(
     )
 
 
-def _check_images_and_labels(
-    images, labels
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`train_side_by_side`'s training set as arrays, after checking their shapes and dtypes."""
-    images = np.asarray(images)
-    labels = np.asarray(labels)
-    check_ndim("images", images, 4, "(N, 1, 28, 28)")
-    if images.shape[1:] != (1, 28, 28):
-        raise ValueError(
-            f"images must have shape (N, 1, 28, 28), got {images.shape}"
-        )
-    if images.dtype != np.float32:
-        # NumpyCNN.forward reads its input as float32; the twin must see the very same numbers.
-        raise TypeError(
-            f"images must be float32, as cnn_tutorial.data.normalize returns them, got dtype {images.dtype}"
-        )
-    if labels.shape != (len(images),):
-        raise ValueError(
-            f"labels must have shape ({len(images)},) to match images {images.shape}, got {labels.shape}"
-        )
-    if labels.dtype.kind not in "iu":
-        raise TypeError(
-            f"labels must be integer class indices, got dtype {labels.dtype}"
-        )
-    if len(images) == 0:
-        raise ValueError("images is empty: there is nothing to train on")
-    return images, labels
-
-
 def _max_difference(numpy_params: dict, torch_params: dict) -> float:
     """Largest absolute difference between any numpy parameter and its PyTorch counterpart."""
     return max(
@@ -399,20 +457,7 @@ def _max_difference(numpy_params: dict, torch_params: dict) -> float:
     )
 
 
+@validate_params(dtype=_FLOAT_DTYPE)
 def _torch_dtype(dtype) -> torch.dtype:
     """The torch dtype for ``dtype`` (numpy.float32 or numpy.float64, or their names)."""
-    if dtype is None:  # np.dtype(None) would silently mean float64
-        raise TypeError(
-            "dtype must be numpy.float32 or numpy.float64, got None"
-        )
-    try:
-        key = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(
-            f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}"
-        ) from None
-    if key not in _DTYPES:
-        raise ValueError(
-            f"dtype must be numpy.float32 or numpy.float64, got {dtype!r}"
-        )
-    return _DTYPES[key]
+    return _DTYPES[np.dtype(dtype)]
