@@ -94,3 +94,17 @@ def test_sgd_rejects_bad_arguments(points, kwargs, message):
     } | kwargs
     with pytest.raises(ValueError, match=message):
         descent.sgd(**arguments)
+
+
+def test_figure_and_grid_refuse_bad_arguments_naming_them(points):
+    x, y = points
+    grid = np.linspace(-1, 1, 5)
+    path = np.zeros((3, 2))
+    with pytest.raises(ValueError, match="paths must hold 1 to 3 paths, got 0"):
+        descent.descent_figure(x, y, {}, grid, grid)
+    with pytest.raises(TypeError, match="paths must be a dict"):
+        descent.descent_figure(x, y, [path], grid, grid)
+    with pytest.raises(ValueError, match="theta1 must be a 1-D array"):
+        descent.loss_grid(x, y, grid, np.zeros((2, 2)))
+    # theta is checked and made float64 before the body sees it
+    assert descent.gradient(np.array([1, 2]), x, y).dtype == np.float64

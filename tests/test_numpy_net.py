@@ -267,3 +267,31 @@ def test_progress_bars_show_where_someone_watches(monkeypatch):
     monkeypatch.delitem(sys.modules, "ipykernel")
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, not Jupyter: a log file
     assert check_progress(None) is False
+
+
+def test_evaluate_and_logits_refuse_bad_arguments_before_any_forward_pass():
+    net = NumpyCNN.initialize(0)
+    images = np.zeros((4, 1, 28, 28), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"images \(4\) and labels \(3\) differ in length"):
+        evaluate(net, images, np.arange(3))
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        net.logits(images, batch_size=0)
+    with pytest.raises(ValueError, match=r"x must be a 4-D array of shape \(N, 1, 28, 28\)"):
+        net.forward(images[:, 0])
+    assert net.forward(images.astype(np.float64))[1]["x"].dtype == np.float32
+
+
+def test_fit_refuses_bad_settings_before_training():
+    net = NumpyCNN.initialize(0)
+    images, labels = np.zeros((4, 1, 28, 28), dtype=np.float32), np.arange(4)
+    before = {name: value.copy() for name, value in net.params.items()}
+    for setting, value, error in [
+        ("epochs", 0, ValueError),
+        ("batch_size", 1.5, TypeError),
+        ("workers", 0, ValueError),
+        ("progress", 1, TypeError),
+    ]:
+        with pytest.raises(error, match=setting):
+            fit(net, images, labels, images, labels, **{setting: value})
+    for name, value in net.params.items():
+        np.testing.assert_array_equal(value, before[name])
