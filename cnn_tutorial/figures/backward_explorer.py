@@ -27,16 +27,16 @@ from bokeh.models import (
 )
 
 from .. import ops
-from ..checks import check_int, check_window_fits, output_size
+from ..checks import check_int, check_window_fits
+from ..params import Rule, validate_params
 from .explorer_parts import (
     BORDER,
     GAP,
     TEXT_COLOR,
-    check_side,
-    check_title,
+    TITLE,
+    Matrix,
     draw_image,
     draw_outline,
-    finite_matrix,
     ink_mapper,
     ink_on,
     label_font_size,
@@ -78,47 +78,38 @@ readout.text = pixels.data.text[p];
 """
 
 
-# ----------------------------------------------------------------------------- checks
+# ----------------------------------------------------------------------------- rules
 
 
-def _check_arguments(x, w, dy, position, title):
-    x = finite_matrix("x", x, "(H, W)")
-    check_side(
-        "x",
-        x,
-        MAX_BACKWARD_SIDE,
-        "pixels",
-        "the figure ships one dx per pixel of dy",
+def _pixel(name, position):
+    """``position`` as a pair ``(i, j)`` of integers ``>= 0``."""
+    if not isinstance(position, (tuple, list)) or len(position) != 2:
+        raise TypeError(
+            f"{name} must be a pair (i, j) of integers, got {position!r}"
+        )
+    return (
+        check_int(f"{name}[0]", position[0], 0),
+        check_int(f"{name}[1]", position[1], 0),
     )
-    w = finite_matrix("w", w, "(kh, kw)")
+
+
+def _shapes_fit(x, w, dy, position):
+    """``w`` fits ``x``, ``dy`` has the output's shape, ``position`` indexes ``dy``; one dtype."""
     check_window_fits("filter w", w.shape, x.shape, "input x")
-    ho, wo = (
-        output_size(x.shape[0], w.shape[0], 1),
-        output_size(x.shape[1], w.shape[1], 1),
-    )
-    dy = finite_matrix("dy", dy, "(Ho, Wo)")
+    ho, wo = (a - b + 1 for a, b in zip(x.shape, w.shape))  # stride 1
     if dy.shape != (ho, wo):
         raise ValueError(
             f"dy must have the output's shape {(ho, wo)} (x {x.shape}, w {w.shape}, stride 1, "
             f"no padding), got {dy.shape}"
         )
-    if not isinstance(position, (tuple, list)) or len(position) != 2:
-        raise TypeError(
-            f"position must be a pair (i, j) of integers, got {position!r}"
-        )
-    i, j = (
-        check_int("position[0]", position[0], 0),
-        check_int("position[1]", position[1], 0),
-    )
-    if i >= ho or j >= wo:
+    if position[0] >= ho or position[1] >= wo:
         raise ValueError(
             f"position must index dy, of shape {(ho, wo)}: 0 <= i < {ho}, 0 <= j < {wo}; "
-            f"got {(i, j)}"
+            f"got {position}"
         )
-    check_title(title)
     dtype = np.result_type(x, w, dy)
     x, w, dy = (a.astype(dtype, copy=False) for a in (x, w, dy))
-    return x, w, dy, (i, j)
+    return dict(x=x, w=w, dy=dy)
 
 
 # ----------------------------------------------------------------------------- numbers
@@ -179,13 +170,8 @@ def _sizes(x_shape, w_shape) -> tuple[float, float]:
 def _short(value: float) -> str:
     """A value in at most 5 characters or so, to fit a small cell: 0.41, -4.98, 13.7, 142."""
     size = abs(value)
-    return (
-        f"{value:.2f}"
-        if size < 9.995
-        else f"{value:.1f}"
-        if size < 99.95
-        else f"{value:.0f}"
-    )
+    digits = 2 if size < 9.995 else 1 if size < 99.95 else 0
+    return f"{value:.{digits}f}"
 
 
 def _labels(
@@ -285,10 +271,8 @@ def _dy_panel(dy: np.ndarray, cell: float, pixels: ColumnDataSource):
         text_baseline="middle",
         text_font_size=label_font_size(cell),
     )
-    for renderer in (
-        cells,
-        words,
-    ):  # a picked pixel looks like the others; its outline marks it
+    # A picked pixel looks like the others; its outline marks it.
+    for renderer in (cells, words):
         renderer.selection_glyph = renderer.glyph.clone()
         renderer.nonselection_glyph = renderer.glyph.clone()
     fig.add_tools(TapTool(renderers=[cells], mode="replace"))
@@ -399,6 +383,23 @@ def _backward_plots(
 # ----------------------------------------------------------------------------- the figure
 
 
+@validate_params(
+    x=Matrix(
+        "(H, W)",
+        MAX_BACKWARD_SIDE,
+        "pixels",
+        "the figure ships one dx per pixel of dy",
+    ),
+    w=Matrix("(kh, kw)"),
+    dy=Matrix("(Ho, Wo)"),
+    position=Rule(
+        _pixel,
+        bad=[(3, TypeError), ((1, 2, 3), TypeError), ((0, -1), ValueError)],
+        example=(0, 0),
+    ),
+    title=TITLE,
+    also=[_shapes_fit],
+)
 def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
     """Where one pixel of a convolution's output gradient goes; tap dy.
 
@@ -457,7 +458,6 @@ def conv_backward_explorer(x, w, dy, *, position=(0, 0), title=None):
         ``"bwd_cell"`` and ``"bwd_window"``; the ``Div``
         ``"bwd_readout"``.
     """
-    x, w, dy, position = _check_arguments(x, w, dy, position, title)
     # Every number, once: each pixel's two contributions and text,
     # and the full gradients from the package's conv2d_backward.
     data = _backward_data(x, w, dy)

@@ -21,16 +21,16 @@ from bokeh.models import (
 )
 
 from .. import ops
-from ..checks import check_int, check_window_fits, output_size
+from ..checks import check_window_fits, output_size
+from ..params import Integer, validate_params
 from .explorer_parts import (
     BORDER,
     GAP,
     TEXT_STYLE,
-    check_side,
-    check_title,
+    TITLE,
+    Matrix,
     draw_image,
     draw_outline,
-    finite_matrix,
     ink_mapper,
     ink_on,
     label_font_size,
@@ -78,35 +78,28 @@ readout.text = positions.data.text[p];
 """
 
 
-# ----------------------------------------------------------------------------- checks
+# ----------------------------------------------------------------------------- rules
 
 
-def _check_convolution(image, kernel, position, title):
-    image = finite_matrix("image", image, "(H, W)")
-    kernel = finite_matrix("kernel", kernel, "(kh, kw)")
-    check_side(
-        "image",
-        image,
-        MAX_CONV_SIDE,
-        "pixels",
-        "the im2col matrix gets one column per window",
-    )
+def _kernel_slides(image, kernel):
+    """The kernel fits the image, in at least two positions."""
     check_window_fits("kernel", kernel.shape, image.shape, "image")
-    ho, wo = (
-        output_size(n, k, 1) for n, k in zip(image.shape, kernel.shape)
-    )
-    if ho * wo < 2:
+    if image.shape == kernel.shape:
         raise ValueError(
             f"kernel {kernel.shape[0]}x{kernel.shape[1]} has the size of the image {image.shape[0]}x"
             f"{image.shape[1]}: it fits in one position only, so there is nothing to slide"
         )
-    position = check_int("position", position, 0)
+
+
+def _position_fits(image, kernel, position):
+    """``position`` numbers one of the output's cells."""
+    ho, wo = (
+        output_size(n, k, 1) for n, k in zip(image.shape, kernel.shape)
+    )
     if position >= ho * wo:
         raise ValueError(
             f"position must be < {ho * wo} (the {ho}x{wo} output positions), got {position}"
         )
-    check_title(title)
-    return image, kernel, position
 
 
 # ----------------------------------------------------------------------------- convolution explorer
@@ -320,6 +313,18 @@ def _convolution_plots(
     return dict(top=top, matrix=matrix, width=width, sources=sources)
 
 
+@validate_params(
+    image=Matrix(
+        "(H, W)",
+        MAX_CONV_SIDE,
+        "pixels",
+        "the im2col matrix gets one column per window",
+    ),
+    kernel=Matrix("(kh, kw)"),
+    position=Integer(minimum=0),
+    title=TITLE,
+    also=[_kernel_slides, _position_fits],
+)
 def convolution_explorer(
     image, kernel, *, position: int = 0, title: str | None = None
 ):
@@ -374,9 +379,6 @@ def convolution_explorer(
         ``text`` and the outlines' centres) and the outlines' sources
         ``"conv_window"``, ``"conv_cell"``, ``"conv_column"``.
     """
-    image, kernel, position = _check_convolution(
-        image, kernel, position, title
-    )
     # Every number, once, by the package: the output, the columns, and
     # for each position p its window, cell, column and line of text.
     data = _convolution_data(image, kernel)

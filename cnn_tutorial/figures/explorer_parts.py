@@ -1,4 +1,4 @@
-"""The look the book's explorers share, and the checks of their arguments.
+"""The look the book's explorers share, and the rules of their arguments.
 
 :mod:`~cnn_tutorial.figures.explorers` (convolution and max pooling),
 :mod:`~cnn_tutorial.figures.backward_explorer` and :mod:`~cnn_tutorial.figures.receptive_field`
@@ -19,7 +19,7 @@ from bokeh.models import ColumnDataSource, Div, LinearColorMapper, Range1d
 from bokeh.palettes import Greys256, RdBu11
 from bokeh.plotting import figure
 
-from ..checks import as_float_array, check_ndim, check_no_empty_axes
+from ..params import Array, Instance, Optional, Rule
 
 # ----------------------------------------------------------------------------- look
 
@@ -45,39 +45,51 @@ WIDGET_MARGIN = (
 )
 
 
-# ----------------------------------------------------------------------------- checks
+# ----------------------------------------------------------------------------- rules
+
+#: The ``title`` of every explorer: a heading, or None for the default one.
+TITLE = Optional(Instance(str, what="string or None"))
 
 
-def finite_matrix(name: str, value, layout: str) -> np.ndarray:
-    """``value`` as a 2-D float array with no empty axis and only finite entries, or a clear error."""
-    array = as_float_array(name, value)
-    check_ndim(name, array, 2, layout)
-    check_no_empty_axes(name, array, layout, (0, 1))
-    bad = int(np.count_nonzero(~np.isfinite(array)))
-    if bad:
-        raise ValueError(
-            f"{name} must hold only finite numbers; {bad} of its {array.size} entries are NaN or infinite"
-        )
-    return array
+class Matrix(Rule):
+    """A 2-D array of finite numbers, no axis empty, e.g. ``Matrix("(H, W)")``; returned as float.
 
+    With ``largest``: at most that many cells a side, or an error that says ``why`` (the figure
+    draws each of them) and how to crop; ``unit`` names the cells (``"pixels"``).
+    """
 
-def check_side(
-    name: str, array: np.ndarray, largest: int, unit: str, why: str
-) -> None:
-    """A clear error when ``array`` is more than ``largest`` cells a side; ``why`` says why."""
-    if max(array.shape) > largest:
-        raise ValueError(
-            f"{name} is {array.shape[0]}x{array.shape[1]}, but this figure takes at most {largest} {unit} "
-            f"a side ({why}); crop it, e.g. {name}[:{largest}, :{largest}]"
-        )
+    def __init__(
+        self, layout: str, largest=None, unit: str = "cells", why: str = ""
+    ):
+        self.array = Array(layout, nonempty=layout.strip("()"))
+        self.largest, self.unit, self.why = largest, unit, why
 
+    def check(self, name, value):
+        array = self.array.check(name, value)
+        bad = int(np.count_nonzero(~np.isfinite(array)))
+        if bad:
+            raise ValueError(
+                f"{name} must hold only finite numbers; {bad} of its {array.size} entries are NaN or infinite"
+            )
+        if self.largest is not None and max(array.shape) > self.largest:
+            raise ValueError(
+                f"{name} is {array.shape[0]}x{array.shape[1]}, but this figure takes at most "
+                f"{self.largest} {self.unit} a side ({self.why}); crop it, e.g. "
+                f"{name}[:{self.largest}, :{self.largest}]"
+            )
+        return array
 
-def check_title(title) -> None:
-    """A clear error unless ``title`` is a string or None."""
-    if title is not None and not isinstance(title, str):
-        raise TypeError(
-            f"title must be a string or None, got {type(title).__name__}"
-        )
+    def bad_values(self):
+        bad = [
+            *self.array.bad_values(),
+            (np.full((2, 2), np.nan), ValueError),
+        ]
+        if self.largest is not None:
+            bad.append((np.zeros((self.largest + 1, 1)), ValueError))
+        return bad
+
+    def example(self):
+        return np.ones((2, 2))
 
 
 # ----------------------------------------------------------------------------- building blocks

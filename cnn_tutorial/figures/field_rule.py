@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..checks import check_int, output_size
+from ..params import Integer, Rule, validate_params
 
 __all__ = ["BOOK_LAYERS", "Field", "receptive_fields"]
 
@@ -50,14 +51,14 @@ class Field(NamedTuple):
     centre: float  #: input position of the centre of unit 0's field
 
 
-# ----------------------------------------------------------------------------- checks
+# ----------------------------------------------------------------------------- rules
 
 
-def check_layers(layers) -> tuple[tuple[str, int, int], ...]:
+def _layer_table(name, layers) -> tuple[tuple[str, int, int], ...]:
     """``layers`` as a tuple of ``(name, kernel, stride)``, names distinct, or a clear error."""
     if isinstance(layers, (str, bytes)) or not hasattr(layers, "__iter__"):
         raise TypeError(
-            f"layers must be a sequence of (name, kernel, stride) tuples, got {layers!r}"
+            f"{name} must be a sequence of (name, kernel, stride) tuples, got {layers!r}"
         )
     checked = []
     for number, layer in enumerate(layers):
@@ -67,29 +68,44 @@ def check_layers(layers) -> tuple[tuple[str, int, int], ...]:
             or len(layer) != 3
         ):
             raise TypeError(
-                f"layers[{number}] must be a (name, kernel, stride) tuple, got {layer!r}"
+                f"{name}[{number}] must be a (name, kernel, stride) tuple, got {layer!r}"
             )
-        name, kernel, stride = layer
-        if not isinstance(name, str) or not name or name == "input":
+        label, kernel, stride = layer
+        if not isinstance(label, str) or not label or label == "input":
             raise ValueError(
-                f"layers[{number}]'s name must be a non-empty string other than "
-                f"'input', got {name!r}"
+                f"{name}[{number}]'s name must be a non-empty string other than "
+                f"'input', got {label!r}"
             )
         checked.append(
             (
-                name,
-                check_int(f"layers[{number}]'s kernel", kernel, 1),
-                check_int(f"layers[{number}]'s stride", stride, 1),
+                label,
+                check_int(f"{name}[{number}]'s kernel", kernel, 1),
+                check_int(f"{name}[{number}]'s stride", stride, 1),
             )
         )
     if not checked:
         raise ValueError(
-            "layers must hold at least one (name, kernel, stride) layer, got none"
+            f"{name} must hold at least one (name, kernel, stride) layer, got none"
         )
-    names = [name for name, _, _ in checked]
+    names = [label for label, _, _ in checked]
     if len(set(names)) < len(names):
-        raise ValueError(f"layers must have distinct names, got {names}")
+        raise ValueError(f"{name} must have distinct names, got {names}")
     return tuple(checked)
+
+
+#: The rule for a stack of layers, ``(name, kernel, stride)`` each (:data:`BOOK_LAYERS`).
+LAYERS = Rule(
+    _layer_table,
+    bad=[
+        ("conv", TypeError),
+        ([("a", 3)], TypeError),
+        ([("input", 3, 1)], ValueError),
+        ([("a", 0, 1)], ValueError),
+        ([], ValueError),
+        ([("a", 3, 1), ("a", 3, 1)], ValueError),
+    ],
+    example=BOOK_LAYERS,
+)
 
 
 def map_sizes(
@@ -111,6 +127,7 @@ def map_sizes(
 # ----------------------------------------------------------------------------- the rule
 
 
+@validate_params(layers=LAYERS, input_size=Integer(minimum=1))
 def receptive_fields(layers, input_size: int) -> tuple[Field, ...]:
     """Receptive field of each layer of a stack of convolutions and pools.
 
@@ -133,8 +150,6 @@ def receptive_fields(layers, input_size: int) -> tuple[Field, ...]:
         One per layer: its ``name``, ``units`` (the map's side),
         ``size``, ``jump`` and ``centre``, in input pixels.
     """
-    layers = check_layers(layers)
-    input_size = check_int("input_size", input_size, 1)
     units = map_sizes(layers, input_size)[1:]
     size, jump, centre = 1, 1, 0.0  # the input: each pixel sees itself
     fields = []

@@ -23,16 +23,16 @@ from bokeh.models import (
 )
 
 from .. import loops, ops
-from ..checks import check_int, check_window_fits, output_size
+from ..checks import check_window_fits, output_size
+from ..params import Integer, Optional, validate_params
 from .explorer_parts import (
     BORDER,
     GAP,
     TEXT_COLOR,
+    TITLE,
     TRANSPARENT,
-    check_side,
-    check_title,
+    Matrix,
     draw_outline,
-    finite_matrix,
     ink_mapper,
     ink_on,
     label_font_size,
@@ -69,32 +69,24 @@ readout.text = cells.data.text[q];
 """
 
 
-# ----------------------------------------------------------------------------- checks
+# ----------------------------------------------------------------------------- rules
 
 
-def _check_maxpool(x, size, stride, upstream, title):
-    x = finite_matrix("x", x, "(H, W)")
-    check_side(
-        "x", x, MAX_POOL_SIDE, "cells", "every value is printed in its cell"
-    )
-    size = check_int("size", size, 1)
-    stride = check_int("stride", stride, 1)
+def _window_fits(x, size, stride, upstream):
+    """The window fits ``x``; ``upstream`` (default all ones) has the pooled output's shape."""
     check_window_fits("pool window", (size, size), x.shape, "input x")
     ho, wo = (
         output_size(x.shape[0], size, stride),
         output_size(x.shape[1], size, stride),
     )
     if upstream is None:
-        upstream = np.ones((ho, wo), dtype=x.dtype)
-    else:
-        upstream = finite_matrix("upstream", upstream, "(Ho, Wo)")
-        if upstream.shape != (ho, wo):
-            raise ValueError(
-                f"upstream must have the pooled output's shape {(ho, wo)} (x {x.shape}, size {size}, "
-                f"stride {stride}), got {upstream.shape}"
-            )
-    check_title(title)
-    return x, size, stride, upstream
+        return {"upstream": np.ones((ho, wo), dtype=x.dtype)}
+    if upstream.shape != (ho, wo):
+        raise ValueError(
+            f"upstream must have the pooled output's shape {(ho, wo)} (x {x.shape}, size {size}, "
+            f"stride {stride}), got {upstream.shape}"
+        )
+    return None
 
 
 # ----------------------------------------------------------------------------- max-pool explorer
@@ -352,6 +344,19 @@ def _maxpool_plots(
     )
 
 
+@validate_params(
+    x=Matrix(
+        "(H, W)",
+        MAX_POOL_SIDE,
+        "cells",
+        "every value is printed in its cell",
+    ),
+    size=Integer(minimum=1),
+    stride=Integer(minimum=1),
+    upstream=Optional(Matrix("(Ho, Wo)")),
+    title=TITLE,
+    also=[_window_fits],
+)
 def maxpool_explorer(
     x,
     size: int = 2,
@@ -411,9 +416,6 @@ def maxpool_explorer(
         sources ``"pool_cell"``, ``"pool_window"``, ``"pool_winner"``;
         the ``Div`` ``"pool_readout"``.
     """
-    x, size, stride, upstream = _check_maxpool(
-        x, size, stride, upstream, title
-    )
     # Every number, once, by the package: out, dx, and for each output
     # cell its window, its winner and a line of text.
     data = _maxpool_data(x, size, stride, upstream)

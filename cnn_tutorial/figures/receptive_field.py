@@ -16,15 +16,15 @@ import numpy as np
 from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, TapTool
 
+from ..params import Optional, Rule, validate_params
 from .explorer_parts import (
     BORDER,
     GAP,
     HALO_COLOR,
     HIGHLIGHT_COLOR,
-    check_side,
-    check_title,
+    TITLE,
+    Matrix,
     draw_image,
-    finite_matrix,
     ink_mapper,
     panel,
     panel_width,
@@ -32,7 +32,7 @@ from .explorer_parts import (
     title_div,
     widen,
 )
-from .field_rule import BOOK_LAYERS, check_layers, fields_in, map_sizes
+from .field_rule import BOOK_LAYERS, LAYERS, fields_in, map_sizes
 
 # The chapters import the rule from here, beside the figure that draws it.
 from .field_rule import Field as Field
@@ -215,11 +215,14 @@ def _unit_cells(fig, source: ColumnDataSource):
     )
 
 
-def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
-    """The panels (input, then each map), in rows of two; the fields' and the units' sources."""
+def _explorer_plots(image, layers, layer: str, unit) -> dict:
+    """The panels (input, then each map), in rows of two; the fields' and the units' sources;
+    the ``level`` of ``layer`` (1 for the first) and the ``start`` index of ``unit`` in its map."""
     row_sizes = map_sizes(layers, image.shape[0], "image height")
     col_sizes = map_sizes(layers, image.shape[1], "image width")
     names = ["input"] + [name for name, _, _ in layers]
+    level = names.index(layer)
+    unit_index = unit[0] * col_sizes[level] + unit[1]
     titles = _panel_titles(layers, row_sizes, col_sizes)
     cell = _cell_size(titles, row_sizes, col_sizes)
     units = _unit_sources(layers, row_sizes, col_sizes)
@@ -263,29 +266,18 @@ def _explorer_plots(image, layers, level: int, unit_index: int) -> dict:
         sum(map(panel_width, pair)) + GAP * (len(pair) - 1) for pair in rows
     )
     return dict(
-        rows=rows, width=width, fields=fields, units=units, names=names
+        rows=rows,
+        width=width,
+        fields=fields,
+        units=units,
+        names=names,
+        level=level,
+        start=unit_index,
     )
 
 
-def _check_explorer(image, layers, layer, unit, title):
-    image = finite_matrix("image", image, "(H, W)")
-    check_side(
-        "image",
-        image,
-        MAX_INPUT_SIDE,
-        "pixels",
-        "each pixel is a cell of the figure",
-    )
-    layers = check_layers(layers)
-    names = [name for name, _, _ in layers]
-    layer = names[-1] if layer is None else layer
-    if layer not in names:
-        raise ValueError(f"layer must be one of {names}, got {layer!r}")
-    level = names.index(layer) + 1
-    h = map_sizes(layers, image.shape[0], "image height")[level]
-    w = map_sizes(layers, image.shape[1], "image width")[level]
-    if unit is None:
-        unit = (h // 2, w // 2)
+def _unit_pair(name, unit):
+    """``unit`` as a ``(row, column)`` pair of ints."""
     if (
         isinstance(unit, (str, bytes))
         or not hasattr(unit, "__len__")
@@ -296,17 +288,44 @@ def _check_explorer(image, layers, layer, unit, title):
         )
     ):
         raise TypeError(
-            f"unit must be a (row, column) pair of integers or None, got {unit!r}"
+            f"{name} must be a (row, column) pair of integers or None, got {unit!r}"
         )
+    return int(unit[0]), int(unit[1])
+
+
+def _unit_in(image, layers, layer, unit):
+    """``layer`` (default: the last) is one of ``layers``, its map fits the image, and ``unit``
+    (default: the map's centre) is one of the map's units."""
+    names = [name for name, _, _ in layers]
+    layer = names[-1] if layer is None else layer
+    if layer not in names:
+        raise ValueError(f"layer must be one of {names}, got {layer!r}")
+    level = names.index(layer) + 1
+    h = map_sizes(layers, image.shape[0], "image height")[level]
+    w = map_sizes(layers, image.shape[1], "image width")[level]
+    unit = (h // 2, w // 2) if unit is None else unit
     if not (0 <= unit[0] < h and 0 <= unit[1] < w):
         raise ValueError(
             f"unit must lie in {layer}'s {h}x{w} map, 0 <= row < {h} and 0 <= column "
             f"< {w}, got {tuple(unit)}"
         )
-    check_title(title)
-    return image, layers, level, int(unit[0]) * w + int(unit[1])
+    return {"layer": layer, "unit": unit}
 
 
+@validate_params(
+    image=Matrix(
+        "(H, W)",
+        MAX_INPUT_SIDE,
+        "pixels",
+        "each pixel is a cell of the figure",
+    ),
+    layers=LAYERS,
+    unit=Optional(
+        Rule(_unit_pair, bad=[(3, TypeError), ((1.5, 2), TypeError)])
+    ),
+    title=TITLE,
+    also=[_unit_in],
+)
 def receptive_field_explorer(
     image,
     *,
@@ -357,12 +376,10 @@ def receptive_field_explorer(
         ``<m>_last_col``); per panel the field's source
         ``"rf_<m>_field"``; the ``Div`` ``"rf_readout"``.
     """
-    image, layers, level, start = _check_explorer(
-        image, layers, layer, unit, title
-    )
     # Every unit's field in every map before it, once, by the rule.
-    parts = _explorer_plots(image, layers, level, start)
+    parts = _explorer_plots(image, layers, layer, unit)
     units, width = parts["units"], parts["width"]
+    level, start = parts["level"], parts["start"]
 
     text = units[level - 1].data["text"][start]
     readout = readout_div(text, width, "rf_readout")
