@@ -404,3 +404,12 @@ def test_without_restarts_left_the_launch_fails_clearly_and_keeps_the_last_state
     state = torch.load(out / TRAINING_STATE_NAME, weights_only=True)
     assert state["epoch"] >= 1
     assert not (out / "conv_net_model.ckpt").exists() and not (out / "history.json").exists()
+
+
+def test_a_meeting_point_without_a_port_is_told_to_use_torchrun(monkeypatch):
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.delenv("MASTER_PORT", raising=False)
+    with pytest.raises(
+        ValueError, match="MASTER_PORT is not set: start the processes with torchrun"
+    ):
+        distributed._meeting_point(Placement(0, 0, 2), None)

@@ -13,6 +13,7 @@ from cnn_tutorial.pytorch.checkpoints import (
     TRAINING_STATE_NAME,
     checkpoint_record,
     load_checkpoint,
+    load_training_state,
     resume_run,
     save_checkpoint,
     save_run,
@@ -189,3 +190,18 @@ def test_resume_run_without_a_state_keeps_the_new_run(tmp_path):
         is history
     )
     assert all(torch.equal(value, model.state_dict()[name]) for name, value in weights.items())
+
+
+def test_a_path_that_is_not_a_file_is_no_checkpoint(tmp_path):
+    """Found by opening the file, as it is read: a directory or a path through a file is missing."""
+    with pytest.raises(FileNotFoundError, match="no checkpoint file at"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no checkpoint file at"):
+        checkpoint_record(save_checkpoint(ConvNet(), tmp_path) / "inside")
+    with pytest.raises(FileNotFoundError, match="no training state at"):
+        load_training_state(tmp_path, {})
+
+
+def test_save_checkpoint_checks_the_history():
+    with pytest.raises(TypeError, match="history must be a cnn_tutorial.History or None, got dict"):
+        save_checkpoint(ConvNet(), "unused", history={})
