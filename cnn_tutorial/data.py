@@ -32,6 +32,7 @@ from .mnist_files import (
     read_idx,
     resolve_root,
 )
+from .params import Integer, Optional, Rule, validate_params
 
 __all__ = [
     "DATA_ENV_VAR",
@@ -70,6 +71,31 @@ VALIDATION_SIZE = 5_000
 SPLIT_SEED = 0
 
 
+def _validation_size(name, size):
+    """At least 1 image held out; the message names it as the trainers do."""
+    return check_int("validation_size", size, 1)
+
+
+def _split_fits(images, labels, size):
+    """One label per image, and fewer held out than there are images."""
+    if len(images) != len(labels):
+        raise ValueError(
+            f"images ({len(images)}) and labels ({len(labels)}) differ in length"
+        )
+    if size >= len(images):
+        raise ValueError(
+            f"validation_size must be less than the {len(images)} training images, got {size}"
+        )
+
+
+@validate_params(
+    size=Rule(
+        _validation_size,
+        bad=[(2.5, TypeError), (0, ValueError)],
+        example=1,
+    ),
+    also=[_split_fits],
+)
 def split_validation(
     images: np.ndarray,
     labels: np.ndarray,
@@ -93,15 +119,6 @@ def split_validation(
         N - size and size images. Both keep the original order of the images they hold, so the
         same ``size`` and ``seed`` always give the same two sets.
     """
-    size = check_int("validation_size", size, 1)
-    if len(images) != len(labels):
-        raise ValueError(
-            f"images ({len(images)}) and labels ({len(labels)}) differ in length"
-        )
-    if size >= len(images):
-        raise ValueError(
-            f"validation_size must be less than the {len(images)} training images, got {size}"
-        )
     held_out = np.zeros(len(images), dtype=bool)
     order = np.random.default_rng(seed).permutation(len(images))
     held_out[order[:size]] = True
@@ -111,6 +128,10 @@ def split_validation(
     )
 
 
+@validate_params(
+    train_limit=Optional(Integer(minimum=1)),
+    validation_size=Integer(minimum=1),
+)
 def load_mnist_splits(
     root: str | os.PathLike | None = None,
     download: bool = True,
@@ -143,9 +164,6 @@ def load_mnist_splits(
         uint8 images of shape (N, 28, 28) and int64 labels of shape (N,), as :func:`load_mnist`
         returns them.
     """
-    if train_limit is not None:
-        train_limit = check_int("train_limit", train_limit, 1)
-    validation_size = check_int("validation_size", validation_size, 1)
     images, labels = load_mnist("train", root, download)
     test = load_mnist("test", root, download)
     (train_images, train_labels), validation = split_validation(
@@ -164,6 +182,35 @@ def load_mnist_splits(
     return (train_images, train_labels), validation, test
 
 
+def _pixels(name, images):
+    """``images`` as an array of uint8 pixels."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        raise TypeError(
+            f"{name} must be uint8 pixels (0..255), got dtype {images.dtype}"
+        )
+    return images
+
+
+#: Raw pixels, as MNIST stores them.
+PIXELS = Rule(
+    _pixels,
+    bad=[(np.zeros((2, 3, 3), dtype=np.float32), TypeError)],
+    example=np.zeros((1, 2, 2), dtype=np.uint8),
+)
+
+
+def _some_pixels(images):
+    """At least one image with at least one pixel."""
+    if images.ndim == 0 or images.size == 0:
+        raise ValueError(
+            f"images must be an array of shape (N, ...) with N >= 1 pixels, got shape {images.shape}"
+        )
+
+
+@validate_params(
+    images=PIXELS, chunk=Integer(minimum=1), also=[_some_pixels]
+)
 def pixel_statistics(
     images: np.ndarray, chunk: int = 1000
 ) -> tuple[float, float]:
@@ -187,16 +234,6 @@ def pixel_statistics(
         The mean and the standard deviation of ``images / 255``; MNIST's training set gives
         0.1307 and 0.3081 (``MNIST_MEAN``, ``MNIST_STD``).
     """
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise TypeError(
-            f"images must be uint8 pixels (0..255), got dtype {images.dtype}"
-        )
-    if images.ndim == 0 or images.size == 0:
-        raise ValueError(
-            f"images must be an array of shape (N, ...) with N >= 1 pixels, got shape {images.shape}"
-        )
-    chunk = check_int("chunk", chunk, 1)
     counts = np.zeros(256, dtype=np.int64)
     for start in range(0, len(images), chunk):
         counts += np.bincount(
@@ -208,6 +245,18 @@ def pixel_statistics(
     return float(mean), float(np.sqrt(variance))
 
 
+def _one_channel(images):
+    """Images of shape ``(N, H, W)`` or ``(N, 1, H, W)``, given the channel axis."""
+    if images.ndim == 3:
+        return {"images": images[:, None]}
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(
+            f"images must have shape (N, H, W) or (N, 1, H, W), got {images.shape}"
+        )
+    return None
+
+
+@validate_params(images=PIXELS, also=[_one_channel])
 def normalize(images: np.ndarray) -> np.ndarray:
     """Scale pixels to [0, 1], then standardise with MNIST's mean and std; add the channel axis.
 
@@ -223,17 +272,6 @@ def normalize(images: np.ndarray) -> np.ndarray:
     ndarray of float32, shape (N, 1, H, W)
         Over the training set: mean about 0, standard deviation about 1.
     """
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise TypeError(
-            f"images must be uint8 pixels (0..255), got dtype {images.dtype}"
-        )
-    if images.ndim == 3:
-        images = images[:, None]
-    elif images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(
-            f"images must have shape (N, H, W) or (N, 1, H, W), got {images.shape}"
-        )
     # In place on one float32 copy: the training set is 188 MB as float32, so temporaries cost time.
     x = images.astype(np.float32)
     x /= 255
@@ -242,6 +280,7 @@ def normalize(images: np.ndarray) -> np.ndarray:
     return x
 
 
+@validate_params(n=Integer(minimum=0), batch_size=Integer(minimum=1))
 def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     """Number of mini-batches :func:`minibatches` yields for ``n`` samples.
 
@@ -259,11 +298,18 @@ def num_batches(n: int, batch_size: int, drop_last: bool = False) -> int:
     int
         ``n // batch_size`` with ``drop_last``, else ``ceil(n / batch_size)``.
     """
-    n = check_int("n", n, 0)
-    batch_size = check_int("batch_size", batch_size, 1)
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
+def _same_length(images, labels):
+    """One label per sample."""
+    if len(images) != len(labels):
+        raise ValueError(
+            f"images and labels differ in length: {len(images)} vs {len(labels)}"
+        )
+
+
+@validate_params(batch_size=Integer(minimum=1), also=[_same_length])
 def minibatches(
     images: np.ndarray,
     labels: np.ndarray,
@@ -297,11 +343,6 @@ def minibatches(
         ``x_batch`` of shape (B, ...) and ``y_batch`` of shape (B, ...), ``B <= batch_size``;
         :func:`num_batches` of them.
     """
-    batch_size = check_int("batch_size", batch_size, 1)
-    if len(images) != len(labels):
-        raise ValueError(
-            f"images and labels differ in length: {len(images)} vs {len(labels)}"
-        )
     n = len(images)
     order = (
         np.random.default_rng(seed).permutation(n)

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from .params import Rule, validate_params
+
 
 def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
     """Create a new, empty file next to the destination: ``(descriptor, path)``.
@@ -43,7 +45,15 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def _mode(name, mode):
+    """Binary or text writing."""
+    if mode not in ("wb", "w"):
+        raise ValueError(f"{name} must be 'wb' or 'w', got {mode!r}")
+    return mode
+
+
 @contextlib.contextmanager
+@validate_params(mode=Rule(_mode, bad=[("a", ValueError)], example="wb"))
 def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temporary file next to ``path``; move it onto ``path`` only if the block succeeds.
 
@@ -64,8 +74,6 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     file object
         Write to it inside the ``with`` block.
     """
-    if mode not in ("wb", "w"):
-        raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = _create_temporary(path.parent, path.name)

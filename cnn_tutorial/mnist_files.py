@@ -33,6 +33,7 @@ import numpy as np
 
 from .checks import check_allocation
 from .files import atomic_write
+from .params import Rule, validate_params
 
 __all__ = [
     "DATA_ENV_VAR",
@@ -333,6 +334,16 @@ def _not_found_message(
     )
 
 
+def _split(name, split):
+    """One of MNIST's two splits."""
+    if split not in MNIST_FILES:
+        raise ValueError(f"{name} must be 'train' or 'test', got {split!r}")
+    return split
+
+
+@validate_params(
+    split=Rule(_split, bad=[("validation", ValueError)], example="train")
+)
 def load_mnist(
     split: str = "train",
     root: str | os.PathLike | None = None,
@@ -366,8 +377,6 @@ def load_mnist(
         label counts that differ, no images at all, or labels outside 0..9. The message names the
         file(s).
     """
-    if split not in MNIST_FILES:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     raw_dir = resolve_root(root) / "MNIST" / "raw"
     names = MNIST_FILES[split]
     paths = [_find(raw_dir, name) for name in names]

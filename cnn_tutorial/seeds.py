@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .checks import check_int
+from .params import Integer, validate_params
 
 
+@validate_params(seed=Integer(minimum=0))
 def run_streams(
     seed: int,
 ) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
@@ -33,7 +34,6 @@ def run_streams(
     initialization, shuffling : np.random.SeedSequence
         Give either to ``np.random.default_rng``, or to :func:`torch_seed` for a torch generator.
     """
-    seed = check_int("seed", seed, 0)
     initialization, shuffling = np.random.SeedSequence(seed).spawn(2)
     return initialization, shuffling
 
