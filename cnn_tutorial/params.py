@@ -43,8 +43,10 @@ from .checks import (
 )
 
 __all__ = [
+    "AnyArray",
     "Array",
     "Flag",
+    "Images",
     "Instance",
     "Integer",
     "OneOf",
@@ -246,6 +248,48 @@ class Array(Rule):
 
     def example(self):
         return np.ones((2,) * self.ndim)
+
+
+class AnyArray(Rule):
+    """A real array of any shape (an element-wise operation's input, a gradient whose shape
+    a relation with the other arguments checks); returned as float, as :class:`Array`."""
+
+    def check(self, name, value):
+        return as_float_array(name, value)
+
+    def bad_values(self):
+        return [(np.array(["a"] * 2), TypeError)]
+
+    def example(self):
+        return np.ones(2)
+
+
+class Images(Rule):
+    """A batch of images, each of shape ``image`` (default one MNIST digit, ``(1, 28, 28)``);
+    returned as float32, the dtype the numpy networks compute in."""
+
+    def __init__(self, image: tuple[int, ...] = (1, 28, 28)):
+        self.image = tuple(image)
+        self.layout = f"(N, {', '.join(map(str, self.image))})"
+
+    def check(self, name, value):
+        images = np.asarray(value, dtype=np.float32)
+        check_ndim(name, images, 1 + len(self.image), self.layout)
+        if images.shape[1:] != self.image:
+            raise ValueError(
+                f"{name} must have shape {self.layout}, got {images.shape}"
+            )
+        return images
+
+    def bad_values(self):
+        smaller = (*self.image[:-1], self.image[-1] - 1)
+        return [
+            (np.zeros((2, *self.image[1:])), ValueError),
+            (np.zeros((2, *smaller)), ValueError),
+        ]
+
+    def example(self):
+        return np.zeros((1, *self.image), dtype=np.float32)
 
 
 class Declaration:
