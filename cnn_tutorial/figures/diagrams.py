@@ -23,8 +23,8 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 
 from .. import ops
-from ..checks import check_int
 from ..numpy_net import NumpyCNN
+from ..params import Instance, Integer, Optional, Rule, validate_params
 from . import svg
 from .network_layers import Layer
 
@@ -73,6 +73,28 @@ class Diagram:
 # ----------------------------------------------------------------------------- the network
 
 
+def _layer_list(name, layers) -> list[Layer]:
+    """``layers`` as a non-empty list of :class:`Layer`."""
+    layers = list(layers) if isinstance(layers, (list, tuple)) else None
+    if not layers or not all(isinstance(layer, Layer) for layer in layers):
+        raise TypeError(
+            f"{name} must be a non-empty list of Layer (see numpy_cnn_layers)"
+        )
+    return layers
+
+
+@validate_params(
+    layers=Rule(
+        _layer_list,
+        bad=[
+            ([], TypeError),
+            (None, TypeError),
+            ([("conv", ())], TypeError),
+        ],
+        example=[Layer("input", (1, 28, 28))],
+    ),
+    title=Instance(str),
+)
 def network_diagram(layers, title: str = "The network") -> Diagram:
     """The layers stacked top to bottom: name, output shape, parameters.
 
@@ -91,9 +113,6 @@ def network_diagram(layers, title: str = "The network") -> Diagram:
         :data:`~.svg.WIDTH` pixels wide; its ``alt`` counts the layers and
         the parameters.
     """
-    layers = _check_layers(layers)
-    if not isinstance(title, str):
-        raise TypeError(f"title must be a str, got {type(title).__name__}")
     total = sum(layer.params for layer in layers)
     alt = (
         f"{title}: {len(layers) - 1} layers, {total:,} parameters; "
@@ -103,15 +122,6 @@ def network_diagram(layers, title: str = "The network") -> Diagram:
         + "."
     )
     return Diagram(_network_svg(layers, title, total), alt)
-
-
-def _check_layers(layers) -> list[Layer]:
-    layers = list(layers) if isinstance(layers, (list, tuple)) else None
-    if not layers or not all(isinstance(layer, Layer) for layer in layers):
-        raise TypeError(
-            "layers must be a non-empty list of Layer (see numpy_cnn_layers)"
-        )
-    return layers
 
 
 def _shape(shape, batch: str = "N") -> str:
@@ -220,6 +230,7 @@ _FORWARD = (
 )
 
 
+@validate_params(batch_size=Optional(Integer(minimum=1)))
 def computation_graph(batch_size: int | None = None) -> Diagram:
     """The numpy CNN's forward pass, and its gradients flowing back.
 
@@ -238,9 +249,7 @@ def computation_graph(batch_size: int | None = None) -> Diagram:
         to the left (weights) and right (biases) of their operation, with
         their gradients' shapes.
     """
-    batch = "N"
-    if batch_size is not None:
-        batch = str(check_int("batch_size", batch_size, 1))
+    batch = "N" if batch_size is None else str(batch_size)
     values, params, grads = _graph_shapes()
     svg = _graph_svg(values, params, grads, batch)
     return Diagram(svg, _graph_alt(values["x"], list(grads), batch))

@@ -33,6 +33,8 @@ from bokeh.model import Model
 from bokeh.models import Title
 from bokeh.resources import CDN, Resources
 
+from ..params import Optional, Rule, validate_params
+
 __all__ = ["show", "figure_html", "default_alt", "installed_bokehjs"]
 
 # Marks the container of every figure; the book's extension and browser test look for it.
@@ -102,6 +104,36 @@ def _bundle_name(path: Path) -> str:
     return path.name.removesuffix(".min.js")
 
 
+def _bokeh_model(name, obj):
+    """``obj``, a Bokeh figure or layout."""
+    if not isinstance(obj, Model):
+        raise TypeError(
+            f"show() takes a Bokeh figure or layout, got {type(obj).__name__}"
+        )
+    return obj
+
+
+def _description(name, alt):
+    """``alt``, a string that is not blank."""
+    if not isinstance(alt, str):
+        raise TypeError(
+            f"{name} must be a str describing the figure, got {type(alt).__name__}"
+        )
+    if not alt.strip():
+        raise ValueError(
+            f"{name} must be a non-empty description of the figure, got {alt!r}"
+        )
+    return alt
+
+
+# alt is declared before obj: obj's rule offers no good example (a Bokeh model made at import
+# would take a model id), so only this order lets the shared bad-input test reach alt.
+@validate_params(
+    alt=Optional(
+        Rule(_description, bad=[(3, TypeError), (" ", ValueError)])
+    ),
+    obj=Rule(_bokeh_model, bad=[(object(), TypeError)]),
+)
 def figure_html(
     obj: Model, element_id: str | None = None, alt: str | None = None
 ) -> str:
@@ -126,21 +158,9 @@ def figure_html(
         Self-contained HTML. ``data-bokehjs`` on the ``<div>`` names the BokehJS bundles the figure
         needs (``"bokeh"``, ``"bokeh-widgets"``, ...); ``data-bokeh-version`` the Bokeh version.
     """
-    if not isinstance(obj, Model):
-        raise TypeError(
-            f"show() takes a Bokeh figure or layout, got {type(obj).__name__}"
-        )
     alt_source = "default" if alt is None else "given"
     if alt is None:
         alt = default_alt(obj)
-    if not isinstance(alt, str):
-        raise TypeError(
-            f"alt must be a str describing the figure, got {type(alt).__name__}"
-        )
-    if not alt.strip():
-        raise ValueError(
-            f"alt must be a non-empty description of the figure, got {alt!r}"
-        )
     if element_id is None:
         element_id = f"cnn-bokeh-{uuid.uuid4().hex}"
     # The bundles this figure needs: named as in installed_bokehjs(), fetched from the CDN in notebooks.

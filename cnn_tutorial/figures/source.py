@@ -16,6 +16,8 @@ import inspect
 from dataclasses import dataclass
 from types import ModuleType
 
+from ..params import Flag, validate_params
+
 __all__ = [
     "show_source",
     "source_bundle",
@@ -222,6 +224,7 @@ def _highlight_style() -> str:
     return page[: page.index("</style>") + len("</style>")]
 
 
+@validate_params(full=Flag())
 def source_bundle(obj, full: bool = False) -> dict[str, str]:
     """The ``text/html`` and ``text/plain`` that :func:`show_source` displays.
 
@@ -240,8 +243,6 @@ def source_bundle(obj, full: bool = False) -> dict[str, str]:
         collapsed ``<details>`` block with the whole highlighted source. ``text/plain``: the
         teaching view and the note. Deterministic: same object, same bundle.
     """
-    if not isinstance(full, bool):
-        raise TypeError(f"full must be True or False, got {full!r}")
     view = teaching_source(obj)
     if full or view.text == view.full:  # as IPython.display.Code shows it
         from IPython.display import Code
