@@ -13,6 +13,7 @@ from bokeh.palettes import Greys256, RdBu11
 from bokeh.plotting import figure
 
 from ..checks import as_float_array, check_int
+from ..params import Integer, Rule, validate_params
 
 __all__ = ["image_grid", "shown_images", "grid_columns"]
 
@@ -66,6 +67,42 @@ def grid_columns(
     return -(-count // rows)
 
 
+def _image_stack(name, images) -> np.ndarray:
+    """``images`` as a float array of shape (K, H, W), K >= 1; one (H, W) image is K = 1."""
+    images = as_float_array(name, images)
+    if images.ndim == 2:
+        images = images[None]
+    if images.ndim != 3 or images.shape[0] == 0:
+        raise ValueError(
+            f"{name} must have shape (K, H, W) or (H, W) with K >= 1, got {images.shape}"
+        )
+    return images
+
+
+def _grid_fits(images, titles, panel_size, max_width):
+    """A row holds a panel; one title per image."""
+    max_width = check_int("max_width", max_width, panel_size)
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(
+            f"titles has {len(titles)} entries for {len(images)} images"
+        )
+    return {"max_width": max_width}
+
+
+@validate_params(
+    images=Rule(
+        _image_stack,
+        bad=[
+            (np.array(["a"]), TypeError),
+            (np.zeros((2, 3, 4, 5)), ValueError),
+            (np.zeros((0, 3, 3)), ValueError),
+        ],
+        example=np.ones((1, 2, 2)),
+    ),
+    ncols=Integer(minimum=1),
+    panel_size=Integer(minimum=20),
+    also=[_grid_fits],
+)
 def image_grid(
     images,
     titles=None,
@@ -101,21 +138,6 @@ def image_grid(
     bokeh.models.GridPlot
         Show it with :func:`cnn_tutorial.figures.display.show`.
     """
-    images = as_float_array("images", images)
-    if images.ndim == 2:
-        images = images[None]
-    if images.ndim != 3 or images.shape[0] == 0:
-        raise ValueError(
-            f"images must have shape (K, H, W) or (H, W) with K >= 1, got {images.shape}"
-        )
-    ncols = check_int("ncols", ncols, 1)
-    panel_size = check_int("panel_size", panel_size, 20)
-    max_width = check_int("max_width", max_width, panel_size)
-    if titles is not None and len(titles) != len(images):
-        raise ValueError(
-            f"titles has {len(titles)} entries for {len(images)} images"
-        )
-
     mapper = _color_mapper(images, diverging)
     _, h, w = images.shape
     panels = []

@@ -12,8 +12,8 @@ import numpy as np
 from bokeh.models import ColumnDataSource, HoverTool, LinearAxis, Range1d
 from bokeh.plotting import figure
 
-from ..checks import check_int
 from ..history import History
+from ..params import Integer, Rule, validate_params
 
 # Renderer, axis and range names, so that callers and tests can find the parts of the figure.
 ACCURACY_RANGE = "accuracy"
@@ -31,6 +31,7 @@ _LOSS_FOOTROOM = 1.5
 _STEP_MARGIN = 0.02
 
 
+@validate_params(window=Integer(minimum=1))
 def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
     """Mean of each value and the ``window - 1`` values before it (fewer at the start).
 
@@ -46,7 +47,6 @@ def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
         Starts at ``values[0]``, so the smoothed line covers every step. A mean whose window holds
         a NaN or an infinity is NaN (a gap in the line); the windows after it are not affected.
     """
-    window = check_int("window", window, 1)
     values = np.asarray(values, dtype=np.float64)
     # Running sums, with the non-finite values counted apart: in the sum itself one NaN or inf
     # would spoil every later difference of sums.
@@ -61,7 +61,8 @@ def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
     return np.where(non_finite[ends] > non_finite[starts], np.nan, means)
 
 
-def _check_history(history: History) -> None:
+def _plottable(name, history: History) -> History:
+    """``history``, a :class:`~cnn_tutorial.History` with steps to plot."""
     if not isinstance(history, History):
         raise TypeError(
             f"history must be a cnn_tutorial.History, got {type(history).__name__}"
@@ -89,6 +90,7 @@ def _check_history(history: History) -> None:
         )
     if not any(math.isfinite(loss) for loss in history.step_loss):
         raise ValueError("history has no finite step loss to plot")
+    return history
 
 
 def accuracy_range(
@@ -158,6 +160,16 @@ def loss_range(
     )
 
 
+@validate_params(
+    history=Rule(
+        _plottable,
+        bad=[(object(), TypeError), (History("numpy"), ValueError)],
+        example=History("numpy", step_loss=[1.0], step_accuracy=[0.5]),
+    ),
+    smooth=Integer(minimum=1),
+    width=Integer(minimum=200),
+    height=Integer(minimum=150),
+)
 def plot_history(
     history: History, smooth: int = 50, width: int = 660, height: int = 460
 ):
@@ -189,11 +201,6 @@ def plot_history(
         ``"accuracy_axis"`` (right, on the extra y-range ``"accuracy"``, from
         :func:`accuracy_range` to 100, so that the last percent is readable).
     """
-    _check_history(history)
-    smooth = check_int("smooth", smooth, 1)
-    width = check_int("width", width, 200)
-    height = check_int("height", height, 150)
-
     steps_per_epoch = (
         history.steps_per_epoch
         if history.steps_per_epoch > 0
