@@ -86,3 +86,10 @@ def test_syncs_the_file_before_the_rename_and_the_directory_after(tmp_path, monk
         handle.write(b"x")
     expected = ["file", "rename", "directory"] if os.name == "posix" else ["file", "rename"]
     assert events == expected
+
+
+def test_an_unknown_mode_is_refused_when_called_before_any_file_exists(tmp_path):
+    """The mode is a declared rule: refused by the call itself, before the block or a temporary."""
+    with pytest.raises(ValueError, match="mode must be 'wb' or 'w', got 'a'"):
+        atomic_write(tmp_path / "sub" / "x", "a")
+    assert os.listdir(tmp_path) == []

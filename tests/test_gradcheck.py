@@ -48,3 +48,25 @@ def test_gradcheck_refuses_float32_and_mismatched_shapes():
         gradcheck(lambda v: 0.0, np.zeros(3, dtype=np.float32), np.zeros(3))
     with pytest.raises(ValueError, match=r"\(2,\).*\(3,\)"):
         gradcheck(lambda v: 0.0, np.zeros(3), np.zeros(2))
+
+
+def test_numerical_gradient_refuses_what_it_cannot_perturb_in_place():
+    x = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="writeable C-contiguous"):
+        numerical_gradient(lambda v: 0.0, x.T)
+    with pytest.raises(ValueError, match="eps must be a positive finite number"):
+        numerical_gradient(lambda v: 0.0, x, eps=0.0)
+
+
+def test_relative_error_refuses_mismatched_shapes_and_keeps_its_numbers():
+    with pytest.raises(ValueError, match=r"\(2,\) differs from numeric shape \(3,\)"):
+        relative_error(np.zeros(2), np.zeros(3))
+    assert relative_error([1, 2], [1, 2]) == 0.0
+    assert relative_error(np.ones(2), -np.ones(2)) == 1.0
+
+
+def test_gradcheck_checks_samples_even_when_they_cover_every_entry():
+    x = np.zeros(3)
+    with pytest.raises(TypeError, match="samples must be an integer"):
+        gradcheck(lambda v: 0.0, x, np.zeros(3), samples=5.0)
+    assert gradcheck(lambda v: 0.0, x, np.zeros(3), samples=5) == 0.0

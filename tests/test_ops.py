@@ -647,3 +647,23 @@ def test_saved_must_be_a_dict():
         ops.conv2d(x, w, saved=[])
     with pytest.raises(TypeError, match="saved must be a dict"):
         ops.conv2d_backward(np.ones((1, 1, 3, 3)), x, w, saved="spectra")
+
+
+def test_categorical_cross_entropy_takes_an_index_or_a_one_hot_vector_and_a_column():
+    """The declared checks turn an index into the one-hot vector; a (K, 1) column is flattened."""
+    probs = np.array([0.2, 0.5, 0.3])
+    expected = -np.log(0.5)
+    assert loops.categorical_cross_entropy(probs, 1) == pytest.approx(expected)
+    assert loops.categorical_cross_entropy(probs, np.int64(1)) == pytest.approx(expected)
+    assert loops.categorical_cross_entropy(probs[:, None], np.eye(3)[1][:, None]) == (
+        pytest.approx(expected)
+    )
+    with pytest.raises(ValueError, match=r"probs must be a 1-D array of shape \(K,\) or \(K, 1\)"):
+        loops.categorical_cross_entropy(np.ones((3, 2)), 0)
+    with pytest.raises(TypeError, match="label must be an integer"):
+        loops.categorical_cross_entropy(probs, 1.0)
+
+
+def test_loops_filters_must_not_be_empty_along_either_window_axis():
+    with pytest.raises(ValueError, match=r"filt must have at least 1 entry along k;"):
+        loops.convolution(np.zeros((1, 8, 8)), np.zeros((2, 1, 3, 0)), np.zeros(2))
