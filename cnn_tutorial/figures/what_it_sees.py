@@ -34,6 +34,7 @@ from ..checks import (
     check_ndim,
     check_no_empty_axes,
 )
+from ..params import Array, Integer, Rule, validate_params
 from .explorer_parts import INK, TEXT_COLOR, WIDGET_MARGIN
 from .pictures import MAX_WIDTH
 
@@ -56,6 +57,30 @@ _HEADING_HEIGHT = 22  # pixels of a group's heading line
 # ----------------------------------------------------------------------------- ranking
 
 
+def _channel_and_k_fit(activations, channel, k):
+    """``channel`` and ``k`` are in range; the channel's maps are finite."""
+    if channel >= activations.shape[1]:
+        raise ValueError(
+            f"channel must be < {activations.shape[1]}, the number of "
+            f"channels of activations, got {channel}"
+        )
+    if k > len(activations):
+        raise ValueError(
+            f"k must be <= {len(activations)}, the number of images in "
+            f"activations, got {k}"
+        )
+    if not np.isfinite(activations[:, channel]).all():
+        raise ValueError(
+            f"activations[:, {channel}] must be finite; it holds NaN or inf"
+        )
+
+
+@validate_params(
+    activations=Array("(N, C, H, W)", nonempty="N, C, H, W"),
+    channel=Integer(minimum=0),
+    k=Integer(minimum=1),
+    also=[_channel_and_k_fit],
+)
 def strongest_images(activations, channel: int, k: int = 8):
     """The ``k`` images whose channel ``channel`` responds most.
 
@@ -87,52 +112,27 @@ def strongest_images(activations, channel: int, k: int = 8):
         If ``activations`` is not 4-D or empty, ``channel`` or ``k`` is out
         of range, or the channel's maps hold NaN or infinity.
     """
-    activations = as_float_array("activations", activations)
-    check_ndim("activations", activations, 4, "(N, C, H, W)")
-    check_no_empty_axes(
-        "activations", activations, "(N, C, H, W)", (0, 1, 2, 3)
-    )
-    channel = check_int("channel", channel, 0)
-    if channel >= activations.shape[1]:
-        raise ValueError(
-            f"channel must be < {activations.shape[1]}, the number of "
-            f"channels of activations, got {channel}"
-        )
-    k = check_int("k", k, 1)
-    if k > len(activations):
-        raise ValueError(
-            f"k must be <= {len(activations)}, the number of images in "
-            f"activations, got {k}"
-        )
-    if not np.isfinite(activations[:, channel]).all():
-        raise ValueError(
-            f"activations[:, {channel}] must be finite; it holds NaN or inf"
-        )
     scores = activations[:, channel].max(axis=(1, 2))  # (N,)
     # A stable sort keeps equal scores in image order.
     indices = np.argsort(-scores, kind="stable")[:k]  # (k,)
     return indices.astype(np.int64), scores[indices]
 
 
-# ----------------------------------------------------------------------------- checks
+# ----------------------------------------------------------------------------- rules
 
 
-def _digits(images, count: int | None = None) -> np.ndarray:
+def _digits(name, images) -> np.ndarray:
     """``images`` as a finite (D, H, W) array; (D, 1, H, W) loses its channel axis."""
-    images = as_float_array("images", images)
+    images = as_float_array(name, images)
     if images.ndim == 4 and images.shape[1] == 1:
         images = images[:, 0]
     if images.ndim != 3 or 0 in images.shape:
         raise ValueError(
-            f"images must have shape (D, H, W) or (D, 1, H, W) with no empty axis, "
+            f"{name} must have shape (D, H, W) or (D, 1, H, W) with no empty axis, "
             f"got shape {np.shape(images)}"
         )
-    if count is not None and len(images) != count:
-        raise ValueError(
-            f"images has {len(images)} images; the maps are of {count}"
-        )
     if not np.isfinite(images).all():
-        raise ValueError("images must be finite; it holds NaN or inf")
+        raise ValueError(f"{name} must be finite; it holds NaN or inf")
     return images
 
 
@@ -151,20 +151,8 @@ def _maps(name: str, maps) -> np.ndarray:
     return maps
 
 
-def _digits_and_maps(images, maps1, maps2):
-    maps1, maps2 = _maps("maps1", maps1), _maps("maps2", maps2)
-    if len(maps2) != len(maps1):
-        raise ValueError(
-            f"maps2 has {len(maps2)} images, maps1 {len(maps1)}"
-        )
-    return _digits(images, len(maps1)), maps1, maps2
-
-
-def _channels(
-    name: str, channels, maps: np.ndarray, maps_name: str
-) -> list[int]:
-    """``channels`` as a non-empty list of channel numbers of ``maps``."""
-    count = maps.shape[1]
+def _channel_list(name, channels) -> list[int]:
+    """``channels`` as a non-empty list of distinct channel numbers."""
     listed = (
         not isinstance(channels, (str, numbers.Number))
         and len(np.shape(channels)) == 1
@@ -178,12 +166,70 @@ def _channels(
         raise ValueError(
             f"{name} must not name a channel twice, got {list(picked)}"
         )
-    if max(picked) >= count:
-        raise ValueError(
-            f"{name} must be < {count}, the number of channels of {maps_name}, "
-            f"got {max(picked)}"
-        )
     return picked
+
+
+def _layer_name(name, layer) -> str:
+    if not isinstance(layer, str):
+        raise TypeError(f"{name} must be a str, got {layer!r}")
+    return layer
+
+
+DIGITS = Rule(
+    _digits,
+    bad=[
+        (np.array(["a"]), TypeError),
+        (np.zeros((2, 2, 2, 2)), ValueError),
+        (np.full((1, 2, 2), np.nan), ValueError),
+    ],
+    example=np.ones((2, 2, 2)),
+)
+MAPS = Rule(
+    _maps,
+    bad=[
+        (np.zeros((2, 2, 2)), ValueError),
+        (np.zeros((0, 2, 2, 2)), ValueError),
+        (np.full((1, 1, 2, 2), np.inf), ValueError),
+        (-np.ones((1, 1, 2, 2)), ValueError),
+    ],
+    example=np.ones((2, 2, 2, 2)),
+)
+CHANNELS = Rule(
+    _channel_list,
+    bad=[
+        (3, TypeError),
+        ((), TypeError),
+        ((-1,), ValueError),
+        ((1, 1), ValueError),
+    ],
+    example=(0,),
+)
+
+
+def _one_image_each(images, activations):
+    """One image per map of ``activations``."""
+    if len(images) != len(activations):
+        raise ValueError(
+            f"images has {len(images)} images; the maps are of {len(activations)}"
+        )
+
+
+def _maps_fit(images, maps1, maps2, channels1, channels2):
+    """The maps are of the same images, and the channels are among theirs."""
+    if len(maps2) != len(maps1):
+        raise ValueError(
+            f"maps2 has {len(maps2)} images, maps1 {len(maps1)}"
+        )
+    _one_image_each(images, maps1)
+    for name, channels, maps_name, maps in (
+        ("channels1", channels1, "maps1", maps1),
+        ("channels2", channels2, "maps2", maps2),
+    ):
+        if max(channels) >= maps.shape[1]:
+            raise ValueError(
+                f"{name} must be < {maps.shape[1]}, the number of channels of {maps_name}, "
+                f"got {max(channels)}"
+            )
 
 
 def _titles(titles, count: int) -> list[str]:
@@ -301,6 +347,14 @@ def _check_fits(groups: list, what: str) -> None:
 # ----------------------------------------------------------------------------- figures
 
 
+@validate_params(
+    maps1=MAPS,
+    maps2=MAPS,
+    images=DIGITS,
+    channels1=CHANNELS,
+    channels2=CHANNELS,
+    also=[_maps_fit],
+)
 def feature_maps_figure(
     images,
     maps1,
@@ -338,9 +392,6 @@ def feature_maps_figure(
         ``"conv1-{d}-{c}"`` and ``"conv2-{d}-{c}"`` (row ``d``, channel
         ``c``); each draws its array from the source ``name + "_source"``.
     """
-    images, maps1, maps2 = _digits_and_maps(images, maps1, maps2)
-    channels1 = _channels("channels1", channels1, maps1, "maps1")
-    channels2 = _channels("channels2", channels2, maps2, "maps2")
     titles = _titles(titles, len(images))
     groups = [
         _digit_group(images, titles),
@@ -378,6 +429,12 @@ def _group_width(group) -> int:
     return ncols * _width(grid.children[0][0])
 
 
+@validate_params(
+    activations=MAPS,
+    images=DIGITS,
+    layer=Rule(_layer_name, bad=[(2, TypeError)]),
+    also=[_one_image_each],
+)
 def strongest_images_figure(
     images, activations, channel: int, k: int = 8, layer: str = "conv 2"
 ):
@@ -410,10 +467,6 @@ def strongest_images_figure(
         ``"map-{i}"`` for image ``i`` of ``images``; each draws its array
         from the source ``name + "_source"``.
     """
-    activations = _maps("activations", activations)
-    images = _digits(images, len(activations))
-    if not isinstance(layer, str):
-        raise TypeError(f"layer must be a str, got {layer!r}")
     indices, scores = strongest_images(activations, channel, k)
     ink = _ink(images[indices])  # white smallest, black largest
     scale = _ink(activations[indices, channel], low=0.0)  # black: top score
