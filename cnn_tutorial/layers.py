@@ -38,6 +38,11 @@ def _dout_fits(dout, x, w):
         )
 
 
+def bias_fits(b, w):
+    """``b``: None, or one bias per row of ``w`` (``(F,)`` or ``(F, 1)``), flattened to ``(F,)``."""
+    return {"b": None if b is None else check_bias(b, w.shape[0], "b")}
+
+
 #: The rules of :func:`dense` and :func:`dense_backward` for ``x`` and ``w``.
 DENSE_RULES = dict(
     x=Array("(N, in_features)"),
@@ -45,7 +50,7 @@ DENSE_RULES = dict(
 )
 
 
-@validate_params(**DENSE_RULES, also=[_features_match])
+@validate_params(**DENSE_RULES, also=[_features_match, bias_fits])
 def dense(x, w, b=None) -> np.ndarray:
     """Fully connected layer ``x @ w.T + b`` (``torch.nn.functional.linear``).
 
@@ -61,7 +66,7 @@ def dense(x, w, b=None) -> np.ndarray:
     """
     out = x @ w.T
     if b is not None:
-        out += check_bias(b, w.shape[0], "b").astype(out.dtype)
+        out += b.astype(out.dtype)
     return out
 
 

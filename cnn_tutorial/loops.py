@@ -68,9 +68,39 @@ def _filters_fit(image, filt):
     check_window_fits("filter", filt.shape[2:], image.shape[1:], "image")
 
 
+def _bias_fits(bias, filt):
+    """One bias per filter, ``(F,)`` or ``(F, 1)``; flattened to ``(F,)``."""
+    return {"bias": check_bias(bias, filt.shape[0])}
+
+
+def _upstream_fits(dconv_prev, conv_in, filt, s):
+    """The filters fit the image, and the upstream gradient has the output's shape."""
+    _filters_fit(conv_in, filt)
+    n_f, _, kh, kw = filt.shape
+    _, h, w = conv_in.shape
+    out_h, out_w = output_size(h, kh, s), output_size(w, kw, s)
+    if dconv_prev.shape != (n_f, out_h, out_w):
+        raise ValueError(
+            f"dconv_prev must have shape {(n_f, out_h, out_w)} for conv_in "
+            f"{conv_in.shape} and filt {filt.shape}, got {dconv_prev.shape}"
+        )
+
+
 def _pool_fits(image, f):
     """The pooling window fits the image."""
     check_window_fits("pool window", (f, f), image.shape[1:], "image")
+
+
+def _dpool_fits(dpool, orig, f, s):
+    """The window fits the image, and the upstream gradient has the output's shape."""
+    _pool_fits(orig, f)
+    c, h, w = orig.shape
+    out_h, out_w = output_size(h, f, s), output_size(w, f, s)
+    if dpool.shape != (c, out_h, out_w):
+        raise ValueError(
+            f"dpool must have shape {(c, out_h, out_w)} for "
+            f"orig {orig.shape}, got {dpool.shape}"
+        )
 
 
 #: One image, and a bank of filters (the ``(F, C, k, k)`` of the classic code).
@@ -87,7 +117,10 @@ FILTERS = Rule(
 
 
 @validate_params(
-    image=IMAGE, filt=FILTERS, s=Integer(minimum=1), also=[_filters_fit]
+    image=IMAGE,
+    filt=FILTERS,
+    s=Integer(minimum=1),
+    also=[_filters_fit, _bias_fits],
 )
 def convolution(image, filt, bias, s: int = 1) -> np.ndarray:
     """Convolve one image with a bank of filters, one output pixel at a time.
@@ -107,7 +140,6 @@ def convolution(image, filt, bias, s: int = 1) -> np.ndarray:
         ``out[f, y, x] = sum(filt[f] * image[:, y*s : y*s + kh, x*s : x*s + kw]) + bias[f]``.
     """
     n_f, _, kh, kw = filt.shape
-    bias = check_bias(bias, n_f)
     _, h, w = image.shape
     out_h, out_w = output_size(h, kh, s), output_size(w, kw, s)
     out = np.zeros(
@@ -126,7 +158,7 @@ def convolution(image, filt, bias, s: int = 1) -> np.ndarray:
     filt=FILTERS,
     s=Integer(minimum=1),
     dconv_prev=AnyArray(),
-    also=[lambda conv_in, filt: _filters_fit(conv_in, filt)],
+    also=[_upstream_fits],
 )
 def convolution_backward(dconv_prev, conv_in, filt, s: int = 1):
     """Backpropagate through :func:`convolution`.
@@ -154,11 +186,6 @@ def convolution_backward(dconv_prev, conv_in, filt, s: int = 1):
     n_f, _, kh, kw = filt.shape
     _, h, w = conv_in.shape
     out_h, out_w = output_size(h, kh, s), output_size(w, kw, s)
-    if dconv_prev.shape != (n_f, out_h, out_w):
-        raise ValueError(
-            f"dconv_prev must have shape {(n_f, out_h, out_w)} for conv_in "
-            f"{conv_in.shape} and filt {filt.shape}, got {dconv_prev.shape}"
-        )
     dtype = np.result_type(dconv_prev, conv_in, filt)
     dout = np.zeros(conv_in.shape, dtype=dtype)
     dfilt = np.zeros(filt.shape, dtype=dtype)
@@ -242,7 +269,7 @@ def pool_winner(window) -> tuple[int, int]:
     f=Integer(minimum=1),
     s=Integer(minimum=1),
     dpool=AnyArray(),
-    also=[lambda orig, f: _pool_fits(orig, f)],
+    also=[_dpool_fits],
 )
 def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
     """Backpropagate through :func:`maxpool`.
@@ -267,11 +294,6 @@ def maxpool_backward(dpool, orig, f: int = 2, s: int = 2) -> np.ndarray:
     """
     c, h, w = orig.shape
     out_h, out_w = output_size(h, f, s), output_size(w, f, s)
-    if dpool.shape != (c, out_h, out_w):
-        raise ValueError(
-            f"dpool must have shape {(c, out_h, out_w)} for "
-            f"orig {orig.shape}, got {dpool.shape}"
-        )
     dout = np.zeros(orig.shape, dtype=np.result_type(dpool, orig))
     for ch in range(c):
         for y in range(out_h):

@@ -34,13 +34,18 @@ import numpy as np
 
 from .checks import (
     check_allocation,
-    check_bias,
     check_window_fits,
     output_size,
 )
 from .fast import conv as fast_conv
 from .fast import fourier
-from .layers import dense, dense_backward, relu, relu_backward
+from .layers import (
+    bias_fits,
+    dense,
+    dense_backward,
+    relu,
+    relu_backward,
+)
 from .losses import (
     cross_entropy,
     cross_entropy_backward,
@@ -250,11 +255,6 @@ def _conv_fits(x, w, stride, padding, method):
         )
 
 
-def _bias_fits(b, w):
-    """``b`` of shape ``(F,)`` or ``(F, 1)``, flattened to ``(F,)``."""
-    return {"b": None if b is None else check_bias(b, w.shape[0], "b")}
-
-
 def _dout_fits(dout, x, w, stride, padding):
     """``dout`` has the shape of :func:`conv2d`'s output."""
     f, _, kh, kw = w.shape
@@ -280,7 +280,7 @@ CONV_RULES = dict(
 )
 
 
-@validate_params(**CONV_RULES, also=[_conv_fits, _bias_fits])
+@validate_params(**CONV_RULES, also=[_conv_fits, bias_fits])
 def conv2d(
     x,
     w,
