@@ -438,3 +438,10 @@ def test_show_displays_a_given_alt(monkeypatch):
     (bundle,) = shown
     assert 'aria-label="A line through three points."' in bundle["text/html"]
     assert bundle["text/plain"] == "<Bokeh figure: A line through three points.>"
+
+
+def test_figure_html_keeps_its_words_for_something_that_is_not_a_figure():
+    with pytest.raises(TypeError, match=r"^show\(\) takes a Bokeh figure or layout, got list$"):
+        display.figure_html([1, 2])
+    with pytest.raises(TypeError, match=r"^full must be True or False, got 1$"):
+        source_bundle(display.figure_html, full=1)

@@ -625,3 +625,30 @@ def test_figures_fit_the_text_column_as_drawn(browser, make):
         assert errors == []
     finally:
         page.close()
+
+
+# ----------------------------------------------------------------------------- declared rules
+
+
+def test_the_matrix_rule_checks_a_finite_matrix_and_its_side_naming_the_argument():
+    rule = explorer_parts.Matrix("(H, W)", 4, "pixels", "a reason")
+    checked = rule.check("image", np.ones((4, 3), dtype=np.int64))
+    assert checked.dtype == np.float64 and checked.shape == (4, 3)
+    with pytest.raises(ValueError, match=r"image is 5x1, .* at most 4 pixels a side \(a reason\)"):
+        rule.check("image", np.zeros((5, 1)))
+    with pytest.raises(ValueError, match="kernel must hold only finite numbers; 2 of its 4"):
+        explorer_parts.Matrix("(kh, kw)").check("kernel", [[np.nan, 1], [np.inf, 0]])
+    assert explorer_parts.Matrix("(kh, kw)").check("kernel", np.ones((99, 99))).shape == (99, 99)
+
+
+def test_the_explorers_declare_their_checks():
+    for explorer in (convolution_explorer, maxpool_explorer):
+        rules = explorer.__declaration__.rules
+        assert rules["title"] is explorer_parts.TITLE and isinstance(
+            rules["x" if explorer is maxpool_explorer else "image"], explorer_parts.Matrix
+        )
+
+
+def test_the_maxpool_explorer_takes_numpy_integers_and_integer_maps():
+    layout = maxpool_explorer(np.arange(16).reshape(4, 4), np.int64(2), np.int32(2))
+    assert list(source_data(layout, "pool_output_source")["value"]) == [5.0, 7.0, 13.0, 15.0]

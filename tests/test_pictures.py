@@ -85,3 +85,10 @@ def test_grid_rows_fit_the_text_column():
     assert shown_images(grid).shape == (16, 28, 28)
     with pytest.raises(ValueError, match="max_width"):
         image_grid(np.zeros((2, 3, 3)), panel_size=100, max_width=50)
+
+
+def test_max_width_must_hold_one_panel_and_names_the_panel_size():
+    with pytest.raises(ValueError, match="max_width must be >= 100, got 50"):
+        image_grid(np.zeros((2, 3, 3)), panel_size=100, max_width=50)
+    grid = image_grid(np.zeros((2, 3, 3)), panel_size=np.int64(100), max_width=np.int64(100))
+    assert {col for _, _, col in grid.children} == {0}

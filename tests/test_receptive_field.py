@@ -518,3 +518,14 @@ def test_click_and_touch_trace_a_unit(browser):
 def test_the_chapters_import_the_rule_from_the_explorers_module():
     for name in field_rule.__all__:
         assert getattr(receptive_field, name) is getattr(field_rule, name)
+
+
+def test_the_layers_rule_gives_a_tuple_of_plain_tuples():
+    checked = field_rule.LAYERS.check("layers", [["conv", np.int64(3), 1]])
+    assert checked == (("conv", 3, 1),) and type(checked[0][1]) is int
+    assert receptive_fields([("conv", np.int64(3), np.int32(1))], np.int64(5))[0].units == 3
+
+
+def test_the_explorer_checks_the_layer_before_the_unit():
+    with pytest.raises(ValueError, match="layer must be one of"):
+        receptive_field_explorer(digit(), layer="conv9", unit=(99, 99))
