@@ -195,7 +195,11 @@ class Instance(Rule):
         return value
 
     def bad_values(self):
-        return [(object(), TypeError)]
+        return [(_Stranger(), TypeError)]
+
+
+class _Stranger:
+    """A value of a type no rule accepts, whose name no message contains by chance."""
 
 
 class Optional(Rule):
