@@ -24,8 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..checks import check_ndim
-from ..params import Rule, validate_params
+from ..params import Images, validate_params
 
 __all__ = ["CONVNET_SHAPES", "params_from_state_dict", "convnet_logits"]
 
@@ -67,28 +66,7 @@ def params_from_state_dict(state_dict) -> dict:
     return params
 
 
-def _mnist_batch(name, value) -> np.ndarray:
-    """A batch of MNIST images, ``(N, 1, 28, 28)``, as float32."""
-    x = np.asarray(value, dtype=np.float32)
-    check_ndim(name, x, 4, "(N, 1, 28, 28)")
-    if x.shape[1:] != (1, 28, 28):
-        raise ValueError(
-            f"{name} must have shape (N, 1, 28, 28), got {x.shape}"
-        )
-    return x
-
-
-# The rule for a batch of MNIST images.
-_MNIST_BATCH = Rule(
-    _mnist_batch,
-    bad=[
-        (np.zeros((2, 28, 28)), ValueError),
-        (np.zeros((2, 1, 28, 27)), ValueError),
-    ],
-)
-
-
-@validate_params(x=_MNIST_BATCH)
+@validate_params(x=Images())
 def convnet_logits(
     params: dict, x, relu_between_fc: bool = False
 ) -> np.ndarray:
