@@ -45,6 +45,7 @@ from .files import atomic_write
 from .history import Evaluation, History
 from .optimizer import SCHEDULES, Adam, learning_rate
 from .params import (
+    Arrays,
     Images,
     Integer,
     OneOf,
@@ -89,20 +90,9 @@ class NumpyCNN:
     IMAGE_SHAPE = (1, 28, 28)  #: one input image: (C, H, W)
     CLASSES = 10  #: scores per image
 
+    @validate_params(params=Arrays(PARAM_SHAPES, dtype=np.float32))
     def __init__(self, params: dict):
-        missing = sorted(set(PARAM_SHAPES) - set(params))
-        if missing:
-            raise ValueError(
-                f"params is missing {missing}; expected keys {sorted(PARAM_SHAPES)}"
-            )
-        self.params = {}
-        for name, shape in PARAM_SHAPES.items():
-            value = np.asarray(params[name])
-            if value.shape != shape:
-                raise ValueError(
-                    f"params[{name!r}] must have shape {shape}, got {value.shape}"
-                )
-            self.params[name] = value.astype(np.float32)
+        self.params = params
 
     @classmethod
     def initialize(cls, seed: int = 0) -> NumpyCNN:

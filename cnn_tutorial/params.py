@@ -43,6 +43,7 @@ from .checks import (
 )
 
 __all__ = [
+    "Arrays",
     "AnyArray",
     "Array",
     "Flag",
@@ -294,6 +295,63 @@ class Images(Rule):
 
     def example(self):
         return np.zeros((1, *self.image), dtype=np.float32)
+
+
+class Arrays(Rule):
+    """A dict with an array for each name of ``shapes`` (other keys are left out), each of its
+    shape; returned as a new dict in the order of ``shapes``.
+
+    ``floats``: the arrays must hold floats already. ``column_biases``: a 1-D entry ``(F,)`` may
+    also come as the classic ``(F, 1)``. ``dtype``: the arrays are returned as that dtype.
+    """
+
+    def __init__(
+        self, shapes: dict, *, floats=False, column_biases=False, dtype=None
+    ):
+        self.shapes, self.floats = shapes, floats
+        self.column_biases, self.dtype = column_biases, dtype
+
+    def check(self, name, value):
+        if not isinstance(value, dict):
+            raise TypeError(
+                f"{name} must be a dict of arrays such as NumpyCNN.params, "
+                f"got {type(value).__name__}"
+            )
+        missing = sorted(set(self.shapes) - set(value))
+        if missing:
+            raise ValueError(
+                f"{name} is missing {missing}; expected keys {sorted(self.shapes)}"
+            )
+        checked = {}
+        for key, shape in self.shapes.items():
+            array = np.asarray(value[key])
+            if self.floats and array.dtype.kind != "f":
+                raise TypeError(
+                    f"{name}[{key!r}] must hold floats, got dtype {array.dtype}"
+                )
+            if (
+                self.column_biases
+                and array.shape == (*shape, 1)
+                and len(shape) == 1
+            ):
+                array = array.reshape(shape)  # the classic (F, 1) bias
+            if array.shape != shape:
+                raise ValueError(
+                    f"{name}[{key!r}] must have shape {shape}, got {array.shape}"
+                )
+            checked[key] = (
+                array if self.dtype is None else array.astype(self.dtype)
+            )
+        return checked
+
+    def bad_values(self):
+        wrong = {
+            key: np.zeros((*shape, 2)) for key, shape in self.shapes.items()
+        }
+        return [([], TypeError), ({}, ValueError), (wrong, ValueError)]
+
+    def example(self):
+        return {key: np.zeros(shape) for key, shape in self.shapes.items()}
 
 
 class Declaration:

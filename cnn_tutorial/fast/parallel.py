@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..params import Integer, validate_params
+from ..params import Integer, Rule, validate_params
 
 __all__ = [
     "GradientWorkers",
@@ -309,6 +309,21 @@ class GradientWorkers:
         return float(loss), np.concatenate(all_logits), grads
 
 
+def _network(name, net):
+    """A network the helper processes can rebuild: it has these attributes, like NumpyCNN."""
+    needed = ("IMAGE_SHAPE", "CLASSES", "loss_and_gradients", "params")
+    missing = [
+        attribute for attribute in needed if not hasattr(net, attribute)
+    ]
+    if missing:
+        raise TypeError(
+            f"{name} must be a network with {', '.join(missing)} (like NumpyCNN), "
+            f"got {type(net).__name__}"
+        )
+    return net
+
+
+@validate_params(net=Rule(_network, bad=[(object(), TypeError)]))
 def network_description(net) -> dict:
     """What a helper process needs to rebuild ``net``: its class and the shapes of its data.
 
@@ -318,21 +333,6 @@ def network_description(net) -> dict:
         ``{"module": ..., "name": ..., "image_shape": [C, H, W], "classes": K}``, JSON-ready.
     """
     cls = type(net)
-    missing = [
-        name
-        for name in (
-            "IMAGE_SHAPE",
-            "CLASSES",
-            "loss_and_gradients",
-            "params",
-        )
-        if not hasattr(net, name)
-    ]
-    if missing:
-        raise TypeError(
-            f"net must be a network with {', '.join(missing)} (like NumpyCNN), "
-            f"got {cls.__name__}"
-        )
     return {
         "module": cls.__module__,
         "name": cls.__qualname__,

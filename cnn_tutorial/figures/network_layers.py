@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import ops
 from ..numpy_net import NumpyCNN
+from ..params import Instance, Optional, validate_params
 
 __all__ = ["Layer", "numpy_cnn_layers", "torch_convnet_layers"]
 
@@ -27,6 +28,7 @@ class Layer(NamedTuple):
     params: int = 0  #: number of parameters: the tensors' sizes summed
 
 
+@validate_params(net=Optional(Instance(NumpyCNN, what="NumpyCNN")))
 def numpy_cnn_layers(net: NumpyCNN | None = None) -> list[Layer]:
     """The numpy CNN's layers, measured on one image.
 
@@ -43,8 +45,6 @@ def numpy_cnn_layers(net: NumpyCNN | None = None) -> list[Layer]:
         :mod:`cnn_tutorial.numpy_net`; shapes from its forward pass.
     """
     net = NumpyCNN.initialize(seed=0) if net is None else net
-    if not isinstance(net, NumpyCNN):
-        raise TypeError(f"net must be a NumpyCNN, got {type(net).__name__}")
     logits, out = net.forward(np.zeros((1, 1, 28, 28), np.float32))
     out.update(logits=logits, probs=ops.softmax(logits))
     rows = [

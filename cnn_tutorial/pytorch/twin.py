@@ -38,7 +38,7 @@ from ..numpy_net import (
     NumpyCNN,
     learning_rate,
 )
-from ..params import Integer, OneOf, Positive, Rule, validate_params
+from ..params import Arrays, Integer, OneOf, Positive, Rule, validate_params
 from ..seeds import run_streams
 
 __all__ = [
@@ -97,6 +97,10 @@ _FLOAT_DTYPE = Rule(
 )
 
 
+# The numpy network's parameters, as floats; a bias may be the classic (F, 1).
+_NUMPY_PARAMS = Arrays(PARAM_SHAPES, floats=True, column_biases=True)
+
+
 def _training_images(name, value) -> np.ndarray:
     """Normalised MNIST images, ``(N, 1, 28, 28)`` of float32, at least one."""
     images = np.asarray(value)
@@ -150,6 +154,16 @@ def _one_label_per_image(images, labels):
         )
 
 
+def _steps_fit(images, steps, batch_size, epochs):
+    """At most the steps of ``epochs`` passes over the images."""
+    steps_per_epoch = num_batches(len(images), batch_size)
+    if steps > epochs * steps_per_epoch:
+        raise ValueError(
+            f"steps must be <= {epochs * steps_per_epoch} ({epochs} epochs "
+            f"of {steps_per_epoch} batches), got {steps}"
+        )
+
+
 class NumpyCNNTwin(nn.Module):
     """The numpy CNN's architecture in PyTorch, layer for layer.
 
@@ -190,6 +204,7 @@ class NumpyCNNTwin(nn.Module):
         return self.fc2(out)  # (N, 10)
 
     @classmethod
+    @validate_params(dtype=_FLOAT_DTYPE, params=_NUMPY_PARAMS)
     def from_numpy_params(
         cls, params: dict, dtype=np.float32
     ) -> NumpyCNNTwin:
@@ -209,35 +224,10 @@ class NumpyCNNTwin(nn.Module):
         NumpyCNNTwin
             On the CPU; changing it does not change ``params`` (nor the other way round).
         """
-        torch_dtype = _torch_dtype(dtype)
-        if not isinstance(params, dict):
-            raise TypeError(
-                "params must be a dict of arrays such as NumpyCNN.params, "
-                f"got {type(params).__name__}"
-            )
-        missing = sorted(set(PARAM_SHAPES) - set(params))
-        if missing:
-            raise ValueError(
-                f"params is missing {missing}; expected keys "
-                f"{sorted(PARAM_SHAPES)}"
-            )
-        twin = cls().to(torch_dtype)
+        twin = cls().to(_torch_dtype(dtype))
         tensors = dict(twin.named_parameters())
         with torch.no_grad():
-            for name, shape in PARAM_SHAPES.items():
-                value = np.asarray(params[name])
-                if value.dtype.kind != "f":
-                    raise TypeError(
-                        f"params[{name!r}] must hold floats, "
-                        f"got dtype {value.dtype}"
-                    )
-                if len(shape) == 1 and value.shape == shape + (1,):
-                    value = value.reshape(shape)  # the classic (F, 1) bias
-                if value.shape != shape:
-                    raise ValueError(
-                        f"params[{name!r}] must have shape "
-                        f"{shape}, got {value.shape}"
-                    )
+            for name, value in params.items():
                 tensors[TORCH_NAMES[name]].copy_(
                     torch.from_numpy(np.ascontiguousarray(value))
                 )
@@ -300,7 +290,7 @@ class SideBySide:
     epochs=Integer(minimum=1),
     compare_every=Integer(minimum=1),
     dtype=_FLOAT_DTYPE,
-    also=[_one_label_per_image],
+    also=[_one_label_per_image, _steps_fit],
 )
 def train_side_by_side(
     images: np.ndarray,
@@ -373,11 +363,6 @@ def train_side_by_side(
     torch_dtype = _torch_dtype(dtype)
     steps_per_epoch = num_batches(len(images), batch_size)
     total_steps = epochs * steps_per_epoch
-    if steps > total_steps:
-        raise ValueError(
-            f"steps must be <= {total_steps} ({epochs} epochs "
-            f"of {steps_per_epoch} batches), got {steps}"
-        )
 
     net = NumpyCNN.initialize(seed)
     # NumpyCNN stores float32; for a float64 run its weights are widened
@@ -457,7 +442,7 @@ def _max_difference(numpy_params: dict, torch_params: dict) -> float:
     )
 
 
-@validate_params(dtype=_FLOAT_DTYPE)
 def _torch_dtype(dtype) -> torch.dtype:
-    """The torch dtype for ``dtype`` (numpy.float32 or numpy.float64, or their names)."""
+    """The torch dtype for ``dtype``, numpy.float32 or numpy.float64 (or their names), which the
+    callers' declarations check."""
     return _DTYPES[np.dtype(dtype)]
