@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import ast
 import inspect
-import json
 import re
 
+import nbformat
 import numpy as np
 import pytest
 
 from cnn_tutorial.figures import display
 from cnn_tutorial.figures.source import TeachingSource, show_source, source_bundle, teaching_source
 from cnn_tutorial.params import Array, Integer, validate_params
+from scripts.refresh_sources import show_source_calls
 from scripts.toc import chapter_notebooks
 
 # The longest line a chapter may show: the book's code column holds 77 characters at 1280 px.
@@ -287,59 +288,14 @@ def test_show_source_displays_the_bundle_raw(monkeypatch):
 # --- Everything the chapters show --------------------------------------------------------------------
 
 
-def _code_cells(notebook) -> list[str]:
-    cells = json.loads(notebook.read_text())["cells"]
-    sources = ["".join(cell["source"]) for cell in cells if cell["cell_type"] == "code"]
-    # IPython's %magics and !shell lines are no Python: blanked, so each cell still parses.
+def _chapter_targets() -> list[tuple[str, str, bool, object]]:
+    """(chapter, expression, full, object) for every ``show_source(expression, ...)`` of the
+    chapters, the names resolved by the chapter's own ``cnn_tutorial`` imports."""
     return [
-        "\n".join(
-            "" if line.lstrip()[:1] in "%!" and line.strip() else line
-            for line in source.splitlines()
-        )
-        for source in sources
+        (path.stem, expression, full, obj)
+        for path in chapter_notebooks()
+        for _, expression, full, obj in show_source_calls(nbformat.read(path, as_version=4))
     ]
-
-
-def _chapter_targets() -> list[tuple[str, str, object]]:
-    """(chapter, expression, object) for every ``show_source(expression, ...)`` of the chapters, the
-    names resolved by the chapter's own ``cnn_tutorial`` imports, wherever in it they are."""
-    found = []
-    for notebook in chapter_notebooks():
-        namespace: dict = {}
-        expressions = []
-        for source in _code_cells(notebook):
-            for node in ast.walk(ast.parse(source)):
-                if (
-                    isinstance(node, ast.ImportFrom)
-                    and (node.module or "").split(".")[0] == "cnn_tutorial"
-                ):
-                    exec(
-                        compile(ast.Module([node], type_ignores=[]), str(notebook), "exec"),
-                        namespace,
-                    )
-                elif isinstance(node, ast.Import) and any(
-                    a.name.split(".")[0] == "cnn_tutorial" for a in node.names
-                ):
-                    exec(
-                        compile(ast.Module([node], type_ignores=[]), str(notebook), "exec"),
-                        namespace,
-                    )
-                elif (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Name)
-                    and node.func.id == "show_source"
-                    and node.args
-                ):
-                    full = any(
-                        k.arg == "full"
-                        and isinstance(k.value, ast.Constant)
-                        and k.value.value is True
-                        for k in node.keywords
-                    )
-                    expressions.append((ast.unparse(node.args[0]), full))
-        for expression, full in expressions:
-            found.append((notebook.stem, expression, full, eval(expression, namespace)))
-    return found
 
 
 CHAPTER_TARGETS = _chapter_targets()
