@@ -231,7 +231,15 @@ class Array(Rule):
         names = layout.strip("()").split(", ")
         self.ndim = len(names) if names != [""] else 0
         wanted = [axis for axis in nonempty.split(", ") if axis]
-        self.nonempty = tuple(names.index(axis) for axis in wanted)
+        unknown = [axis for axis in wanted if axis not in names]
+        if unknown:
+            raise ValueError(
+                f"nonempty names axes {unknown} that {layout} lacks"
+            )
+        # Every axis of a name: "k" is both sides of an (F, C, k, k) filter.
+        self.nonempty = tuple(
+            i for i, axis in enumerate(names) if axis in wanted
+        )
 
     def check(self, name, value):
         array = as_float_array(name, value)

@@ -366,3 +366,27 @@ def test_instance_and_rule_messages_name_the_argument():
     odd = Rule(lambda name, value: value, bad=[(1, ValueError)], example=0)
     assert odd.bad_values() == [(1, ValueError)] and odd.example() == 0
     assert params.Rule().example() is NO_EXAMPLE
+
+
+def test_an_array_rule_checks_every_axis_of_a_repeated_name():
+    filters = Array("(F, C, k, k)", nonempty="F, C, k")
+    assert filters.nonempty == (0, 1, 2, 3)
+    with pytest.raises(ValueError, match=r"filt must have at least 1 entry along k, k"):
+        filters.check("filt", np.zeros((2, 1, 0, 0)))
+    with pytest.raises(ValueError, match=r"along k;"):
+        filters.check("filt", np.zeros((2, 1, 3, 0)))
+    with pytest.raises(ValueError, match=r"nonempty names axes \['K'\]"):
+        Array("(F, C, k, k)", nonempty="K")
+
+
+def test_an_arrays_rule_copies_in_order_and_may_flatten_column_biases():
+    shapes = {"w": (2, 3), "b": (2,)}
+    rule = params.Arrays(shapes, floats=True, column_biases=True, dtype=np.float32)
+    given = {"b": np.ones((2, 1)), "w": np.ones((2, 3)), "extra": 1}
+    checked = rule.check("params", given)
+    assert list(checked) == ["w", "b"] and checked["b"].shape == (2,)
+    assert all(value.dtype == np.float32 for value in checked.values())
+    with pytest.raises(TypeError, match=r"params\['w'\] must hold floats, got dtype int64"):
+        rule.check("params", {"w": np.ones((2, 3), np.int64), "b": np.ones(2)})
+    with pytest.raises(ValueError, match=r"params\['b'\] must have shape \(2,\), got \(2, 1\)"):
+        params.Arrays(shapes).check("params", given)
