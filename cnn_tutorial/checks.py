@@ -1,6 +1,6 @@
-"""Input validation shared by the public functions.
+"""The checks that the rules of :mod:`cnn_tutorial.params` are made of.
 
-Every check raises ``TypeError`` or ``ValueError`` with a message that names the argument and shows
+Functions do not call them: they declare their arguments' rules above themselves. Every check raises ``TypeError`` or ``ValueError`` with a message that names the argument and shows
 the shape or value it got. They are ordinary ``if``/``raise`` statements, not ``assert`` (which
 ``python -O`` removes).
 """
