@@ -1,9 +1,10 @@
 """The checks that the rules of :mod:`cnn_tutorial.params` are made of.
 
 Functions declare their arguments' rules above themselves instead of calling these; only
-:func:`check_allocation`, for sizes a function computes, is called from bodies. Every check raises ``TypeError`` or ``ValueError`` with a message that names the argument and shows
-the shape or value it got. They are ordinary ``if``/``raise`` statements, not ``assert`` (which
-``python -O`` removes).
+:func:`check_allocation`, for sizes a function computes, is called from bodies. Every check
+raises ``TypeError`` or ``ValueError`` with a message that names the argument and shows the shape
+or value it got. They are ordinary ``if``/``raise`` statements, not ``assert`` (which ``python
+-O`` removes).
 """
 
 from __future__ import annotations
