@@ -390,3 +390,16 @@ def test_an_arrays_rule_copies_in_order_and_may_flatten_column_biases():
         rule.check("params", {"w": np.ones((2, 3), np.int64), "b": np.ones(2)})
     with pytest.raises(ValueError, match=r"params\['b'\] must have shape \(2,\), got \(2, 1\)"):
         params.Arrays(shapes).check("params", given)
+
+
+def test_a_signature_with_star_args_or_positional_only_parameters_is_bound_the_slow_way():
+    @validate_params(n=Integer(minimum=1), scale=Positive())
+    def total(n, /, *values, scale=1.0, **options):
+        return n, values, scale, options
+
+    assert total(np.int64(2), 3, 4, scale=2, flag=True) == (2, (3, 4), 2.0, {"flag": True})
+    assert type(total(2)[2]) is float
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        total(0, 1)
+    with pytest.raises(TypeError, match="missing 1 required positional argument: .n."):
+        total(n=2)
