@@ -367,7 +367,7 @@ class Declaration:
     ``__declaration__``."""
 
     def __init__(self, function, rules: dict[str, Rule], also):
-        self.function, self.rules, self.also = function, rules, tuple(also)
+        self.rules, self.also = rules, tuple(also)
         self.signature = inspect.signature(function)
         self._also_names = [
             tuple(inspect.signature(relation).parameters)

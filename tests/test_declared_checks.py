@@ -98,18 +98,16 @@ NAMED_OTHERWISE = {("figure_html", "obj"): "show()"}  # figures.display: the rea
 
 
 def _call(caller, signature, arguments):
-    names = list(signature.parameters)
-    if caller is not None and inspect.isclass(caller) or names[:1] != ["self"]:
-        pass
-    else:
-        arguments = {"self": Unset(), **arguments}
+    """``caller(**arguments)``, every other required parameter an ``Unset`` (a class, called for
+    its ``__init__``, gives ``self`` itself)."""
     for parameter in signature.parameters.values():
-        if parameter.name in arguments or parameter.name == "self" and inspect.isclass(caller):
-            continue
-        if parameter.default is inspect.Parameter.empty and parameter.kind not in (
+        required = parameter.default is parameter.empty and parameter.kind not in (
             parameter.VAR_POSITIONAL,
             parameter.VAR_KEYWORD,
-        ):
+        )
+        given = parameter.name in arguments
+        made = parameter.name == "self" and inspect.isclass(caller)
+        if required and not given and not made:
             arguments[parameter.name] = Unset()
     positional = [
         arguments.pop(p.name)

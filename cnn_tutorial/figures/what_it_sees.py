@@ -28,12 +28,7 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from ..checks import (
-    as_float_array,
-    check_int,
-    check_ndim,
-    check_no_empty_axes,
-)
+from ..checks import as_float_array, check_int
 from ..params import Array, Integer, Rule, validate_params
 from .explorer_parts import INK, TEXT_COLOR, WIDGET_MARGIN
 from .pictures import MAX_WIDTH
@@ -136,11 +131,12 @@ def _digits(name, images) -> np.ndarray:
     return images
 
 
+_MAP_ARRAY = Array("(D, C, H, W)", nonempty="D, C, H, W")
+
+
 def _maps(name: str, maps) -> np.ndarray:
     """``maps`` as a finite, non-negative (D, C, H, W) array (feature maps after a ReLU)."""
-    maps = as_float_array(name, maps)
-    check_ndim(name, maps, 4, "(D, C, H, W)")
-    check_no_empty_axes(name, maps, "(D, C, H, W)", (0, 1, 2, 3))
+    maps = _MAP_ARRAY.check(name, maps)
     if not np.isfinite(maps).all():
         raise ValueError(f"{name} must be finite; it holds NaN or inf")
     if maps.min() < 0:
