@@ -380,12 +380,13 @@ def test_chapter_has_exercises_with_folded_solutions(records, page):
         ("backprop", ".cnn-tutorial-bokeh"),
         ("distributed", "img.cnn-tutorial-diagram:visible"),
         ("backprop", "figure.cnn-tutorial-diagram"),
+        ("backprop", "div.output.text_html:has(> .cnn-tutorial-full-source)"),
     ],
-    ids=["Bokeh figure", "SVG diagram", "inline SVG diagram"],
+    ids=["Bokeh figure", "SVG diagram", "inline SVG diagram", "source view"],
 )
 def test_figures_follow_the_theme(browser, book_url, theme, dark, chapter, selector):
-    """A figure (Bokeh, or a chapter's SVG diagram) is light on the light theme and dark on the
-    dark one (not a white box)."""
+    """A figure (Bokeh, or a chapter's SVG diagram) and the package's source, as show_source
+    shows it, are light on the light theme and dark on the dark one (not a white box)."""
     from PIL import Image, ImageStat
 
     page = browser.new_page(viewport=VIEWPORT)
